@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One yamux stream as a GIOStream. Its input and output streams implement
+ * GPollableInputStream/GPollableOutputStream (non-blocking I/O plus sources
+ * that fire on readiness), so the async GIO calls work without threads.
+ *
+ *  - reading gives the peer's data, then EOF (0) after the peer's FIN;
+ *  - closing the output stream sends FIN (half-close);
+ *  - closing the input stream discards whatever still arrives;
+ *  - g_io_stream_close() does both; the stream leaves its session once
+ *    FIN went both ways (or after a reset);
+ *  - a reset by the peer, or the end of the session, makes pending and
+ *    later I/O fail with G_IO_ERROR_CONNECTION_CLOSED;
+ *  - blocking (sync) reads and writes are only allowed in the thread that
+ *    owns the session's main context: they iterate that context.
+ */
+
+#include <gio/gio.h>
+#include "sm-yamux-session.h"
+
+G_BEGIN_DECLS
+
+#define SM_TYPE_YAMUX_STREAM (sm_yamux_stream_get_type ())
+G_DECLARE_FINAL_TYPE (SmYamuxStream, sm_yamux_stream, SM, YAMUX_STREAM, GIOStream)
+
+guint32         sm_yamux_stream_get_id      (SmYamuxStream *self);
+/* NULL once the session is gone */
+SmYamuxSession *sm_yamux_stream_get_session (SmYamuxStream *self);
+/* Abort: sends RST, fails local I/O, leaves the session */
+void            sm_yamux_stream_reset       (SmYamuxStream *self);
+/* TRUE if the peer reset it */
+gboolean        sm_yamux_stream_was_reset   (SmYamuxStream *self);
+
+G_END_DECLS

@@ -1,3 +1,828 @@
 /* SPDX-License-Identifier: MIT */
-#include <glib.h>
-int main (int argc, char **argv) { g_test_init (&argc, &argv, NULL); return g_test_run (); }
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+#include <glib-unix.h>
+
+#include "sm-splice.h"
+#include "sm-yamux-session.h"
+#include "sm-yamux-stream.h"
+
+/*
+ * Layout of every test:
+ *
+ *   a_app ⇄ a_splice ══ sm_splice ══ b_splice ⇄ b_app
+ *
+ * The test drives a_app and b_app (TestPeer) with async GIO in the same
+ * main context as the splice. The pairs are socketpairs, pipes, loopback
+ * TCP, or two ends of one yamux stream.
+ */
+
+#define MIB (1024 * 1024)
+#define TEST_TIMEOUT_SECONDS 60
+#define PEER_CHUNK (64 * 1024)
+
+/* Bytes whose value depends on their offset, so that a lost, duplicated or
+ * reordered chunk shows up as a mismatch. */
+static inline guint8
+pattern_byte (guint8  seed,
+              guint64 offset)
+{
+  return (guint8) ((offset * 131) ^ (offset >> 11) ^ (offset >> 19) ^ seed);
+}
+
+typedef struct {
+  const char   *name;
+  GIOStream    *stream;
+  GCancellable *cancellable;
+  guint         pending;        /* async operations in flight */
+
+  guint64       to_send;
+  guint64       sent;
+  guint8        send_seed;
+  gboolean      shutdown_when_sent;
+  gboolean      send_done;
+  GError       *send_error;
+  guint8        send_buffer[PEER_CHUNK];
+
+  guint64       received;
+  guint8        recv_seed;
+  guint64       first_mismatch; /* G_MAXUINT64: none */
+  gboolean      got_eof;
+  GError       *recv_error;
+  guint8        recv_buffer[PEER_CHUNK];
+
+  /* Called once when @received reaches @notify_at */
+  guint64       notify_at;
+  void        (*notify) (gpointer data);
+  gpointer      notify_data;
+} TestPeer;
+
+typedef struct {
+  TestPeer       a_app;
+  TestPeer       b_app;
+  GIOStream     *a_splice;
+  GIOStream     *b_splice;
+  GCancellable  *splice_cancellable;
+  SmYamuxSession *client_session;
+  SmYamuxSession *server_session;
+
+  gboolean       splice_done;
+  gboolean       splice_ok;
+  GError        *splice_error;
+  SmSpliceCounts counts;
+
+  guint          timeout_id;
+  gboolean       timed_out;
+} Fixture;
+
+#define WAIT_FOR(fixture, condition)                             \
+  G_STMT_START {                                                 \
+    while (!(condition) && !(fixture)->timed_out)                \
+      g_main_context_iteration (NULL, TRUE);                     \
+    g_assert_false ((fixture)->timed_out);                       \
+  } G_STMT_END
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  Fixture *fixture = user_data;
+
+  fixture->timed_out = TRUE;
+  fixture->timeout_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* Dispatches until nothing is ready. With socketpairs the kernel moves
+ * bytes synchronously, so afterwards nothing changes until we act. */
+static void
+settle (Fixture *fixture)
+{
+  for (guint round = 0; round < 3; round++)
+    while (g_main_context_iteration (NULL, FALSE) && !fixture->timed_out)
+      ;
+  g_assert_false (fixture->timed_out);
+}
+
+static void
+peer_init (TestPeer   *peer,
+           const char *name,
+           GIOStream  *stream,
+           guint8      seed)
+{
+  peer->name = name;
+  peer->stream = stream;
+  peer->cancellable = g_cancellable_new ();
+  peer->send_seed = seed;
+  peer->first_mismatch = G_MAXUINT64;
+}
+
+static void
+peer_shutdown_write (TestPeer *peer)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (G_IS_SOCKET_CONNECTION (peer->stream))
+    g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (peer->stream)),
+                       FALSE, TRUE, &error);
+  else
+    g_output_stream_close (g_io_stream_get_output_stream (peer->stream), NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void peer_send_next (TestPeer *peer);
+
+static void
+on_peer_written (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  TestPeer *peer = user_data;
+  gssize n;
+
+  peer->pending--;
+  n = g_output_stream_write_finish (G_OUTPUT_STREAM (object), result, &peer->send_error);
+  if (n < 0)
+    return;
+  peer->sent += n;
+  peer_send_next (peer);
+}
+
+static void
+peer_send_next (TestPeer *peer)
+{
+  gsize chunk = MIN (PEER_CHUNK, peer->to_send - peer->sent);
+
+  if (chunk == 0)
+    {
+      if (peer->shutdown_when_sent)
+        peer_shutdown_write (peer);
+      peer->send_done = TRUE;
+      return;
+    }
+
+  for (gsize i = 0; i < chunk; i++)
+    peer->send_buffer[i] = pattern_byte (peer->send_seed, peer->sent + i);
+
+  peer->pending++;
+  g_output_stream_write_async (g_io_stream_get_output_stream (peer->stream),
+                               peer->send_buffer, chunk, G_PRIORITY_DEFAULT,
+                               peer->cancellable, on_peer_written, peer);
+}
+
+static void
+peer_start_send (TestPeer *peer,
+                 guint64   bytes,
+                 gboolean  shutdown_when_sent)
+{
+  peer->to_send = bytes;
+  peer->shutdown_when_sent = shutdown_when_sent;
+  peer_send_next (peer);
+}
+
+static void peer_receive_next (TestPeer *peer);
+
+static void
+on_peer_read (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  TestPeer *peer = user_data;
+  gssize n;
+
+  peer->pending--;
+  n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &peer->recv_error);
+  if (n < 0)
+    return;
+  if (n == 0)
+    {
+      peer->got_eof = TRUE;
+      return;
+    }
+
+  for (gssize i = 0; i < n && peer->first_mismatch == G_MAXUINT64; i++)
+    if (peer->recv_buffer[i] != pattern_byte (peer->recv_seed, peer->received + i))
+      peer->first_mismatch = peer->received + i;
+  peer->received += n;
+
+  if (peer->notify != NULL && peer->received >= peer->notify_at)
+    {
+      void (*notify) (gpointer) = peer->notify;
+
+      peer->notify = NULL;
+      notify (peer->notify_data);
+    }
+  /* The notify hook may have closed the stream to stop reading. */
+  if (!g_io_stream_is_closed (peer->stream))
+    peer_receive_next (peer);
+}
+
+static void
+peer_receive_next (TestPeer *peer)
+{
+  peer->pending++;
+  g_input_stream_read_async (g_io_stream_get_input_stream (peer->stream),
+                             peer->recv_buffer, sizeof peer->recv_buffer,
+                             G_PRIORITY_DEFAULT, peer->cancellable,
+                             on_peer_read, peer);
+}
+
+static void
+peer_start_receive (TestPeer *peer,
+                    guint8    expected_seed)
+{
+  peer->recv_seed = expected_seed;
+  peer_receive_next (peer);
+}
+
+static void
+peer_clear (TestPeer *peer)
+{
+  g_clear_object (&peer->stream);
+  g_clear_object (&peer->cancellable);
+  g_clear_error (&peer->send_error);
+  g_clear_error (&peer->recv_error);
+}
+
+static GIOStream *
+connection_from_fd (int fd)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
+
+  g_assert_no_error (error);
+  return G_IO_STREAM (g_socket_connection_factory_create_connection (socket));
+}
+
+static void
+socket_pair (GIOStream **first,
+             GIOStream **second)
+{
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  *first = connection_from_fd (fds[0]);
+  *second = connection_from_fd (fds[1]);
+}
+
+/* Two pipes as one GIOStream pair: not a GSocketConnection, so the splice
+ * half-closes by closing the output stream. */
+static void
+pipe_pair (GIOStream **first,
+           GIOStream **second)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) first_in = NULL;
+  g_autoptr(GOutputStream) first_out = NULL;
+  g_autoptr(GInputStream) second_in = NULL;
+  g_autoptr(GOutputStream) second_out = NULL;
+  int to_second[2], to_first[2];
+
+  g_assert_true (g_unix_open_pipe (to_second, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_unix_open_pipe (to_first, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_true (g_unix_set_fd_nonblocking (to_second[i], TRUE, &error));
+      g_assert_true (g_unix_set_fd_nonblocking (to_first[i], TRUE, &error));
+    }
+
+  first_in = g_unix_input_stream_new (to_first[0], TRUE);
+  first_out = g_unix_output_stream_new (to_second[1], TRUE);
+  second_in = g_unix_input_stream_new (to_second[0], TRUE);
+  second_out = g_unix_output_stream_new (to_first[1], TRUE);
+  *first = g_simple_io_stream_new (first_in, first_out);
+  *second = g_simple_io_stream_new (second_in, second_out);
+}
+
+/* Loopback TCP: the only way to get a real ECONNRESET */
+static void
+tcp_pair (GIOStream **client,
+          GIOStream **server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  g_socket_client_set_enable_proxy (socket_client, FALSE);
+  g_assert_true (g_socket_listener_add_address (listener, any_port, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+  g_assert_no_error (error);
+  *client = G_IO_STREAM (g_socket_client_connect (socket_client, G_SOCKET_CONNECTABLE (bound),
+                                                  NULL, &error));
+  g_assert_no_error (error);
+  *server = G_IO_STREAM (g_socket_listener_accept (listener, NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_init (Fixture   *fixture,
+              GIOStream *a_app,
+              GIOStream *a_splice,
+              GIOStream *b_splice,
+              GIOStream *b_app)
+{
+  peer_init (&fixture->a_app, "a_app", a_app, 0x11);
+  peer_init (&fixture->b_app, "b_app", b_app, 0x77);
+  fixture->a_splice = a_splice;
+  fixture->b_splice = b_splice;
+  fixture->splice_cancellable = g_cancellable_new ();
+  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_timeout, fixture);
+}
+
+static void
+fixture_setup_sockets (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  GIOStream *a_app, *a_splice, *b_splice, *b_app;
+
+  socket_pair (&a_app, &a_splice);
+  socket_pair (&b_splice, &b_app);
+  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+}
+
+static void
+fixture_setup_pipes (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  GIOStream *a_app, *a_splice, *b_splice, *b_app;
+
+  pipe_pair (&a_app, &a_splice);
+  socket_pair (&b_splice, &b_app);
+  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+}
+
+static void
+fixture_setup_tcp (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  GIOStream *a_app, *a_splice, *b_splice, *b_app;
+
+  tcp_pair (&a_app, &a_splice);
+  socket_pair (&b_splice, &b_app);
+  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+}
+
+static void
+on_yamux_incoming (SmYamuxSession *session,
+                   SmYamuxStream  *stream,
+                   gpointer        user_data)
+{
+  GIOStream **accepted = user_data;
+
+  *accepted = g_object_ref (G_IO_STREAM (stream));
+}
+
+/* The b pair is one yamux stream: opened by the daemon-like client
+ * session (b_splice), accepted by the service-like server (b_app). */
+static void
+fixture_setup_yamux (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GIOStream) client_link = NULL;
+  g_autoptr(GIOStream) server_link = NULL;
+  GIOStream *a_app, *a_splice, *b_app = NULL;
+  SmYamuxStream *b_splice;
+
+  socket_pair (&a_app, &a_splice);
+  socket_pair (&client_link, &server_link);
+  fixture->client_session = sm_yamux_session_new (client_link, SM_YAMUX_ROLE_CLIENT, NULL, NULL);
+  fixture->server_session = sm_yamux_session_new (server_link, SM_YAMUX_ROLE_SERVER, NULL, NULL);
+  g_signal_connect (fixture->server_session, "incoming", G_CALLBACK (on_yamux_incoming), &b_app);
+
+  b_splice = sm_yamux_session_open_stream (fixture->client_session, &error);
+  g_assert_no_error (error);
+  fixture_init (fixture, a_app, a_splice, G_IO_STREAM (b_splice), NULL);
+  WAIT_FOR (fixture, b_app != NULL);
+  fixture->b_app.stream = b_app;
+  g_signal_handlers_disconnect_by_data (fixture->server_session, &b_app);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  /* Let every async operation of the test peers finish before freeing */
+  g_cancellable_cancel (fixture->a_app.cancellable);
+  g_cancellable_cancel (fixture->b_app.cancellable);
+  WAIT_FOR (fixture, fixture->a_app.pending == 0 && fixture->b_app.pending == 0);
+  if (!fixture->splice_done)
+    {
+      g_cancellable_cancel (fixture->splice_cancellable);
+      WAIT_FOR (fixture, fixture->splice_done);
+    }
+
+  if (fixture->client_session != NULL)
+    {
+      sm_yamux_session_close (fixture->client_session);
+      sm_yamux_session_close (fixture->server_session);
+    }
+  peer_clear (&fixture->a_app);
+  peer_clear (&fixture->b_app);
+  g_clear_object (&fixture->client_session);
+  g_clear_object (&fixture->server_session);
+  g_clear_object (&fixture->a_splice);
+  g_clear_object (&fixture->b_splice);
+  g_clear_object (&fixture->splice_cancellable);
+  g_clear_error (&fixture->splice_error);
+  g_clear_handle_id (&fixture->timeout_id, g_source_remove);
+}
+
+static void
+on_splice_done (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Fixture *fixture = user_data;
+
+  g_assert_null (object);
+  fixture->splice_ok = sm_splice_finish (result, &fixture->counts, &fixture->splice_error);
+  fixture->splice_done = TRUE;
+}
+
+static void
+start_splice (Fixture *fixture,
+              gsize    buffer_size)
+{
+  sm_splice_async (fixture->a_splice, fixture->b_splice, buffer_size,
+                   fixture->splice_cancellable, on_splice_done, fixture);
+}
+
+static void
+assert_peer_received (TestPeer *peer,
+                      guint64   expected)
+{
+  g_assert_cmpuint (peer->first_mismatch, ==, G_MAXUINT64);
+  g_assert_no_error (peer->recv_error);
+  g_assert_true (peer->got_eof);
+  g_assert_cmpuint (peer->received, ==, expected);
+}
+
+static void
+test_bulk_both_ways (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  const guint64 size = 16 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (a, size, TRUE);
+  peer_start_send (b, size, TRUE);
+
+  WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
+
+  g_assert_no_error (fixture->splice_error);
+  g_assert_true (fixture->splice_ok);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, size);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, size);
+  g_assert_true (a->send_done);
+  g_assert_true (b->send_done);
+  assert_peer_received (a, size);
+  assert_peer_received (b, size);
+  /* The splice closed its ends when it finished */
+  g_assert_true (g_io_stream_is_closed (fixture->a_splice));
+  g_assert_true (g_io_stream_is_closed (fixture->b_splice));
+}
+
+/* a_app ends its side first; b_app still talks afterwards, then ends. */
+static void
+test_half_close (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  const guint64 a_size = 1000, b_size = 300 * 1024;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (a, a_size, TRUE);
+
+  WAIT_FOR (fixture, b->got_eof);
+  assert_peer_received (b, a_size);
+  g_assert_false (fixture->splice_done);
+  g_assert_false (a->got_eof);
+  g_assert_cmpuint (a->received, ==, 0);
+
+  /* The other direction still flows after the half-close */
+  peer_start_send (b, b_size, FALSE);
+  WAIT_FOR (fixture, (b->send_done && a->received == b_size) || a->got_eof);
+  g_assert_false (a->got_eof);
+  g_assert_false (fixture->splice_done);
+
+  peer_shutdown_write (b);
+  WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
+  assert_peer_received (a, b_size);
+  g_assert_no_error (fixture->splice_error);
+  g_assert_true (fixture->splice_ok);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+}
+
+/* Same, with b_app ending first, and the a side made of pipes so the
+ * half-close towards it closes an output stream instead of a socket. */
+static void
+test_half_close_reverse_pipes (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  const guint64 a_size = 1 * MIB, b_size = 1 * MIB + 7;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 16 * 1024);
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (b, b_size, TRUE);
+
+  WAIT_FOR (fixture, a->got_eof);
+  assert_peer_received (a, b_size);
+  g_assert_false (fixture->splice_done);
+  g_assert_false (b->got_eof);
+
+  peer_start_send (a, a_size, TRUE);
+  WAIT_FOR (fixture, fixture->splice_done && b->got_eof);
+  assert_peer_received (b, a_size);
+  g_assert_no_error (fixture->splice_error);
+  g_assert_true (fixture->splice_ok);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+}
+
+static void
+reset_connection (gpointer data)
+{
+  TestPeer *peer = data;
+  GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (peer->stream));
+  struct linger linger = { .l_onoff = 1, .l_linger = 0 };
+
+  /* SO_LINGER 0: close() sends RST instead of FIN */
+  g_assert_cmpint (setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER,
+                               &linger, sizeof linger), ==, 0);
+  g_assert_true (g_io_stream_close (peer->stream, NULL, NULL));
+}
+
+static void
+close_connection (gpointer data)
+{
+  TestPeer *peer = data;
+
+  g_assert_true (g_io_stream_close (peer->stream, NULL, NULL));
+}
+
+/* Waits until @peer saw its connection end: EOF or error on read, and its
+ * pending write failed. */
+static void
+assert_peer_cut_off (Fixture  *fixture,
+                     TestPeer *peer)
+{
+  WAIT_FOR (fixture, (peer->got_eof || peer->recv_error != NULL) &&
+                     (peer->send_done || peer->send_error != NULL));
+  g_assert_false (peer->send_done);
+  g_assert_error (peer->send_error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+}
+
+static void
+test_reset_mid_transfer (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  const guint64 offered = 256 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  a->notify_at = 256 * 1024;
+  a->notify = reset_connection;
+  a->notify_data = a;
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (b, offered, TRUE);
+
+  WAIT_FOR (fixture, fixture->splice_done);
+  g_assert_false (fixture->splice_ok);
+  g_assert_nonnull (fixture->splice_error);
+  g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
+  g_test_message ("splice error: %s", fixture->splice_error->message);
+  g_assert_cmpuint (fixture->counts.b_to_a, >=, a->received);
+  g_assert_cmpuint (fixture->counts.b_to_a, <, offered);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, 0);
+  g_assert_cmpuint (a->first_mismatch, ==, G_MAXUINT64);
+
+  /* The other side was closed, not left hanging */
+  g_assert_true (g_io_stream_is_closed (fixture->b_splice));
+  assert_peer_cut_off (fixture, b);
+}
+
+static void
+test_close_mid_transfer (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  const guint64 offered = 256 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  b->notify_at = 128 * 1024;
+  b->notify = close_connection;
+  b->notify_data = b;
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (a, offered, TRUE);
+
+  WAIT_FOR (fixture, fixture->splice_done);
+  g_assert_false (fixture->splice_ok);
+  g_assert_nonnull (fixture->splice_error);
+  g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
+  g_test_message ("splice error: %s", fixture->splice_error->message);
+  g_assert_cmpuint (fixture->counts.a_to_b, >=, b->received);
+  g_assert_cmpuint (fixture->counts.a_to_b, <, offered);
+  g_assert_cmpuint (b->first_mismatch, ==, G_MAXUINT64);
+
+  g_assert_true (g_io_stream_is_closed (fixture->a_splice));
+  assert_peer_cut_off (fixture, a);
+}
+
+static void
+test_backpressure (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  const guint64 offered = 64 * MIB;
+  /* 16 KiB of splice buffer plus two socketpairs' kernel buffers (about
+   * 200 KiB each by default) is far below this. */
+  const guint64 bound = 4 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  guint64 stalled_at;
+
+  start_splice (fixture, 16 * 1024);
+  peer_start_receive (a, b->send_seed);
+  peer_start_send (a, offered, TRUE);
+  /* b_app does not read */
+
+  settle (fixture);
+  stalled_at = a->sent;
+  g_test_message ("a_app could write %" G_GUINT64_FORMAT " bytes", stalled_at);
+  g_assert_cmpuint (stalled_at, >, 0);
+  g_assert_cmpuint (stalled_at, <, bound);
+  g_assert_false (a->send_done);
+  g_assert_false (fixture->splice_done);
+
+  /* Still stuck after another round: the splice no longer reads a */
+  settle (fixture);
+  g_assert_cmpuint (a->sent, ==, stalled_at);
+
+  /* Once b_app reads, everything arrives intact */
+  peer_start_receive (b, a->send_seed);
+  peer_shutdown_write (b);
+  WAIT_FOR (fixture, fixture->splice_done && b->got_eof && a->got_eof);
+  assert_peer_received (b, offered);
+  assert_peer_received (a, 0);
+  g_assert_true (fixture->splice_ok);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, offered);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, 0);
+}
+
+static void
+cancel_splice (gpointer data)
+{
+  Fixture *fixture = data;
+
+  g_cancellable_cancel (fixture->splice_cancellable);
+}
+
+static void
+test_cancel (Fixture       *fixture,
+             gconstpointer  data)
+{
+  const guint64 offered = 256 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  b->notify_at = 1 * MIB;
+  b->notify = cancel_splice;
+  b->notify_data = fixture;
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (a, offered, TRUE);
+
+  WAIT_FOR (fixture, fixture->splice_done);
+  g_assert_false (fixture->splice_ok);
+  g_assert_error (fixture->splice_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpuint (fixture->counts.a_to_b, >=, 1 * MIB);
+  g_assert_cmpuint (fixture->counts.a_to_b, <, offered);
+  g_assert_true (g_io_stream_is_closed (fixture->a_splice));
+  g_assert_true (g_io_stream_is_closed (fixture->b_splice));
+
+  /* Both peers see their connection end */
+  WAIT_FOR (fixture, b->got_eof);
+  g_assert_cmpuint (b->received, ==, fixture->counts.a_to_b);
+  g_assert_cmpuint (b->first_mismatch, ==, G_MAXUINT64);
+  assert_peer_cut_off (fixture, a);
+}
+
+static void
+test_cancel_before_start (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  g_cancellable_cancel (fixture->splice_cancellable);
+  start_splice (fixture, 0);
+  /* Never synchronously */
+  g_assert_false (fixture->splice_done);
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+
+  WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
+  g_assert_error (fixture->splice_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, 0);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, 0);
+}
+
+/* EOF becomes a yamux FIN one way and a socket shutdown the other way */
+static void
+test_yamux_half_close (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  const guint64 a_size = 1 * MIB, b_size = 3 * MIB;
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (a, a_size, TRUE);
+
+  WAIT_FOR (fixture, b->got_eof);
+  assert_peer_received (b, a_size);
+  g_assert_false (a->got_eof);
+
+  peer_start_send (b, b_size, TRUE);
+  WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
+  assert_peer_received (a, b_size);
+  g_assert_no_error (fixture->splice_error);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+  g_assert_false (sm_yamux_stream_was_reset (SM_YAMUX_STREAM (b->stream)));
+}
+
+/* A broken socket side resets the yamux stream instead of ending it */
+static void
+test_yamux_reset_on_abort (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+
+  start_splice (fixture, 0);
+  a->notify_at = 128 * 1024;
+  a->notify = close_connection;
+  a->notify_data = a;
+  peer_start_receive (a, b->send_seed);
+  peer_start_receive (b, a->send_seed);
+  peer_start_send (b, 256 * MIB, TRUE);
+
+  WAIT_FOR (fixture, fixture->splice_done);
+  g_assert_nonnull (fixture->splice_error);
+  g_test_message ("splice error: %s", fixture->splice_error->message);
+
+  WAIT_FOR (fixture, b->send_error != NULL && b->recv_error != NULL);
+  g_assert_true (sm_yamux_stream_was_reset (SM_YAMUX_STREAM (b->stream)));
+  g_assert_error (b->send_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_error (b->recv_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_false (b->got_eof);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/splice/bulk-both-ways", Fixture, NULL,
+              fixture_setup_sockets, test_bulk_both_ways, fixture_teardown);
+  g_test_add ("/splice/half-close", Fixture, NULL,
+              fixture_setup_sockets, test_half_close, fixture_teardown);
+  g_test_add ("/splice/half-close-reverse-pipes", Fixture, NULL,
+              fixture_setup_pipes, test_half_close_reverse_pipes, fixture_teardown);
+  g_test_add ("/splice/reset-mid-transfer", Fixture, NULL,
+              fixture_setup_tcp, test_reset_mid_transfer, fixture_teardown);
+  g_test_add ("/splice/close-mid-transfer", Fixture, NULL,
+              fixture_setup_sockets, test_close_mid_transfer, fixture_teardown);
+  g_test_add ("/splice/backpressure", Fixture, NULL,
+              fixture_setup_sockets, test_backpressure, fixture_teardown);
+  g_test_add ("/splice/cancel", Fixture, NULL,
+              fixture_setup_sockets, test_cancel, fixture_teardown);
+  g_test_add ("/splice/cancel-before-start", Fixture, NULL,
+              fixture_setup_sockets, test_cancel_before_start, fixture_teardown);
+  g_test_add ("/splice/yamux-half-close", Fixture, NULL,
+              fixture_setup_yamux, test_yamux_half_close, fixture_teardown);
+  g_test_add ("/splice/yamux-reset-on-abort", Fixture, NULL,
+              fixture_setup_yamux, test_yamux_reset_on_abort, fixture_teardown);
+
+  return g_test_run ();
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sm-bench-tcp: the moving parts of tests/bench/tcp-throughput.
+ *
+ *   sm-bench-tcp freeport
+ *       prints a currently free loopback TCP port
+ *   sm-bench-tcp sink --port N
+ *       plain TCP server: accepts one connection, reads and discards until
+ *       EOF, closes, prints the byte count
+ *   sm-bench-tcp serve --control HOST:PORT --port N
+ *       the same sink as a socketmaster service: every stream the daemon
+ *       hands over is drained until EOF, then closed; runs until SIGTERM
+ *   sm-bench-tcp send --connect HOST:PORT --bytes N
+ *       writes N bytes, shuts down its sending side, waits until the peer
+ *       closes (so every byte was consumed), prints bytes, seconds, MB/s
+ *
+ * Status lines go to stdout, flushed, so the script can wait for them.
+ * The plain modes use blocking sockets: simplest for a measuring tool.
+ */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib-unix.h>
+#include <socketmaster.h>
+
+#define CHUNK_SIZE (256 * 1024)
+
+static char    *opt_control;
+static char    *opt_connect;
+static char    *opt_address;
+static int      opt_port;
+static gint64   opt_bytes = -1;
+
+static GOptionEntry option_entries[] = {
+  { "control", 0, 0, G_OPTION_ARG_STRING, &opt_control, "Daemon control address (serve)", "HOST:PORT" },
+  { "connect", 0, 0, G_OPTION_ARG_STRING, &opt_connect, "Where to send (send)", "HOST:PORT" },
+  { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Listening address (sink, serve; default 127.0.0.1)", "ADDR" },
+  { "port", 0, 0, G_OPTION_ARG_INT, &opt_port, "Listening port (sink, serve)", "N" },
+  { "bytes", 0, 0, G_OPTION_ARG_INT64, &opt_bytes, "How many bytes to send (send)", "N" },
+  { NULL }
+};
+
+static void
+print_status (const char *format,
+              ...) G_GNUC_PRINTF (1, 2);
+
+static void
+print_status (const char *format,
+              ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  vprintf (format, args);
+  va_end (args);
+  putchar ('\n');
+  fflush (stdout);
+}
+
+static int
+fail (const char *mode,
+      GError     *error)
+{
+  g_printerr ("sm-bench-tcp %s: %s\n", mode, error->message);
+  return EXIT_FAILURE;
+}
+
+static int
+run_freeport (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, &error))
+    return fail ("freeport", error);
+  bound = g_socket_get_local_address (socket, &error);
+  if (bound == NULL)
+    return fail ("freeport", error);
+
+  print_status ("%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  return EXIT_SUCCESS;
+}
+
+static int
+run_sink (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) listener = NULL;
+  g_autoptr(GSocket) connection = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autofree guint8 *buffer = g_malloc (CHUNK_SIZE);
+  guint64 received = 0;
+
+  if (opt_port < 1 || opt_port > 65535)
+    {
+      g_printerr ("sm-bench-tcp sink: --port N is required\n");
+      return EXIT_FAILURE;
+    }
+
+  address = g_inet_socket_address_new_from_string (opt_address, opt_port);
+  if (address == NULL)
+    {
+      g_printerr ("sm-bench-tcp sink: bad address %s\n", opt_address);
+      return EXIT_FAILURE;
+    }
+  listener = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                           G_SOCKET_PROTOCOL_TCP, &error);
+  if (listener == NULL ||
+      !g_socket_bind (listener, address, TRUE, &error) ||
+      !g_socket_listen (listener, &error))
+    return fail ("sink", error);
+
+  print_status ("sink: listening on %s:%d", opt_address, opt_port);
+
+  connection = g_socket_accept (listener, NULL, &error);
+  if (connection == NULL)
+    return fail ("sink", error);
+
+  while (TRUE)
+    {
+      gssize n = g_socket_receive (connection, (char *) buffer, CHUNK_SIZE, NULL, &error);
+
+      if (n < 0)
+        return fail ("sink", error);
+      if (n == 0)
+        break;
+      received += n;
+    }
+
+  /* Closing tells the sender that everything arrived. */
+  if (!g_socket_close (connection, &error))
+    return fail ("sink", error);
+  print_status ("sink: received %" G_GUINT64_FORMAT " bytes", received);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_send (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnectable) target = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autofree guint8 *buffer = g_malloc (CHUNK_SIZE);
+  GSocket *socket;
+  guint64 sent = 0;
+  gint64 started, finished;
+  double seconds;
+
+  if (opt_connect == NULL || opt_bytes < 0)
+    {
+      g_printerr ("sm-bench-tcp send: --connect HOST:PORT and --bytes N are required\n");
+      return EXIT_FAILURE;
+    }
+  target = g_network_address_parse (opt_connect, 0, &error);
+  if (target == NULL)
+    return fail ("send", error);
+
+  /* Not all zeros, in case anything on the path compresses */
+  for (gsize i = 0; i < CHUNK_SIZE; i++)
+    buffer[i] = (guint8) (i * 7 + (i >> 9));
+
+  g_socket_client_set_enable_proxy (client, FALSE);
+  connection = g_socket_client_connect (client, target, NULL, &error);
+  if (connection == NULL)
+    return fail ("send", error);
+  socket = g_socket_connection_get_socket (connection);
+
+  started = g_get_monotonic_time ();
+  while (sent < (guint64) opt_bytes)
+    {
+      gsize chunk = MIN ((guint64) CHUNK_SIZE, (guint64) opt_bytes - sent);
+      gssize n = g_socket_send (socket, (const char *) buffer, chunk, NULL, &error);
+
+      if (n < 0)
+        return fail ("send", error);
+      sent += n;
+    }
+  if (!g_socket_shutdown (socket, FALSE, TRUE, &error))
+    return fail ("send", error);
+
+  /* The receiver closes once it has read everything: wait for that. */
+  while (TRUE)
+    {
+      gssize n = g_socket_receive (socket, (char *) buffer, CHUNK_SIZE, NULL, &error);
+
+      if (n == 0)
+        break;
+      if (n < 0)
+        return fail ("send", error);
+    }
+  finished = g_get_monotonic_time ();
+
+  seconds = MAX (finished - started, 1) / (double) G_USEC_PER_SEC;
+  print_status ("send: bytes=%" G_GUINT64_FORMAT " seconds=%.3f MB/s=%.1f",
+                sent, seconds, sent / seconds / 1e6);
+  return EXIT_SUCCESS;
+}
+
+/* ---- serve: the sink behind the daemon ---- */
+
+typedef struct {
+  GIOStream *stream;
+  guint8    *buffer;
+  guint64    received;
+} Drain;
+
+static void
+drain_free (Drain *drain)
+{
+  g_object_unref (drain->stream);
+  g_free (drain->buffer);
+  g_free (drain);
+}
+
+static void
+on_drained_stream_closed (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_io_stream_close_finish (G_IO_STREAM (object), result, NULL);
+}
+
+static void drain_next (Drain *drain);
+
+static void
+on_drain_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Drain *drain = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &error);
+  if (n > 0)
+    {
+      drain->received += n;
+      drain_next (drain);
+      return;
+    }
+
+  if (n < 0)
+    g_printerr ("sm-bench-tcp serve: %s\n", error->message);
+  else
+    print_status ("serve: received %" G_GUINT64_FORMAT " bytes", drain->received);
+  g_io_stream_close_async (drain->stream, G_PRIORITY_DEFAULT, NULL,
+                           on_drained_stream_closed, NULL);
+  drain_free (drain);
+}
+
+static void
+drain_next (Drain *drain)
+{
+  g_input_stream_read_async (g_io_stream_get_input_stream (drain->stream),
+                             drain->buffer, CHUNK_SIZE, G_PRIORITY_DEFAULT,
+                             NULL, on_drain_read, drain);
+}
+
+static gboolean
+on_incoming (SmListener *listener,
+             GIOStream  *stream,
+             gpointer    user_data)
+{
+  Drain *drain = g_new0 (Drain, 1);
+
+  drain->stream = g_object_ref (stream);
+  drain->buffer = g_malloc (CHUNK_SIZE);
+  drain_next (drain);
+  return TRUE;
+}
+
+typedef struct {
+  GMainLoop *loop;
+  int        exit_status;
+} Serve;
+
+static void
+on_started (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Serve *serve = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sm_listener_start_finish (SM_LISTENER (object), result, &error))
+    {
+      serve->exit_status = fail ("serve", error);
+      g_main_loop_quit (serve->loop);
+      return;
+    }
+  print_status ("serve: serving port %d", opt_port);
+}
+
+static void
+on_lost (SmListener *listener,
+         GError     *error,
+         gpointer    user_data)
+{
+  Serve *serve = user_data;
+
+  serve->exit_status = fail ("serve", error);
+  g_main_loop_quit (serve->loop);
+}
+
+static gboolean
+on_stop_signal (gpointer user_data)
+{
+  Serve *serve = user_data;
+
+  g_main_loop_quit (serve->loop);
+  /* run_serve() removes it */
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+run_serve (void)
+{
+  g_autoptr(SmSocketDefinition) definition = NULL;
+  g_autoptr(SmListener) listener = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Serve serve = { loop, EXIT_SUCCESS };
+  guint sigint_id, sigterm_id;
+
+  if (opt_port < 1 || opt_port > 65535)
+    {
+      g_printerr ("sm-bench-tcp serve: --port N is required\n");
+      return EXIT_FAILURE;
+    }
+
+  definition = sm_socket_definition_new ((guint16) opt_port);
+  sm_socket_definition_set_address (definition, opt_address);
+  listener = sm_listener_new (opt_control, definition);
+  g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), &serve);
+  g_signal_connect (listener, "lost", G_CALLBACK (on_lost), &serve);
+  sigint_id = g_unix_signal_add (SIGINT, on_stop_signal, &serve);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_stop_signal, &serve);
+
+  sm_listener_start_async (listener, NULL, on_started, &serve);
+  g_main_loop_run (loop);
+
+  /* A benchmark tool: no graceful drain, just go. */
+  g_clear_handle_id (&sigint_id, g_source_remove);
+  g_clear_handle_id (&sigterm_id, g_source_remove);
+  g_signal_handlers_disconnect_by_data (listener, &serve);
+  sm_listener_abort (listener);
+  return serve.exit_status;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *mode;
+
+  context = g_option_context_new ("freeport|sink|serve|send - TCP throughput benchmark helper");
+  g_option_context_add_main_entries (context, option_entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return fail ("", error);
+  if (opt_address == NULL)
+    opt_address = g_strdup ("127.0.0.1");
+  if (argc != 2)
+    {
+      g_printerr ("usage: sm-bench-tcp freeport|sink|serve|send [OPTIONS]\n");
+      return EXIT_FAILURE;
+    }
+
+  /* A peer that vanishes must show up as an error, not kill us. */
+  signal (SIGPIPE, SIG_IGN);
+
+  mode = argv[1];
+  if (g_str_equal (mode, "freeport"))
+    return run_freeport ();
+  if (g_str_equal (mode, "sink"))
+    return run_sink ();
+  if (g_str_equal (mode, "send"))
+    return run_send ();
+  if (g_str_equal (mode, "serve"))
+    return run_serve ();
+
+  g_printerr ("sm-bench-tcp: unknown mode %s\n", mode);
+  return EXIT_FAILURE;
+}

@@ -1,2 +1,533 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+
+#include "config.h"
+
+#include "sm-accept-queue.h"
+#include "sm-control-link.h"
+#include "sm-error.h"
+#include "sm-listener.h"
+#include "sm-listener-private.h"
+
+/* Streams nobody took yet; beyond this the daemon is outpacing the service */
+#define MAX_UNACCEPTED_STREAMS 256
+
+struct _SmListener
+{
+  GObject              parent_instance;
+
+  GMainContext        *context;
+  char                *control_address;
+  SmSocketDefinition  *definition;
+  double               reconnect_timeout;   /* until there is a link */
+
+  SmControlLink       *link;
+  SmAcceptQueue       *accept_queue;
+  gboolean             closed;              /* close or abort was called */
+  GError              *lost_error;
+};
+
+enum {
+  PROP_0,
+  PROP_CONTROL_ADDRESS,
+  PROP_DEFINITION,
+  PROP_CONNECTED,
+  PROP_RECONNECT_TIMEOUT,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_INCOMING,
+  SIGNAL_LOST,
+  N_SIGNALS
+};
+
+static GParamSpec *props[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (SmListener, sm_listener, G_TYPE_OBJECT)
+
+static void
+on_link_incoming (SmControlLink *link,
+                  SmYamuxStream *stream,
+                  SmListener    *self)
+{
+  gboolean handled = FALSE;
+
+  g_object_ref (self);
+  g_signal_emit (self, signals[SIGNAL_INCOMING], 0, stream, &handled);
+
+  if (handled)
+    ;
+  else if (self->closed)
+    sm_yamux_stream_reset (stream);   /* a handler closed us meanwhile */
+  else if (!sm_accept_queue_push_stream (self->accept_queue, stream))
+    {
+      g_debug ("Too many connections not accepted yet, resetting a new one");
+      sm_yamux_stream_reset (stream);
+    }
+  g_object_unref (self);
+}
+
+static void
+on_link_lost (SmControlLink *link,
+              const GError  *error,
+              SmListener    *self)
+{
+  g_clear_error (&self->lost_error);
+  self->lost_error = g_error_copy (error);
+  sm_accept_queue_reset_streams (self->accept_queue);
+  sm_accept_queue_fail_waiting (self->accept_queue, error);
+
+  g_signal_emit (self, signals[SIGNAL_LOST], 0, error);
+}
+
+static void
+on_link_connected (SmControlLink *link,
+                   GParamSpec    *pspec,
+                   SmListener    *self)
+{
+  /* queued streams died with their session; their public clients are gone */
+  if (!sm_control_link_is_connected (link))
+    sm_accept_queue_reset_streams (self->accept_queue);
+
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
+}
+
+/**
+ * sm_listener_new:
+ * @control_address: (nullable): "host:port" or "[v6]:port" of the daemon's
+ *   control port; %NULL for $SOCKETMASTER_ADDRESS or the built-in default
+ * @definition: the public listener to ask for
+ *
+ * Returns: (transfer full): a listener; nothing happens before
+ *   sm_listener_start_async()
+ */
+SmListener *
+sm_listener_new (const char               *control_address,
+                 const SmSocketDefinition *definition)
+{
+  g_return_val_if_fail (definition != NULL, NULL);
+
+  return g_object_new (SM_TYPE_LISTENER,
+                       "control-address", control_address,
+                       "definition", definition,
+                       NULL);
+}
+
+static void
+on_link_started (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sm_control_link_start_finish (SM_CONTROL_LINK (source), result, &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+sm_listener_start_async (SmListener          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (SM_IS_LISTENER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sm_listener_start_async);
+  /* the link reports cancellation itself, and only while not yet registered */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (self->closed)
+    {
+      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+      return;
+    }
+  sm_control_link_start_async (self->link, cancellable, on_link_started,
+                               g_steal_pointer (&task));
+}
+
+gboolean
+sm_listener_start_finish (SmListener    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_listener_start_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+on_start_sync_done (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GAsyncResult **out_result = user_data;
+
+  *out_result = g_object_ref (result);
+}
+
+gboolean
+sm_listener_start (SmListener    *self,
+                   GCancellable  *cancellable,
+                   GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
+
+  g_main_context_push_thread_default (self->context);
+  sm_listener_start_async (self, cancellable, on_start_sync_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (self->context, TRUE);
+  g_main_context_pop_thread_default (self->context);
+
+  return sm_listener_start_finish (self, result, error);
+}
+
+void
+sm_listener_accept_async (SmListener          *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  SmYamuxStream *stream;
+
+  g_return_if_fail (SM_IS_LISTENER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sm_listener_accept_async);
+  /* a stream handed to a cancelled task would be lost without a reset */
+  g_task_set_check_cancellable (task, FALSE);
+
+  stream = sm_accept_queue_pop_stream (self->accept_queue);
+  if (stream != NULL)
+    g_task_return_pointer (task, stream, g_object_unref);
+  else if (self->closed)
+    g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+  else if (self->lost_error != NULL)
+    g_task_return_error (task, g_error_copy (self->lost_error));
+  else if (!g_task_return_error_if_cancelled (task))
+    sm_accept_queue_wait (self->accept_queue, task);
+}
+
+/**
+ * sm_listener_accept_finish:
+ *
+ * Returns: (transfer full): the next public connection; the caller must
+ *   close it (g_io_stream_close_async()) when done
+ */
+GIOStream *
+sm_listener_accept_finish (SmListener    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_listener_accept_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Nothing new is handed out once closing starts */
+static void
+sm_listener_mark_closed (SmListener *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  self->closed = TRUE;
+  g_set_error_literal (&error, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+  sm_accept_queue_reset_streams (self->accept_queue);
+  sm_accept_queue_fail_waiting (self->accept_queue, error);
+}
+
+static void
+on_link_closed (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sm_control_link_close_finish (SM_CONTROL_LINK (source), result, &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+sm_listener_close_async (SmListener          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (SM_IS_LISTENER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sm_listener_close_async);
+  g_task_set_check_cancellable (task, FALSE);
+
+  sm_listener_mark_closed (self);
+  sm_control_link_close_async (self->link, cancellable, on_link_closed,
+                               g_steal_pointer (&task));
+}
+
+gboolean
+sm_listener_close_finish (SmListener    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_listener_close_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+sm_listener_abort (SmListener *self)
+{
+  g_return_if_fail (SM_IS_LISTENER (self));
+
+  g_object_ref (self);
+  sm_listener_mark_closed (self);
+  sm_control_link_abort (self->link);
+  g_object_unref (self);
+}
+
+gboolean
+sm_listener_is_connected (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
+
+  return sm_control_link_is_connected (self->link);
+}
+
+const SmSocketDefinition *
+sm_listener_get_definition (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+
+  return self->definition;
+}
+
+const char *
+sm_listener_get_control_address (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+
+  return self->control_address;
+}
+
+void
+sm_listener_set_reconnect_timeout (SmListener *self,
+                                   double      seconds)
+{
+  g_return_if_fail (SM_IS_LISTENER (self));
+  g_return_if_fail (seconds >= 0);
+
+  if (self->reconnect_timeout == seconds)
+    return;
+
+  self->reconnect_timeout = seconds;
+  if (self->link != NULL)
+    sm_control_link_set_reconnect_timeout (self->link, seconds);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RECONNECT_TIMEOUT]);
+}
+
+double
+sm_listener_get_reconnect_timeout (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), 0);
+
+  return self->reconnect_timeout;
+}
+
+void
+sm_listener_get_yamux_stats (SmListener   *self,
+                             SmYamuxStats *stats)
+{
+  g_return_if_fail (SM_IS_LISTENER (self));
+
+  sm_control_link_get_yamux_stats (self->link, stats);
+}
+
+static void
+sm_listener_constructed (GObject *object)
+{
+  SmListener *self = SM_LISTENER (object);
+  G_OBJECT_CLASS (sm_listener_parent_class)->constructed (object);
+
+  if (self->control_address == NULL)
+    {
+      const char *from_env = g_getenv ("SOCKETMASTER_ADDRESS");
+
+      if (from_env != NULL && *from_env != '\0')
+        self->control_address = g_strdup (from_env);
+      else
+        self->control_address = g_strdup (SM_DEFAULT_CONTROL_ADDRESS);
+    }
+
+  self->link = sm_control_link_new (self->control_address, self->definition);
+  sm_control_link_set_reconnect_timeout (self->link, self->reconnect_timeout);
+  g_signal_connect (self->link, "incoming", G_CALLBACK (on_link_incoming), self);
+  g_signal_connect (self->link, "lost", G_CALLBACK (on_link_lost), self);
+  g_signal_connect (self->link, "notify::connected", G_CALLBACK (on_link_connected), self);
+}
+
+static void
+sm_listener_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  SmListener *self = SM_LISTENER (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONTROL_ADDRESS:
+      g_value_set_string (value, self->control_address);
+      break;
+    case PROP_DEFINITION:
+      g_value_set_boxed (value, self->definition);
+      break;
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, sm_listener_is_connected (self));
+      break;
+    case PROP_RECONNECT_TIMEOUT:
+      g_value_set_double (value, self->reconnect_timeout);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sm_listener_set_property (GObject      *object,
+                          guint         prop_id,
+                          const GValue *value,
+                          GParamSpec   *pspec)
+{
+  SmListener *self = SM_LISTENER (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONTROL_ADDRESS:
+      g_free (self->control_address);
+      self->control_address = g_value_dup_string (value);
+      break;
+    case PROP_DEFINITION:
+      g_clear_pointer (&self->definition, sm_socket_definition_free);
+      self->definition = g_value_dup_boxed (value);
+      break;
+    case PROP_RECONNECT_TIMEOUT:
+      sm_listener_set_reconnect_timeout (self, g_value_get_double (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sm_listener_dispose (GObject *object)
+{
+  SmListener *self = SM_LISTENER (object);
+
+  /* tasks hold a reference to us: none is pending here, so nothing
+   * calls back into user code */
+  if (self->link != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->link, self);
+      sm_control_link_abort (self->link);
+      g_clear_object (&self->link);
+    }
+  if (self->accept_queue != NULL)
+    sm_accept_queue_reset_streams (self->accept_queue);
+
+  G_OBJECT_CLASS (sm_listener_parent_class)->dispose (object);
+}
+
+static void
+sm_listener_finalize (GObject *object)
+{
+  SmListener *self = SM_LISTENER (object);
+
+  g_clear_pointer (&self->accept_queue, sm_accept_queue_free);
+  g_clear_pointer (&self->control_address, g_free);
+  g_clear_pointer (&self->definition, sm_socket_definition_free);
+  g_clear_error (&self->lost_error);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (sm_listener_parent_class)->finalize (object);
+}
+
+static void
+sm_listener_class_init (SmListenerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = sm_listener_constructed;
+  object_class->get_property = sm_listener_get_property;
+  object_class->set_property = sm_listener_set_property;
+  object_class->dispose = sm_listener_dispose;
+  object_class->finalize = sm_listener_finalize;
+
+  props[PROP_CONTROL_ADDRESS] =
+    g_param_spec_string ("control-address", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_DEFINITION] =
+    g_param_spec_boxed ("definition", NULL, NULL, SM_TYPE_SOCKET_DEFINITION,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_CONNECTED] =
+    g_param_spec_boolean ("connected", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_RECONNECT_TIMEOUT] =
+    g_param_spec_double ("reconnect-timeout", NULL, NULL, 0, G_MAXDOUBLE, 30,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+
+  /**
+   * SmListener::incoming:
+   * @stream: a new public connection
+   *
+   * Return %TRUE to take @stream (keep a reference, close it when done);
+   * otherwise it waits for sm_listener_accept_async().
+   */
+  signals[SIGNAL_INCOMING] =
+    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  g_signal_accumulator_true_handled, NULL, NULL,
+                  G_TYPE_BOOLEAN, 1, G_TYPE_IO_STREAM);
+
+  /**
+   * SmListener::lost:
+   * @error: why the last reconnection attempt failed
+   *
+   * Reconnecting took longer than #SmListener:reconnect-timeout. The
+   * listener stays disconnected and pending accepts fail with @error.
+   */
+  signals[SIGNAL_LOST] =
+    g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+sm_listener_init (SmListener *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->reconnect_timeout = 30;
+  self->accept_queue = sm_accept_queue_new (self->context, MAX_UNACCEPTED_STREAMS);
+}

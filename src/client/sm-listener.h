@@ -19,7 +19,7 @@ G_BEGIN_DECLS
  *
  * Connections arrive through the #SmListener::incoming signal (return TRUE
  * to take the stream) or, when no handler takes them, queue up for
- * sm_listener_accept_async().
+ * sm_listener_accept_async() (up to 256; beyond that new ones are reset).
  *
  * If the control connection breaks (e.g. the daemon restarts), the listener
  * reconnects, retrying for up to #SmListener:reconnect-timeout seconds;
@@ -53,6 +53,8 @@ gboolean      sm_listener_start              (SmListener                *self,
                                               GCancellable              *cancellable,
                                               GError                   **error);
 
+/* Next public connection, FIFO. Fails with SM_ERROR_CLOSED after close or
+ * abort, and with the #SmListener::lost error once the listener gave up. */
 void          sm_listener_accept_async       (SmListener                *self,
                                               GCancellable              *cancellable,
                                               GAsyncReadyCallback        callback,
@@ -61,7 +63,9 @@ GIOStream    *sm_listener_accept_finish      (SmListener                *self,
                                               GAsyncResult              *result,
                                               GError                   **error);
 
-/* Graceful stop: GoAway, wait for handed-out streams to close, disconnect */
+/* Graceful stop: GoAway, wait until the streams handed out are closed both
+ * ways, disconnect. Cancelling stops waiting: live streams are dropped and
+ * the call fails with G_IO_ERROR_CANCELLED. */
 void          sm_listener_close_async        (SmListener                *self,
                                               GCancellable              *cancellable,
                                               GAsyncReadyCallback        callback,
@@ -78,5 +82,6 @@ const char   *sm_listener_get_control_address (SmListener               *self);
 /* Seconds to keep retrying after losing the daemon (default 30; 0: never) */
 void          sm_listener_set_reconnect_timeout (SmListener             *self,
                                                  double                  seconds);
+double        sm_listener_get_reconnect_timeout (SmListener             *self);
 
 G_END_DECLS

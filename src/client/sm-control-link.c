@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: MIT */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "sm-client-handshake.h"
+#include "sm-control-link.h"
+#include "sm-error.h"
+
+/* The daemon drops handshakes slower than this too (PROTOCOL.md §3) */
+#define HANDSHAKE_TIMEOUT_MS     10000
+#define RECONNECT_FIRST_DELAY_MS 50
+#define RECONNECT_MAX_DELAY_MS   1000
+
+typedef enum {
+  SM_CONTROL_LINK_IDLE,         /* not started, or start failed */
+  SM_CONTROL_LINK_STARTING,     /* first registration in progress */
+  SM_CONTROL_LINK_CONNECTED,
+  SM_CONTROL_LINK_RECONNECTING, /* lost the daemon, retrying */
+  SM_CONTROL_LINK_CLOSING,      /* GoAway sent, waiting for streams */
+  SM_CONTROL_LINK_CLOSED,
+  SM_CONTROL_LINK_LOST,         /* gave up reconnecting */
+} SmControlLinkState;
+
+struct _SmControlLink
+{
+  GObject              parent_instance;
+
+  GMainContext        *context;
+  char                *control_address;
+  SmSocketDefinition  *definition;
+  double               reconnect_timeout;
+
+  SmControlLinkState   state;
+  gboolean             connected;
+  GSocketConnectable  *connectable;
+
+  /* the registration in progress, if any */
+  GCancellable        *attempt_cancellable;
+  GSource             *attempt_timeout_source;
+  GTask               *start_task;
+  GSource             *start_cancel_source;
+
+  SmYamuxSession      *session;
+
+  gint64               lost_at_us;
+  guint                retry_delay_ms;
+  GSource             *retry_source;
+  GError              *last_error;       /* why the session or last attempt failed */
+
+  GTask               *close_task;
+  GSource             *close_cancel_source;
+  GSource             *drained_source;
+};
+
+enum {
+  PROP_0,
+  PROP_CONNECTED,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_INCOMING,
+  SIGNAL_LOST,
+  N_SIGNALS
+};
+
+static GParamSpec *props[N_PROPS];
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (SmControlLink, sm_control_link, G_TYPE_OBJECT)
+
+static void sm_control_link_attempt_done (SmControlLink     *self,
+                                          GSocketConnection *connection,
+                                          GBytes            *leftover,
+                                          GError            *error);
+
+static GSource *
+sm_control_link_add_source (SmControlLink *self,
+                            GSource       *source,
+                            GSourceFunc    func,
+                            const char    *name)
+{
+  g_source_set_callback (source, func, self, NULL);
+  g_source_set_static_name (source, name);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+
+  /* the context owns it: whoever clears the pointer destroys the source,
+   * and its callback clears the pointer before returning G_SOURCE_REMOVE */
+  return source;
+}
+
+static void
+sm_control_link_set_connected (SmControlLink *self,
+                               gboolean       connected)
+{
+  if (self->connected == connected)
+    return;
+
+  self->connected = connected;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
+}
+
+/* --- registration attempts --- */
+
+static void
+on_registered (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  SmControlLink *self;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GBytes) leftover = NULL;
+  GError *error = NULL;
+
+  connection = sm_client_handshake_finish (result, &leftover, &error);
+
+  /* Only an abandoned attempt is cancelled, and its link may be gone
+   * already: see sm_control_link_abandon_attempt() */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_error_free (error);
+      return;
+    }
+
+  self = SM_CONTROL_LINK (user_data);
+  g_clear_object (&self->attempt_cancellable);
+  g_clear_pointer (&self->attempt_timeout_source, g_source_destroy);
+  if (error != NULL)
+    g_debug ("Registration with %s failed: %s", self->control_address, error->message);
+
+  sm_control_link_attempt_done (self, connection, leftover, error);
+}
+
+static void
+sm_control_link_abandon_attempt (SmControlLink *self)
+{
+  if (self->attempt_cancellable == NULL)
+    return;
+
+  g_cancellable_cancel (self->attempt_cancellable);
+  g_clear_object (&self->attempt_cancellable);
+  g_clear_pointer (&self->attempt_timeout_source, g_source_destroy);
+}
+
+static gboolean
+on_attempt_timeout (gpointer user_data)
+{
+  SmControlLink *self = user_data;
+  GError *error;
+
+  self->attempt_timeout_source = NULL;
+  sm_control_link_abandon_attempt (self);
+
+  error = g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT,
+                       "No answer from the daemon at %s", self->control_address);
+  g_debug ("%s", error->message);
+  sm_control_link_attempt_done (self, NULL, NULL, error);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sm_control_link_begin_attempt (SmControlLink *self,
+                               guint          timeout_ms)
+{
+  g_assert (self->attempt_cancellable == NULL);
+
+  g_debug ("Registering with the daemon at %s", self->control_address);
+  self->attempt_cancellable = g_cancellable_new ();
+  self->attempt_timeout_source =
+    sm_control_link_add_source (self, g_timeout_source_new (timeout_ms), on_attempt_timeout,
+                                "[socketmaster] handshake timeout");
+
+  g_main_context_push_thread_default (self->context);
+  sm_client_handshake_async (self->connectable, self->definition, self->attempt_cancellable,
+                             on_registered, self);
+  g_main_context_pop_thread_default (self->context);
+}
+
+/* --- reconnecting --- */
+
+static void
+sm_control_link_give_up (SmControlLink *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->last_error != NULL)
+    error = g_steal_pointer (&self->last_error);
+  else
+    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED,
+                         "Lost the connection to the daemon at %s", self->control_address);
+
+  g_message ("Giving up on the daemon at %s: %s", self->control_address, error->message);
+  self->state = SM_CONTROL_LINK_LOST;
+  g_object_ref (self);
+  g_signal_emit (self, signals[SIGNAL_LOST], 0, error);
+  g_object_unref (self);
+}
+
+/* Milliseconds of reconnecting left, 0 when the time is up */
+static guint
+sm_control_link_time_left (SmControlLink *self)
+{
+  gint64 deadline_us = self->lost_at_us + (gint64) (self->reconnect_timeout * G_USEC_PER_SEC);
+  gint64 left_us = deadline_us - g_get_monotonic_time ();
+
+  if (left_us <= 0)
+    return 0;
+  return (guint) MIN (left_us / 1000 + 1, G_MAXUINT);
+}
+
+static gboolean
+on_retry (gpointer user_data)
+{
+  SmControlLink *self = user_data;
+  guint left_ms = sm_control_link_time_left (self);
+
+  self->retry_source = NULL;
+  if (left_ms == 0)
+    sm_control_link_give_up (self);
+  else
+    sm_control_link_begin_attempt (self, MIN (left_ms, HANDSHAKE_TIMEOUT_MS));
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sm_control_link_schedule_retry (SmControlLink *self,
+                                guint          delay_ms)
+{
+  guint left_ms = sm_control_link_time_left (self);
+
+  if (left_ms == 0)
+    {
+      sm_control_link_give_up (self);
+      return;
+    }
+
+  self->retry_source =
+    sm_control_link_add_source (self, g_timeout_source_new (MIN (delay_ms, left_ms)),
+                                on_retry, "[socketmaster] reconnect");
+}
+
+/* --- session --- */
+
+/* Forgets the session; @close: end it first (it has not ended by itself) */
+static void
+sm_control_link_drop_session (SmControlLink *self,
+                              gboolean       close)
+{
+  g_autoptr(SmYamuxSession) session = g_steal_pointer (&self->session);
+
+  if (session == NULL)
+    return;
+
+  g_signal_handlers_disconnect_by_data (session, self);
+  if (close)
+    sm_yamux_session_close (session);
+}
+
+static void
+sm_control_link_complete_close (SmControlLink *self)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
+
+  g_clear_pointer (&self->close_cancel_source, g_source_destroy);
+  g_clear_pointer (&self->drained_source, g_source_destroy);
+  sm_control_link_drop_session (self, TRUE);
+  self->state = SM_CONTROL_LINK_CLOSED;
+
+  g_object_ref (self);
+  sm_control_link_set_connected (self, FALSE);
+  if (task != NULL)
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (self);
+}
+
+static void
+on_session_closed (SmYamuxSession *session,
+                   const GError   *error,
+                   SmControlLink  *self)
+{
+  g_debug ("Control session with %s ended: %s", self->control_address,
+           error != NULL ? error->message : "orderly");
+
+  if (self->state == SM_CONTROL_LINK_CLOSING)
+    {
+      /* the daemon ended it while we drained: nothing left to wait for */
+      sm_control_link_drop_session (self, FALSE);
+      sm_control_link_complete_close (self);
+      return;
+    }
+
+  g_return_if_fail (self->state == SM_CONTROL_LINK_CONNECTED);
+
+  /* not asked for (daemon restart, broken connection, the daemon's GoAway
+   * then close): register again */
+  sm_control_link_drop_session (self, FALSE);
+  g_clear_error (&self->last_error);
+  if (error != NULL)
+    self->last_error = g_error_copy (error);
+  self->state = SM_CONTROL_LINK_RECONNECTING;
+  self->lost_at_us = g_get_monotonic_time ();
+  self->retry_delay_ms = RECONNECT_FIRST_DELAY_MS;
+
+  g_object_ref (self);
+  sm_control_link_set_connected (self, FALSE);
+
+  /* a "connected" handler may have closed us meanwhile */
+  if (self->state == SM_CONTROL_LINK_RECONNECTING)
+    {
+      if (self->reconnect_timeout > 0)
+        g_message ("Lost the daemon at %s, reconnecting", self->control_address);
+      sm_control_link_schedule_retry (self, 0);
+    }
+  g_object_unref (self);
+}
+
+static void
+on_session_go_away (SmYamuxSession *session,
+                    guint           code,
+                    SmControlLink  *self)
+{
+  /* Typically the daemon shutting down: it drains, then closes the
+   * session, and on_session_closed() registers again. */
+  g_debug ("The daemon at %s is going away (code %u)", self->control_address, code);
+}
+
+static void
+on_session_incoming (SmYamuxSession *session,
+                     SmYamuxStream  *stream,
+                     SmControlLink  *self)
+{
+  /* closing: the daemon sent it before it saw our GoAway */
+  if (self->state != SM_CONTROL_LINK_CONNECTED)
+    {
+      sm_yamux_stream_reset (stream);
+      return;
+    }
+
+  g_signal_emit (self, signals[SIGNAL_INCOMING], 0, stream);
+}
+
+static void
+sm_control_link_set_session (SmControlLink     *self,
+                             GSocketConnection *connection,
+                             GBytes            *leftover)
+{
+  SmYamuxConfig config;
+
+  g_assert (self->session == NULL);
+
+  sm_yamux_config_init (&config);
+  g_main_context_push_thread_default (self->context);
+  self->session = sm_yamux_session_new (G_IO_STREAM (connection), SM_YAMUX_ROLE_SERVER,
+                                        &config, leftover);
+  g_main_context_pop_thread_default (self->context);
+
+  g_signal_connect (self->session, "incoming", G_CALLBACK (on_session_incoming), self);
+  g_signal_connect (self->session, "go-away", G_CALLBACK (on_session_go_away), self);
+  g_signal_connect (self->session, "closed", G_CALLBACK (on_session_closed), self);
+}
+
+static void
+sm_control_link_attempt_done (SmControlLink     *self,
+                              GSocketConnection *connection,
+                              GBytes            *leftover,
+                              GError            *error)
+{
+  g_autoptr(GError) owned_error = error;
+  g_autoptr(GTask) start_task = NULL;
+
+  g_return_if_fail (self->state == SM_CONTROL_LINK_STARTING ||
+                    self->state == SM_CONTROL_LINK_RECONNECTING);
+
+  if (self->state == SM_CONTROL_LINK_STARTING)
+    {
+      start_task = g_steal_pointer (&self->start_task);
+      g_clear_pointer (&self->start_cancel_source, g_source_destroy);
+    }
+
+  if (owned_error != NULL && start_task != NULL)
+    {
+      /* a first registration fails at once: the caller decides */
+      self->state = SM_CONTROL_LINK_IDLE;
+      g_task_return_error (start_task, g_steal_pointer (&owned_error));
+      return;
+    }
+
+  if (owned_error != NULL)
+    {
+      g_clear_error (&self->last_error);
+      self->last_error = g_steal_pointer (&owned_error);
+      sm_control_link_schedule_retry (self, self->retry_delay_ms);
+      self->retry_delay_ms = MIN (self->retry_delay_ms * 2, RECONNECT_MAX_DELAY_MS);
+      return;
+    }
+
+  g_message ("Registered with the daemon at %s", self->control_address);
+  g_clear_error (&self->last_error);
+  sm_control_link_set_session (self, connection, leftover);
+  self->state = SM_CONTROL_LINK_CONNECTED;
+
+  g_object_ref (self);
+  sm_control_link_set_connected (self, TRUE);
+  if (start_task != NULL)
+    g_task_return_boolean (start_task, TRUE);
+  g_object_unref (self);
+}
+
+/* --- starting and stopping --- */
+
+static gboolean
+on_start_cancelled (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  SmControlLink *self = user_data;
+  g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+  self->start_cancel_source = NULL;
+  sm_control_link_abandon_attempt (self);
+  self->state = SM_CONTROL_LINK_IDLE;
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sm_control_link_parse_address (SmControlLink  *self,
+                               GError        **error)
+{
+  g_autoptr(GSocketConnectable) connectable = NULL;
+
+  if (self->connectable != NULL)
+    return TRUE;
+
+  connectable = g_network_address_parse (self->control_address, 0, error);
+  if (connectable == NULL)
+    return FALSE;
+
+  if (g_network_address_get_port (G_NETWORK_ADDRESS (connectable)) == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Control address “%s” has no port", self->control_address);
+      return FALSE;
+    }
+
+  self->connectable = g_steal_pointer (&connectable);
+  return TRUE;
+}
+
+void
+sm_control_link_start_async (SmControlLink       *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sm_control_link_start_async);
+  /* cancellation is handled below, so a registration that succeeded is
+   * never reported as cancelled */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (self->state != SM_CONTROL_LINK_IDLE)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                               "The listener was already started");
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  if (self->definition == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               "The listener has no socket definition");
+      return;
+    }
+  if (!sm_control_link_parse_address (self, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  self->state = SM_CONTROL_LINK_STARTING;
+  self->start_task = g_steal_pointer (&task);
+
+  /* a source, not a "cancelled" handler: completing the task there could
+   * disconnect from @cancellable inside its own emission and deadlock */
+  if (cancellable != NULL)
+    self->start_cancel_source =
+      sm_control_link_add_source (self, g_cancellable_source_new (cancellable),
+                                  G_SOURCE_FUNC (on_start_cancelled),
+                                  "[socketmaster] start cancelled");
+
+  sm_control_link_begin_attempt (self, HANDSHAKE_TIMEOUT_MS);
+}
+
+gboolean
+sm_control_link_start_finish (SmControlLink  *self,
+                              GAsyncResult   *result,
+                              GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Ends everything that runs on its own; tasks are the caller's business */
+static void
+sm_control_link_stop_activity (SmControlLink *self)
+{
+  sm_control_link_abandon_attempt (self);
+  g_clear_pointer (&self->retry_source, g_source_destroy);
+  g_clear_pointer (&self->start_cancel_source, g_source_destroy);
+  g_clear_pointer (&self->close_cancel_source, g_source_destroy);
+  g_clear_pointer (&self->drained_source, g_source_destroy);
+}
+
+void
+sm_control_link_abort (SmControlLink *self)
+{
+  g_autoptr(GTask) start_task = NULL;
+  g_autoptr(GTask) close_task = NULL;
+
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  if (self->state == SM_CONTROL_LINK_CLOSED)
+    return;
+
+  g_debug ("Dropping the registration with %s", self->control_address);
+  start_task = g_steal_pointer (&self->start_task);
+  close_task = g_steal_pointer (&self->close_task);
+  sm_control_link_stop_activity (self);
+  sm_control_link_drop_session (self, TRUE);
+  self->state = SM_CONTROL_LINK_CLOSED;
+
+  g_object_ref (self);
+  sm_control_link_set_connected (self, FALSE);
+  if (start_task != NULL)
+    g_task_return_new_error (start_task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+  if (close_task != NULL)
+    g_task_return_boolean (close_task, TRUE);
+  g_object_unref (self);
+}
+
+static gboolean
+on_drained (gpointer user_data)
+{
+  SmControlLink *self = user_data;
+
+  self->drained_source = NULL;
+  if (sm_yamux_session_get_n_streams (self->session) > 0)
+    return G_SOURCE_REMOVE;
+
+  g_debug ("All connections finished, leaving %s", self->control_address);
+  sm_control_link_complete_close (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sm_control_link_check_drained (SmControlLink *self)
+{
+  if (self->drained_source != NULL || sm_yamux_session_get_n_streams (self->session) > 0)
+    return;
+
+  /* from an idle: the session may be in the middle of its own bookkeeping */
+  self->drained_source = sm_control_link_add_source (self, g_idle_source_new (), on_drained,
+                                                     "[socketmaster] drained");
+}
+
+static void
+on_session_n_streams (GObject       *session,
+                      GParamSpec    *pspec,
+                      SmControlLink *self)
+{
+  if (self->state == SM_CONTROL_LINK_CLOSING)
+    sm_control_link_check_drained (self);
+}
+
+static gboolean
+on_close_cancelled (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  SmControlLink *self = user_data;
+  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
+
+  self->close_cancel_source = NULL;
+  g_debug ("Closing cancelled, dropping the remaining connections");
+  sm_control_link_abort (self);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+
+  return G_SOURCE_REMOVE;
+}
+
+void
+sm_control_link_close_async (SmControlLink       *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sm_control_link_close_async);
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (self->state == SM_CONTROL_LINK_CLOSING)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                               "The listener is already closing");
+      return;
+    }
+  if (self->state != SM_CONTROL_LINK_CONNECTED)
+    {
+      sm_control_link_abort (self);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  /* the daemon stops routing new connections here once it sees GoAway */
+  g_debug ("Closing: asking %s for no new connections", self->control_address);
+  self->state = SM_CONTROL_LINK_CLOSING;
+  self->close_task = g_steal_pointer (&task);
+  sm_yamux_session_go_away (self->session, SM_YAMUX_GO_AWAY_NORMAL);
+  g_signal_connect (self->session, "notify::n-streams",
+                    G_CALLBACK (on_session_n_streams), self);
+
+  if (cancellable != NULL)
+    self->close_cancel_source =
+      sm_control_link_add_source (self, g_cancellable_source_new (cancellable),
+                                  G_SOURCE_FUNC (on_close_cancelled),
+                                  "[socketmaster] close cancelled");
+
+  sm_control_link_check_drained (self);
+}
+
+gboolean
+sm_control_link_close_finish (SmControlLink  *self,
+                              GAsyncResult   *result,
+                              GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- accessors and GObject --- */
+
+SmControlLink *
+sm_control_link_new (const char               *control_address,
+                     const SmSocketDefinition *definition)
+{
+  SmControlLink *self;
+
+  g_return_val_if_fail (control_address != NULL, NULL);
+
+  self = g_object_new (SM_TYPE_CONTROL_LINK, NULL);
+  self->control_address = g_strdup (control_address);
+  if (definition != NULL)
+    self->definition = sm_socket_definition_copy (definition);
+
+  return self;
+}
+
+gboolean
+sm_control_link_is_connected (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), FALSE);
+
+  return self->connected;
+}
+
+void
+sm_control_link_set_reconnect_timeout (SmControlLink *self,
+                                       double         seconds)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+  g_return_if_fail (seconds >= 0);
+
+  self->reconnect_timeout = seconds;
+}
+
+void
+sm_control_link_get_yamux_stats (SmControlLink *self,
+                                 SmYamuxStats  *stats)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+  g_return_if_fail (stats != NULL);
+
+  memset (stats, 0, sizeof *stats);
+  if (self->session != NULL)
+    sm_yamux_session_get_stats (self->session, stats);
+}
+
+static void
+sm_control_link_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  SmControlLink *self = SM_CONTROL_LINK (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, self->connected);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+sm_control_link_dispose (GObject *object)
+{
+  SmControlLink *self = SM_CONTROL_LINK (object);
+
+  /* tasks hold a reference: none can be pending here */
+  sm_control_link_stop_activity (self);
+  sm_control_link_drop_session (self, TRUE);
+  self->connected = FALSE;
+
+  G_OBJECT_CLASS (sm_control_link_parent_class)->dispose (object);
+}
+
+static void
+sm_control_link_finalize (GObject *object)
+{
+  SmControlLink *self = SM_CONTROL_LINK (object);
+
+  g_clear_pointer (&self->control_address, g_free);
+  g_clear_pointer (&self->definition, sm_socket_definition_free);
+  g_clear_object (&self->connectable);
+  g_clear_error (&self->last_error);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (sm_control_link_parent_class)->finalize (object);
+}
+
+static void
+sm_control_link_class_init (SmControlLinkClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = sm_control_link_get_property;
+  object_class->dispose = sm_control_link_dispose;
+  object_class->finalize = sm_control_link_finalize;
+
+  props[PROP_CONNECTED] =
+    g_param_spec_boolean ("connected", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+
+  signals[SIGNAL_INCOMING] =
+    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
+  signals[SIGNAL_LOST] =
+    g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+sm_control_link_init (SmControlLink *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->reconnect_timeout = 30;
+  self->state = SM_CONTROL_LINK_IDLE;
+}

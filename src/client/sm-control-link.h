@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * SmControlLink: a service's registration with the daemon, kept alive.
+ * Connects and registers (sm-client-handshake), runs the yamux session
+ * (server role), re-registers with backoff when the session ends without
+ * being asked to, and drains on close. Internal to the client library; the
+ * public face is SmListener.
+ *
+ * Signals:
+ *   "incoming" (SmYamuxStream *stream): the daemon opened @stream while
+ *      registered; a handler that keeps it takes a reference, and must
+ *      reset it if it does not want it.
+ *   "lost" (GError *error): reconnecting timed out; the link stays down.
+ */
+
+#include <gio/gio.h>
+#include "sm-socket-definition.h"
+#include "sm-yamux-session.h"
+#include "sm-yamux-stream.h"
+
+G_BEGIN_DECLS
+
+#define SM_TYPE_CONTROL_LINK (sm_control_link_get_type ())
+G_DECLARE_FINAL_TYPE (SmControlLink, sm_control_link, SM, CONTROL_LINK, GObject)
+
+/* @definition: NULL makes start fail */
+SmControlLink *sm_control_link_new                   (const char               *control_address,
+                                                      const SmSocketDefinition *definition);
+
+void           sm_control_link_start_async           (SmControlLink            *self,
+                                                      GCancellable             *cancellable,
+                                                      GAsyncReadyCallback       callback,
+                                                      gpointer                  user_data);
+gboolean       sm_control_link_start_finish          (SmControlLink            *self,
+                                                      GAsyncResult             *result,
+                                                      GError                  **error);
+
+/* GoAway, wait until no stream is left, disconnect. Cancelling disconnects
+ * at once (G_IO_ERROR_CANCELLED). */
+void           sm_control_link_close_async           (SmControlLink            *self,
+                                                      GCancellable             *cancellable,
+                                                      GAsyncReadyCallback       callback,
+                                                      gpointer                  user_data);
+gboolean       sm_control_link_close_finish          (SmControlLink            *self,
+                                                      GAsyncResult             *result,
+                                                      GError                  **error);
+void           sm_control_link_abort                 (SmControlLink            *self);
+
+gboolean       sm_control_link_is_connected          (SmControlLink            *self);
+/* Seconds to keep retrying after the session ends; 0: give up at once */
+void           sm_control_link_set_reconnect_timeout (SmControlLink            *self,
+                                                      double                    seconds);
+/* Counters of the current session; all zero while disconnected */
+void           sm_control_link_get_yamux_stats       (SmControlLink            *self,
+                                                      SmYamuxStats             *stats);
+
+G_END_DECLS

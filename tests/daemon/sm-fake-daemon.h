@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * A fake socketmaster daemon for the client library's tests: a
+ * GSocketService on 127.0.0.1 that reads each handshake, answers the status
+ * the test chose and then runs the yamux client role, opening streams to
+ * the service like the real daemon does for public connections. Plus stream
+ * I/O helpers that wait on the default main context, so the fake daemon and
+ * the listener under test both keep running.
+ */
+
+#include <gio/gio.h>
+#include "sm-yamux-session.h"
+#include "sm-yamux-stream.h"
+
+G_BEGIN_DECLS
+
+#define SM_FAKE_WAIT_TIMEOUT_S 20
+
+gboolean sm_fake_wait_timeout (gpointer what);
+
+/* Iterates the default main context until @condition holds; aborts the
+ * test after SM_FAKE_WAIT_TIMEOUT_S seconds */
+#define WAIT_UNTIL(condition) \
+  G_STMT_START { \
+    guint guard_id_ = g_timeout_add_seconds (SM_FAKE_WAIT_TIMEOUT_S, \
+                                             sm_fake_wait_timeout, \
+                                             (gpointer) #condition); \
+    while (!(condition)) \
+      g_main_context_iteration (NULL, TRUE); \
+    g_source_remove (guard_id_); \
+  } G_STMT_END
+
+typedef struct {
+  GSocketService *service;
+  char           *address;     /* "127.0.0.1:PORT" */
+  char           *answer;      /* status to send; NULL: never answer */
+  GPtrArray      *requests;    /* GBytes: each handshake as received */
+  SmYamuxSession *session;     /* the current registration */
+  guint           n_go_away;   /* GoAways the sessions received */
+  guint           n_closed;    /* sessions that ended */
+} SmFakeDaemon;
+
+SmFakeDaemon  *sm_fake_daemon_new            (void);
+void           sm_fake_daemon_free           (SmFakeDaemon *daemon);
+/* Nothing listens on the control port any more */
+void           sm_fake_daemon_stop_listening (SmFakeDaemon *daemon);
+/* The control connection breaks, as when the daemon dies */
+void           sm_fake_daemon_drop_session   (SmFakeDaemon *daemon);
+void           sm_fake_daemon_set_answer     (SmFakeDaemon *daemon,
+                                              const char   *answer);
+SmYamuxStream *sm_fake_daemon_open_stream    (SmFakeDaemon *daemon);
+
+void           sm_fake_stream_write          (GIOStream    *stream,
+                                              const char   *text);
+/* Reads strlen (@expected) bytes and compares; "" expects EOF */
+void           sm_fake_stream_expect         (GIOStream    *stream,
+                                              const char   *expected);
+/* Reads until an error, which it returns */
+GError        *sm_fake_stream_read_error     (GIOStream    *stream);
+void           sm_fake_stream_close          (GIOStream    *stream);
+
+/* The id of @stream, an SmYamuxStream */
+guint32        sm_fake_stream_id             (gpointer      stream);
+
+/* Result of an async call: pass sm_fake_async_done and the struct, then
+ * WAIT_UNTIL (wait.done); unref wait.result after finishing the call */
+typedef struct {
+  gboolean      done;
+  GAsyncResult *result;
+} SmFakeAsyncWait;
+
+void           sm_fake_async_done            (GObject      *source,
+                                              GAsyncResult *result,
+                                              gpointer      user_data);
+
+G_END_DECLS

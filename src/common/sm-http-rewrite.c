@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <string.h>
+
+#include "sm-error.h"
+#include "sm-http-parser.h"
+#include "sm-http-private.h"
+
+/* Writing heads for forwarding, canned responses and route matching */
+
+static void
+write_field (const char *name,
+             const char *value,
+             gpointer    user_data)
+{
+  g_string_append_printf (user_data, "%s: %s\r\n", name, value);
+}
+
+void
+sm_http_request_write_head (const SmHttpRequest *request,
+                            GString             *out)
+{
+  g_string_append_printf (out, "%s %s HTTP/1.%d\r\n", request->method,
+                          request->forward_target,
+                          request->version == SOUP_HTTP_1_0 ? 0 : 1);
+  soup_message_headers_foreach (request->headers, write_field, out);
+  g_string_append (out, "\r\n");
+}
+
+void
+sm_http_response_write_head (const SmHttpResponse *response,
+                             GString              *out)
+{
+  g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", response->status,
+                          response->reason != NULL ? response->reason : "");
+  soup_message_headers_foreach (response->headers, write_field, out);
+  g_string_append (out, "\r\n");
+}
+
+static gboolean
+is_framing_field (const char *name)
+{
+  return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+         g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
+         g_ascii_strcasecmp (name, "Host") == 0;
+}
+
+void
+sm_http_strip_hop_by_hop (SoupMessageHeaders *headers,
+                          gboolean            upgrade)
+{
+  static const char * const hop_by_hop[] = {
+    "Connection", "Keep-Alive", "Proxy-Connection", "TE",
+    "Proxy-Authenticate", "Proxy-Authorization", "Upgrade",
+  };
+  const char *connection = soup_message_headers_get_list (headers, "Connection");
+
+  if (connection != NULL)
+    {
+      /* A copy: removing fields invalidates @connection */
+      GSList *options = soup_header_parse_list (connection);
+
+      for (GSList *l = options; l != NULL; l = l->next)
+        {
+          const char *option = l->data;
+
+          if (is_framing_field (option) || !sm_http_is_token (option) ||
+              (upgrade && g_ascii_strcasecmp (option, "Upgrade") == 0))
+            continue;
+          soup_message_headers_remove (headers, option);
+        }
+      soup_header_free_list (options);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (hop_by_hop); i++)
+    {
+      if (upgrade && strcmp (hop_by_hop[i], "Upgrade") == 0)
+        continue;
+      soup_message_headers_remove (headers, hop_by_hop[i]);
+    }
+  if (upgrade)
+    soup_message_headers_append (headers, "Connection", "upgrade");
+}
+
+/* RFC 7239 §4: value = token / quoted-string */
+static void
+append_forwarded_value (GString    *out,
+                        const char *value)
+{
+  if (sm_http_is_token (value))
+    {
+      g_string_append (out, value);
+      return;
+    }
+  g_string_append_c (out, '"');
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_c (out, '\\');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+append_to_list_field (SoupMessageHeaders *headers,
+                      const char         *name,
+                      const char         *element)
+{
+  const char *existing = soup_message_headers_get_list (headers, name);
+  g_autofree char *value = NULL;
+
+  if (existing != NULL && *existing != '\0')
+    value = g_strdup_printf ("%s, %s", existing, element);
+  else
+    value = g_strdup (element);
+  soup_message_headers_replace (headers, name, value);
+}
+
+void
+sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
+                                const char         *client_ip,
+                                gboolean            https,
+                                const char         *host)
+{
+  const char *proto = https ? "https" : "http";
+  g_autoptr(GString) element = g_string_new ("for=");
+
+  g_return_if_fail (client_ip != NULL && *client_ip != '\0');
+
+  append_to_list_field (headers, "X-Forwarded-For", client_ip);
+  soup_message_headers_replace (headers, "X-Forwarded-Proto", proto);
+  if (host != NULL && *host != '\0')
+    soup_message_headers_replace (headers, "X-Forwarded-Host", host);
+  else
+    soup_message_headers_remove (headers, "X-Forwarded-Host");
+
+  /* RFC 7239 §6: IPv6 nodes are bracketed, which then needs quoting */
+  if (strchr (client_ip, ':') != NULL)
+    {
+      g_autofree char *bracketed = g_strdup_printf ("[%s]", client_ip);
+      append_forwarded_value (element, bracketed);
+    }
+  else
+    {
+      append_forwarded_value (element, client_ip);
+    }
+  g_string_append_printf (element, ";proto=%s", proto);
+  if (host != NULL && *host != '\0')
+    {
+      g_string_append (element, ";host=");
+      append_forwarded_value (element, host);
+    }
+  append_to_list_field (headers, "Forwarded", element->str);
+}
+
+static const char *
+reason_phrase (guint status)
+{
+  static const struct {
+    guint       status;
+    const char *phrase;
+  } phrases[] = {
+    { 400, "Bad Request" }, { 403, "Forbidden" }, { 404, "Not Found" },
+    { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+    { 411, "Length Required" }, { 413, "Content Too Large" },
+    { 414, "URI Too Long" }, { 417, "Expectation Failed" },
+    { 421, "Misdirected Request" }, { 426, "Upgrade Required" },
+    { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
+    { 500, "Internal Server Error" }, { 501, "Not Implemented" },
+    { 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+    { 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (phrases); i++)
+    {
+      if (phrases[i].status == status)
+        return phrases[i].phrase;
+    }
+  return "Error";
+}
+
+gsize
+sm_http_write_error_response (guint               status,
+                              const char         *body_text,
+                              gboolean            close_connection,
+                              SoupMessageHeaders *extra_headers,
+                              GString            *out)
+{
+  const char *phrase = reason_phrase (status);
+  g_autofree char *body = NULL;
+  gsize start = out->len;
+  gsize head_len;
+
+  g_return_val_if_fail (status >= 100 && status <= 999, 0);
+
+  if (body_text != NULL)
+    body = g_strconcat (body_text, "\n", NULL);
+  else
+    body = g_strdup_printf ("%u %s\n", status, phrase);
+
+  g_string_append_printf (out,
+                          "HTTP/1.1 %u %s\r\n"
+                          "Content-Type: text/plain; charset=utf-8\r\n"
+                          "Content-Length: %" G_GSIZE_FORMAT "\r\n",
+                          status, phrase, strlen (body));
+  if (close_connection)
+    g_string_append (out, "Connection: close\r\n");
+  if (extra_headers != NULL)
+    soup_message_headers_foreach (extra_headers, write_field, out);
+  g_string_append (out, "\r\n");
+  head_len = out->len - start;
+  g_string_append (out, body);
+  return head_len;
+}
+
+/* Routing ----------------------------------------------------------------- */
+
+gboolean
+sm_http_match (const char *host,
+               const char *path,
+               const char *domain_suffix,
+               const char *path_prefix)
+{
+  gsize host_len, suffix_len;
+
+  host = host != NULL ? host : "";
+  path = path != NULL ? path : "";
+  domain_suffix = domain_suffix != NULL ? domain_suffix : "";
+  path_prefix = path_prefix != NULL ? path_prefix : "";
+
+  host_len = strlen (host);
+  suffix_len = strlen (domain_suffix);
+  if (suffix_len > host_len ||
+      g_ascii_strcasecmp (host + host_len - suffix_len, domain_suffix) != 0)
+    return FALSE;
+  return g_str_has_prefix (path, path_prefix);
+}
+
+static int
+compare_longer_first (const char *a,
+                      const char *b)
+{
+  gsize len_a = a != NULL ? strlen (a) : 0;
+  gsize len_b = b != NULL ? strlen (b) : 0;
+
+  return len_a > len_b ? -1 : len_a < len_b ? 1 : 0;
+}
+
+int
+sm_http_route_compare (const char *domain_suffix_a,
+                       const char *path_prefix_a,
+                       const char *domain_suffix_b,
+                       const char *path_prefix_b)
+{
+  int by_domain = compare_longer_first (domain_suffix_a, domain_suffix_b);
+
+  if (by_domain != 0)
+    return by_domain;
+  return compare_longer_first (path_prefix_a, path_prefix_b);
+}

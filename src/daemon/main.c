@@ -1,2 +1,201 @@
 /* SPDX-License-Identifier: MIT */
-int main (void) { return 0; }
+#include "config.h"
+
+#include <locale.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+
+#include "sm-address.h"
+#include "sm-control.h"
+#include "sm-registry.h"
+
+/* How long an orderly exit waits for open streams before cutting them */
+#define SHUTDOWN_GRACE_MS 1000
+/* Upper bound for --hold-timeout: one day */
+#define MAX_HOLD_TIMEOUT  (24.0 * 60 * 60)
+
+/* Every public connection costs two descriptors here; the usual soft limit
+ * of 1024 would make accept() fail long before memory runs out. */
+static void
+raise_file_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+    g_debug ("Cannot raise the open file limit: %s", g_strerror (errno));
+}
+
+static gboolean
+on_exit_signal (gpointer user_data)
+{
+  GMainLoop *loop = user_data;
+
+  g_message ("Shutting down");
+  g_main_loop_quit (loop);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_grace_period_over (gpointer user_data)
+{
+  gboolean *over = user_data;
+
+  *over = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs whatever is ready without blocking, so cancelled operations and
+ * deferred closes complete and free their memory. */
+static void
+run_pending_work (void)
+{
+  /* A bound, in case something keeps rescheduling itself */
+  for (guint i = 0; i < 1000 && g_main_context_pending (NULL); i++)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+static void
+shut_down (SmControl  *control,
+           SmRegistry *registry)
+{
+  gboolean grace_over = FALSE;
+  guint grace_source;
+
+  sm_control_stop (control);
+  sm_registry_shutdown (registry);
+
+  /* Let open streams finish and the GoAways go out, for a little while */
+  grace_source = g_timeout_add (SHUTDOWN_GRACE_MS, on_grace_period_over, &grace_over);
+  while (!grace_over && sm_registry_get_n_active_streams (registry) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  if (!grace_over)
+    g_source_remove (grace_source);
+
+  sm_registry_close (registry);
+  run_pending_work ();
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(SmRegistry) registry = NULL;
+  g_autoptr(SmControl) control = NULL;
+  g_autoptr(GInetAddress) bind_address = NULL;
+  g_autofree char *bind = NULL;
+  g_autofree char *bound = NULL;
+  double hold_timeout = 30.0;
+  gboolean verbose = FALSE;
+  gboolean version = FALSE;
+  guint16 bind_port = 0;
+  guint sigint_source, sigterm_source;
+  const GOptionEntry entries[] = {
+    { "bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
+      N_("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
+      N_("ADDRESS:PORT") },
+    { "hold-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &hold_timeout,
+      N_("Seconds a public port keeps waiting connections and stays open "
+         "without services (default: 30)"),
+      N_("SECONDS") },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+      N_("Log every connection"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version,
+      N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+
+  /* Writes to vanished peers must fail, not kill the daemon */
+  signal (SIGPIPE, SIG_IGN);
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_summary (context,
+                                _("Zero-configuration reverse proxy: services connect to it "
+                                  "and receive the connections of the public ports they ask for."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
+
+  if (version)
+    {
+      g_print ("socketmaster %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+
+  if (argc > 1)
+    {
+      g_printerr (_("%s: unexpected argument “%s”\n"), g_get_prgname (), argv[1]);
+      return EXIT_FAILURE;
+    }
+
+  if (!isfinite (hold_timeout) || hold_timeout <= 0 || hold_timeout > MAX_HOLD_TIMEOUT)
+    {
+      g_printerr (_("%s: --hold-timeout must be more than 0 and at most %.0f seconds\n"),
+                  g_get_prgname (), MAX_HOLD_TIMEOUT);
+      return EXIT_FAILURE;
+    }
+
+  if (!sm_address_parse_bind (bind != NULL ? bind : SM_DEFAULT_CONTROL_ADDRESS,
+                              &bind_address, &bind_port, &error))
+    {
+      g_printerr (_("%s: invalid --bind address: %s\n"), g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
+
+  /* Keep stdout for the one line that says where we listen */
+  g_log_writer_default_set_use_stderr (TRUE);
+  if (verbose)
+    g_log_set_debug_enabled (TRUE);
+
+  raise_file_limit ();
+
+  registry = sm_registry_new (hold_timeout);
+  control = sm_control_new (registry);
+  if (!sm_control_listen (control, bind_address, bind_port, &error))
+    {
+      g_printerr (_("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
+
+  bound = sm_address_format_socket (sm_control_get_local_address (control));
+  g_print ("Listening for services on %s\n", bound);
+  fflush (stdout);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, loop);
+  sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, loop);
+
+  g_main_loop_run (loop);
+
+  shut_down (control, registry);
+  g_source_remove (sigint_source);
+  g_source_remove (sigterm_source);
+
+  g_clear_object (&control);
+  g_clear_object (&registry);
+  run_pending_work ();
+
+  return EXIT_SUCCESS;
+}

@@ -1,2 +1,198 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+#include "config.h"
+
+#include "sm-address.h"
+#include "sm-control-connection.h"
+#include "sm-control.h"
+#include "sm-listen-socket.h"
+#include "sm-rate-limit.h"
+
+struct _SmControl
+{
+  GObject         parent_instance;
+
+  SmRegistry     *registry;
+  GSocketService *service;
+  GSocketAddress *local_address;
+  gboolean        listening;
+
+  GHashTable     *pending;       /* set of SmControlConnection (owned) */
+  guint           max_pending;
+
+  SmRateLimit     refusal_log_limit;
+  SmRateLimit     overflow_log_limit;
+};
+
+G_DEFINE_FINAL_TYPE (SmControl, sm_control, G_TYPE_OBJECT)
+
+static void
+on_connection_finished (SmControlConnection *connection,
+                        SmControl           *self)
+{
+  g_signal_handlers_disconnect_by_func (connection, on_connection_finished, self);
+  g_hash_table_remove (self->pending, connection);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             SmControl         *self)
+{
+  g_autoptr(SmControlConnection) control_connection = NULL;
+
+  if (!self->listening)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  if (g_hash_table_size (self->pending) >= self->max_pending)
+    {
+      guint suppressed = 0;
+
+      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
+        {
+          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
+
+          g_warning ("Too many unfinished handshakes (%u); closing new control connections%s",
+                     g_hash_table_size (self->pending), more);
+        }
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  control_connection = sm_control_connection_new (connection, self->registry,
+                                                  &self->refusal_log_limit);
+  g_hash_table_add (self->pending, g_object_ref (control_connection));
+  g_signal_connect (control_connection, "finished", G_CALLBACK (on_connection_finished), self);
+  sm_control_connection_start (control_connection);
+
+  return TRUE;
+}
+
+static void
+sm_control_dispose (GObject *object)
+{
+  SmControl *self = SM_CONTROL (object);
+
+  if (self->pending != NULL)
+    sm_control_stop (self);
+
+  if (self->service != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->service, self);
+      g_clear_object (&self->service);
+    }
+  g_clear_pointer (&self->pending, g_hash_table_unref);
+  g_clear_object (&self->local_address);
+  g_clear_object (&self->registry);
+
+  G_OBJECT_CLASS (sm_control_parent_class)->dispose (object);
+}
+
+static void
+sm_control_class_init (SmControlClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sm_control_dispose;
+}
+
+static void
+sm_control_init (SmControl *self)
+{
+  self->pending = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
+  self->max_pending = SM_CONTROL_DEFAULT_MAX_PENDING;
+  sm_rate_limit_init (&self->refusal_log_limit, 10 * G_USEC_PER_SEC, 10);
+  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 1);
+}
+
+SmControl *
+sm_control_new (SmRegistry *registry)
+{
+  SmControl *self;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (registry), NULL);
+
+  self = g_object_new (SM_TYPE_CONTROL, NULL);
+  self->registry = g_object_ref (registry);
+
+  return self;
+}
+
+gboolean
+sm_control_listen (SmControl     *self,
+                   GInetAddress  *address,
+                   guint16        port,
+                   GError       **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+
+  g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
+  g_return_val_if_fail (self->service == NULL, FALSE);
+
+  socket = sm_listen_socket_new (address, port, error);
+  if (socket == NULL)
+    return FALSE;
+
+  self->local_address = g_socket_get_local_address (socket, error);
+  if (self->local_address == NULL)
+    return FALSE;
+
+  self->service = g_socket_service_new ();
+  if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
+    {
+      g_clear_object (&self->service);
+      g_clear_object (&self->local_address);
+      return FALSE;
+    }
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  self->listening = TRUE;
+
+  return TRUE;
+}
+
+GSocketAddress *
+sm_control_get_local_address (SmControl *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL (self), NULL);
+  return self->local_address;
+}
+
+void
+sm_control_set_max_pending (SmControl *self,
+                            guint      max_pending)
+{
+  g_return_if_fail (SM_IS_CONTROL (self));
+  g_return_if_fail (max_pending > 0);
+
+  self->max_pending = max_pending;
+}
+
+guint
+sm_control_get_n_pending (SmControl *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL (self), 0);
+  return g_hash_table_size (self->pending);
+}
+
+void
+sm_control_stop (SmControl *self)
+{
+  g_autoptr(GList) connections = NULL;
+
+  g_return_if_fail (SM_IS_CONTROL (self));
+
+  if (self->listening)
+    {
+      self->listening = FALSE;
+      g_socket_service_stop (self->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+    }
+
+  /* Aborting one removes it from the table */
+  connections = g_hash_table_get_keys (self->pending);
+  for (GList *l = connections; l != NULL; l = l->next)
+    sm_control_connection_abort (l->data);
+}

@@ -1,2 +1,543 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+#include "config.h"
+
+#include <math.h>
+
+#include "sm-address.h"
+#include "sm-listen-socket.h"
+#include "sm-port.h"
+#include "sm-rate-limit.h"
+#include "sm-tcp-proxy.h"
+
+typedef struct {
+  GSocketConnection *connection;
+  gint64             queued_at;
+} QueuedConnection;
+
+struct _SmPort
+{
+  GObject         parent_instance;
+
+  GInetAddress   *address;
+  guint16         number;
+  char           *key;
+  char           *display_name;
+  gint64          hold_us;
+  GCancellable   *cancellable;
+
+  GSocketService *service;
+  gboolean        listening;
+  gboolean        closed;
+
+  GPtrArray      *routes;
+  guint           next_route;
+  guint           n_reservations;
+  guint           hold_source;
+
+  GQueue          queued;
+  guint           expire_source;
+  SmRateLimit     overflow_log_limit;
+};
+
+enum {
+  SIGNAL_ROUTE_ADDED,
+  SIGNAL_ROUTE_REMOVED,
+  SIGNAL_CLOSED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (SmPort, sm_port, G_TYPE_OBJECT)
+
+static void schedule_expiry (SmPort *self);
+static void on_route_gone   (SmRoute *route,
+                             SmPort  *self);
+
+static void
+close_connection (GSocketConnection *connection)
+{
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  g_object_unref (connection);
+}
+
+static char *
+describe_peer (GSocketConnection *connection)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+
+  return remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+}
+
+static void
+drop_queued (SmPort *self)
+{
+  QueuedConnection *queued;
+
+  g_clear_handle_id (&self->expire_source, g_source_remove);
+
+  while ((queued = g_queue_pop_head (&self->queued)) != NULL)
+    {
+      close_connection (queued->connection);
+      g_free (queued);
+    }
+}
+
+static void
+update_hold_timer (SmPort *self);
+
+static void
+remove_route (SmPort  *self,
+              SmRoute *route)
+{
+  guint index;
+
+  if (!g_ptr_array_find (self->routes, route, &index))
+    return;
+
+  g_signal_handlers_disconnect_by_func (route, on_route_gone, self);
+  g_ptr_array_remove_index (self->routes, index);
+  if (index < self->next_route)
+    self->next_route--;
+
+  g_message ("Service %s left %s", sm_route_get_peer (route), self->display_name);
+  g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
+  g_object_unref (route);
+
+  update_hold_timer (self);
+}
+
+static void
+on_route_gone (SmRoute *route,
+               SmPort  *self)
+{
+  remove_route (self, route);
+}
+
+/* Hands @connection to the next route that opens a stream for it */
+static gboolean
+dispatch (SmPort            *self,
+          GSocketConnection *connection)
+{
+  while (self->routes->len > 0)
+    {
+      guint index = self->next_route % self->routes->len;
+      /* A failing open makes the route gone, which drops the port's ref */
+      g_autoptr(SmRoute) route = g_object_ref (g_ptr_array_index (self->routes, index));
+      g_autoptr(SmYamuxStream) stream = NULL;
+      g_autoptr(SmTcpProxy) proxy = NULL;
+      g_autoptr(GError) error = NULL;
+
+      stream = sm_route_open_stream (route, &error);
+      if (stream == NULL)
+        {
+          g_debug ("Service %s on %s takes no new connections: %s",
+                   sm_route_get_peer (route), self->display_name, error->message);
+          remove_route (self, route);
+          continue;
+        }
+
+      self->next_route = index + 1;
+      proxy = sm_tcp_proxy_new (connection, route, stream);
+      sm_tcp_proxy_start (proxy, self->cancellable);
+      return TRUE;
+    }
+
+  return FALSE;
+}
+
+static void
+flush_queue (SmPort *self)
+{
+  QueuedConnection *queued;
+
+  while ((queued = g_queue_peek_head (&self->queued)) != NULL)
+    {
+      if (!dispatch (self, queued->connection))
+        return;
+
+      g_queue_pop_head (&self->queued);
+      g_object_unref (queued->connection);
+      g_free (queued);
+    }
+
+  g_clear_handle_id (&self->expire_source, g_source_remove);
+}
+
+static gboolean
+on_queue_expired (gpointer user_data)
+{
+  SmPort *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+  QueuedConnection *queued;
+
+  self->expire_source = 0;
+
+  /* FIFO with one timeout for all: the oldest expire first */
+  while ((queued = g_queue_peek_head (&self->queued)) != NULL &&
+         now - queued->queued_at >= self->hold_us)
+    {
+      g_autofree char *peer = describe_peer (queued->connection);
+
+      g_debug ("Connection from %s to %s found no service in time; closing it",
+               peer, self->display_name);
+      g_queue_pop_head (&self->queued);
+      close_connection (queued->connection);
+      g_free (queued);
+    }
+
+  schedule_expiry (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_expiry (SmPort *self)
+{
+  QueuedConnection *oldest = g_queue_peek_head (&self->queued);
+  gint64 remaining_us;
+
+  if (oldest == NULL || self->expire_source != 0)
+    return;
+
+  remaining_us = MAX (0, oldest->queued_at + self->hold_us - g_get_monotonic_time ());
+  self->expire_source = g_timeout_add ((guint) ((remaining_us + 999) / 1000),
+                                       on_queue_expired, self);
+}
+
+static void
+enqueue (SmPort            *self,
+         GSocketConnection *connection)
+{
+  g_autofree char *peer = describe_peer (connection);
+  QueuedConnection *queued;
+
+  if (self->queued.length >= SM_PORT_MAX_QUEUED)
+    {
+      guint suppressed = 0;
+
+      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
+        {
+          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
+
+          g_warning ("Closing connection from %s: %u connections to %s already wait "
+                     "for a service%s", peer, self->queued.length, self->display_name, more);
+        }
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
+
+  g_debug ("Connection from %s waits for a service on %s", peer, self->display_name);
+
+  queued = g_new0 (QueuedConnection, 1);
+  queued->connection = g_object_ref (connection);
+  queued->queued_at = g_get_monotonic_time ();
+  g_queue_push_tail (&self->queued, queued);
+
+  schedule_expiry (self);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             SmPort            *self)
+{
+  if (!self->listening)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  /* Connections already waiting go first */
+  flush_queue (self);
+  if (self->queued.length > 0 || !dispatch (self, connection))
+    enqueue (self, connection);
+
+  return TRUE;
+}
+
+static gboolean
+on_hold_expired (gpointer user_data)
+{
+  SmPort *self = user_data;
+
+  self->hold_source = 0;
+  g_debug ("No service on %s for %.3g s", self->display_name,
+           (double) self->hold_us / G_USEC_PER_SEC);
+  sm_port_close (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+update_hold_timer (SmPort *self)
+{
+  if (!self->closed && self->routes->len == 0 && self->n_reservations == 0)
+    {
+      if (self->hold_source == 0)
+        self->hold_source = g_timeout_add ((guint) ((self->hold_us + 999) / 1000),
+                                           on_hold_expired, self);
+    }
+  else
+    {
+      g_clear_handle_id (&self->hold_source, g_source_remove);
+    }
+}
+
+static void
+sm_port_dispose (GObject *object)
+{
+  SmPort *self = SM_PORT (object);
+
+  sm_port_stop_listening (self);
+  g_clear_handle_id (&self->hold_source, g_source_remove);
+
+  if (self->service != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->service, self);
+      g_clear_object (&self->service);
+    }
+
+  while (self->routes->len > 0)
+    {
+      SmRoute *route = g_ptr_array_steal_index (self->routes, self->routes->len - 1);
+
+      g_signal_handlers_disconnect_by_func (route, on_route_gone, self);
+      g_object_unref (route);
+    }
+
+  G_OBJECT_CLASS (sm_port_parent_class)->dispose (object);
+}
+
+static void
+sm_port_finalize (GObject *object)
+{
+  SmPort *self = SM_PORT (object);
+
+  g_ptr_array_unref (self->routes);
+  g_clear_object (&self->address);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->key, g_free);
+  g_clear_pointer (&self->display_name, g_free);
+
+  G_OBJECT_CLASS (sm_port_parent_class)->finalize (object);
+}
+
+static void
+sm_port_class_init (SmPortClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sm_port_dispose;
+  object_class->finalize = sm_port_finalize;
+
+  signals[SIGNAL_ROUTE_ADDED] =
+    g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+  signals[SIGNAL_ROUTE_REMOVED] =
+    g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+  signals[SIGNAL_CLOSED] =
+    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+sm_port_init (SmPort *self)
+{
+  self->routes = g_ptr_array_new ();
+  g_queue_init (&self->queued);
+  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
+}
+
+char *
+sm_port_make_key (GInetAddress *address,
+                  guint16       number)
+{
+  g_autofree char *host = address != NULL ? g_inet_address_to_string (address) : g_strdup ("");
+
+  return g_strdup_printf ("%s|%u", host, number);
+}
+
+SmPort *
+sm_port_new (GInetAddress  *address,
+             guint16        number,
+             double         hold_timeout,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  g_autoptr(SmPort) self = NULL;
+  g_autoptr(GSocket) socket = NULL;
+
+  g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
+  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
+  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
+
+  socket = sm_listen_socket_new (address, number, error);
+  if (socket == NULL)
+    return NULL;
+
+  self = g_object_new (SM_TYPE_PORT, NULL);
+  self->address = address != NULL ? g_object_ref (address) : NULL;
+  self->number = number;
+  self->key = sm_port_make_key (address, number);
+  self->display_name = sm_address_format (address, number);
+  self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
+  self->cancellable = g_object_ref (cancellable);
+
+  self->service = g_socket_service_new ();
+  if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
+    return NULL;
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  self->listening = TRUE;
+
+  g_message ("Opened listener on %s", self->display_name);
+
+  /* Without a reservation, nothing would ever close it */
+  update_hold_timer (self);
+
+  return g_steal_pointer (&self);
+}
+
+GInetAddress *
+sm_port_get_address (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->address;
+}
+
+guint16
+sm_port_get_number (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), 0);
+  return self->number;
+}
+
+const char *
+sm_port_get_key (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->key;
+}
+
+const char *
+sm_port_get_display_name (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->display_name;
+}
+
+GPtrArray *
+sm_port_get_routes (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->routes;
+}
+
+guint
+sm_port_get_n_queued (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), 0);
+  return self->queued.length;
+}
+
+gboolean
+sm_port_is_closed (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), TRUE);
+  return self->closed;
+}
+
+void
+sm_port_reserve (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (!self->closed);
+
+  self->n_reservations++;
+  update_hold_timer (self);
+}
+
+void
+sm_port_release (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (self->n_reservations > 0);
+
+  self->n_reservations--;
+  update_hold_timer (self);
+}
+
+void
+sm_port_add_route (SmPort  *self,
+                   SmRoute *route)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (SM_IS_ROUTE (route));
+  g_return_if_fail (self->n_reservations > 0);
+  g_return_if_fail (!self->closed);
+
+  self->n_reservations--;
+  g_ptr_array_add (self->routes, g_object_ref (route));
+  g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
+
+  g_message ("Service %s registered on %s", sm_route_get_peer (route), self->display_name);
+  g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
+
+  if (sm_route_is_gone (route))
+    remove_route (self, route);
+  else
+    flush_queue (self);
+
+  update_hold_timer (self);
+}
+
+void
+sm_port_stop_listening (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (!self->listening)
+    return;
+
+  self->listening = FALSE;
+  g_socket_service_stop (self->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  drop_queued (self);
+
+  g_message ("Closed listener on %s", self->display_name);
+}
+
+void
+sm_port_close (SmPort *self)
+{
+  g_autoptr(SmPort) hold = NULL;
+  g_autoptr(GPtrArray) routes = NULL;
+
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (self->closed)
+    return;
+
+  /* A "closed" handler usually drops the owner's reference */
+  hold = g_object_ref (self);
+  self->closed = TRUE;
+  g_clear_handle_id (&self->hold_source, g_source_remove);
+  sm_port_stop_listening (self);
+
+  /* Closing a session makes its route gone, which removes it */
+  routes = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->routes->len; i++)
+    g_ptr_array_add (routes, g_object_ref (g_ptr_array_index (self->routes, i)));
+  for (guint i = 0; i < routes->len; i++)
+    {
+      SmRoute *route = g_ptr_array_index (routes, i);
+      SmYamuxSession *session = sm_route_get_session (route);
+
+      if (session != NULL && !sm_yamux_session_is_closed (session))
+        sm_yamux_session_close (session);
+      remove_route (self, route);
+    }
+
+  g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+}

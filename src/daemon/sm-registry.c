@@ -1,2 +1,367 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+#include "config.h"
+
+#include <math.h>
+
+#include "sm-address.h"
+#include "sm-error.h"
+#include "sm-registry.h"
+
+struct _SmRegistry
+{
+  GObject       parent_instance;
+
+  double        hold_timeout;
+  GHashTable   *ports;         /* key (owned) -> SmPort (owned) */
+  guint64       next_route_id;
+  GCancellable *cancellable;   /* aborts every proxied connection */
+  gboolean      shutting_down;
+};
+
+enum {
+  SIGNAL_PORT_ADDED,
+  SIGNAL_PORT_REMOVED,
+  SIGNAL_ROUTE_ADDED,
+  SIGNAL_ROUTE_REMOVED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (SmRegistry, sm_registry, G_TYPE_OBJECT)
+
+static void
+on_route_added (SmPort     *port,
+                SmRoute    *route,
+                SmRegistry *self)
+{
+  g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
+}
+
+static void
+on_route_removed (SmPort     *port,
+                  SmRoute    *route,
+                  SmRegistry *self)
+{
+  g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
+}
+
+static void
+on_port_closed (SmPort     *port,
+                SmRegistry *self)
+{
+  g_autoptr(SmPort) hold = g_object_ref (port);
+
+  g_signal_handlers_disconnect_by_data (port, self);
+  if (g_hash_table_remove (self->ports, sm_port_get_key (port)))
+    g_signal_emit (self, signals[SIGNAL_PORT_REMOVED], 0, port);
+}
+
+static void
+sm_registry_dispose (GObject *object)
+{
+  SmRegistry *self = SM_REGISTRY (object);
+
+  if (self->ports != NULL)
+    {
+      GHashTableIter iter;
+      gpointer port;
+
+      g_hash_table_iter_init (&iter, self->ports);
+      while (g_hash_table_iter_next (&iter, NULL, &port))
+        g_signal_handlers_disconnect_by_data (port, self);
+      g_clear_pointer (&self->ports, g_hash_table_unref);
+    }
+
+  G_OBJECT_CLASS (sm_registry_parent_class)->dispose (object);
+}
+
+static void
+sm_registry_finalize (GObject *object)
+{
+  SmRegistry *self = SM_REGISTRY (object);
+
+  g_clear_object (&self->cancellable);
+
+  G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
+}
+
+static void
+sm_registry_class_init (SmRegistryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sm_registry_dispose;
+  object_class->finalize = sm_registry_finalize;
+
+  signals[SIGNAL_PORT_ADDED] =
+    g_signal_new ("port-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
+  signals[SIGNAL_PORT_REMOVED] =
+    g_signal_new ("port-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
+  signals[SIGNAL_ROUTE_ADDED] =
+    g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+  signals[SIGNAL_ROUTE_REMOVED] =
+    g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+}
+
+static void
+sm_registry_init (SmRegistry *self)
+{
+  self->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->next_route_id = 1;
+  self->cancellable = g_cancellable_new ();
+}
+
+SmRegistry *
+sm_registry_new (double hold_timeout)
+{
+  SmRegistry *self;
+
+  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
+
+  self = g_object_new (SM_TYPE_REGISTRY, NULL);
+  self->hold_timeout = hold_timeout;
+
+  return self;
+}
+
+double
+sm_registry_get_hold_timeout (SmRegistry *self)
+{
+  g_return_val_if_fail (SM_IS_REGISTRY (self), 0);
+  return self->hold_timeout;
+}
+
+static gboolean
+is_all_interfaces (GInetAddress *address)
+{
+  return address == NULL || g_inet_address_get_is_any (address);
+}
+
+/* The kernel would refuse a wildcard and a specific address on the same
+ * port, but blaming "another program" would mislead: it is us. */
+static gboolean
+check_conflicts (SmRegistry   *self,
+                 GInetAddress *address,
+                 guint16       number,
+                 GError      **error)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      SmPort *port = value;
+      GInetAddress *other = sm_port_get_address (port);
+
+      if (sm_port_get_number (port) != number)
+        continue;
+
+      if (is_all_interfaces (address) || is_all_interfaces (other))
+        {
+          g_autofree char *host = sm_address_to_host (other);
+
+          g_set_error (error, SM_ERROR, SM_ERROR_CONFLICT,
+                       "port %u is already served on %s by socketmaster; "
+                       "ask for the same address", number, host);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static SmPort *
+open_port (SmRegistry   *self,
+           GInetAddress *address,
+           guint16       number,
+           GError      **error)
+{
+  g_autoptr(SmPort) port = NULL;
+
+  if (!check_conflicts (self, address, number, error))
+    return NULL;
+
+  port = sm_port_new (address, number, self->hold_timeout, self->cancellable, error);
+  if (port == NULL)
+    return NULL;
+
+  g_signal_connect (port, "route-added", G_CALLBACK (on_route_added), self);
+  g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), self);
+  g_signal_connect (port, "closed", G_CALLBACK (on_port_closed), self);
+  g_hash_table_insert (self->ports, g_strdup (sm_port_get_key (port)), g_object_ref (port));
+  g_signal_emit (self, signals[SIGNAL_PORT_ADDED], 0, port);
+
+  return g_steal_pointer (&port);
+}
+
+SmPort *
+sm_registry_reserve (SmRegistry               *self,
+                     const SmSocketDefinition *definition,
+                     GError                  **error)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  g_autoptr(SmPort) port = NULL;
+  guint16 number;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+  g_return_val_if_fail (definition != NULL, NULL);
+
+  if (self->shutting_down)
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_GOING_AWAY, "socketmaster is shutting down");
+      return NULL;
+    }
+
+  /* Refused rather than served as plain TCP: silently wrong is worse */
+  if (sm_socket_definition_has_tls (definition))
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_TLS, "TLS termination is not supported yet");
+      return NULL;
+    }
+  if (sm_socket_definition_has_http (definition))
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                           "HTTP routing is not supported yet");
+      return NULL;
+    }
+
+  number = sm_socket_definition_get_port (definition);
+  if (number == 0)
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                           "port 0 is out of range 1-65535");
+      return NULL;
+    }
+
+  if (!sm_address_parse_service (sm_socket_definition_get_address (definition), &address, error))
+    return NULL;
+
+  port = sm_registry_lookup_port (self, address, number);
+  if (port != NULL)
+    g_object_ref (port);
+  else
+    port = open_port (self, address, number, error);
+
+  if (port == NULL)
+    return NULL;
+
+  sm_port_reserve (port);
+  return g_steal_pointer (&port);
+}
+
+SmRoute *
+sm_registry_add_route (SmRegistry               *self,
+                       SmPort                   *port,
+                       const SmSocketDefinition *definition,
+                       SmYamuxSession           *session,
+                       const char               *peer)
+{
+  SmRoute *route;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+  g_return_val_if_fail (SM_IS_PORT (port), NULL);
+
+  route = sm_route_new (self->next_route_id++, definition, session, peer);
+  sm_port_add_route (port, route);
+
+  return route;
+}
+
+SmPort *
+sm_registry_lookup_port (SmRegistry   *self,
+                         GInetAddress *address,
+                         guint16       number)
+{
+  g_autofree char *key = NULL;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+
+  key = sm_port_make_key (address, number);
+  return g_hash_table_lookup (self->ports, key);
+}
+
+GList *
+sm_registry_get_ports (SmRegistry *self)
+{
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+  return g_hash_table_get_values (self->ports);
+}
+
+guint
+sm_registry_get_n_active_streams (SmRegistry *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint n_streams = 0;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (self), 0);
+
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      GPtrArray *routes = sm_port_get_routes (value);
+
+      for (guint i = 0; i < routes->len; i++)
+        {
+          SmYamuxSession *session = sm_route_get_session (g_ptr_array_index (routes, i));
+
+          if (session != NULL && !sm_yamux_session_is_closed (session))
+            n_streams += sm_yamux_session_get_n_streams (session);
+        }
+    }
+
+  return n_streams;
+}
+
+void
+sm_registry_shutdown (SmRegistry *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_if_fail (SM_IS_REGISTRY (self));
+
+  self->shutting_down = TRUE;
+
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      GPtrArray *routes = sm_port_get_routes (value);
+
+      sm_port_stop_listening (value);
+      for (guint i = 0; i < routes->len; i++)
+        {
+          SmYamuxSession *session = sm_route_get_session (g_ptr_array_index (routes, i));
+
+          if (session != NULL && !sm_yamux_session_is_closed (session))
+            sm_yamux_session_go_away (session, SM_YAMUX_GO_AWAY_NORMAL);
+        }
+    }
+}
+
+void
+sm_registry_close (SmRegistry *self)
+{
+  g_autoptr(GPtrArray) ports = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_if_fail (SM_IS_REGISTRY (self));
+
+  self->shutting_down = TRUE;
+  g_cancellable_cancel (self->cancellable);
+
+  /* Each close removes the port from the table */
+  ports = g_ptr_array_new_with_free_func (g_object_unref);
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (ports, g_object_ref (value));
+  for (guint i = 0; i < ports->len; i++)
+    sm_port_close (g_ptr_array_index (ports, i));
+}

@@ -1,2 +1,117 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "sm-address.h"
+#include "sm-splice.h"
+#include "sm-tcp-proxy.h"
+
+struct _SmTcpProxy
+{
+  GObject            parent_instance;
+
+  GSocketConnection *connection;
+  SmRoute           *route;
+  SmYamuxStream     *stream;
+  char              *client;
+  gboolean           started;
+};
+
+G_DEFINE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, G_TYPE_OBJECT)
+
+static void
+sm_tcp_proxy_finalize (GObject *object)
+{
+  SmTcpProxy *self = SM_TCP_PROXY (object);
+
+  g_clear_object (&self->stream);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->route);
+  g_clear_pointer (&self->client, g_free);
+
+  G_OBJECT_CLASS (sm_tcp_proxy_parent_class)->finalize (object);
+}
+
+static void
+sm_tcp_proxy_class_init (SmTcpProxyClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = sm_tcp_proxy_finalize;
+}
+
+static void
+sm_tcp_proxy_init (SmTcpProxy *self)
+{
+}
+
+SmTcpProxy *
+sm_tcp_proxy_new (GSocketConnection *connection,
+                  SmRoute           *route,
+                  SmYamuxStream     *stream)
+{
+  g_autoptr(GSocketAddress) remote = NULL;
+  SmTcpProxy *self;
+
+  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (SM_IS_ROUTE (route), NULL);
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (stream), NULL);
+
+  self = g_object_new (SM_TYPE_TCP_PROXY, NULL);
+  self->connection = g_object_ref (connection);
+  self->route = g_object_ref (route);
+  self->stream = g_object_ref (stream);
+
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  self->client = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+
+  return self;
+}
+
+static void
+splice_done_cb (GObject      *source_object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(SmTcpProxy) self = user_data;
+  g_autoptr(GError) error = NULL;
+  SmSpliceCounts counts = { 0, 0 };
+
+  if (!sm_splice_finish (result, &counts, &error))
+    g_debug ("Connection from %s (stream %u to %s) aborted: %s",
+             self->client, sm_yamux_stream_get_id (self->stream),
+             sm_route_get_peer (self->route), error->message);
+  else
+    g_debug ("Connection from %s (stream %u to %s) done: %" G_GUINT64_FORMAT
+             " bytes in, %" G_GUINT64_FORMAT " bytes out",
+             self->client, sm_yamux_stream_get_id (self->stream),
+             sm_route_get_peer (self->route), counts.a_to_b, counts.b_to_a);
+
+  sm_route_stream_finished (self->route, counts.a_to_b, counts.b_to_a);
+}
+
+void
+sm_tcp_proxy_start (SmTcpProxy   *self,
+                    GCancellable *cancellable)
+{
+  GSocket *socket;
+
+  g_return_if_fail (SM_IS_TCP_PROXY (self));
+  g_return_if_fail (!self->started);
+
+  self->started = TRUE;
+
+  /* Interactive protocols go through us; do not add Nagle delays */
+  socket = g_socket_connection_get_socket (self->connection);
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  g_debug ("Connection from %s goes to %s as stream %u",
+           self->client, sm_route_get_peer (self->route),
+           sm_yamux_stream_get_id (self->stream));
+
+  sm_splice_async (G_IO_STREAM (self->connection), G_IO_STREAM (self->stream),
+                   SM_TCP_PROXY_BUFFER_SIZE, cancellable,
+                   splice_done_cb, g_object_ref (self));
+}

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "sm-address.h"
+#include "sm-control-connection.h"
+#include "sm-handshake.h"
+
+/* After a refusal, how long we keep reading (and discarding) before
+ * closing: closing with unread input would send a reset that can destroy
+ * the status before the service reads it. */
+#define LINGER_TIMEOUT_MS   2000
+#define LINGER_MAX_BYTES    (1024 * 1024)
+#define READ_CHUNK_SIZE     (16 * 1024)
+
+struct _SmControlConnection
+{
+  GObject             parent_instance;
+
+  GSocketConnection  *connection;
+  SmRegistry         *registry;
+  SmRateLimit        *log_limit;
+  char               *peer;
+
+  GByteArray         *buffer;
+  GSource            *read_source;
+  guint               timeout_source;
+  GCancellable       *cancellable;
+  gsize               discarded;
+
+  SmSocketDefinition *definition;
+  GBytes             *leftover;
+  SmPort             *port;       /* reserved while "OK" is written */
+  GBytes             *status;     /* being written */
+
+  gboolean            started;
+  gboolean            handed_over;
+  gboolean            finished;
+};
+
+enum {
+  SIGNAL_FINISHED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (SmControlConnection, sm_control_connection, G_TYPE_OBJECT)
+
+static void
+stop_reading (SmControlConnection *self)
+{
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
+}
+
+static void
+finish (SmControlConnection *self)
+{
+  g_autoptr(SmControlConnection) hold = NULL;
+
+  if (self->finished)
+    return;
+
+  self->finished = TRUE;
+  stop_reading (self);
+  g_clear_handle_id (&self->timeout_source, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+
+  if (self->port != NULL)
+    {
+      sm_port_release (self->port);
+      g_clear_object (&self->port);
+    }
+
+  if (!self->handed_over)
+    g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+
+  /* The handler usually drops the last other reference */
+  hold = g_object_ref (self);
+  g_signal_emit (self, signals[SIGNAL_FINISHED], 0);
+}
+
+static void
+watch_input (SmControlConnection *self,
+             GPollableSourceFunc  callback)
+{
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (self->connection));
+
+  stop_reading (self);
+  self->read_source = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (input), NULL);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (callback), self, NULL);
+  g_source_attach (self->read_source, NULL);
+}
+
+/* One non-blocking read: > 0 bytes read, 0 EOF, -1 nothing yet, -2 error */
+static gssize
+read_some (SmControlConnection *self,
+           guint8              *chunk,
+           gsize                size)
+{
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (self->connection));
+  g_autoptr(GError) error = NULL;
+  gssize n_read;
+
+  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input),
+                                                     chunk, size, NULL, &error);
+  if (n_read >= 0)
+    return n_read;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return -1;
+
+  g_debug ("Control connection from %s: %s", self->peer, error->message);
+  return -2;
+}
+
+static void
+write_status (SmControlConnection *self,
+              const char          *status,
+              GAsyncReadyCallback  callback)
+{
+  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (self->connection));
+  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+
+  sm_handshake_encode_status (status, encoded);
+  self->status = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+
+  g_output_stream_write_all_async (output,
+                                   g_bytes_get_data (self->status, NULL),
+                                   g_bytes_get_size (self->status),
+                                   G_PRIORITY_DEFAULT, self->cancellable,
+                                   callback, g_object_ref (self));
+}
+
+static gboolean
+on_linger_readable (GObject  *pollable_stream,
+                    gpointer  user_data)
+{
+  SmControlConnection *self = user_data;
+  guint8 chunk[READ_CHUNK_SIZE];
+  gssize n_read = read_some (self, chunk, sizeof chunk);
+
+  if (n_read == -1)
+    return G_SOURCE_CONTINUE;
+
+  if (n_read > 0)
+    {
+      self->discarded += (gsize) n_read;
+      if (self->discarded < LINGER_MAX_BYTES)
+        return G_SOURCE_CONTINUE;
+    }
+
+  finish (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_linger_timeout (gpointer user_data)
+{
+  SmControlConnection *self = user_data;
+
+  self->timeout_source = 0;
+  finish (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+refusal_written_cb (GObject      *source_object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(SmControlConnection) self = user_data;
+  g_autoptr(GError) error = NULL;
+  GSocket *socket;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
+    {
+      if (!self->finished)
+        g_debug ("Control connection from %s: cannot send status: %s", self->peer, error->message);
+      finish (self);
+      return;
+    }
+
+  if (self->finished)
+    return;
+
+  /* Let the status reach the service, then wait for it to hang up */
+  socket = g_socket_connection_get_socket (self->connection);
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+
+  g_clear_handle_id (&self->timeout_source, g_source_remove);
+  self->timeout_source = g_timeout_add (LINGER_TIMEOUT_MS, on_linger_timeout, self);
+  watch_input (self, on_linger_readable);
+}
+
+static void
+refuse (SmControlConnection *self,
+        const char          *status)
+{
+  guint suppressed = 0;
+
+  if (sm_rate_limit_check (self->log_limit, g_get_monotonic_time (), &suppressed))
+    {
+      g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
+
+      g_message ("Refused service %s: %s%s", self->peer, status, more);
+    }
+
+  write_status (self, status, refusal_written_cb);
+}
+
+static void
+ok_written_cb (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(SmControlConnection) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SmYamuxSession) session = NULL;
+  g_autoptr(SmRoute) route = NULL;
+  g_autoptr(SmPort) port = NULL;
+  SmYamuxConfig config;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
+    {
+      if (!self->finished)
+        g_debug ("Control connection from %s: cannot send status: %s", self->peer, error->message);
+      finish (self);
+      return;
+    }
+
+  if (self->finished)
+    return;
+
+  /* The handshake is over: the rest of the connection is the session's */
+  g_clear_handle_id (&self->timeout_source, g_source_remove);
+  port = g_steal_pointer (&self->port);
+  sm_yamux_config_init (&config);
+  session = sm_yamux_session_new (G_IO_STREAM (self->connection), SM_YAMUX_ROLE_CLIENT,
+                                  &config, self->leftover);
+  self->handed_over = TRUE;
+  route = sm_registry_add_route (self->registry, port, self->definition, session, self->peer);
+
+  finish (self);
+}
+
+static void
+handle_request (SmControlConnection *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  self->port = sm_registry_reserve (self->registry, self->definition, &error);
+  if (self->port == NULL)
+    {
+      refuse (self, error->message);
+      return;
+    }
+
+  write_status (self, SM_HANDSHAKE_STATUS_OK, ok_written_cb);
+}
+
+static gboolean
+on_handshake_readable (GObject  *pollable_stream,
+                       gpointer  user_data)
+{
+  SmControlConnection *self = user_data;
+  guint8 chunk[READ_CHUNK_SIZE];
+  g_autoptr(GError) error = NULL;
+  SmHandshakeResult result;
+  gsize consumed = 0;
+  gssize n_read;
+
+  /* One read per wake-up, so one busy client cannot hog the loop */
+  n_read = read_some (self, chunk, sizeof chunk);
+  if (n_read == -1)
+    return G_SOURCE_CONTINUE;
+  if (n_read == 0)
+    g_debug ("Control connection from %s closed before its handshake was complete", self->peer);
+  if (n_read <= 0)
+    {
+      finish (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  /* The parser fails as soon as a length is over its limit, which bounds
+   * how large the buffer can grow. */
+  g_byte_array_append (self->buffer, chunk, (guint) n_read);
+  result = sm_handshake_parse_request (self->buffer->data, self->buffer->len,
+                                       &consumed, &self->definition, &error);
+  switch (result)
+    {
+    case SM_HANDSHAKE_NEED_MORE:
+      return G_SOURCE_CONTINUE;
+
+    case SM_HANDSHAKE_ERROR:
+      stop_reading (self);
+      refuse (self, error->message);
+      return G_SOURCE_REMOVE;
+
+    case SM_HANDSHAKE_COMPLETE:
+    default:
+      stop_reading (self);
+      g_return_val_if_fail (consumed <= self->buffer->len, G_SOURCE_REMOVE);
+      /* A fast service may send yamux frames right behind its request */
+      if (consumed < self->buffer->len)
+        self->leftover = g_bytes_new (self->buffer->data + consumed,
+                                      self->buffer->len - consumed);
+      g_clear_pointer (&self->buffer, g_byte_array_unref);
+      handle_request (self);
+      return G_SOURCE_REMOVE;
+    }
+}
+
+static gboolean
+on_handshake_timeout (gpointer user_data)
+{
+  SmControlConnection *self = user_data;
+
+  self->timeout_source = 0;
+  g_debug ("Control connection from %s: no complete handshake within %u s; dropping it",
+           self->peer, SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS);
+  finish (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sm_control_connection_dispose (GObject *object)
+{
+  SmControlConnection *self = SM_CONTROL_CONNECTION (object);
+
+  stop_reading (self);
+  g_clear_handle_id (&self->timeout_source, g_source_remove);
+  if (self->port != NULL)
+    {
+      sm_port_release (self->port);
+      g_clear_object (&self->port);
+    }
+
+  G_OBJECT_CLASS (sm_control_connection_parent_class)->dispose (object);
+}
+
+static void
+sm_control_connection_finalize (GObject *object)
+{
+  SmControlConnection *self = SM_CONTROL_CONNECTION (object);
+
+  g_clear_object (&self->connection);
+  g_clear_object (&self->registry);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->peer, g_free);
+  g_clear_pointer (&self->buffer, g_byte_array_unref);
+  g_clear_pointer (&self->definition, sm_socket_definition_free);
+  g_clear_pointer (&self->leftover, g_bytes_unref);
+  g_clear_pointer (&self->status, g_bytes_unref);
+
+  G_OBJECT_CLASS (sm_control_connection_parent_class)->finalize (object);
+}
+
+static void
+sm_control_connection_class_init (SmControlConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sm_control_connection_dispose;
+  object_class->finalize = sm_control_connection_finalize;
+
+  signals[SIGNAL_FINISHED] =
+    g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+sm_control_connection_init (SmControlConnection *self)
+{
+  self->buffer = g_byte_array_new ();
+  self->cancellable = g_cancellable_new ();
+}
+
+SmControlConnection *
+sm_control_connection_new (GSocketConnection *connection,
+                           SmRegistry        *registry,
+                           SmRateLimit       *log_limit)
+{
+  g_autoptr(GSocketAddress) remote = NULL;
+  SmControlConnection *self;
+
+  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (SM_IS_REGISTRY (registry), NULL);
+  g_return_val_if_fail (log_limit != NULL, NULL);
+
+  self = g_object_new (SM_TYPE_CONTROL_CONNECTION, NULL);
+  self->connection = g_object_ref (connection);
+  self->registry = g_object_ref (registry);
+  self->log_limit = log_limit;
+
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  self->peer = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+
+  return self;
+}
+
+void
+sm_control_connection_start (SmControlConnection *self)
+{
+  GSocket *socket;
+
+  g_return_if_fail (SM_IS_CONTROL_CONNECTION (self));
+  g_return_if_fail (!self->started);
+
+  self->started = TRUE;
+  g_debug ("Control connection from %s", self->peer);
+
+  /* yamux frames are small and latency-bound */
+  socket = g_socket_connection_get_socket (self->connection);
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  self->timeout_source = g_timeout_add_seconds (SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS,
+                                                on_handshake_timeout, self);
+  watch_input (self, on_handshake_readable);
+}
+
+void
+sm_control_connection_abort (SmControlConnection *self)
+{
+  g_return_if_fail (SM_IS_CONTROL_CONNECTION (self));
+
+  finish (self);
+}
+
+const char *
+sm_control_connection_get_peer (SmControlConnection *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_CONNECTION (self), NULL);
+  return self->peer;
+}

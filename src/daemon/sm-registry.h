@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sm-port.h"
+#include "sm-route.h"
+#include "sm-socket-definition.h"
+#include "sm-yamux-session.h"
+
+G_BEGIN_DECLS
+
+/**
+ * SmRegistry:
+ *
+ * All public ports and the services registered on them. It decides whether
+ * a service's request can be served, opens ports on first use and forgets
+ * them when they close.
+ *
+ * Signals (for observers such as a D-Bus layer):
+ *   "port-added" (SmPort *), "port-removed" (SmPort *),
+ *   "route-added" (SmRoute *), "route-removed" (SmRoute *)
+ */
+#define SM_TYPE_REGISTRY (sm_registry_get_type ())
+G_DECLARE_FINAL_TYPE (SmRegistry, sm_registry, SM, REGISTRY, GObject)
+
+/* @hold_timeout: seconds a port with no service keeps its waiting
+ * connections and stays open */
+SmRegistry *sm_registry_new                  (double                    hold_timeout);
+
+double      sm_registry_get_hold_timeout     (SmRegistry               *self);
+
+/* Checks @definition and finds or opens its port. The port comes back
+ * reserved: follow with sm_registry_add_route() or sm_port_release().
+ * The error message is meant for the service (handshake status). */
+SmPort     *sm_registry_reserve              (SmRegistry               *self,
+                                              const SmSocketDefinition *definition,
+                                              GError                  **error);
+/* Registers a service on a port reserved for it (transfer full) */
+SmRoute    *sm_registry_add_route            (SmRegistry               *self,
+                                              SmPort                   *port,
+                                              const SmSocketDefinition *definition,
+                                              SmYamuxSession           *session,
+                                              const char               *peer);
+
+SmPort     *sm_registry_lookup_port          (SmRegistry               *self,
+                                              GInetAddress             *address,
+                                              guint16                   number);
+/* (transfer container) */
+GList      *sm_registry_get_ports            (SmRegistry               *self);
+/* Streams still open on the registered services' sessions */
+guint       sm_registry_get_n_active_streams (SmRegistry               *self);
+
+/* First stage of an orderly exit: refuse new registrations, close the
+ * public listeners and tell every service (yamux GoAway) that no new
+ * streams will come. Open streams carry on. */
+void        sm_registry_shutdown             (SmRegistry               *self);
+/* Last stage: abort proxied connections, close all sessions and ports */
+void        sm_registry_close                (SmRegistry               *self);
+
+G_END_DECLS

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sm-route.h"
+#include "sm-yamux-stream.h"
+
+G_BEGIN_DECLS
+
+/* Per direction. Large enough that one splice keeps a 256 KiB yamux window
+ * busy: throughput over the proxy must stay close to direct loopback. */
+#define SM_TCP_PROXY_BUFFER_SIZE (256 * 1024)
+
+/**
+ * SmTcpProxy:
+ *
+ * One public connection in raw TCP mode: its bytes are copied to and from
+ * a yamux stream opened to a service, until both sides are done or either
+ * breaks. It keeps itself alive while it runs and tells its route how much
+ * went through when it ends.
+ */
+#define SM_TYPE_TCP_PROXY (sm_tcp_proxy_get_type ())
+G_DECLARE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, SM, TCP_PROXY, GObject)
+
+/* @stream must come from sm_route_open_stream (@route) */
+SmTcpProxy *sm_tcp_proxy_new   (GSocketConnection *connection,
+                                SmRoute           *route,
+                                SmYamuxStream     *stream);
+/* Cancelling @cancellable aborts the copy (daemon shutdown) */
+void        sm_tcp_proxy_start (SmTcpProxy        *self,
+                                GCancellable      *cancellable);
+
+G_END_DECLS

@@ -1,3 +1,846 @@
 /* SPDX-License-Identifier: MIT */
-#include <glib.h>
-int main (int argc, char **argv) { g_test_init (&argc, &argv, NULL); return g_test_run (); }
+/*
+ * SmTlsCredentials and SmTlsStream against a GnuTLS client running in a
+ * thread over a socketpair. Every certificate and key is generated here, at
+ * test time (tls-test-support.c).
+ */
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sm-error.h"
+#include "sm-tls-credentials.h"
+#include "sm-tls-stream.h"
+#include "tls-test-support.h"
+
+/* Server: an SmTlsStream over one end of a socketpair, the client on the
+ * other */
+
+typedef struct {
+  SmTlsStream *tls;
+  gboolean     handshake_done;
+  GError      *handshake_error;
+  gboolean     done;           /* end of the server script */
+  GError      *error;
+  GString     *received;
+  char         buffer[1000];   /* small on purpose: records get split */
+} Server;
+
+static void
+server_free (Server *server)
+{
+  g_clear_object (&server->tls);
+  g_clear_error (&server->handshake_error);
+  g_clear_error (&server->error);
+  g_string_free (server->received, TRUE);
+  g_free (server);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Server, server_free)
+
+static void
+start_pair (SmTlsCredentials  *creds,
+            TestClient        *client,
+            Server           **server_out,
+            gboolean           start_client)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  Server *server = g_new0 (Server, 1);
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  connection = g_socket_connection_factory_create_connection (socket);
+  server->tls = sm_tls_stream_new_server (G_IO_STREAM (connection), creds, &error);
+  g_assert_no_error (error);
+  server->received = g_string_new (NULL);
+
+  if (start_client)
+    test_client_start (client, fds[1]);
+  else
+    client->fd = fds[1];
+  *server_out = server;
+}
+
+static void
+handshake_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Server *server = user_data;
+
+  sm_tls_stream_handshake_finish (SM_TLS_STREAM (source), result, &server->handshake_error);
+  server->handshake_done = TRUE;
+}
+
+static Server *
+start_handshake (SmTlsCredentials *creds,
+                 TestClient       *client)
+{
+  Server *server;
+
+  start_pair (creds, client, &server, TRUE);
+  sm_tls_stream_handshake_async (server->tls, 10, NULL, handshake_cb, server);
+  return server;
+}
+
+static SmTlsCredentials *
+credentials_with (TestCert   *first,
+                  const char *first_id,
+                  ...) G_GNUC_NULL_TERMINATED;
+
+static SmTlsCredentials *
+credentials_with (TestCert   *first,
+                  const char *first_id,
+                  ...)
+{
+  SmTlsCredentials *creds = sm_tls_credentials_new ();
+  TestCert *cert = first;
+  const char *id = first_id;
+  va_list args;
+
+  va_start (args, first_id);
+  while (cert != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (sm_tls_credentials_add (creds, id, cert->cert_pem, cert->key_pem, &error));
+      g_assert_no_error (error);
+      cert = va_arg (args, TestCert *);
+      if (cert != NULL)
+        id = va_arg (args, const char *);
+    }
+  va_end (args);
+  return creds;
+}
+
+/* Server scripts */
+
+static void echo_read (Server *server);
+
+static void
+closed_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Server *server = user_data;
+
+  g_io_stream_close_finish (G_IO_STREAM (source), result, &server->error);
+  server->done = TRUE;
+}
+
+static void
+echo_written_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Server *server = user_data;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &server->error))
+    server->done = TRUE;
+  else
+    echo_read (server);
+}
+
+static void
+echo_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Server *server = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &server->error);
+  GIOStream *tls = G_IO_STREAM (server->tls);
+
+  if (n < 0)
+    server->done = TRUE;
+  else if (n == 0)
+    g_io_stream_close_async (tls, G_PRIORITY_DEFAULT, NULL, closed_cb, server);
+  else
+    g_output_stream_write_all_async (g_io_stream_get_output_stream (tls), server->buffer, n,
+                                     G_PRIORITY_DEFAULT, NULL, echo_written_cb, server);
+}
+
+/* Echoes until EOF, then closes the whole stream */
+static void
+echo_read (Server *server)
+{
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (server->tls)),
+                             server->buffer, sizeof server->buffer, G_PRIORITY_DEFAULT, NULL,
+                             echo_read_cb, server);
+}
+
+static void collect_read (Server *server);
+
+static void
+collect_read_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Server *server = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &server->error);
+
+  if (n <= 0)
+    {
+      server->done = TRUE;
+      return;
+    }
+  g_string_append_len (server->received, server->buffer, n);
+  collect_read (server);
+}
+
+/* Reads into server->received until EOF or an error */
+static void
+collect_read (Server *server)
+{
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (server->tls)),
+                             server->buffer, sizeof server->buffer, G_PRIORITY_DEFAULT, NULL,
+                             collect_read_cb, server);
+}
+
+static void
+wait_handshake (Server *server)
+{
+  test_wait_for (&server->handshake_done, "the handshake");
+  g_assert_no_error (server->handshake_error);
+}
+
+/* Tests */
+
+static void
+test_echo (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_ECHO);
+  g_autoptr(Server) server = NULL;
+
+  client->verify = TRUE;
+  client->verify_host = "b.example.test";
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (server->tls)),
+                                   "welcome\n", 8, G_PRIORITY_DEFAULT, NULL, echo_written_cb, server);
+  test_wait_for (&server->done, "the echo");
+  test_client_finish (client);
+  g_assert_no_error (server->error);
+  g_assert_true (g_io_stream_is_closed (G_IO_STREAM (server->tls)));
+  g_assert_true (g_io_stream_is_closed (sm_tls_stream_get_base_stream (server->tls)));
+  g_assert_cmpint (client->handshake_ret, ==, 0);
+  g_assert_cmpstr (client->peer_dn, ==, test_pki.b.dn);
+}
+
+typedef struct {
+  const char *server_name;
+  const char *expected_id;
+  TestCert   *expected;
+} SelectionCase;
+
+/* All handshakes run at the same time */
+static void
+check_selection (SmTlsCredentials    *creds,
+                 const SelectionCase *cases,
+                 guint                n_cases)
+{
+  g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func ((GDestroyNotify) test_client_free);
+  g_autoptr(GPtrArray) servers = g_ptr_array_new_with_free_func ((GDestroyNotify) server_free);
+
+  for (guint i = 0; i < n_cases; i++)
+    {
+      TestClient *client = test_client_new (cases[i].server_name, SCRIPT_NONE);
+
+      g_ptr_array_add (clients, client);
+      g_ptr_array_add (servers, start_handshake (creds, client));
+    }
+
+  for (guint i = 0; i < n_cases; i++)
+    {
+      TestClient *client = g_ptr_array_index (clients, i);
+      Server *server = g_ptr_array_index (servers, i);
+      g_autofree char *lower = g_ascii_strdown (cases[i].server_name ? cases[i].server_name : "", -1);
+
+      g_test_message ("server name %s", cases[i].server_name);
+      wait_handshake (server);
+      g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, cases[i].expected_id);
+      g_assert_cmpstr (sm_tls_stream_get_server_name (server->tls), ==,
+                       cases[i].server_name != NULL ? lower : NULL);
+      g_clear_object (&server->tls);
+
+      test_client_finish (client);
+      g_assert_cmpint (client->handshake_ret, ==, 0);
+      g_assert_cmpstr (client->peer_dn, ==, cases[i].expected->dn);
+    }
+}
+
+static void
+test_sni_selection (void)
+{
+  g_autoptr(SmTlsCredentials) creds = NULL;
+  const SelectionCase first[] = {
+    { "a.example.test", "a", &test_pki.a },
+    { "B.Example.Test", "b", &test_pki.b },
+    { "x.wild.test", "wild", &test_pki.wild },
+    { "cn.example.test", "cn", &test_pki.cn_only },
+    { "deep.x.wild.test", "d", &test_pki.d },   /* a wildcard covers one label */
+    { "wild.test", "d", &test_pki.d },
+    { "unknown.test", "d", &test_pki.d },
+    { NULL, "d", &test_pki.d },                 /* no SNI: most recently added */
+  };
+  const SelectionCase second[] = {
+    { "a.example.test", "a-new", &test_pki.a_new },            /* newest exact match */
+    { "other.example.test", "star", &test_pki.wild_example },
+    { "unknown.test", "star", &test_pki.wild_example },
+  };
+  const SelectionCase third[] = {
+    { "a.example.test", "a", &test_pki.a },
+    { "unknown.test", "star", &test_pki.wild_example },
+  };
+
+  creds = credentials_with (&test_pki.cn_only, "cn", &test_pki.a, "a", &test_pki.b, "b", &test_pki.wild, "wild",
+                            &test_pki.d, "d", NULL);
+  check_selection (creds, first, G_N_ELEMENTS (first));
+
+  /* an exact match beats a more recent wildcard */
+  g_assert_true (sm_tls_credentials_add (creds, "a-new", test_pki.a_new.cert_pem, test_pki.a_new.key_pem, NULL));
+  g_assert_true (sm_tls_credentials_add (creds, "star", test_pki.wild_example.cert_pem,
+                                         test_pki.wild_example.key_pem, NULL));
+  check_selection (creds, second, G_N_ELEMENTS (second));
+
+  g_assert_true (sm_tls_credentials_remove (creds, "a-new"));
+  g_assert_false (sm_tls_credentials_remove (creds, "a-new"));
+  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 6);
+  check_selection (creds, third, G_N_ELEMENTS (third));
+}
+
+static void
+test_key_formats (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(GError) error = NULL;
+  const SelectionCase cases[] = {
+    { "a.example.test", "rsa-pkcs8", &test_pki.a },
+    { "b.example.test", "ec-pkcs8", &test_pki.b },
+  };
+
+  g_assert_true (g_str_has_prefix (test_pki.a.key_pem, "-----BEGIN RSA PRIVATE KEY-----"));
+  g_assert_true (g_str_has_prefix (test_pki.a.key_pkcs8_pem, "-----BEGIN PRIVATE KEY-----"));
+  g_assert_true (g_str_has_prefix (test_pki.b.key_pem, "-----BEGIN EC PRIVATE KEY-----"));
+  g_assert_true (g_str_has_prefix (test_pki.b.key_pkcs8_pem, "-----BEGIN PRIVATE KEY-----"));
+
+  sm_tls_credentials_add (creds, "rsa-pkcs1", test_pki.a.cert_pem, test_pki.a.key_pem, &error);
+  g_assert_no_error (error);
+  sm_tls_credentials_add (creds, "rsa-pkcs8", test_pki.a.cert_pem, test_pki.a.key_pkcs8_pem, &error);
+  g_assert_no_error (error);
+  sm_tls_credentials_add (creds, "ec-sec1", test_pki.b.cert_pem, test_pki.b.key_pem, &error);
+  g_assert_no_error (error);
+  sm_tls_credentials_add (creds, "ec-pkcs8", test_pki.b.cert_pem, test_pki.b.key_pkcs8_pem, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 4);
+
+  check_selection (creds, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+assert_add_fails (SmTlsCredentials *creds,
+                  const char       *cert_pem,
+                  const char       *key_pem,
+                  const char       *expected_message_prefix)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (sm_tls_credentials_add (creds, "bad", cert_pem, key_pem, &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_TLS);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, expected_message_prefix));
+}
+
+static void
+test_credential_errors (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *priority = NULL;
+  const char *bad_alpn[] = { "a-protocol-name-longer-than-32-bytes", NULL };
+  const char *broken_cert = "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n";
+  const char *broken_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+
+  assert_add_fails (creds, "garbage", test_pki.b.key_pem, "no certificate in TLS certificate PEM");
+  assert_add_fails (creds, test_pki.b.key_pem, test_pki.b.key_pem, "no certificate in TLS certificate PEM");
+  assert_add_fails (creds, broken_cert, test_pki.b.key_pem, "TLS certificate could not be parsed: ");
+  assert_add_fails (creds, test_pki.b.cert_pem, broken_key, "TLS private key could not be parsed: ");
+  assert_add_fails (creds, test_pki.b.cert_pem, "", "TLS private key could not be parsed: ");
+  assert_add_fails (creds, test_pki.b.cert_pem, NULL, "TLS private key could not be parsed: ");
+  assert_add_fails (creds, test_pki.b.cert_pem, test_pki.d.key_pem, "TLS private key does not match the certificate");
+  assert_add_fails (creds, test_pki.a.cert_pem, test_pki.b.key_pkcs8_pem, "TLS private key does not match the certificate");
+  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 0);
+
+  g_assert_false (sm_tls_credentials_set_priority (creds, "NORMAL:+NO-SUCH-THING", &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_TLS);
+  g_clear_error (&error);
+  g_object_get (creds, "priority", &priority, NULL);
+  g_assert_cmpstr (priority, ==, SM_TLS_DEFAULT_PRIORITY);
+
+  g_assert_false (sm_tls_credentials_set_alpn_protocols (creds, bad_alpn, &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT);
+  g_assert_null (sm_tls_credentials_get_alpn_protocols (creds));
+}
+
+static void
+test_chain (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(SmTlsCredentials) leaf_only = sm_tls_credentials_new ();
+  g_autoptr(TestClient) client = test_client_new ("chain.example.test", SCRIPT_NONE);
+  g_autoptr(TestClient) unverifiable = test_client_new ("chain.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(Server) leaf_only_server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sm_tls_credentials_add (creds, "chain", test_pki.chain_pem, test_pki.chain.key_pem, &error);
+  g_assert_no_error (error);
+  client->verify = TRUE;
+  client->verify_host = "chain.example.test";
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+  g_assert_cmpint (client->handshake_ret, ==, 0);
+  g_assert_cmpuint (client->verify_status, ==, 0);
+  g_assert_cmpuint (client->n_peer_certs, ==, 2);
+  g_assert_cmpstr (client->peer_dn, ==, test_pki.chain.dn);
+
+  /* control: without the intermediate the client cannot verify */
+  sm_tls_credentials_add (leaf_only, "leaf", test_pki.chain.cert_pem, test_pki.chain.key_pem, &error);
+  g_assert_no_error (error);
+  unverifiable->verify = TRUE;
+  unverifiable->verify_host = "chain.example.test";
+  leaf_only_server = start_handshake (leaf_only, unverifiable);
+  test_wait_for (&leaf_only_server->handshake_done, "the handshake");
+  g_assert_error (leaf_only_server->handshake_error, SM_ERROR, SM_ERROR_TLS);
+  test_client_finish (unverifiable);
+  g_assert_cmpint (unverifiable->handshake_ret, <, 0);
+  g_assert_true (unverifiable->verify_status & GNUTLS_CERT_SIGNER_NOT_FOUND);
+}
+
+static void
+test_expired_accepted (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(TestClient) client = test_client_new ("expired.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+                         "*\"expired\"*CN=expired.example.test*expired on*");
+  sm_tls_credentials_add (creds, "expired", test_pki.expired.cert_pem, test_pki.expired.key_pem, &error);
+  g_assert_no_error (error);
+  g_test_assert_expected_messages ();
+
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+                         "*\"future\"*CN=future.example.test*not valid before*");
+  sm_tls_credentials_add (creds, "future", test_pki.future.cert_pem, test_pki.future.key_pem, &error);
+  g_assert_no_error (error);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 2);
+
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, "expired");
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+  g_assert_cmpint (client->handshake_ret, ==, 0);
+  g_assert_cmpstr (client->peer_dn, ==, test_pki.expired.dn);
+  g_assert_true (client->verify_status & GNUTLS_CERT_EXPIRED);
+}
+
+static void
+test_handshake_timeout (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new (NULL, SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GError) error = NULL;
+  GInputStream *input;
+  char buffer[16];
+
+  /* the client end stays silent */
+  start_pair (creds, client, &server, FALSE);
+
+  input = g_io_stream_get_input_stream (G_IO_STREAM (server->tls));
+  g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input), buffer, sizeof buffer,
+                                            NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
+
+  sm_tls_stream_handshake_async (server->tls, 1, NULL, handshake_cb, server);
+  test_wait_for (&server->handshake_done, "the handshake timeout");
+  g_assert_error (server->handshake_error, SM_ERROR, SM_ERROR_TIMED_OUT);
+  g_assert_null (sm_tls_stream_get_certificate_id (server->tls));
+  close (client->fd);
+}
+
+static void
+check_refused (SmTlsCredentials *creds,
+               const char       *client_priority)
+{
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+
+  client->priority = client_priority;
+  server = start_handshake (creds, client);
+  test_wait_for (&server->handshake_done, "the handshake");
+  g_assert_error (server->handshake_error, SM_ERROR, SM_ERROR_TLS);
+  g_test_message ("%s", server->handshake_error->message);
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+  g_assert_cmpint (client->handshake_ret, <, 0);
+}
+
+static void
+test_old_tls_refused (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(GError) error = NULL;
+
+  check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.1");
+  check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.0");
+
+  /* the priority string is what sessions get */
+  sm_tls_credentials_set_priority (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.3", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sm_tls_credentials_get_priority (creds), ==, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
+  check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.2");
+}
+
+static void
+test_alpn (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(TestClient) plain_client = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(Server) plain_server = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *protocols[] = { "http/1.1", NULL };
+
+  sm_tls_credentials_set_alpn_protocols (creds, protocols, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (sm_tls_credentials_get_alpn_protocols (creds), protocols);
+
+  client->offer_alpn = TRUE;
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  g_assert_cmpstr (sm_tls_stream_get_alpn (server->tls), ==, "http/1.1");
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+  g_assert_cmpstr (client->alpn, ==, "http/1.1");
+
+  plain_server = start_handshake (creds, plain_client);
+  wait_handshake (plain_server);
+  g_assert_null (sm_tls_stream_get_alpn (plain_server->tls));
+  g_clear_object (&plain_server->tls);
+  test_client_finish (plain_client);
+  g_assert_null (plain_client->alpn);
+}
+
+static void
+half_close_closed_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Server *server = user_data;
+
+  if (!g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, &server->error))
+    server->done = TRUE;
+  else
+    collect_read (server);
+}
+
+static void
+half_close_written_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Server *server = user_data;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &server->error))
+    server->done = TRUE;
+  else
+    g_output_stream_close_async (G_OUTPUT_STREAM (source), G_PRIORITY_DEFAULT, NULL,
+                                 half_close_closed_cb, server);
+}
+
+static void
+test_half_close (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_HALF_CLOSE);
+  g_autoptr(Server) server = start_handshake (creds, client);
+
+  wait_handshake (server);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (server->tls)),
+                                   "bye", 3, G_PRIORITY_DEFAULT, NULL, half_close_written_cb, server);
+  test_wait_for (&server->done, "the half-closed exchange");
+  g_assert_no_error (server->error);
+  g_assert_cmpstr (server->received->str, ==, "still here");
+  test_client_finish (client);
+}
+
+static void
+test_bulk (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_BULK);
+  g_autoptr(Server) server = start_handshake (creds, client);
+  GIOStream *base = sm_tls_stream_get_base_stream (server->tls);
+  GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (base));
+
+  /* a small socket buffer: GnuTLS often holds the end of a record */
+  g_socket_set_option (socket, SOL_SOCKET, SO_SNDBUF, 4096, NULL);
+  wait_handshake (server);
+  echo_read (server);
+  test_wait_for (&server->done, "the bulk echo");
+  g_assert_no_error (server->error);
+  test_client_finish (client);
+}
+
+static void
+test_blocking_io (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_BLOCKING);
+  g_autoptr(Server) server = start_handshake (creds, client);
+  g_autoptr(GError) error = NULL;
+  GIOStream *tls;
+  char buffer[8];
+  gsize n = 0;
+
+  wait_handshake (server);
+  tls = G_IO_STREAM (server->tls);
+  g_input_stream_read_all (g_io_stream_get_input_stream (tls), buffer, 4, &n, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (buffer, n, "ping", 4);
+  g_output_stream_write_all (g_io_stream_get_output_stream (tls), "pong", 4, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_input_stream_read (g_io_stream_get_input_stream (tls), buffer, sizeof buffer,
+                                        NULL, &error), ==, 0);
+  g_assert_no_error (error);
+  g_io_stream_close (tls, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_io_stream_is_closed (sm_tls_stream_get_base_stream (server->tls)));
+  test_client_finish (client);
+}
+
+static void
+test_truncation (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_TRUNCATE);
+  g_autoptr(Server) server = start_handshake (creds, client);
+
+  wait_handshake (server);
+  collect_read (server);
+  test_wait_for (&server->done, "the truncated stream");
+  g_assert_error (server->error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_cmpstr (server->received->str, ==, "partial");
+  test_client_finish (client);
+}
+
+static void
+test_renegotiation_refused (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_RENEGOTIATE);
+  g_autoptr(Server) server = NULL;
+
+  client->priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  collect_read (server);
+  test_wait_for (&server->done, "the renegotiation attempt");
+  g_assert_error (server->error, SM_ERROR, SM_ERROR_TLS);
+  g_assert_nonnull (strstr (server->error->message, "renegotiation refused"));
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+}
+
+static void
+test_removed_during_handshake (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.a, "a", &test_pki.d, "d", NULL);
+  g_autoptr(TestClient) client = test_client_new ("a.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  GSocket *socket;
+  struct pollfd pfd = { 0, POLLIN, 0 };
+
+  client->verify = TRUE;
+  client->verify_host = "a.example.test";
+  start_pair (creds, client, &server, TRUE);
+
+  /* once the ClientHello is there, the first handshake step picks "a" */
+  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (sm_tls_stream_get_base_stream (server->tls)));
+  pfd.fd = g_socket_get_fd (socket);
+  g_assert_cmpint (poll (&pfd, 1, 20000), ==, 1);
+  sm_tls_stream_handshake_async (server->tls, 10, NULL, handshake_cb, server);
+  g_assert_false (server->handshake_done);
+  g_assert_true (sm_tls_credentials_remove (creds, "a"));
+  g_clear_object (&creds);
+
+  wait_handshake (server);
+  g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, "a");
+  g_clear_object (&server->tls);
+  test_client_finish (client);
+  g_assert_cmpint (client->handshake_ret, ==, 0);
+  g_assert_cmpstr (client->peer_dn, ==, test_pki.a.dn);
+}
+
+static void
+test_resumption (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) first = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(TestClient) second = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(Server) first_server = NULL;
+  g_autoptr(Server) second_server = NULL;
+
+  first_server = start_handshake (creds, first);
+  wait_handshake (first_server);
+  g_clear_object (&first_server->tls);
+  test_client_finish (first);
+  g_assert_false (first->resumed);
+  g_assert_cmpuint (first->session_data.size, >, 0);
+
+  second->resume_data = first->session_data;
+  second_server = start_handshake (creds, second);
+  wait_handshake (second_server);
+  g_assert_cmpstr (sm_tls_stream_get_certificate_id (second_server->tls), ==, "b");
+  g_clear_object (&second_server->tls);
+  test_client_finish (second);
+  g_assert_true (second->resumed);
+}
+
+/* Writes to a client that does not read until nothing more fits */
+static void
+fill_buffers (Server *server)
+{
+  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (server->tls));
+  g_autoptr(GError) error = NULL;
+  char chunk[4096] = { 0 };
+
+  while (g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output), chunk,
+                                                     sizeof chunk, NULL, &error) > 0)
+    ;
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+}
+
+static void
+test_close_linger (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_STALL);
+  g_autoptr(Server) server = NULL;
+  GIOStream *base;
+  int release[2];
+
+  g_assert_cmpint (pipe (release), ==, 0);
+  client->release_fd = release[0];
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  base = sm_tls_stream_get_base_stream (server->tls);
+  fill_buffers (server);
+
+  /* close_notify cannot go out: closing gives up after the linger time */
+  g_io_stream_close_async (G_IO_STREAM (server->tls), G_PRIORITY_DEFAULT, NULL, closed_cb, server);
+  g_assert_false (g_io_stream_is_closed (base));
+  test_wait_for (&server->done, "the close to give up");
+  g_assert_error (server->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (g_io_stream_is_closed (base));
+
+  g_assert_cmpint (write (release[1], "x", 1), ==, 1);
+  test_client_finish (client);
+  g_assert_cmpint (client->drain_result, <, 0);
+  close (release[0]);
+  close (release[1]);
+}
+
+static void
+test_close_in_background (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_STALL);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GIOStream) base = NULL;
+  int release[2];
+
+  g_assert_cmpint (pipe (release), ==, 0);
+  client->release_fd = release[0];
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  base = g_object_ref (sm_tls_stream_get_base_stream (server->tls));
+  fill_buffers (server);
+
+  /* dropped without closing: the stream lives on until its data and
+   * close_notify are out, and closes the base only then */
+  g_clear_object (&server->tls);
+  g_assert_false (g_io_stream_is_closed (base));
+  g_assert_cmpint (write (release[1], "x", 1), ==, 1);
+  test_client_finish (client);
+  g_assert_cmpint (client->drain_result, ==, 0);
+  g_assert_true (g_io_stream_is_closed (base));
+  close (release[0]);
+  close (release[1]);
+}
+
+static void
+test_close_during_handshake (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new (NULL, SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  start_pair (creds, client, &server, FALSE);
+  sm_tls_stream_handshake_async (server->tls, 10, NULL, handshake_cb, server);
+  g_io_stream_close (G_IO_STREAM (server->tls), NULL, &error);
+  g_assert_no_error (error);
+  test_wait_for (&server->handshake_done, "the handshake to fail");
+  g_assert_error (server->handshake_error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+  g_assert_true (g_io_stream_is_closed (sm_tls_stream_get_base_stream (server->tls)));
+  close (client->fd);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  test_pki_make ();
+
+  g_test_add_func ("/tls/echo", test_echo);
+  g_test_add_func ("/tls/sni-selection", test_sni_selection);
+  g_test_add_func ("/tls/key-formats", test_key_formats);
+  g_test_add_func ("/tls/credential-errors", test_credential_errors);
+  g_test_add_func ("/tls/chain", test_chain);
+  g_test_add_func ("/tls/expired-accepted", test_expired_accepted);
+  g_test_add_func ("/tls/handshake-timeout", test_handshake_timeout);
+  g_test_add_func ("/tls/old-tls-refused", test_old_tls_refused);
+  g_test_add_func ("/tls/alpn", test_alpn);
+  g_test_add_func ("/tls/half-close", test_half_close);
+  g_test_add_func ("/tls/bulk", test_bulk);
+  g_test_add_func ("/tls/blocking-io", test_blocking_io);
+  g_test_add_func ("/tls/truncation", test_truncation);
+  g_test_add_func ("/tls/renegotiation-refused", test_renegotiation_refused);
+  g_test_add_func ("/tls/removed-during-handshake", test_removed_during_handshake);
+  g_test_add_func ("/tls/resumption", test_resumption);
+  g_test_add_func ("/tls/close-linger", test_close_linger);
+  g_test_add_func ("/tls/close-in-background", test_close_in_background);
+  g_test_add_func ("/tls/close-during-handshake", test_close_during_handshake);
+
+  ret = g_test_run ();
+  test_pki_free ();
+  return ret;
+}

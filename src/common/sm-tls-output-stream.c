@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+#include "sm-tls-private.h"
+
+/* The writing half of an SmTlsStream; all the work is done there. */
+struct _SmTlsOutputStream
+{
+  GOutputStream parent_instance;
+
+  GWeakRef tls;   /* the TLS stream owns us */
+};
+
+static void sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface);
+
+G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream, sm_tls_output_stream, G_TYPE_OUTPUT_STREAM,
+                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
+                                                sm_tls_output_stream_pollable_init))
+
+static SmTlsStream *
+get_tls (SmTlsOutputStream  *self,
+         GError            **error)
+{
+  SmTlsStream *tls = g_weak_ref_get (&self->tls);
+
+  if (tls == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS stream is closed");
+  return tls;
+}
+
+static gssize
+sm_tls_output_stream_write (GOutputStream  *stream,
+                            const void     *buffer,
+                            gsize           count,
+                            GCancellable   *cancellable,
+                            GError        **error)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
+
+  if (tls == NULL)
+    return -1;
+  return sm_tls_stream_write (tls, buffer, count, TRUE, cancellable, error);
+}
+
+static gssize
+sm_tls_output_stream_write_nonblocking (GPollableOutputStream  *stream,
+                                        const void             *buffer,
+                                        gsize                   count,
+                                        GError                **error)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
+
+  if (tls == NULL)
+    return -1;
+  return sm_tls_stream_write (tls, buffer, count, FALSE, NULL, error);
+}
+
+static gboolean
+sm_tls_output_stream_can_poll (GPollableOutputStream *stream)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+
+  return tls != NULL && sm_tls_stream_can_poll (tls);
+}
+
+static gboolean
+sm_tls_output_stream_is_writable (GPollableOutputStream *stream)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+
+  /* a write will report the closed stream at once */
+  return tls == NULL || sm_tls_stream_is_ready (tls, G_IO_OUT);
+}
+
+static GSource *
+sm_tls_output_stream_create_source (GPollableOutputStream *stream,
+                                    GCancellable          *cancellable)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr(GSource) ready = NULL;
+
+  if (tls != NULL)
+    return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_OUT, cancellable);
+
+  ready = g_timeout_source_new (0);
+  return g_pollable_source_new_full (stream, ready, cancellable);
+}
+
+/* Starts close_notify and the half-close, and returns: see sm-tls-stream.h */
+static gboolean
+sm_tls_output_stream_close (GOutputStream  *stream,
+                            GCancellable   *cancellable,
+                            GError        **error)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+
+  if (tls == NULL)
+    return TRUE;
+  return sm_tls_stream_close_output (tls, error);
+}
+
+static void
+close_output_cb (GObject      *source_object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (sm_tls_stream_close_output_finish (SM_TLS_STREAM (source_object), result, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+sm_tls_output_stream_close_async (GOutputStream       *stream,
+                                  int                  io_priority,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, sm_tls_output_stream_close_async);
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_set_priority (task, io_priority);
+
+  if (tls == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+
+  sm_tls_stream_close_output_async (tls, cancellable, close_output_cb, task);
+}
+
+static gboolean
+sm_tls_output_stream_close_finish (GOutputStream  *stream,
+                                   GAsyncResult   *result,
+                                   GError        **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+sm_tls_output_stream_finalize (GObject *object)
+{
+  SmTlsOutputStream *self = SM_TLS_OUTPUT_STREAM (object);
+
+  g_weak_ref_clear (&self->tls);
+
+  G_OBJECT_CLASS (sm_tls_output_stream_parent_class)->finalize (object);
+}
+
+static void
+sm_tls_output_stream_class_init (SmTlsOutputStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GOutputStreamClass *output_class = G_OUTPUT_STREAM_CLASS (klass);
+
+  object_class->finalize = sm_tls_output_stream_finalize;
+
+  output_class->write_fn = sm_tls_output_stream_write;
+  output_class->close_fn = sm_tls_output_stream_close;
+  output_class->close_async = sm_tls_output_stream_close_async;
+  output_class->close_finish = sm_tls_output_stream_close_finish;
+}
+
+static void
+sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface)
+{
+  iface->can_poll = sm_tls_output_stream_can_poll;
+  iface->is_writable = sm_tls_output_stream_is_writable;
+  iface->create_source = sm_tls_output_stream_create_source;
+  iface->write_nonblocking = sm_tls_output_stream_write_nonblocking;
+}
+
+static void
+sm_tls_output_stream_init (SmTlsOutputStream *self)
+{
+  g_weak_ref_init (&self->tls, NULL);
+}
+
+GOutputStream *
+sm_tls_output_stream_new (SmTlsStream *tls)
+{
+  SmTlsOutputStream *self = g_object_new (SM_TYPE_TLS_OUTPUT_STREAM, NULL);
+
+  g_weak_ref_set (&self->tls, tls);
+  return G_OUTPUT_STREAM (self);
+}

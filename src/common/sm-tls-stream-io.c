@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/* SmTlsStream: reading and writing records, closing the output
+ * (close_notify, half-close, linger) and polling. */
+#include "sm-error.h"
+#include "sm-tls-private.h"
+
+/* plaintext of one TLS record: what a single write takes at most */
+#define MAX_RECORD_PLAINTEXT 16384
+
+static gboolean
+check_io_allowed (SmTlsStream   *self,
+                  GCancellable  *cancellable,
+                  GError       **error)
+{
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (self->base_closed)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS stream is closed");
+      return FALSE;
+    }
+  if (self->fatal_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->fatal_error));
+      return FALSE;
+    }
+  if (self->handshake_state != SM_TLS_HANDSHAKE_DONE)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           "TLS handshake has not completed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reading */
+
+gssize
+sm_tls_stream_read (SmTlsStream   *self,
+                    void          *buffer,
+                    gsize          count,
+                    gboolean       blocking,
+                    GCancellable  *cancellable,
+                    GError       **error)
+{
+  if (!check_io_allowed (self, cancellable, error))
+    return -1;
+  if (self->read_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->read_error));
+      return -1;
+    }
+  if (self->read_eof || count == 0)
+    return 0;
+
+  for (;;)
+    {
+      ssize_t ret;
+
+      sm_tls_stream_begin_io (self, blocking, cancellable);
+      ret = gnutls_record_recv (self->session, buffer, MIN (count, G_MAXSSIZE));
+      sm_tls_stream_end_io (self);
+
+      if (ret > 0)
+        return ret;
+      if (ret == 0)
+        {
+          g_debug ("TLS peer sent close_notify");
+          self->read_eof = TRUE;
+          return 0;
+        }
+
+      switch (ret)
+        {
+        case GNUTLS_E_INTERRUPTED:
+        case GNUTLS_E_WARNING_ALERT_RECEIVED:
+          continue;
+
+        case GNUTLS_E_AGAIN:
+          /* also after GnuTLS handled a post-handshake message: a
+           * blocking read then goes on waiting for data */
+          if (blocking)
+            continue;
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                               "Operation would block");
+          return -1;
+
+        case GNUTLS_E_REHANDSHAKE:
+          /* renegotiation only serves client certificates, which we never
+           * ask for, and it has a long history of attacks */
+          g_debug ("TLS peer asked for renegotiation; refusing");
+          sm_tls_stream_begin_io (self, FALSE, NULL);
+          gnutls_alert_send (self->session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
+          sm_tls_stream_end_io (self);
+          self->fatal_error = g_error_new_literal (SM_ERROR, SM_ERROR_TLS,
+                                                   "TLS renegotiation refused");
+          g_propagate_error (error, g_error_copy (self->fatal_error));
+          return -1;
+
+        case GNUTLS_E_PREMATURE_TERMINATION:
+          sm_tls_stream_set_gnutls_error (self, ret, "TLS read failed", &self->read_error);
+          g_propagate_error (error, g_error_copy (self->read_error));
+          return -1;
+
+        default:
+          if ((ret == GNUTLS_E_PULL_ERROR || ret == GNUTLS_E_PUSH_ERROR) ||
+              !gnutls_error_is_fatal (ret))
+            {
+              sm_tls_stream_set_gnutls_error (self, ret, "TLS read failed", error);
+              return -1;
+            }
+          sm_tls_stream_set_gnutls_error (self, ret, "TLS read failed", &self->fatal_error);
+          g_propagate_error (error, g_error_copy (self->fatal_error));
+          return -1;
+        }
+    }
+}
+
+/* Writing and closing the output */
+
+static void
+drive_output (SmTlsStream *self);
+
+static gboolean
+output_ready_cb (GObject  *pollable_stream,
+                 gpointer  user_data)
+{
+  /* may stop watching, or finish the shutdown and drop self */
+  drive_output (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+watch_output (SmTlsStream *self)
+{
+  if (self->output_source != NULL)
+    return;
+
+  self->output_source = g_pollable_output_stream_create_source (self->base_output, NULL);
+  g_source_set_callback (self->output_source, G_SOURCE_FUNC (output_ready_cb), self, NULL);
+  g_source_set_static_name (self->output_source, "[socketmaster] TLS output");
+  g_source_attach (self->output_source, g_main_context_get_thread_default ());
+}
+
+static void
+set_write_error (SmTlsStream *self,
+                 int          ret)
+{
+  g_clear_error (&self->write_error);
+  sm_tls_stream_set_gnutls_error (self, ret, "TLS write failed", &self->write_error);
+}
+
+/* Hands GnuTLS's held record to the socket; FALSE with WOULD_BLOCK while
+ * the socket is full */
+static gboolean
+flush_pending (SmTlsStream   *self,
+               gboolean       blocking,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  ssize_t ret;
+
+  if (self->write_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->write_error));
+      return FALSE;
+    }
+  if (!self->write_pending)
+    return TRUE;
+
+  /* GnuTLS documents NULL, 0 as "go on with the record you hold" */
+  sm_tls_stream_begin_io (self, blocking, cancellable);
+  ret = gnutls_record_send (self->session, NULL, 0);
+  sm_tls_stream_end_io (self);
+
+  if (ret >= 0)
+    {
+      self->write_pending = FALSE;
+      return TRUE;
+    }
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Operation would block");
+      return FALSE;
+    }
+
+  set_write_error (self, ret);
+  g_propagate_error (error, g_error_copy (self->write_error));
+  return FALSE;
+}
+
+gssize
+sm_tls_stream_write (SmTlsStream   *self,
+                     const void    *buffer,
+                     gsize          count,
+                     gboolean       blocking,
+                     GCancellable  *cancellable,
+                     GError       **error)
+{
+  gsize chunk = MIN (count, MAX_RECORD_PLAINTEXT);
+  ssize_t ret;
+
+  if (!check_io_allowed (self, cancellable, error))
+    return -1;
+  if (self->output_state != SM_TLS_OUTPUT_OPEN)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS output is closed");
+      return -1;
+    }
+  if (!flush_pending (self, blocking, cancellable, error))
+    return -1;
+  if (count == 0)
+    return 0;
+
+  sm_tls_stream_begin_io (self, blocking, cancellable);
+  ret = gnutls_record_send (self->session, buffer, chunk);
+  sm_tls_stream_end_io (self);
+
+  if (ret >= 0)
+    return ret;
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+    {
+      /* GnuTLS has encrypted the whole chunk and holds what the socket
+       * did not take: the data is ours now, sent as the socket drains */
+      self->write_pending = TRUE;
+      watch_output (self);
+      return chunk;
+    }
+
+  set_write_error (self, ret);
+  g_propagate_error (error, g_error_copy (self->write_error));
+  return -1;
+}
+
+static void
+half_close_base (SmTlsStream *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (G_IS_SOCKET_CONNECTION (self->base))
+    {
+      GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->base));
+      g_socket_shutdown (socket, FALSE, TRUE, &error);
+    }
+  else
+    {
+      g_output_stream_close (G_OUTPUT_STREAM (self->base_output), NULL, &error);
+    }
+
+  if (error != NULL)
+    g_debug ("Could not half-close the TLS transport: %s", error->message);
+}
+
+void
+sm_tls_stream_close_base (SmTlsStream *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->base_closed)
+    return;
+  self->base_closed = TRUE;
+  if (!g_io_stream_close (self->base, NULL, &error))
+    g_debug ("Could not close the TLS transport: %s", error->message);
+}
+
+static void
+finish_shutdown (SmTlsStream *self,
+                 GError      *error)
+{
+  g_autoptr(GPtrArray) waiters = NULL;
+
+  self->output_state = SM_TLS_OUTPUT_SHUT;
+  sm_tls_clear_source (&self->output_source);
+  sm_tls_clear_source (&self->linger_source);
+  if (error != NULL)
+    {
+      g_debug ("TLS shutdown: %s", error->message);
+      self->shutdown_error = g_error_copy (error);
+    }
+
+  if (self->set_up)
+    {
+      half_close_base (self);
+      if (self->close_base_after_shutdown)
+        sm_tls_stream_close_base (self);
+    }
+
+  waiters = g_steal_pointer (&self->shutdown_waiters);
+  self->shutdown_waiters = g_ptr_array_new ();
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      GTask *task = g_ptr_array_index (waiters, i);
+
+      if (self->shutdown_error != NULL)
+        g_task_return_error (task, g_error_copy (self->shutdown_error));
+      else
+        g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+
+  if (self->holds_shutdown_ref)
+    {
+      self->holds_shutdown_ref = FALSE;
+      g_object_unref (self);
+    }
+}
+
+static gboolean
+send_close_notify (SmTlsStream  *self,
+                   GError      **error)
+{
+  int ret;
+
+  sm_tls_stream_begin_io (self, FALSE, NULL);
+  ret = gnutls_bye (self->session, GNUTLS_SHUT_WR);
+  sm_tls_stream_end_io (self);
+
+  if (ret == 0)
+    return TRUE;
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Operation would block");
+  else
+    sm_tls_stream_set_gnutls_error (self, ret, "TLS close_notify failed", error);
+  return FALSE;
+}
+
+static void
+drive_output (SmTlsStream *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (flush_pending (self, FALSE, NULL, &error) &&
+      (self->output_state != SM_TLS_OUTPUT_SHUTTING_DOWN || send_close_notify (self, &error)))
+    {
+      if (self->output_state == SM_TLS_OUTPUT_SHUTTING_DOWN)
+        finish_shutdown (self, NULL);
+      else
+        sm_tls_clear_source (&self->output_source);
+      return;
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      watch_output (self);
+      return;
+    }
+
+  sm_tls_clear_source (&self->output_source);
+  if (self->output_state == SM_TLS_OUTPUT_SHUTTING_DOWN)
+    finish_shutdown (self, error);
+}
+
+static gboolean
+linger_timeout_cb (gpointer user_data)
+{
+  SmTlsStream *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_clear_pointer (&self->linger_source, g_source_unref);
+  error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "TLS peer did not take close_notify within %d s",
+                       SM_TLS_STREAM_LINGER_SECONDS);
+  finish_shutdown (self, error);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sm_tls_stream_begin_shutdown (SmTlsStream *self)
+{
+  if (self->output_state != SM_TLS_OUTPUT_OPEN)
+    return;
+  self->output_state = SM_TLS_OUTPUT_SHUTTING_DOWN;
+
+  /* without a working session there is no close_notify to send */
+  if (self->handshake_state != SM_TLS_HANDSHAKE_DONE || self->fatal_error != NULL ||
+      self->write_error != NULL)
+    {
+      finish_shutdown (self, NULL);
+      return;
+    }
+
+  /* stay alive until close_notify is out, even if every caller let go;
+   * our caller still holds a reference, so self outlives drive_output() */
+  self->holds_shutdown_ref = TRUE;
+  g_object_ref (self);
+  drive_output (self);
+
+  if (self->output_state == SM_TLS_OUTPUT_SHUTTING_DOWN)
+    {
+      self->linger_source = g_timeout_source_new_seconds (SM_TLS_STREAM_LINGER_SECONDS);
+      g_source_set_callback (self->linger_source, linger_timeout_cb, self, NULL);
+      g_source_set_static_name (self->linger_source, "[socketmaster] TLS close linger");
+      g_source_attach (self->linger_source, g_main_context_get_thread_default ());
+    }
+}
+
+gboolean
+sm_tls_stream_close_output (SmTlsStream  *self,
+                            GError      **error)
+{
+  g_autoptr(GError) write_error = self->write_error != NULL ? g_error_copy (self->write_error) : NULL;
+
+  sm_tls_stream_begin_shutdown (self);
+  if (write_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&write_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+sm_tls_stream_close_output_async (SmTlsStream         *self,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, sm_tls_stream_close_output_async);
+  g_task_set_check_cancellable (task, FALSE);
+
+  sm_tls_stream_begin_shutdown (self);
+  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+    }
+  else if (self->output_state == SM_TLS_OUTPUT_SHUT)
+    {
+      if (self->shutdown_error != NULL)
+        g_task_return_error (task, g_error_copy (self->shutdown_error));
+      else
+        g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+  else
+    {
+      g_ptr_array_add (self->shutdown_waiters, task);
+    }
+}
+
+gboolean
+sm_tls_stream_close_output_finish (SmTlsStream   *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Polling */
+
+gboolean
+sm_tls_stream_can_poll (SmTlsStream *self)
+{
+  return g_pollable_input_stream_can_poll (self->base_input) &&
+         g_pollable_output_stream_can_poll (self->base_output);
+}
+
+/* Ready because of our own state, whatever the socket says */
+static gboolean
+is_ready_without_base (SmTlsStream  *self,
+                       GIOCondition  condition)
+{
+  if (self->handshake_state != SM_TLS_HANDSHAKE_DONE || self->fatal_error != NULL ||
+      self->base_closed)
+    return TRUE;
+
+  if (condition & G_IO_IN)
+    return self->read_error != NULL || self->read_eof ||
+           gnutls_record_check_pending (self->session) > 0;
+
+  return self->write_error != NULL || self->output_state != SM_TLS_OUTPUT_OPEN;
+}
+
+gboolean
+sm_tls_stream_is_ready (SmTlsStream  *self,
+                        GIOCondition  condition)
+{
+  if (is_ready_without_base (self, condition))
+    return TRUE;
+
+  if (condition & G_IO_IN)
+    return g_pollable_input_stream_is_readable (self->base_input);
+  return g_pollable_output_stream_is_writable (self->base_output);
+}
+
+typedef struct
+{
+  GSource       source;
+  SmTlsStream  *tls;
+  GObject      *pollable_stream;
+  GIOCondition  condition;
+} SmTlsSource;
+
+static gboolean
+tls_source_prepare (GSource *source,
+                    gint    *timeout)
+{
+  SmTlsSource *tls_source = (SmTlsSource *) source;
+
+  *timeout = -1;
+  return is_ready_without_base (tls_source->tls, tls_source->condition);
+}
+
+static gboolean
+tls_source_check (GSource *source)
+{
+  SmTlsSource *tls_source = (SmTlsSource *) source;
+
+  return is_ready_without_base (tls_source->tls, tls_source->condition);
+}
+
+static gboolean
+tls_source_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     user_data)
+{
+  SmTlsSource *tls_source = (SmTlsSource *) source;
+  GPollableSourceFunc func = (GPollableSourceFunc) (void *) callback;
+
+  if (func == NULL)
+    return G_SOURCE_REMOVE;
+  return func (tls_source->pollable_stream, user_data);
+}
+
+static void
+tls_source_finalize (GSource *source)
+{
+  SmTlsSource *tls_source = (SmTlsSource *) source;
+
+  g_object_unref (tls_source->tls);
+  g_object_unref (tls_source->pollable_stream);
+}
+
+static gboolean
+tls_source_closure_callback (GObject  *pollable_stream,
+                             gpointer  data)
+{
+  GClosure *closure = data;
+  GValue param = G_VALUE_INIT;
+  GValue result_value = G_VALUE_INIT;
+  gboolean result;
+
+  g_value_init (&result_value, G_TYPE_BOOLEAN);
+  g_value_init (&param, G_TYPE_OBJECT);
+  g_value_set_object (&param, pollable_stream);
+  g_closure_invoke (closure, &result_value, 1, &param, NULL);
+  result = g_value_get_boolean (&result_value);
+  g_value_unset (&result_value);
+  g_value_unset (&param);
+
+  return result;
+}
+
+static GSourceFuncs tls_source_funcs = {
+  .prepare = tls_source_prepare,
+  .check = tls_source_check,
+  .dispatch = tls_source_dispatch,
+  .finalize = tls_source_finalize,
+  .closure_callback = (GSourceFunc) (void *) tls_source_closure_callback,
+};
+
+GSource *
+sm_tls_stream_create_source (SmTlsStream  *self,
+                             GObject      *pollable_stream,
+                             GIOCondition  condition,
+                             GCancellable *cancellable)
+{
+  GSource *source = g_source_new (&tls_source_funcs, sizeof (SmTlsSource));
+  SmTlsSource *tls_source = (SmTlsSource *) source;
+  GSource *base_source;
+
+  g_source_set_static_name (source, "[socketmaster] TLS stream");
+  tls_source->tls = g_object_ref (self);
+  tls_source->pollable_stream = g_object_ref (pollable_stream);
+  tls_source->condition = condition;
+
+  if (condition & G_IO_IN)
+    base_source = g_pollable_input_stream_create_source (self->base_input, NULL);
+  else
+    base_source = g_pollable_output_stream_create_source (self->base_output, NULL);
+  g_source_set_dummy_callback (base_source);
+  g_source_add_child_source (source, base_source);
+  g_source_unref (base_source);
+
+  if (cancellable != NULL)
+    {
+      GSource *cancellable_source = g_cancellable_source_new (cancellable);
+      g_source_set_dummy_callback (cancellable_source);
+      g_source_add_child_source (source, cancellable_source);
+      g_source_unref (cancellable_source);
+    }
+
+  return source;
+}

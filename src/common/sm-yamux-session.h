@@ -25,7 +25,9 @@ typedef struct {
   guint   keepalive_interval_ms; /* ping the peer this often; 0: never */
   guint   keepalive_timeout_ms;  /* no answer to a ping this long: session dies */
   guint   write_timeout_ms;      /* output blocked this long: session dies */
-  guint   accept_backlog;        /* inbound streams not yet taken; more are reset */
+  guint   accept_backlog;        /* inbound streams not yet taken; more are reset
+                                  * (with the "incoming" signal a stream is taken
+                                  * or reset during emission, so none wait) */
   guint   max_pending_syn;       /* outbound SYNs not yet ACKed; more wait */
   gsize   write_buffer_limit;    /* queued output bytes above which streams stop being writable */
   guint   stream_close_timeout_ms; /* after our FIN, wait this long for the peer's FIN, then RST */
@@ -70,6 +72,10 @@ G_DECLARE_FINAL_TYPE (SmYamuxSession, sm_yamux_session, SM, YAMUX_SESSION, GObje
  *      a protocol error, a keep-alive timeout or a broken connection.
  *      Emitted once. Every live stream then fails with
  *      G_IO_ERROR_CONNECTION_CLOSED (after any data it had received).
+ *
+ * Property:
+ *   "n-streams" (guint, read-only): sm_yamux_session_get_n_streams();
+ *      notified whenever it changes, e.g. to wait for 0 when draining.
  */
 SmYamuxSession *sm_yamux_session_new           (GIOStream            *connection,
                                                 SmYamuxRole           role,

@@ -99,11 +99,33 @@ stream_source_finalize (GSource *source)
   g_clear_object (&self->stream);
 }
 
+/* Needed by g_source_set_closure() and g_source_set_dummy_callback(),
+ * which libsoup calls on the sources of the streams it reads */
+static gboolean
+stream_source_closure_callback (GObject  *stream,
+                                gpointer  data)
+{
+  GClosure *closure = data;
+  GValue param = G_VALUE_INIT;
+  GValue result_value = G_VALUE_INIT;
+  gboolean result;
+
+  g_value_init (&result_value, G_TYPE_BOOLEAN);
+  g_value_init (&param, G_TYPE_OBJECT);
+  g_value_set_object (&param, stream);
+  g_closure_invoke (closure, &result_value, 1, &param, NULL);
+  result = g_value_get_boolean (&result_value);
+  g_value_unset (&result_value);
+  g_value_unset (&param);
+  return result;
+}
+
 static GSourceFuncs stream_source_funcs = {
   .prepare = stream_source_prepare,
   .check = stream_source_check,
   .dispatch = stream_source_dispatch,
   .finalize = stream_source_finalize,
+  .closure_callback = (GSourceFunc) (void *) stream_source_closure_callback,
 };
 
 static GSource *

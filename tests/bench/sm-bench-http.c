@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sm-bench-http: the HTTP backend of tests/bench/http-rps.
+ *
+ *   sm-bench-http --free-port
+ *       prints a currently free loopback TCP port
+ *   sm-bench-http --listen-port N [--address A]
+ *       plain TCP HTTP server (what nginx and the direct runs talk to)
+ *   sm-bench-http --control HOST:PORT --port N [--address A] [--prefix P]
+ *       the same server as a socketmaster HTTP service (prefix default /)
+ *
+ * It answers every request with "hello\n" (Content-Length: 6), keeps
+ * connections alive (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only
+ * with "Connection: keep-alive") and answers pipelined requests in order.
+ * Request bodies with Content-Length are read and dropped; chunked request
+ * bodies are answered with 501 and the connection is closed.
+ *
+ * It is built for speed rather than generality: one thread, non-blocking
+ * reads and writes on pollable streams, one fixed input buffer and one
+ * bounded output buffer per connection. While the output buffer is full
+ * (the client does not read its responses), nothing more is read.
+ *
+ * Status lines go to stdout, flushed, so the script can wait for them.
+ * SIGINT/SIGTERM print the request and connection counts and exit.
+ */
+
+/* memmem() */
+#define _GNU_SOURCE
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib-unix.h>
+#include <socketmaster.h>
+
+/* A request head must fit in the input buffer */
+#define INPUT_SIZE       (16 * 1024)
+/* Pipelined requests are not parsed while this much output is pending */
+#define OUTPUT_LIMIT     (64 * 1024)
+#define MAX_BODY_DIGITS  18
+
+#define RESPONSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
+#define RESPONSE_BODY "hello\n"
+
+static char    *opt_control;
+static char    *opt_address;
+static char    *opt_prefix;
+static int      opt_listen_port;
+static int      opt_port;
+static gboolean opt_free_port;
+
+static GOptionEntry option_entries[] = {
+  { "free-port", 0, 0, G_OPTION_ARG_NONE, &opt_free_port, "Print a free loopback port and exit", NULL },
+  { "listen-port", 0, 0, G_OPTION_ARG_INT, &opt_listen_port, "Serve plain TCP on this port", "N" },
+  { "control", 0, 0, G_OPTION_ARG_STRING, &opt_control, "Register with the daemon at this control address", "HOST:PORT" },
+  { "port", 0, 0, G_OPTION_ARG_INT, &opt_port, "Public port to ask the daemon for (with --control)", "N" },
+  { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Listening address (default 127.0.0.1)", "ADDR" },
+  { "prefix", 0, 0, G_OPTION_ARG_STRING, &opt_prefix, "Path prefix to register (with --control; default /)", "PATH" },
+  { NULL }
+};
+
+typedef struct {
+  GMainLoop  *loop;
+  GHashTable *open_connections;  /* set of Connection */
+  guint64     requests;
+  guint64     connections;
+  int         exit_status;
+} Bench;
+
+typedef struct {
+  Bench                 *bench;
+  GIOStream             *stream;
+  GSocket               *socket;         /* plain TCP only */
+  GPollableInputStream  *input;
+  GPollableOutputStream *output;
+  GSource               *read_source;
+  GSource               *write_source;
+  GByteArray            *out;
+  gsize                  out_sent;
+  gsize                  in_len;
+  gsize                  in_parsed;      /* start of the first unanswered request */
+  gsize                  scan_from;      /* where to look for the end of its head */
+  guint64                body_to_skip;   /* request body bytes still to drop */
+  gboolean               read_eof;
+  gboolean               closing;        /* close once the output is flushed */
+  guint8                 in[INPUT_SIZE];
+} Connection;
+
+static void connection_run (Connection *conn);
+
+static void
+print_status (const char *format,
+              ...) G_GNUC_PRINTF (1, 2);
+
+static void
+print_status (const char *format,
+              ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  vprintf (format, args);
+  va_end (args);
+  putchar ('\n');
+  fflush (stdout);
+}
+
+/* ---- Connections ---- */
+
+static void
+connection_free (Connection *conn)
+{
+  if (conn->read_source != NULL)
+    {
+      g_source_destroy (conn->read_source);
+      g_source_unref (conn->read_source);
+    }
+  if (conn->write_source != NULL)
+    {
+      g_source_destroy (conn->write_source);
+      g_source_unref (conn->write_source);
+    }
+  /* Neither a socket nor a yamux stream blocks to close */
+  g_io_stream_close (conn->stream, NULL, NULL);
+  g_object_unref (conn->stream);
+  g_byte_array_unref (conn->out);
+  g_hash_table_remove (conn->bench->open_connections, conn);
+  g_free (conn);
+}
+
+static void
+append_response (Connection *conn,
+                 guint       status,
+                 const char *reason,
+                 gboolean    with_body)
+{
+  g_autofree char *status_line = NULL;
+
+  if (status == 200)
+    {
+      g_byte_array_append (conn->out, (const guint8 *) RESPONSE_HEAD, strlen (RESPONSE_HEAD));
+    }
+  else
+    {
+      status_line = g_strdup_printf ("HTTP/1.1 %u %s\r\nContent-Length: 0\r\n", status, reason);
+      g_byte_array_append (conn->out, (const guint8 *) status_line, strlen (status_line));
+      with_body = FALSE;
+    }
+  if (conn->closing)
+    g_byte_array_append (conn->out, (const guint8 *) "Connection: close\r\n", 19);
+  g_byte_array_append (conn->out, (const guint8 *) "\r\n", 2);
+  if (with_body)
+    g_byte_array_append (conn->out, (const guint8 *) RESPONSE_BODY, strlen (RESPONSE_BODY));
+}
+
+static gboolean
+field_name_is (const char *line,
+               gsize       line_len,
+               const char *name)
+{
+  gsize name_len = strlen (name);
+
+  return line_len > name_len && line[name_len] == ':' &&
+         g_ascii_strncasecmp (line, name, name_len) == 0;
+}
+
+/* The value of a "Name: value" line, without surrounding whitespace */
+static char *
+field_value (const char *line,
+             gsize       line_len)
+{
+  const char *colon = memchr (line, ':', line_len);
+
+  return g_strstrip (g_strndup (colon + 1, line + line_len - colon - 1));
+}
+
+static gboolean
+token_list_contains (const char *value,
+                     const char *token)
+{
+  g_auto(GStrv) items = g_strsplit (value, ",", -1);
+
+  for (guint i = 0; items[i] != NULL; i++)
+    if (g_ascii_strcasecmp (g_strstrip (items[i]), token) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Answers one complete request head. Sets conn->closing when the
+ * connection must close after the answer (which then says so). */
+static void
+answer_request (Connection *conn,
+                const char *head,
+                gsize       head_len)
+{
+  const char *end = head + head_len;
+  const char *line_end = memchr (head, '\r', head_len);
+  const char *version;
+  gboolean http_10, keep_alive, is_head, chunked = FALSE;
+  gboolean have_length = FALSE, bad = FALSE;
+  guint64 content_length = 0;
+
+  /* "METHOD SP target SP HTTP/1.x" */
+  version = line_end != NULL && line_end - head > 9 ? line_end - 8 : NULL;
+  if (version == NULL || version[-1] != ' ' || memchr (head, ' ', version - 1 - head) == NULL ||
+      (memcmp (version, "HTTP/1.1", 8) != 0 && memcmp (version, "HTTP/1.0", 8) != 0))
+    {
+      conn->closing = TRUE;
+      append_response (conn, 400, "Bad Request", FALSE);
+      return;
+    }
+  http_10 = version[7] == '0';
+  keep_alive = !http_10;
+  is_head = head_len > 5 && memcmp (head, "HEAD ", 5) == 0;
+
+  for (const char *line = line_end + 2; line < end && *line != '\r'; )
+    {
+      const char *next = memchr (line, '\r', end - line);
+      gsize line_len;
+
+      if (next == NULL)
+        break;
+      line_len = next - line;
+
+      if (field_name_is (line, line_len, "Content-Length"))
+        {
+          g_autofree char *value = field_value (line, line_len);
+          guint64 length = 0;
+
+          if (strlen (value) == 0 || strlen (value) > MAX_BODY_DIGITS ||
+              !g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &length, NULL) ||
+              (have_length && length != content_length))
+            bad = TRUE;
+          have_length = TRUE;
+          content_length = length;
+        }
+      else if (field_name_is (line, line_len, "Transfer-Encoding"))
+        {
+          chunked = TRUE;
+        }
+      else if (field_name_is (line, line_len, "Connection"))
+        {
+          g_autofree char *value = field_value (line, line_len);
+
+          if (token_list_contains (value, "close"))
+            keep_alive = FALSE;
+          else if (http_10 && token_list_contains (value, "keep-alive"))
+            keep_alive = TRUE;
+        }
+      line = next + 2;
+    }
+
+  if (bad)
+    {
+      conn->closing = TRUE;
+      append_response (conn, 400, "Bad Request", FALSE);
+      return;
+    }
+  if (chunked)
+    {
+      /* Not needed for a benchmark; refusing is safer than guessing */
+      conn->closing = TRUE;
+      append_response (conn, 501, "Not Implemented", FALSE);
+      return;
+    }
+
+  conn->body_to_skip = content_length;
+  conn->closing = !keep_alive;
+  conn->bench->requests++;
+  append_response (conn, 200, "OK", !is_head);
+}
+
+/* Answers the complete requests in the input buffer, in order, until the
+ * output buffer is full or the connection is to close. */
+static void
+answer_buffered_requests (Connection *conn)
+{
+  while (!conn->closing && conn->out->len - conn->out_sent < OUTPUT_LIMIT)
+    {
+      gsize available = conn->in_len - conn->in_parsed;
+      const guint8 *start = conn->in + conn->in_parsed;
+      const guint8 *head_end;
+      gsize scan_offset;
+
+      if (conn->body_to_skip > 0)
+        {
+          gsize skip = MIN ((guint64) available, conn->body_to_skip);
+
+          conn->body_to_skip -= skip;
+          conn->in_parsed += skip;
+          conn->scan_from = conn->in_parsed;
+          if (conn->body_to_skip > 0)
+            break;
+          continue;
+        }
+
+      /* Resume the search a little before where the last one stopped, in
+       * case the "\r\n\r\n" straddles two reads */
+      scan_offset = conn->scan_from > conn->in_parsed + 3 ? conn->scan_from - 3 - conn->in_parsed : 0;
+      head_end = available >= 4 ? memmem (start + scan_offset, available - scan_offset, "\r\n\r\n", 4) : NULL;
+      if (head_end == NULL)
+        {
+          conn->scan_from = conn->in_len;
+          if (available == INPUT_SIZE)
+            {
+              conn->closing = TRUE;
+              append_response (conn, 431, "Request Header Fields Too Large", FALSE);
+            }
+          break;
+        }
+
+      answer_request (conn, (const char *) start, head_end + 4 - start);
+      conn->in_parsed += head_end + 4 - start;
+      conn->scan_from = conn->in_parsed;
+    }
+
+  /* Keep the unanswered bytes at the start so the next read has room */
+  if (conn->in_parsed > 0)
+    {
+      memmove (conn->in, conn->in + conn->in_parsed, conn->in_len - conn->in_parsed);
+      conn->in_len -= conn->in_parsed;
+      conn->scan_from -= conn->in_parsed;
+      conn->in_parsed = 0;
+    }
+}
+
+static void
+connection_writable (Connection *conn)
+{
+  g_clear_pointer (&conn->write_source, g_source_unref);
+  connection_run (conn);
+}
+
+static gboolean
+on_stream_writable (GObject  *stream,
+                    gpointer  user_data)
+{
+  connection_writable (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_socket_writable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  connection_writable (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean on_stream_readable (GObject      *stream,
+                                    gpointer      user_data);
+static gboolean on_socket_readable (GSocket      *socket,
+                                    GIOCondition  condition,
+                                    gpointer      user_data);
+
+/* A socket's own source where there is one: the pollable stream's wraps it
+ * in a second source. Neither is blocked while it dispatches, because GLib
+ * does that by taking the file descriptors out of the poll set and back,
+ * waking the context each time (eventfd writes, for every request). The
+ * callbacks never iterate the main context, so blocking protects nothing. */
+static GSource *
+connection_watch (Connection   *conn,
+                  GIOCondition  condition)
+{
+  GSource *source;
+
+  if (conn->socket != NULL)
+    {
+      source = g_socket_create_source (conn->socket, condition, NULL);
+      g_source_set_callback (source, (condition & G_IO_IN) ? G_SOURCE_FUNC (on_socket_readable)
+                                                           : G_SOURCE_FUNC (on_socket_writable),
+                             conn, NULL);
+    }
+  else if (condition & G_IO_IN)
+    {
+      source = g_pollable_input_stream_create_source (conn->input, NULL);
+      g_source_set_callback (source, G_SOURCE_FUNC (on_stream_readable), conn, NULL);
+    }
+  else
+    {
+      source = g_pollable_output_stream_create_source (conn->output, NULL);
+      g_source_set_callback (source, G_SOURCE_FUNC (on_stream_writable), conn, NULL);
+    }
+  g_source_set_can_recurse (source, TRUE);
+  g_source_attach (source, NULL);
+  return source;
+}
+
+/* Writes what it can. FALSE if the connection failed (and is gone). */
+static gboolean
+flush_output (Connection *conn)
+{
+  while (conn->out_sent < conn->out->len)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n;
+
+      n = g_pollable_output_stream_write_nonblocking (conn->output,
+                                                      conn->out->data + conn->out_sent,
+                                                      conn->out->len - conn->out_sent,
+                                                      NULL, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (conn->write_source == NULL)
+            conn->write_source = connection_watch (conn, G_IO_OUT);
+          return TRUE;
+        }
+      if (n < 0)
+        {
+          g_debug ("Write failed: %s", error->message);
+          connection_free (conn);
+          return FALSE;
+        }
+      conn->out_sent += n;
+    }
+
+  g_byte_array_set_size (conn->out, 0);
+  conn->out_sent = 0;
+  return TRUE;
+}
+
+static void
+connection_run (Connection *conn)
+{
+  gboolean wants_read;
+
+  do
+    {
+      answer_buffered_requests (conn);
+      if (!flush_output (conn))
+        return;
+    }
+  /* Stopped at the output limit and all of it went out: answer the rest */
+  while (conn->out->len == 0 && !conn->closing && conn->in_len > 0 && conn->body_to_skip == 0 &&
+         memmem (conn->in, conn->in_len, "\r\n\r\n", 4) != NULL);
+
+  if (conn->out->len == 0 && (conn->closing || conn->read_eof))
+    {
+      connection_free (conn);
+      return;
+    }
+
+  wants_read = !conn->read_eof && !conn->closing && conn->out->len < OUTPUT_LIMIT &&
+               conn->in_len < INPUT_SIZE;
+  if (wants_read && conn->read_source == NULL)
+    conn->read_source = connection_watch (conn, G_IO_IN);
+  else if (!wants_read && conn->read_source != NULL)
+    {
+      g_source_destroy (conn->read_source);
+      g_clear_pointer (&conn->read_source, g_source_unref);
+    }
+}
+
+static gboolean
+connection_readable (Connection *conn)
+{
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_pollable_input_stream_read_nonblocking (conn->input, conn->in + conn->in_len,
+                                                INPUT_SIZE - conn->in_len, NULL, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+  if (n < 0)
+    {
+      g_debug ("Read failed: %s", error->message);
+      connection_free (conn);
+      return G_SOURCE_REMOVE;
+    }
+  if (n == 0)
+    conn->read_eof = TRUE;
+  conn->in_len += n;
+
+  /* connection_run() may free conn or drop this source: hold it */
+  g_source_ref (g_main_current_source ());
+  connection_run (conn);
+  n = g_source_is_destroyed (g_main_current_source ());
+  g_source_unref (g_main_current_source ());
+  return n ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_stream_readable (GObject  *stream,
+                    gpointer  user_data)
+{
+  return connection_readable (user_data);
+}
+
+static gboolean
+on_socket_readable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  return connection_readable (user_data);
+}
+
+static void
+connection_start (Bench     *bench,
+                  GIOStream *stream)
+{
+  Connection *conn = g_new0 (Connection, 1);
+
+  conn->bench = bench;
+  conn->stream = g_object_ref (stream);
+  if (G_IS_SOCKET_CONNECTION (stream))
+    conn->socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream));
+  conn->input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
+  conn->output = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
+  conn->out = g_byte_array_sized_new (1024);
+  bench->connections++;
+  g_hash_table_add (bench->open_connections, conn);
+  connection_run (conn);
+}
+
+/* ---- Plain TCP ---- */
+
+static gboolean
+on_socket_incoming (GSocketService    *service,
+                    GSocketConnection *connection,
+                    GObject           *source_object,
+                    gpointer           user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* Responses are written whole: waiting for more to send gains nothing */
+  if (!g_socket_set_option (g_socket_connection_get_socket (connection),
+                            IPPROTO_TCP, TCP_NODELAY, 1, &error))
+    g_debug ("TCP_NODELAY: %s", error->message);
+  connection_start (user_data, G_IO_STREAM (connection));
+  return TRUE;
+}
+
+static gboolean
+listen_plain (Bench           *bench,
+              GSocketService **out_service,
+              GError         **error)
+{
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(GSocketAddress) address = NULL;
+
+  address = g_inet_socket_address_new_from_string (opt_address, (guint) opt_listen_port);
+  if (address == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "bad address %s", opt_address);
+      return FALSE;
+    }
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 1024);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
+                                      G_SOCKET_PROTOCOL_TCP, NULL, NULL, error))
+    return FALSE;
+  g_signal_connect (service, "incoming", G_CALLBACK (on_socket_incoming), bench);
+  g_socket_service_start (service);
+
+  print_status ("sm-bench-http: listening on %s:%d", opt_address, opt_listen_port);
+  *out_service = g_steal_pointer (&service);
+  return TRUE;
+}
+
+/* ---- Through the daemon ---- */
+
+static gboolean
+on_listener_incoming (SmListener *listener,
+                      GIOStream  *stream,
+                      gpointer    user_data)
+{
+  connection_start (user_data, stream);
+  return TRUE;
+}
+
+static void
+on_listener_started (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Bench *bench = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sm_listener_start_finish (SM_LISTENER (object), result, &error))
+    {
+      g_printerr ("sm-bench-http: could not register: %s\n", error->message);
+      bench->exit_status = EXIT_FAILURE;
+      g_main_loop_quit (bench->loop);
+      return;
+    }
+  print_status ("sm-bench-http: serving %s on port %d", opt_prefix, opt_port);
+}
+
+static void
+on_listener_lost (SmListener *listener,
+                  GError     *error,
+                  gpointer    user_data)
+{
+  Bench *bench = user_data;
+
+  g_printerr ("sm-bench-http: lost the daemon: %s\n", error->message);
+  bench->exit_status = EXIT_FAILURE;
+  g_main_loop_quit (bench->loop);
+}
+
+/* ---- Main ---- */
+
+static int
+print_free_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, &error) ||
+      (bound = g_socket_get_local_address (socket, &error)) == NULL)
+    {
+      g_printerr ("sm-bench-http: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  print_status ("%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  return EXIT_SUCCESS;
+}
+
+static gboolean
+on_stop_signal (gpointer user_data)
+{
+  Bench *bench = user_data;
+
+  g_main_loop_quit (bench->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GSocketService) service = NULL;
+  g_autoptr(SmSocketDefinition) definition = NULL;
+  g_autoptr(SmListener) listener = NULL;
+  Bench bench = { 0 };
+  guint sigint_id, sigterm_id;
+
+  context = g_option_context_new ("- HTTP backend for the requests/s benchmark");
+  g_option_context_add_main_entries (context, option_entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("sm-bench-http: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  if (opt_address == NULL)
+    opt_address = g_strdup ("127.0.0.1");
+  if (opt_prefix == NULL)
+    opt_prefix = g_strdup ("/");
+
+  if (opt_free_port)
+    return print_free_port ();
+
+  /* A client that vanishes must show up as a write error, not kill us */
+  signal (SIGPIPE, SIG_IGN);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  bench.loop = loop;
+  bench.open_connections = g_hash_table_new (NULL, NULL);
+  bench.exit_status = EXIT_SUCCESS;
+
+  if (opt_listen_port > 0 && opt_listen_port <= 65535 && opt_control == NULL)
+    {
+      if (!listen_plain (&bench, &service, &error))
+        {
+          g_printerr ("sm-bench-http: %s\n", error->message);
+          return EXIT_FAILURE;
+        }
+    }
+  else if (opt_control != NULL && opt_port > 0 && opt_port <= 65535 && opt_listen_port == 0)
+    {
+      definition = sm_socket_definition_new ((guint16) opt_port);
+      sm_socket_definition_set_address (definition, opt_address);
+      sm_socket_definition_set_http (definition, NULL, opt_prefix);
+      listener = sm_listener_new (opt_control, definition);
+      g_signal_connect (listener, "incoming", G_CALLBACK (on_listener_incoming), &bench);
+      g_signal_connect (listener, "lost", G_CALLBACK (on_listener_lost), &bench);
+      sm_listener_start_async (listener, NULL, on_listener_started, &bench);
+    }
+  else
+    {
+      g_printerr ("usage: sm-bench-http --free-port | --listen-port N | --control HOST:PORT --port N\n");
+      return EXIT_FAILURE;
+    }
+
+  sigint_id = g_unix_signal_add (SIGINT, on_stop_signal, &bench);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_stop_signal, &bench);
+  g_main_loop_run (loop);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+
+  print_status ("sm-bench-http: served %" G_GUINT64_FORMAT " requests on %" G_GUINT64_FORMAT
+                " connections", bench.requests, bench.connections);
+
+  /* A benchmark tool: no graceful drain, just go */
+  if (listener != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (listener, &bench);
+      sm_listener_abort (listener);
+    }
+  if (service != NULL)
+    g_socket_service_stop (service);
+  while (g_hash_table_size (bench.open_connections) > 0)
+    {
+      GHashTableIter iter;
+      gpointer conn;
+
+      g_hash_table_iter_init (&iter, bench.open_connections);
+      g_hash_table_iter_next (&iter, &conn, NULL);
+      connection_free (conn);
+    }
+  g_hash_table_unref (bench.open_connections);
+  return bench.exit_status;
+}

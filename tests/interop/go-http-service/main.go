@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+
+// go-http-service is an HTTP service written like a user of the original Go
+// socketmaster client: it sends the handshake by hand with the HTTP flag
+// (PROTOCOL.md §3: DomainSuffix and PathPrefix), reads the status, runs
+// hashicorp/yamux as the yamux server on the control connection and serves
+// the session with net/http as a net.Listener.
+//
+// Every request is answered with the configured text and headers that tell
+// the test what arrived: the Host, the path, the forwarding headers the
+// daemon added and the size of the request body.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/hashicorp/yamux"
+)
+
+const (
+	maxStatus = 64 * 1024
+	flagHTTP  = 0x01
+)
+
+func appendInt(b *bytes.Buffer, v uint64) {
+	var raw [8]byte
+	binary.BigEndian.PutUint64(raw[:], v)
+	b.Write(raw[:])
+}
+
+func appendString(b *bytes.Buffer, s string) {
+	appendInt(b, uint64(len(s)))
+	b.WriteString(s)
+}
+
+func readStatus(r io.Reader) (string, error) {
+	var raw [8]byte
+	if _, err := io.ReadFull(r, raw[:]); err != nil {
+		return "", fmt.Errorf("reading the status length: %w", err)
+	}
+	length := binary.BigEndian.Uint64(raw[:])
+	if length > maxStatus {
+		return "", fmt.Errorf("status length %d is over %d", length, maxStatus)
+	}
+	status := make([]byte, length)
+	if _, err := io.ReadFull(r, status); err != nil {
+		return "", fmt.Errorf("reading the status: %w", err)
+	}
+	return string(status), nil
+}
+
+var requests, streams int64
+
+// countingListener counts the streams the daemon opens (one per public
+// connection routed here, reused for its following requests).
+type countingListener struct {
+	net.Listener
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		atomic.AddInt64(&streams, 1)
+	}
+	return conn, err
+}
+
+func main() {
+	control := flag.String("control", "127.0.0.1:9999", "daemon control address")
+	address := flag.String("address", "127.0.0.1", "public address to ask for")
+	port := flag.Uint("port", 0, "public port to ask for")
+	domain := flag.String("domain", "", "DomainSuffix to register")
+	prefix := flag.String("prefix", "", "PathPrefix to register")
+	text := flag.String("text", "hello", "text to answer every request with")
+	flag.Parse()
+
+	conn, err := net.Dial("tcp", *control)
+	if err != nil {
+		fmt.Printf("go-http: cannot connect: %v\n", err)
+		os.Exit(1)
+	}
+	var request bytes.Buffer
+	appendString(&request, *address)
+	appendInt(&request, uint64(*port))
+	request.WriteByte(flagHTTP)
+	appendString(&request, *domain)
+	appendString(&request, *prefix)
+	if _, err := conn.Write(request.Bytes()); err != nil {
+		fmt.Printf("go-http: cannot send the handshake: %v\n", err)
+		os.Exit(1)
+	}
+	status, err := readStatus(conn)
+	if err != nil {
+		fmt.Printf("go-http: %v\n", err)
+		os.Exit(1)
+	}
+	if status != "OK" {
+		fmt.Printf("go-http: rejected: %s\n", status)
+		os.Exit(1)
+	}
+
+	session, err := yamux.Server(conn, yamux.DefaultConfig())
+	if err != nil {
+		fmt.Printf("go-http: %v\n", err)
+		os.Exit(1)
+	}
+
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		atomic.AddInt64(&requests, 1)
+		bodyBytes, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("X-Service", *text)
+		h.Set("X-Seen-Host", r.Host)
+		h.Set("X-Seen-Path", r.URL.Path)
+		h.Set("X-Seen-Forwarded-For", strings.Join(r.Header.Values("X-Forwarded-For"), ", "))
+		h.Set("X-Seen-Forwarded-Proto", r.Header.Get("X-Forwarded-Proto"))
+		h.Set("X-Seen-Body-Bytes", strconv.FormatInt(bodyBytes, 10))
+		io.WriteString(w, *text+"\n")
+	})
+
+	ended := make(chan error, 1)
+	go func() {
+		ended <- http.Serve(countingListener{session}, handler)
+	}()
+	fmt.Printf("go-http: serving %s%s on port %d\n", *domain, *prefix, *port)
+
+	terminate := make(chan os.Signal, 1)
+	signal.Notify(terminate, syscall.SIGTERM, syscall.SIGINT)
+	stats := func() string {
+		return fmt.Sprintf("requests=%d streams=%d",
+			atomic.LoadInt64(&requests), atomic.LoadInt64(&streams))
+	}
+	select {
+	case <-terminate:
+		fmt.Printf("go-http: stats %s\n", stats())
+		session.Close()
+	case err := <-ended:
+		fmt.Printf("go-http: session ended: %v (%s)\n", err, stats())
+		os.Exit(3)
+	}
+}

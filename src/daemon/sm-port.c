@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "sm-address.h"
+#include "sm-http-proxy.h"
 #include "sm-listen-socket.h"
 #include "sm-port.h"
 #include "sm-rate-limit.h"
@@ -20,6 +21,7 @@ struct _SmPort
 
   GInetAddress   *address;
   guint16         number;
+  SmPortMode      mode;
   char           *key;
   char           *display_name;
   gint64          hold_us;
@@ -37,6 +39,11 @@ struct _SmPort
   GQueue          queued;
   guint           expire_source;
   SmRateLimit     overflow_log_limit;
+
+  /* HTTP mode */
+  SmHttpLimits     http_limits;
+  SmHttpMatcher   *matcher;
+  SmHttpWaitQueue *waiters;
 };
 
 enum {
@@ -50,9 +57,15 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmPort, sm_port, G_TYPE_OBJECT)
 
-static void schedule_expiry (SmPort *self);
+static void schedule_expiry (SmPort  *self);
 static void on_route_gone   (SmRoute *route,
                              SmPort  *self);
+
+const char *
+sm_port_mode_to_string (SmPortMode mode)
+{
+  return mode == SM_PORT_MODE_HTTP ? "HTTP" : "raw TCP";
+}
 
 static void
 close_connection (GSocketConnection *connection)
@@ -81,6 +94,9 @@ drop_queued (SmPort *self)
       close_connection (queued->connection);
       g_free (queued);
     }
+
+  if (self->waiters != NULL)
+    sm_http_wait_queue_drop_all (self->waiters);
 }
 
 static void
@@ -99,6 +115,8 @@ remove_route (SmPort  *self,
   g_ptr_array_remove_index (self->routes, index);
   if (index < self->next_route)
     self->next_route--;
+  if (self->matcher != NULL)
+    sm_http_matcher_route_removed (self->matcher, route, g_get_monotonic_time ());
 
   g_message ("Service %s left %s", sm_route_get_peer (route), self->display_name);
   g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
@@ -236,6 +254,19 @@ enqueue (SmPort            *self,
   schedule_expiry (self);
 }
 
+/* @stream: the public connection, or a TLS stream over it */
+static void
+serve_http (SmPort         *self,
+            GIOStream      *stream,
+            GSocketAddress *remote,
+            gboolean        https)
+{
+  g_autoptr(SmHttpProxy) proxy = NULL;
+
+  proxy = sm_http_proxy_new (self, stream, remote, https, &self->http_limits);
+  sm_http_proxy_start (proxy, self->cancellable);
+}
+
 static gboolean
 on_incoming (GSocketService    *service,
              GSocketConnection *connection,
@@ -245,6 +276,14 @@ on_incoming (GSocketService    *service,
   if (!self->listening)
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  if (self->mode == SM_PORT_MODE_HTTP)
+    {
+      g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+
+      serve_http (self, G_IO_STREAM (connection), remote, FALSE);
       return TRUE;
     }
 
@@ -315,6 +354,8 @@ sm_port_finalize (GObject *object)
   SmPort *self = SM_PORT (object);
 
   g_ptr_array_unref (self->routes);
+  g_clear_pointer (&self->waiters, sm_http_wait_queue_free);
+  g_clear_pointer (&self->matcher, sm_http_matcher_free);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->key, g_free);
@@ -347,6 +388,7 @@ sm_port_init (SmPort *self)
 {
   self->routes = g_ptr_array_new ();
   g_queue_init (&self->queued);
+  sm_http_limits_init (&self->http_limits);
   sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
 }
 
@@ -362,6 +404,7 @@ sm_port_make_key (GInetAddress *address,
 SmPort *
 sm_port_new (GInetAddress  *address,
              guint16        number,
+             SmPortMode     mode,
              double         hold_timeout,
              GCancellable  *cancellable,
              GError       **error)
@@ -380,10 +423,17 @@ sm_port_new (GInetAddress  *address,
   self = g_object_new (SM_TYPE_PORT, NULL);
   self->address = address != NULL ? g_object_ref (address) : NULL;
   self->number = number;
+  self->mode = mode;
   self->key = sm_port_make_key (address, number);
   self->display_name = sm_address_format (address, number);
   self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
   self->cancellable = g_object_ref (cancellable);
+  if (mode == SM_PORT_MODE_HTTP)
+    {
+      self->matcher = sm_http_matcher_new (self->hold_us);
+      self->waiters = sm_http_wait_queue_new (self->display_name, self->hold_us,
+                                              SM_PORT_MAX_QUEUED);
+    }
 
   self->service = g_socket_service_new ();
   if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
@@ -391,7 +441,7 @@ sm_port_new (GInetAddress  *address,
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
   self->listening = TRUE;
 
-  g_message ("Opened listener on %s", self->display_name);
+  g_message ("Opened %s listener on %s", sm_port_mode_to_string (mode), self->display_name);
 
   /* Without a reservation, nothing would ever close it */
   update_hold_timer (self);
@@ -411,6 +461,13 @@ sm_port_get_number (SmPort *self)
 {
   g_return_val_if_fail (SM_IS_PORT (self), 0);
   return self->number;
+}
+
+SmPortMode
+sm_port_get_mode (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), SM_PORT_MODE_TCP);
+  return self->mode;
 }
 
 const char *
@@ -438,7 +495,8 @@ guint
 sm_port_get_n_queued (SmPort *self)
 {
   g_return_val_if_fail (SM_IS_PORT (self), 0);
-  return self->queued.length;
+  return self->queued.length +
+         (self->waiters != NULL ? sm_http_wait_queue_get_length (self->waiters) : 0);
 }
 
 gboolean
@@ -481,11 +539,16 @@ sm_port_add_route (SmPort  *self,
   g_ptr_array_add (self->routes, g_object_ref (route));
   g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
 
+  if (self->matcher != NULL)
+    sm_http_matcher_route_added (self->matcher, route);
+
   g_message ("Service %s registered on %s", sm_route_get_peer (route), self->display_name);
   g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
 
   if (sm_route_is_gone (route))
     remove_route (self, route);
+  else if (self->mode == SM_PORT_MODE_HTTP)
+    sm_http_wait_queue_flush (self->waiters, self->matcher, self->routes);
   else
     flush_queue (self);
 
@@ -540,4 +603,116 @@ sm_port_close (SmPort *self)
     }
 
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+}
+
+void
+sm_port_set_http_limits (SmPort             *self,
+                         const SmHttpLimits *limits)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (limits != NULL);
+
+  self->http_limits = *limits;
+}
+
+SmHttpMatch
+sm_port_match_http (SmPort      *self,
+                    const char  *host,
+                    const char  *path,
+                    SmRoute    **out_route)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), SM_HTTP_MATCH_NONE);
+  g_return_val_if_fail (self->matcher != NULL, SM_HTTP_MATCH_NONE);
+  g_return_val_if_fail (out_route != NULL, SM_HTTP_MATCH_NONE);
+
+  *out_route = NULL;
+  if (self->closed)
+    return SM_HTTP_MATCH_NONE;
+  return sm_http_matcher_match (self->matcher, self->routes, host, path,
+                                g_get_monotonic_time (), out_route);
+}
+
+SmHttpWaiter *
+sm_port_wait_for_http_route (SmPort           *self,
+                             GSocketAddress   *client,
+                             const char       *host,
+                             const char       *path,
+                             SmHttpRouteReady  callback,
+                             gpointer          user_data)
+{
+  SmHttpWaiter *waiter;
+
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  g_return_val_if_fail (self->waiters != NULL, NULL);
+  g_return_val_if_fail (callback != NULL, NULL);
+
+  if (!self->listening)
+    return NULL;
+
+  waiter = sm_http_wait_queue_push (self->waiters, client, host, path, callback, user_data);
+  if (waiter == NULL)
+    {
+      guint suppressed = 0;
+
+      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
+        {
+          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
+
+          g_warning ("Refusing a request: %u requests to %s already wait for a service%s",
+                     sm_http_wait_queue_get_length (self->waiters), self->display_name, more);
+        }
+    }
+  return waiter;
+}
+
+void
+sm_port_cancel_wait (SmPort       *self,
+                     SmHttpWaiter *waiter)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (self->waiters != NULL);
+
+  sm_http_wait_queue_cancel (self->waiters, waiter);
+}
+
+typedef struct {
+  SmPortWaitingFunc func;
+  gpointer          user_data;
+} ForeachWaiting;
+
+static void
+report_waiting_request (GSocketAddress *client,
+                        const char     *host,
+                        const char     *path,
+                        gint64          queued_at,
+                        gpointer        user_data)
+{
+  ForeachWaiting *foreach = user_data;
+  SmPortWaiting waiting = { client, host, path, queued_at };
+
+  foreach->func (&waiting, foreach->user_data);
+}
+
+void
+sm_port_foreach_waiting (SmPort            *self,
+                         SmPortWaitingFunc  func,
+                         gpointer           user_data)
+{
+  ForeachWaiting foreach = { func, user_data };
+
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (func != NULL);
+
+  for (GList *l = self->queued.head; l != NULL; l = l->next)
+    {
+      QueuedConnection *queued = l->data;
+      g_autoptr(GSocketAddress) client =
+        g_socket_connection_get_remote_address (queued->connection, NULL);
+      SmPortWaiting waiting = { client, NULL, NULL, queued->queued_at };
+
+      func (&waiting, user_data);
+    }
+
+  if (self->waiters != NULL)
+    sm_http_wait_queue_foreach (self->waiters, report_waiting_request, &foreach);
 }

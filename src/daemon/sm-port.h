@@ -3,12 +3,31 @@
 
 #include <gio/gio.h>
 
+#include "sm-http-limits.h"
+#include "sm-http-matcher.h"
+#include "sm-http-wait-queue.h"
 #include "sm-route.h"
 
 G_BEGIN_DECLS
 
-/* Public connections waiting for a service, per port; more are closed */
+/* Public connections (raw TCP) or requests (HTTP) waiting for a service,
+ * per port; more are closed or answered 503 */
 #define SM_PORT_MAX_QUEUED 1024
+
+/**
+ * SmPortMode:
+ * @SM_PORT_MODE_TCP: every connection is copied as is to one service
+ * @SM_PORT_MODE_HTTP: an HTTP/1.1 reverse proxy routing each request
+ *
+ * Set by the first service of a port; the others must ask for the same.
+ */
+typedef enum {
+  SM_PORT_MODE_TCP,
+  SM_PORT_MODE_HTTP,
+} SmPortMode;
+
+/* "raw TCP" or "HTTP", for messages */
+const char *sm_port_mode_to_string (SmPortMode mode);
 
 /**
  * SmPort:
@@ -17,6 +36,10 @@ G_BEGIN_DECLS
  * registered on it. Each accepted connection goes to the next route in
  * round-robin order that still takes streams. With no such route the
  * connection waits (unread) for one to register, at most the hold timeout.
+ *
+ * In HTTP mode each connection goes to an #SmHttpProxy, which asks the
+ * port for a route per request (sm_port_match_http()) and may wait for
+ * one (sm_port_wait_for_http_route()).
  *
  * A port with no routes and no reservation closes itself after the hold
  * timeout and emits #SmPort::closed. A reservation (sm_port_reserve()) keeps
@@ -33,17 +56,20 @@ char         *sm_port_make_key         (GInetAddress  *address,
  * @cancellable aborts this port's proxied connections when cancelled. */
 SmPort       *sm_port_new              (GInetAddress  *address,
                                         guint16        number,
+                                        SmPortMode     mode,
                                         double         hold_timeout,
                                         GCancellable  *cancellable,
                                         GError       **error);
 
 GInetAddress *sm_port_get_address      (SmPort        *self);
 guint16       sm_port_get_number       (SmPort        *self);
+SmPortMode    sm_port_get_mode         (SmPort        *self);
 const char   *sm_port_get_key          (SmPort        *self);
 /* "*:8000", "127.0.0.1:8000", "[::1]:8000" */
 const char   *sm_port_get_display_name (SmPort        *self);
 /* Routes in round-robin order (transfer none; do not modify) */
 GPtrArray    *sm_port_get_routes       (SmPort        *self);
+/* Waiting connections (raw TCP) or requests (HTTP) */
 guint         sm_port_get_n_queued     (SmPort        *self);
 gboolean      sm_port_is_closed        (SmPort        *self);
 
@@ -53,9 +79,49 @@ void          sm_port_release          (SmPort        *self);
 void          sm_port_add_route        (SmPort        *self,
                                         SmRoute       *route);
 
+/* HTTP mode: limits for the connections accepted from now on */
+void          sm_port_set_http_limits  (SmPort             *self,
+                                        const SmHttpLimits *limits);
+
+/* HTTP mode: the route for one request (see #SmHttpMatcher) */
+SmHttpMatch   sm_port_match_http       (SmPort             *self,
+                                        const char         *host,
+                                        const char         *path,
+                                        SmRoute           **out_route);
+/* Calls @callback once: when a route for the request registers, at the
+ * end of the hold timeout, or when the port stops listening. NULL (and
+ * no call) when the port does not listen or too many requests already
+ * wait: the caller answers 503 at once. @client is for observers. */
+SmHttpWaiter *sm_port_wait_for_http_route (SmPort           *self,
+                                           GSocketAddress   *client,
+                                           const char       *host,
+                                           const char       *path,
+                                           SmHttpRouteReady  callback,
+                                           gpointer          user_data);
+/* Forgets a waiter whose callback has not run yet */
+void          sm_port_cancel_wait      (SmPort             *self,
+                                        SmHttpWaiter       *waiter);
+
 /* Stops accepting and drops waiting connections; routes stay */
 void          sm_port_stop_listening   (SmPort        *self);
 /* Stops listening, closes the routes' sessions, emits #SmPort::closed */
 void          sm_port_close            (SmPort        *self);
+
+/* One public connection (raw TCP) or request (HTTP) waiting for a service */
+typedef struct {
+  GSocketAddress *client;     /* the public client, NULL when not known */
+  const char     *host;       /* HTTP: the request's host; NULL in raw TCP */
+  const char     *path;       /* HTTP: the request's path; NULL in raw TCP */
+  gint64          queued_at;  /* g_get_monotonic_time() when it began to wait */
+} SmPortWaiting;
+
+typedef void (*SmPortWaitingFunc) (const SmPortWaiting *waiting,
+                                   gpointer             user_data);
+
+/* Calls @func for each waiting connection or request, oldest first (for
+ * inspection: @func must not change the port) */
+void          sm_port_foreach_waiting  (SmPort             *self,
+                                        SmPortWaitingFunc   func,
+                                        gpointer            user_data);
 
 G_END_DECLS

@@ -12,6 +12,7 @@ struct _SmRegistry
   GObject       parent_instance;
 
   double        hold_timeout;
+  SmHttpLimits  http_limits;
   GHashTable   *ports;         /* key (owned) -> SmPort (owned) */
   guint64       next_route_id;
   GCancellable *cancellable;   /* aborts every proxied connection */
@@ -114,6 +115,7 @@ sm_registry_init (SmRegistry *self)
   self->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->next_route_id = 1;
   self->cancellable = g_cancellable_new ();
+  sm_http_limits_init (&self->http_limits);
 }
 
 SmRegistry *
@@ -134,6 +136,17 @@ sm_registry_get_hold_timeout (SmRegistry *self)
 {
   g_return_val_if_fail (SM_IS_REGISTRY (self), 0);
   return self->hold_timeout;
+}
+
+void
+sm_registry_set_http_limits (SmRegistry         *self,
+                             const SmHttpLimits *limits)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_return_if_fail (limits != NULL);
+  g_return_if_fail (limits->max_head_size > 0);
+
+  self->http_limits = *limits;
 }
 
 static gboolean
@@ -180,6 +193,7 @@ static SmPort *
 open_port (SmRegistry   *self,
            GInetAddress *address,
            guint16       number,
+           SmPortMode    mode,
            GError      **error)
 {
   g_autoptr(SmPort) port = NULL;
@@ -187,9 +201,10 @@ open_port (SmRegistry   *self,
   if (!check_conflicts (self, address, number, error))
     return NULL;
 
-  port = sm_port_new (address, number, self->hold_timeout, self->cancellable, error);
+  port = sm_port_new (address, number, mode, self->hold_timeout, self->cancellable, error);
   if (port == NULL)
     return NULL;
+  sm_port_set_http_limits (port, &self->http_limits);
 
   g_signal_connect (port, "route-added", G_CALLBACK (on_route_added), self);
   g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), self);
@@ -207,6 +222,7 @@ sm_registry_reserve (SmRegistry               *self,
 {
   g_autoptr(GInetAddress) address = NULL;
   g_autoptr(SmPort) port = NULL;
+  SmPortMode mode;
   guint16 number;
 
   g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
@@ -224,12 +240,7 @@ sm_registry_reserve (SmRegistry               *self,
       g_set_error_literal (error, SM_ERROR, SM_ERROR_TLS, "TLS termination is not supported yet");
       return NULL;
     }
-  if (sm_socket_definition_has_http (definition))
-    {
-      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                           "HTTP routing is not supported yet");
-      return NULL;
-    }
+  mode = sm_socket_definition_has_http (definition) ? SM_PORT_MODE_HTTP : SM_PORT_MODE_TCP;
 
   number = sm_socket_definition_get_port (definition);
   if (number == 0)
@@ -244,9 +255,22 @@ sm_registry_reserve (SmRegistry               *self,
 
   port = sm_registry_lookup_port (self, address, number);
   if (port != NULL)
-    g_object_ref (port);
+    {
+      g_object_ref (port);
+      /* The original silently mixed both; one of them would get nonsense */
+      if (sm_port_get_mode (port) != mode)
+        {
+          g_set_error (error, SM_ERROR, SM_ERROR_CONFLICT,
+                       "port %u serves %s; a service asking for %s cannot join it",
+                       number, sm_port_mode_to_string (sm_port_get_mode (port)),
+                       mode == SM_PORT_MODE_HTTP ? "HTTP routing" : "raw TCP");
+          return NULL;
+        }
+    }
   else
-    port = open_port (self, address, number, error);
+    {
+      port = open_port (self, address, number, mode, error);
+    }
 
   if (port == NULL)
     return NULL;

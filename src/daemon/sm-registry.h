@@ -29,6 +29,9 @@ G_DECLARE_FINAL_TYPE (SmRegistry, sm_registry, SM, REGISTRY, GObject)
 SmRegistry *sm_registry_new                  (double                    hold_timeout);
 
 double      sm_registry_get_hold_timeout     (SmRegistry               *self);
+/* For HTTP ports opened from now on (default: sm_http_limits_init()) */
+void        sm_registry_set_http_limits      (SmRegistry               *self,
+                                              const SmHttpLimits       *limits);
 
 /* Checks @definition and finds or opens its port. The port comes back
  * reserved: follow with sm_registry_add_route() or sm_port_release().

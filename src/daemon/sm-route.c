@@ -19,6 +19,7 @@ struct _SmRoute
   guint64             total_streams;
   guint64             bytes_in;
   guint64             bytes_out;
+  guint64             requests_served;
 
   gboolean            gone;
 };
@@ -223,6 +224,20 @@ sm_route_get_bytes_out (SmRoute *self)
 {
   g_return_val_if_fail (SM_IS_ROUTE (self), 0);
   return self->bytes_out;
+}
+
+guint64
+sm_route_get_requests_served (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), 0);
+  return self->requests_served;
+}
+
+void
+sm_route_request_served (SmRoute *self)
+{
+  g_return_if_fail (SM_IS_ROUTE (self));
+  self->requests_served++;
 }
 
 gboolean

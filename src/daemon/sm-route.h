@@ -43,6 +43,9 @@ guint64                   sm_route_get_total_streams   (SmRoute *self);
 /* Bytes from public clients to the service, and back, of finished streams */
 guint64                   sm_route_get_bytes_in        (SmRoute *self);
 guint64                   sm_route_get_bytes_out       (SmRoute *self);
+/* HTTP requests whose response went out complete */
+guint64                   sm_route_get_requests_served (SmRoute *self);
+void                      sm_route_request_served      (SmRoute *self);
 
 gboolean                  sm_route_is_gone             (SmRoute *self);
 

@@ -224,6 +224,14 @@ SmTestProcess *
 sm_test_process_spawn (const char         *name,
                        const char * const *argv)
 {
+  return sm_test_process_spawn_with_env (name, argv, NULL);
+}
+
+SmTestProcess *
+sm_test_process_spawn_with_env (const char         *name,
+                                const char * const *argv,
+                                const char * const *env)
+{
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *command = g_strjoinv (" ", (char **) argv);
@@ -233,6 +241,12 @@ sm_test_process_spawn (const char         *name,
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  for (const char * const *variable = env; variable != NULL && *variable != NULL; variable++)
+    {
+      g_auto(GStrv) pair = g_strsplit (*variable, "=", 2);
+
+      g_subprocess_launcher_setenv (launcher, pair[0], pair[1] != NULL ? pair[1] : "", TRUE);
+    }
 
   self = g_new0 (SmTestProcess, 1);
   self->ref_count = 1;
@@ -376,6 +390,12 @@ sm_test_process_is_running (SmTestProcess *self)
   return !self->exited;
 }
 
+const char *
+sm_test_process_get_identifier (SmTestProcess *self)
+{
+  return g_subprocess_get_identifier (self->subprocess);
+}
+
 void
 sm_test_process_send_signal (SmTestProcess *self,
                              int            signal_num)
@@ -453,24 +473,50 @@ sm_test_process_free (SmTestProcess *self)
 SmTestDaemon *
 sm_test_daemon_start (double hold_timeout)
 {
+  return sm_test_daemon_start_full (hold_timeout, NULL, NULL);
+}
+
+SmTestDaemon *
+sm_test_daemon_start_with_args (double              hold_timeout,
+                                const char * const *extra_args)
+{
+  return sm_test_daemon_start_full (hold_timeout, extra_args, NULL);
+}
+
+SmTestDaemon *
+sm_test_daemon_start_full (double              hold_timeout,
+                           const char * const *extra_args,
+                           const char * const *env)
+{
   const char *path = g_getenv ("SM_DAEMON");
   char hold[G_ASCII_DTOSTR_BUF_SIZE];
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocketConnectable) address = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  /* Never the machine's bus (root would default to the system bus) */
+  const char * const no_bus[] = { "--no-bus", NULL };
   SmTestDaemon *self;
   const char *line;
   const char *prefix = "Listening for services on ";
-  const char *argv[] = {
-    path, "--bind", "127.0.0.1:0", "--hold-timeout", hold,
-    g_test_verbose () ? "--verbose" : NULL, NULL
-  };
 
   if (path == NULL)
     sm_test_fail ("SM_DAEMON is not set: run the tests through meson");
   g_ascii_dtostr (hold, sizeof hold, hold_timeout);
 
+  g_ptr_array_add (argv, (char *) path);
+  g_ptr_array_add (argv, "--bind");
+  g_ptr_array_add (argv, "127.0.0.1:0");
+  g_ptr_array_add (argv, "--hold-timeout");
+  g_ptr_array_add (argv, hold);
+  if (g_test_verbose ())
+    g_ptr_array_add (argv, "--verbose");
+  for (const char * const *arg = extra_args != NULL ? extra_args : no_bus; *arg != NULL; arg++)
+    g_ptr_array_add (argv, (char *) *arg);
+  g_ptr_array_add (argv, NULL);
+
   self = g_new0 (SmTestDaemon, 1);
-  self->process = sm_test_process_spawn ("daemon", argv);
+  self->process = sm_test_process_spawn_with_env ("daemon", (const char * const *) argv->pdata,
+                                                  env);
   line = sm_test_process_wait_for_line (self->process, prefix, 30000);
   self->control_address = g_strdup (strstr (line, prefix) + strlen (prefix));
   g_strstrip (self->control_address);

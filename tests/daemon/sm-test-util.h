@@ -71,6 +71,11 @@ typedef struct _SmTestProcess SmTestProcess;
  * the test process dies first. */
 SmTestProcess *sm_test_process_spawn         (const char          *name,
                                               const char * const  *argv);
+/* Same, with @env ("NAME=VALUE", NULL-terminated, may be NULL) added to
+ * the child's environment */
+SmTestProcess *sm_test_process_spawn_with_env (const char          *name,
+                                               const char * const  *argv,
+                                               const char * const  *env);
 /*
  * Line matching (stdout and stderr alike): a line matches @text if it
  * contains @text, where a number that ends @text must end there in the
@@ -89,6 +94,8 @@ const char    *sm_test_process_wait_for_line (SmTestProcess       *process,
                                               const char          *text,
                                               guint                timeout_ms);
 gboolean       sm_test_process_is_running    (SmTestProcess       *process);
+/* The process id as text (g_subprocess_get_identifier()), NULL once exited */
+const char    *sm_test_process_get_identifier (SmTestProcess      *process);
 void           sm_test_process_send_signal   (SmTestProcess       *process,
                                               int                  signal_num);
 /* Waits for the exit and the end of its output; fails on timeout. Returns
@@ -112,8 +119,18 @@ typedef struct {
   guint16        control_port;
 } SmTestDaemon;
 
-/* --bind 127.0.0.1:0 --hold-timeout @hold_timeout; waits until ready */
+/* --bind 127.0.0.1:0 --hold-timeout @hold_timeout --no-bus; waits until
+ * ready */
 SmTestDaemon *sm_test_daemon_start         (double        hold_timeout);
+/* Same, with @extra_args (NULL-terminated) after those; without any
+ * (NULL) the daemon gets --no-bus, never the machine's bus */
+SmTestDaemon *sm_test_daemon_start_with_args (double              hold_timeout,
+                                              const char * const *extra_args);
+/* Same, with @env ("NAME=VALUE", NULL-terminated, may be NULL) added to
+ * the daemon's environment */
+SmTestDaemon *sm_test_daemon_start_full    (double              hold_timeout,
+                                            const char * const *extra_args,
+                                            const char * const *env);
 const char   *sm_test_daemon_wait_for_line (SmTestDaemon *daemon,
                                             const char   *text,
                                             guint         timeout_ms);

@@ -451,10 +451,6 @@ test_refusals (void)
   GQuark domain = 0;
   int code = -1;
 
-  message = reserve_error (registry, "", free_port (), 1, &domain, &code);
-  g_assert_cmpstr (message, ==, "HTTP routing is not supported yet");
-  g_free (message);
-
   message = reserve_error (registry, "", free_port (), 2, &domain, &code);
   g_assert_cmpstr (message, ==, "TLS termination is not supported yet");
   g_assert_cmpint (code, ==, SM_ERROR_TLS);
@@ -516,6 +512,15 @@ test_refusals (void)
   g_assert_null (reserve_error (registry, "", port, 0, &domain, &code));
   g_assert_cmpuint (events.ports_added, ==, 1);
   g_assert_true (sm_registry_lookup_port (registry, NULL, port) == reserved);
+
+  /* A port keeps the mode (raw TCP or HTTP) of its first service */
+  message = reserve_error (registry, "", port, 1, &domain, &code);
+  g_clear_pointer (&expected, g_free);
+  expected = g_strdup_printf ("port %u serves raw TCP; a service asking for HTTP routing "
+                              "cannot join it", port);
+  g_assert_cmpstr (message, ==, expected);
+  g_assert_cmpint (code, ==, SM_ERROR_CONFLICT);
+  g_free (message);
 
   sm_port_release (reserved);
   registry_dispose (g_steal_pointer (&registry));

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 
 #include "sm-address.h"
 #include "sm-control.h"
+#include "sm-dbus.h"
 #include "sm-registry.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
@@ -34,6 +36,28 @@ raise_file_limit (void)
   limit.rlim_cur = limit.rlim_max;
   if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
     g_debug ("Cannot raise the open file limit: %s", g_strerror (errno));
+}
+
+/* The system bus for root (the system service), the session bus otherwise */
+static gboolean
+choose_bus (gboolean  system_bus,
+            gboolean  session_bus,
+            gboolean  no_bus,
+            GBusType *out_bus_type)
+{
+  if (system_bus + session_bus + no_bus > 1)
+    return FALSE;
+
+  if (no_bus)
+    *out_bus_type = G_BUS_TYPE_NONE;
+  else if (system_bus)
+    *out_bus_type = G_BUS_TYPE_SYSTEM;
+  else if (session_bus)
+    *out_bus_type = G_BUS_TYPE_SESSION;
+  else
+    *out_bus_type = geteuid () == 0 ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
+
+  return TRUE;
 }
 
 static gboolean
@@ -100,8 +124,18 @@ main (int   argc,
   g_autofree char *bind = NULL;
   g_autofree char *bound = NULL;
   double hold_timeout = 30.0;
+  gint64 http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
+  double http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
+  double http_idle_timeout = SM_HTTP_DEFAULT_IDLE_TIMEOUT;
+  SmHttpLimits http_limits;
   gboolean verbose = FALSE;
   gboolean version = FALSE;
+  gboolean system_bus = FALSE;
+  gboolean session_bus = FALSE;
+  gboolean no_bus = FALSE;
+  gboolean replace = FALSE;
+  GBusType bus_type = G_BUS_TYPE_NONE;
+  g_autoptr(SmDbus) dbus = NULL;
   guint16 bind_port = 0;
   guint sigint_source, sigterm_source;
   const GOptionEntry entries[] = {
@@ -112,8 +146,26 @@ main (int   argc,
       N_("Seconds a public port keeps waiting connections and stays open "
          "without services (default: 30)"),
       N_("SECONDS") },
+    { "http-max-head-size", 0, 0, G_OPTION_ARG_INT64, &http_max_head_size,
+      N_("Largest HTTP request head accepted; larger ones get 431 (default: 65536)"),
+      N_("BYTES") },
+    { "http-header-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_header_timeout,
+      N_("Seconds a client has to send a complete HTTP request head; then 408 "
+         "(default: 30)"),
+      N_("SECONDS") },
+    { "http-idle-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_idle_timeout,
+      N_("Seconds an idle HTTP keep-alive connection stays open (default: 75)"),
+      N_("SECONDS") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
       N_("Log every connection"), NULL },
+    { "system-bus", 0, 0, G_OPTION_ARG_NONE, &system_bus,
+      N_("Publish the state on the system bus (default when run as root)"), NULL },
+    { "session-bus", 0, 0, G_OPTION_ARG_NONE, &session_bus,
+      N_("Publish the state on the session bus (default otherwise)"), NULL },
+    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus,
+      N_("Do not use D-Bus"), NULL },
+    { "replace", 0, 0, G_OPTION_ARG_NONE, &replace,
+      N_("Take the bus name over from a running daemon"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version,
       N_("Print the version and exit"), NULL },
     { NULL }
@@ -157,6 +209,13 @@ main (int   argc,
       return EXIT_FAILURE;
     }
 
+  if (!sm_http_limits_set (&http_limits, http_max_head_size, http_header_timeout,
+                           http_idle_timeout, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
+
   if (!sm_address_parse_bind (bind != NULL ? bind : SM_DEFAULT_CONTROL_ADDRESS,
                               &bind_address, &bind_port, &error))
     {
@@ -171,7 +230,15 @@ main (int   argc,
 
   raise_file_limit ();
 
+  if (!choose_bus (system_bus, session_bus, no_bus, &bus_type))
+    {
+      g_printerr (_("%s: --system-bus, --session-bus and --no-bus exclude each other\n"),
+                  g_get_prgname ());
+      return EXIT_FAILURE;
+    }
+
   registry = sm_registry_new (hold_timeout);
+  sm_registry_set_http_limits (registry, &http_limits);
   control = sm_control_new (registry);
   if (!sm_control_listen (control, bind_address, bind_port, &error))
     {
@@ -183,6 +250,11 @@ main (int   argc,
   g_print ("Listening for services on %s\n", bound);
   fflush (stdout);
 
+  /* Inspection only: the proxy runs the same with or without a bus */
+  dbus = sm_dbus_new (registry, bound);
+  if (bus_type != G_BUS_TYPE_NONE)
+    sm_dbus_own_name (dbus, bus_type, replace);
+
   loop = g_main_loop_new (NULL, FALSE);
   sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, loop);
   sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, loop);
@@ -193,6 +265,7 @@ main (int   argc,
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
 
+  g_clear_object (&dbus);
   g_clear_object (&control);
   g_clear_object (&registry);
   run_pending_work ();

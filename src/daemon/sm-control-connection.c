@@ -22,6 +22,7 @@ struct _SmControlConnection
   GSocketConnection  *connection;
   SmRegistry         *registry;
   SmRateLimit        *log_limit;
+  gsize              *buffered_total;  /* shared by all handshakes (rc box) */
   char               *peer;
 
   GByteArray         *buffer;
@@ -265,6 +266,15 @@ handle_request (SmControlConnection *self)
   write_status (self, SM_HANDSHAKE_STATUS_OK, ok_written_cb);
 }
 
+static void
+release_buffer (SmControlConnection *self)
+{
+  if (self->buffer == NULL)
+    return;
+  *self->buffered_total -= self->buffer->len;
+  g_clear_pointer (&self->buffer, g_byte_array_unref);
+}
+
 static gboolean
 on_handshake_readable (GObject  *pollable_stream,
                        gpointer  user_data)
@@ -289,8 +299,19 @@ on_handshake_readable (GObject  *pollable_stream,
     }
 
   /* The parser fails as soon as a length is over its limit, which bounds
-   * how large the buffer can grow. */
+   * how large one buffer can grow; the shared total bounds the large ones
+   * (certificates), so many slow clients cannot exhaust memory. Small
+   * handshakes always get through: plain registrations are never refused
+   * because someone else hogs the budget. */
+  if (self->buffer->len + (gsize) n_read > SM_HANDSHAKE_MAX_STRING &&
+      *self->buffered_total + (gsize) n_read > SM_CONTROL_MAX_BUFFERED_BYTES)
+    {
+      stop_reading (self);
+      refuse (self, "socketmaster is busy with other registrations; try again");
+      return G_SOURCE_REMOVE;
+    }
   g_byte_array_append (self->buffer, chunk, (guint) n_read);
+  *self->buffered_total += (gsize) n_read;
   result = sm_handshake_parse_request (self->buffer->data, self->buffer->len,
                                        &consumed, &self->definition, &error);
   switch (result)
@@ -311,7 +332,7 @@ on_handshake_readable (GObject  *pollable_stream,
       if (consumed < self->buffer->len)
         self->leftover = g_bytes_new (self->buffer->data + consumed,
                                       self->buffer->len - consumed);
-      g_clear_pointer (&self->buffer, g_byte_array_unref);
+      release_buffer (self);
       handle_request (self);
       return G_SOURCE_REMOVE;
     }
@@ -355,7 +376,8 @@ sm_control_connection_finalize (GObject *object)
   g_clear_object (&self->registry);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->peer, g_free);
-  g_clear_pointer (&self->buffer, g_byte_array_unref);
+  release_buffer (self);
+  g_rc_box_release (self->buffered_total);
   g_clear_pointer (&self->definition, sm_socket_definition_free);
   g_clear_pointer (&self->leftover, g_bytes_unref);
   g_clear_pointer (&self->status, g_bytes_unref);
@@ -386,7 +408,8 @@ sm_control_connection_init (SmControlConnection *self)
 SmControlConnection *
 sm_control_connection_new (GSocketConnection *connection,
                            SmRegistry        *registry,
-                           SmRateLimit       *log_limit)
+                           SmRateLimit       *log_limit,
+                           gsize             *buffered_total)
 {
   g_autoptr(GSocketAddress) remote = NULL;
   SmControlConnection *self;
@@ -394,11 +417,13 @@ sm_control_connection_new (GSocketConnection *connection,
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
   g_return_val_if_fail (SM_IS_REGISTRY (registry), NULL);
   g_return_val_if_fail (log_limit != NULL, NULL);
+  g_return_val_if_fail (buffered_total != NULL, NULL);
 
   self = g_object_new (SM_TYPE_CONTROL_CONNECTION, NULL);
   self->connection = g_object_ref (connection);
   self->registry = g_object_ref (registry);
   self->log_limit = log_limit;
+  self->buffered_total = g_rc_box_acquire (buffered_total);
 
   remote = g_socket_connection_get_remote_address (connection, NULL);
   self->peer = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");

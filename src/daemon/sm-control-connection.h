@@ -10,6 +10,9 @@ G_BEGIN_DECLS
 
 /* A service has this long to send its handshake and read our answer */
 #define SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS 10
+/* Unfinished handshakes larger than SM_HANDSHAKE_MAX_STRING (those with
+ * certificates) are refused once all buffered bytes pass this */
+#define SM_CONTROL_MAX_BUFFERED_BYTES (64 * 1024 * 1024)
 
 /**
  * SmControlConnection:
@@ -25,10 +28,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmControlConnection, sm_control_connection, SM, CONTROL_CONNECTION, GObject)
 
 /* @log_limit bounds the messages about refused services; it must outlive
- * the connection (it is shared by all of them). */
+ * the connection (it is shared by all of them). @buffered_total is a
+ * g_rc_box()ed byte count shared by all unfinished handshakes, capped at
+ * SM_CONTROL_MAX_BUFFERED_BYTES. */
 SmControlConnection *sm_control_connection_new      (GSocketConnection   *connection,
                                                      SmRegistry          *registry,
-                                                     SmRateLimit         *log_limit);
+                                                     SmRateLimit         *log_limit,
+                                                     gsize               *buffered_total);
 void                 sm_control_connection_start    (SmControlConnection *self);
 /* Drops the connection now (daemon shutdown) */
 void                 sm_control_connection_abort    (SmControlConnection *self);

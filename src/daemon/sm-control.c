@@ -18,6 +18,7 @@ struct _SmControl
 
   GHashTable     *pending;       /* set of SmControlConnection (owned) */
   guint           max_pending;
+  gsize          *buffered_total;  /* bytes buffered by pending handshakes */
 
   SmRateLimit     refusal_log_limit;
   SmRateLimit     overflow_log_limit;
@@ -63,7 +64,8 @@ on_incoming (GSocketService    *service,
     }
 
   control_connection = sm_control_connection_new (connection, self->registry,
-                                                  &self->refusal_log_limit);
+                                                  &self->refusal_log_limit,
+                                                  self->buffered_total);
   g_hash_table_add (self->pending, g_object_ref (control_connection));
   g_signal_connect (control_connection, "finished", G_CALLBACK (on_connection_finished), self);
   sm_control_connection_start (control_connection);
@@ -85,6 +87,7 @@ sm_control_dispose (GObject *object)
       g_clear_object (&self->service);
     }
   g_clear_pointer (&self->pending, g_hash_table_unref);
+  g_clear_pointer (&self->buffered_total, g_rc_box_release);
   g_clear_object (&self->local_address);
   g_clear_object (&self->registry);
 
@@ -104,6 +107,7 @@ sm_control_init (SmControl *self)
 {
   self->pending = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
   self->max_pending = SM_CONTROL_DEFAULT_MAX_PENDING;
+  self->buffered_total = g_rc_box_new0 (gsize);
   sm_rate_limit_init (&self->refusal_log_limit, 10 * G_USEC_PER_SEC, 10);
   sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 1);
 }

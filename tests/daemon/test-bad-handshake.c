@@ -318,6 +318,66 @@ test_silent_connections (void)
   sm_test_daemon_wait_for_line (fixture.daemon, left, WAIT_MS);
 }
 
+/* ---- Many large, unfinished handshakes ---- */
+
+#define N_LARGE 72
+#define LARGE_CERT (1024 * 1024)
+
+static void
+test_memory_budget (void)
+{
+  GSocket *large[N_LARGE];
+  GPollFD fds[N_LARGE];
+  g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", 8443, 0x02);
+  g_autofree guint8 *filler = g_malloc (LARGE_CERT - 1);
+  SmTestService *small;
+  guint16 small_port = sm_test_free_port ();
+  guint n_refused = 0;
+
+  ensure_fixture ();
+  /* Each announces a 1 MiB certificate and sends all of it but one byte:
+   * together more than the daemon lets unfinished handshakes buffer */
+  sm_test_append_u64 (request, LARGE_CERT);
+  memset (filler, 'A', LARGE_CERT - 1);
+  for (guint i = 0; i < N_LARGE; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      large[i] = sm_test_connect_address (fixture.daemon->control_address, &error);
+      g_assert_no_error (error);
+      sm_test_send_all (large[i], request->data, request->len);
+      send_tolerant (large[i], filler, LARGE_CERT - 1);
+    }
+
+  /* Some were refused with a status, long before the handshake timeout */
+  for (guint i = 0; i < N_LARGE; i++)
+    fds[i] = (GPollFD) { g_socket_get_fd (large[i]), G_IO_IN, 0 };
+  g_assert_cmpint (g_poll (fds, N_LARGE, 5000), >, 0);
+  for (guint i = 0; i < N_LARGE; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *status = NULL;
+
+      if (fds[i].revents == 0)
+        continue;
+      status = sm_test_read_status (large[i], &error);
+      g_assert_nonnull (status);
+      assert_mentions (status, "busy");
+      n_refused++;
+    }
+  g_test_message ("%u of %u large handshakes refused", n_refused, N_LARGE);
+  g_assert_cmpuint (n_refused, >, 0);
+  g_assert_cmpuint (n_refused, <, N_LARGE);
+
+  /* A plain registration still gets through meanwhile */
+  small = sm_test_service_new (fixture.daemon->control_address, small_port, NULL);
+  sm_test_echo_many (small_port, 1, 16 * 1024, WAIT_MS);
+  sm_test_service_free (small);
+
+  for (guint i = 0; i < N_LARGE; i++)
+    g_object_unref (large[i]);
+}
+
 /* ---- After all that ---- */
 
 static void
@@ -355,6 +415,7 @@ main (int   argc,
   g_test_add_func ("/bad-handshake/bad-ports-and-flags", test_bad_ports_and_flags);
   g_test_add_func ("/bad-handshake/port-in-use", test_port_in_use);
   g_test_add_func ("/bad-handshake/silent-connections", test_silent_connections);
+  g_test_add_func ("/bad-handshake/memory-budget", test_memory_budget);
   g_test_add_func ("/bad-handshake/service-and-daemon-survive", test_survivors);
 
   return g_test_run ();

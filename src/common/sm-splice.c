@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-pollable-source.h"
 #include "sm-splice.h"
 #include "sm-yamux-stream.h"
 
@@ -37,6 +38,10 @@ typedef struct {
 
   GSource               *watch;
   SmSpliceWait           waiting;
+  /* A short read means the input had nothing more (a socket or a yamux
+   * stream): wait for it instead of asking again for a WOULD_BLOCK. */
+  gboolean               short_read_drains;
+  gboolean               drained;
 
   guint64                written;
   gboolean               eof;
@@ -209,8 +214,11 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
         }
 
       /* Yield; the readable source fires again at once if more is ready. */
-      if (budget == 0)
-        return SM_SPLICE_WAIT_READABLE;
+      if (budget == 0 || dir->drained)
+        {
+          dir->drained = FALSE;
+          return SM_SPLICE_WAIT_READABLE;
+        }
 
       n = g_pollable_input_stream_read_nonblocking (dir->input,
                                                     dir->buffer,
@@ -227,6 +235,7 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
 
       if (n == 0)
         dir->eof = TRUE;
+      dir->drained = dir->short_read_drains && (gsize) n < splice->buffer_size;
       dir->end = n;
       budget -= MIN (budget, (gsize) n);
     }
@@ -249,9 +258,9 @@ sm_splice_direction_wait (SmSpliceDirection *dir,
     return;
 
   if (wait == SM_SPLICE_WAIT_READABLE)
-    source = g_pollable_input_stream_create_source (dir->input, NULL);
+    source = sm_stream_create_read_source (dir->input, NULL);
   else
-    source = g_pollable_output_stream_create_source (dir->output, NULL);
+    source = sm_stream_create_write_source (dir->output, NULL);
 
   g_source_set_callback (source, G_SOURCE_FUNC (on_direction_ready), dir, NULL);
   g_source_set_static_name (source, "[socketmaster] splice");
@@ -395,6 +404,8 @@ sm_splice_direction_init (SmSpliceDirection  *dir,
 
   dir->input = G_POLLABLE_INPUT_STREAM (input);
   dir->output = G_POLLABLE_OUTPUT_STREAM (output);
+  dir->short_read_drains = sm_stream_get_socket (G_OBJECT (input)) != NULL ||
+                           SM_IS_YAMUX_STREAM (source);
   dir->buffer = g_malloc (splice->buffer_size);
   return TRUE;
 }

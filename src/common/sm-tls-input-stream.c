@@ -80,13 +80,8 @@ sm_tls_input_stream_create_source (GPollableInputStream *stream,
                                    GCancellable         *cancellable)
 {
   g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
-  g_autoptr(GSource) ready = NULL;
 
-  if (tls != NULL)
-    return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_IN, cancellable);
-
-  ready = g_timeout_source_new (0);
-  return g_pollable_source_new_full (stream, ready, cancellable);
+  return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_IN, cancellable);
 }
 
 /* Nothing to release: the TLS stream closes the transport */

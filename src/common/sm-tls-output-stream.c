@@ -75,13 +75,8 @@ sm_tls_output_stream_create_source (GPollableOutputStream *stream,
                                     GCancellable          *cancellable)
 {
   g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
-  g_autoptr(GSource) ready = NULL;
 
-  if (tls != NULL)
-    return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_OUT, cancellable);
-
-  ready = g_timeout_source_new (0);
-  return g_pollable_source_new_full (stream, ready, cancellable);
+  return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_OUT, cancellable);
 }
 
 /* Starts close_notify and the half-close, and returns: see sm-tls-stream.h */

@@ -151,7 +151,8 @@ gboolean          sm_tls_stream_is_ready             (SmTlsStream      *self,
                                                       GIOCondition      condition);
 gboolean          sm_tls_stream_can_poll             (SmTlsStream      *self);
 /* A GPollableSourceFunc source for @pollable_stream (the TLS input or
- * output stream) that fires when sm_tls_stream_is_ready() may be TRUE. */
+ * output stream) that fires when sm_tls_stream_is_ready() may be TRUE;
+ * @self may be NULL once the TLS stream is gone: the source fires at once. */
 GSource          *sm_tls_stream_create_source        (SmTlsStream      *self,
                                                       GObject          *pollable_stream,
                                                       GIOCondition      condition,

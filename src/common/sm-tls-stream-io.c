@@ -2,6 +2,7 @@
 /* SmTlsStream: reading and writing records, closing the output
  * (close_notify, half-close, linger) and polling. */
 #include "sm-error.h"
+#include "sm-pollable-source.h"
 #include "sm-tls-private.h"
 
 /* plaintext of one TLS record: what a single write takes at most */
@@ -136,7 +137,7 @@ watch_output (SmTlsStream *self)
   if (self->output_source != NULL)
     return;
 
-  self->output_source = g_pollable_output_stream_create_source (self->base_output, NULL);
+  self->output_source = sm_stream_create_write_source (self->base_output, NULL);
   g_source_set_callback (self->output_source, G_SOURCE_FUNC (output_ready_cb), self, NULL);
   g_source_set_static_name (self->output_source, "[socketmaster] TLS output");
   g_source_attach (self->output_source, g_main_context_get_thread_default ());
@@ -488,81 +489,23 @@ sm_tls_stream_is_ready (SmTlsStream  *self,
   return g_pollable_output_stream_is_writable (self->base_output);
 }
 
-typedef struct
-{
-  GSource       source;
-  SmTlsStream  *tls;
-  GObject      *pollable_stream;
-  GIOCondition  condition;
-} SmTlsSource;
-
 static gboolean
-tls_source_prepare (GSource *source,
-                    gint    *timeout)
+input_ready_without_base (GObject *tls)
 {
-  SmTlsSource *tls_source = (SmTlsSource *) source;
-
-  *timeout = -1;
-  return is_ready_without_base (tls_source->tls, tls_source->condition);
+  return is_ready_without_base ((SmTlsStream *) tls, G_IO_IN);
 }
 
 static gboolean
-tls_source_check (GSource *source)
+output_ready_without_base (GObject *tls)
 {
-  SmTlsSource *tls_source = (SmTlsSource *) source;
-
-  return is_ready_without_base (tls_source->tls, tls_source->condition);
+  return is_ready_without_base ((SmTlsStream *) tls, G_IO_OUT);
 }
 
 static gboolean
-tls_source_dispatch (GSource     *source,
-                     GSourceFunc  callback,
-                     gpointer     user_data)
+always_ready (GObject *object)
 {
-  SmTlsSource *tls_source = (SmTlsSource *) source;
-  GPollableSourceFunc func = (GPollableSourceFunc) (void *) callback;
-
-  if (func == NULL)
-    return G_SOURCE_REMOVE;
-  return func (tls_source->pollable_stream, user_data);
+  return TRUE;
 }
-
-static void
-tls_source_finalize (GSource *source)
-{
-  SmTlsSource *tls_source = (SmTlsSource *) source;
-
-  g_object_unref (tls_source->tls);
-  g_object_unref (tls_source->pollable_stream);
-}
-
-static gboolean
-tls_source_closure_callback (GObject  *pollable_stream,
-                             gpointer  data)
-{
-  GClosure *closure = data;
-  GValue param = G_VALUE_INIT;
-  GValue result_value = G_VALUE_INIT;
-  gboolean result;
-
-  g_value_init (&result_value, G_TYPE_BOOLEAN);
-  g_value_init (&param, G_TYPE_OBJECT);
-  g_value_set_object (&param, pollable_stream);
-  g_closure_invoke (closure, &result_value, 1, &param, NULL);
-  result = g_value_get_boolean (&result_value);
-  g_value_unset (&result_value);
-  g_value_unset (&param);
-
-  return result;
-}
-
-static GSourceFuncs tls_source_funcs = {
-  .prepare = tls_source_prepare,
-  .check = tls_source_check,
-  .dispatch = tls_source_dispatch,
-  .finalize = tls_source_finalize,
-  .closure_callback = (GSourceFunc) (void *) tls_source_closure_callback,
-};
 
 GSource *
 sm_tls_stream_create_source (SmTlsStream  *self,
@@ -570,30 +513,24 @@ sm_tls_stream_create_source (SmTlsStream  *self,
                              GIOCondition  condition,
                              GCancellable *cancellable)
 {
-  GSource *source = g_source_new (&tls_source_funcs, sizeof (SmTlsSource));
-  SmTlsSource *tls_source = (SmTlsSource *) source;
-  GSource *base_source;
+  GSource *source;
 
-  g_source_set_static_name (source, "[socketmaster] TLS stream");
-  tls_source->tls = g_object_ref (self);
-  tls_source->pollable_stream = g_object_ref (pollable_stream);
-  tls_source->condition = condition;
+  /* Gone: the next call on @pollable_stream reports the closed stream */
+  if (self == NULL)
+    return sm_pollable_source_new (pollable_stream, always_ready, NULL, cancellable);
 
   if (condition & G_IO_IN)
-    base_source = g_pollable_input_stream_create_source (self->base_input, NULL);
-  else
-    base_source = g_pollable_output_stream_create_source (self->base_output, NULL);
-  g_source_set_dummy_callback (base_source);
-  g_source_add_child_source (source, base_source);
-  g_source_unref (base_source);
-
-  if (cancellable != NULL)
     {
-      GSource *cancellable_source = g_cancellable_source_new (cancellable);
-      g_source_set_dummy_callback (cancellable_source);
-      g_source_add_child_source (source, cancellable_source);
-      g_source_unref (cancellable_source);
+      source = sm_pollable_source_new (pollable_stream, input_ready_without_base,
+                                       G_OBJECT (self), cancellable);
+      sm_pollable_source_add_base (source, G_OBJECT (self->base_input), G_IO_IN);
     }
-
+  else
+    {
+      source = sm_pollable_source_new (pollable_stream, output_ready_without_base,
+                                       G_OBJECT (self), cancellable);
+      sm_pollable_source_add_base (source, G_OBJECT (self->base_output), G_IO_OUT);
+    }
+  g_source_set_static_name (source, "[socketmaster] TLS stream");
   return source;
 }

@@ -93,8 +93,7 @@ struct _SmYamuxSession
 
   /* Writer */
   SmYamuxBuffer  output_queue;
-  GSource       *write_source;
-  guint          batch_depth;        /* > 0: queue frames, flush once at the end */
+  GSource       *write_source;       /* flushes the queue before each poll */
   guint64        bytes_written;
   GSource       *write_watchdog_source;
   guint64        watchdog_bytes_written;
@@ -152,6 +151,8 @@ void     sm_yamux_session_handle_go_away   (SmYamuxSession      *self,
 /* sm-yamux-session-io.c */
 void     sm_yamux_session_start_io         (SmYamuxSession      *self,
                                             GBytes              *initial_input);
+/* Queues a frame, which goes out with the others right before the context
+ * polls again; a big DATA frame goes to the socket at once. */
 void     sm_yamux_session_write_frame      (SmYamuxSession      *self,
                                             SmYamuxType          type,
                                             guint16              flags,
@@ -159,6 +160,7 @@ void     sm_yamux_session_write_frame      (SmYamuxSession      *self,
                                             guint32              length,
                                             const void          *payload,
                                             gsize                payload_len);
+/* Writes what the connection takes of the queue now. */
 void     sm_yamux_session_flush            (SmYamuxSession      *self);
 
 /* Session side, used by streams. */

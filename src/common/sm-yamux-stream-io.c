@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-pollable-source.h"
 #include "sm-yamux-private.h"
 
 /*
- * The pollable input and output halves of an SmYamuxStream, and the
- * GSource that reports their readiness.
+ * The pollable input and output halves of an SmYamuxStream.
  *
- * The source is level-triggered: its prepare and check ask the stream
- * whether it is ready (data, window, EOF, error and closed all count, so
+ * Their sources (sm-pollable-source.c) are level-triggered: prepare and
+ * check ask the stream whether it is ready (data, window, EOF, error and closed all count, so
  * waiters wake up and see them). Everything that changes a stream runs as
  * a dispatch in the same main context, so the next prepare sees the change
  * and no explicit wake-up is needed; when nothing is ready the source asks
@@ -42,115 +42,35 @@ G_DEFINE_TYPE_WITH_CODE (SmYamuxOutputStream, sm_yamux_output_stream, G_TYPE_OUT
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
                                                 sm_yamux_output_stream_pollable_iface_init))
 
-/* Readiness source */
-
-typedef struct {
-  GSource  source;
-  GObject *stream;     /* an SmYamuxInputStream or SmYamuxOutputStream, owned */
-  gboolean is_input;
-} SmYamuxStreamSource;
-
-static gboolean sm_yamux_input_stream_is_readable  (GPollableInputStream  *pollable);
-static gboolean sm_yamux_output_stream_is_writable (GPollableOutputStream *pollable);
+/* Readiness, asked by the sources of sm-pollable-source.c before and after
+ * every poll: no checked casts on this path, the sources only ever hold our
+ * own streams. */
 
 static gboolean
-stream_source_is_ready (SmYamuxStreamSource *self)
+input_is_ready (GObject *object)
 {
-  if (self->is_input)
-    return sm_yamux_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (self->stream));
-  return sm_yamux_output_stream_is_writable (G_POLLABLE_OUTPUT_STREAM (self->stream));
+  SmYamuxStream *owner = ((SmYamuxInputStream *) object)->owner;
+
+  return owner == NULL || sm_yamux_stream_is_readable (owner);
 }
 
 static gboolean
-stream_source_prepare (GSource *source,
-                       gint    *timeout)
+output_is_ready (GObject *object)
 {
-  *timeout = -1;
-  return stream_source_is_ready ((SmYamuxStreamSource *) source);
+  SmYamuxStream *owner = ((SmYamuxOutputStream *) object)->owner;
+
+  return owner == NULL || sm_yamux_stream_is_writable (owner);
 }
-
-static gboolean
-stream_source_check (GSource *source)
-{
-  return stream_source_is_ready ((SmYamuxStreamSource *) source);
-}
-
-static gboolean
-stream_source_dispatch (GSource     *source,
-                        GSourceFunc  callback,
-                        gpointer     user_data)
-{
-  SmYamuxStreamSource *self = (SmYamuxStreamSource *) source;
-  GPollableSourceFunc func = (GPollableSourceFunc) (void (*) (void)) callback;
-
-  if (func == NULL)
-    {
-      g_warning ("yamux stream source dispatched without a callback");
-      return G_SOURCE_REMOVE;
-    }
-  return func (self->stream, user_data);
-}
-
-static void
-stream_source_finalize (GSource *source)
-{
-  SmYamuxStreamSource *self = (SmYamuxStreamSource *) source;
-
-  g_clear_object (&self->stream);
-}
-
-/* Needed by g_source_set_closure() and g_source_set_dummy_callback(),
- * which libsoup calls on the sources of the streams it reads */
-static gboolean
-stream_source_closure_callback (GObject  *stream,
-                                gpointer  data)
-{
-  GClosure *closure = data;
-  GValue param = G_VALUE_INIT;
-  GValue result_value = G_VALUE_INIT;
-  gboolean result;
-
-  g_value_init (&result_value, G_TYPE_BOOLEAN);
-  g_value_init (&param, G_TYPE_OBJECT);
-  g_value_set_object (&param, stream);
-  g_closure_invoke (closure, &result_value, 1, &param, NULL);
-  result = g_value_get_boolean (&result_value);
-  g_value_unset (&result_value);
-  g_value_unset (&param);
-  return result;
-}
-
-static GSourceFuncs stream_source_funcs = {
-  .prepare = stream_source_prepare,
-  .check = stream_source_check,
-  .dispatch = stream_source_dispatch,
-  .finalize = stream_source_finalize,
-  .closure_callback = (GSourceFunc) (void *) stream_source_closure_callback,
-};
 
 static GSource *
-stream_source_new (GObject      *stream,
-                   GCancellable *cancellable)
+stream_source_new (GObject             *stream,
+                   SmPollableReadyFunc  is_ready,
+                   GCancellable        *cancellable)
 {
-  GSource *source = g_source_new (&stream_source_funcs, sizeof (SmYamuxStreamSource));
-  SmYamuxStreamSource *self = (SmYamuxStreamSource *) source;
+  GSource *source = sm_pollable_source_new (stream, is_ready, stream, cancellable);
 
-  self->stream = g_object_ref (stream);
-  self->is_input = SM_IS_YAMUX_INPUT_STREAM (stream);
-  g_source_set_static_name (source, self->is_input ? "[socketmaster] yamux stream readable"
-                                                   : "[socketmaster] yamux stream writable");
-
-  /* As g_pollable_source_new_full(): a cancelled cancellable makes the
-   * child ready, which dispatches the parent. */
-  if (cancellable != NULL)
-    {
-      GSource *cancellable_source = g_cancellable_source_new (cancellable);
-
-      g_source_set_dummy_callback (cancellable_source);
-      g_source_add_child_source (source, cancellable_source);
-      g_source_unref (cancellable_source);
-    }
-
+  g_source_set_static_name (source, is_ready == input_is_ready ? "[socketmaster] yamux stream readable"
+                                                               : "[socketmaster] yamux stream writable");
   return source;
 }
 
@@ -166,10 +86,11 @@ on_wait_ready (GObject  *stream,
 
 /* Blocking I/O: iterates the session's context until @stream is ready. */
 static gboolean
-stream_wait (GObject       *stream,
-             GMainContext  *context,
-             GCancellable  *cancellable,
-             GError       **error)
+stream_wait (GObject              *stream,
+             SmPollableReadyFunc   is_ready,
+             GMainContext         *context,
+             GCancellable         *cancellable,
+             GError              **error)
 {
   gboolean ready = FALSE;
   GSource *source;
@@ -181,7 +102,7 @@ stream_wait (GObject       *stream,
       return FALSE;
     }
 
-  source = stream_source_new (stream, cancellable);
+  source = stream_source_new (stream, is_ready, cancellable);
   g_source_set_callback (source, G_SOURCE_FUNC (on_wait_ready), &ready, NULL);
   g_source_attach (source, context);
   while (!ready)
@@ -191,6 +112,62 @@ stream_wait (GObject       *stream,
   g_main_context_release (context);
 
   return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+static gssize
+stream_set_closed_error (GError **error)
+{
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is already closed");
+  return -1;
+}
+
+typedef gssize (*StreamIoFunc) (SmYamuxStream  *owner,
+                                void           *buffer,
+                                gsize           count,
+                                GError        **error);
+
+static gssize
+owner_write_nonblocking (SmYamuxStream  *owner,
+                         void           *buffer,
+                         gsize           count,
+                         GError        **error)
+{
+  return sm_yamux_stream_write_nonblocking (owner, buffer, count, error);
+}
+
+/* The blocking read_fn and write_fn: @io until it does not block. @owner
+ * points at the stream's owner field, which a nested iteration may clear. */
+static gssize
+stream_io_blocking (GObject              *stream,
+                    SmYamuxStream *const *owner,
+                    StreamIoFunc          io,
+                    SmPollableReadyFunc   is_ready,
+                    void                 *buffer,
+                    gsize                 count,
+                    GCancellable         *cancellable,
+                    GError              **error)
+{
+  for (;;)
+    {
+      GError *local_error = NULL;
+      gssize n;
+
+      if (*owner == NULL)
+        return stream_set_closed_error (error);
+
+      n = io (*owner, buffer, count, &local_error);
+      if (n >= 0 || !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (local_error != NULL)
+            g_propagate_error (error, local_error);
+          return n;
+        }
+      g_error_free (local_error);
+
+      if (!stream_wait (stream, is_ready, sm_yamux_stream_get_context (*owner),
+                        cancellable, error))
+        return -1;
+    }
 }
 
 /* Closing never blocks nor fails, so the async variants complete in the
@@ -215,9 +192,7 @@ stream_return_closed (gpointer             stream,
 static gboolean
 sm_yamux_input_stream_is_readable (GPollableInputStream *pollable)
 {
-  SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (pollable);
-
-  return self->owner == NULL || sm_yamux_stream_is_readable (self->owner);
+  return input_is_ready (G_OBJECT (pollable));
 }
 
 static gssize
@@ -229,10 +204,7 @@ sm_yamux_input_stream_read_nonblocking (GPollableInputStream  *pollable,
   SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (pollable);
 
   if (self->owner == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is already closed");
-      return -1;
-    }
+    return stream_set_closed_error (error);
   return sm_yamux_stream_read_nonblocking (self->owner, buffer, count, error);
 }
 
@@ -240,7 +212,7 @@ static GSource *
 sm_yamux_input_stream_create_source (GPollableInputStream *pollable,
                                      GCancellable         *cancellable)
 {
-  return stream_source_new (G_OBJECT (pollable), cancellable);
+  return stream_source_new (G_OBJECT (pollable), input_is_ready, cancellable);
 }
 
 static gboolean
@@ -267,25 +239,8 @@ sm_yamux_input_stream_read (GInputStream  *stream,
 {
   SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (stream);
 
-  for (;;)
-    {
-      GError *local_error = NULL;
-      gssize n;
-
-      n = sm_yamux_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self),
-                                                  buffer, count, &local_error);
-      if (n >= 0 || !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          if (local_error != NULL)
-            g_propagate_error (error, local_error);
-          return n;
-        }
-      g_error_free (local_error);
-
-      if (!stream_wait (G_OBJECT (self), sm_yamux_stream_get_context (self->owner),
-                        cancellable, error))
-        return -1;
-    }
+  return stream_io_blocking (G_OBJECT (self), &self->owner, sm_yamux_stream_read_nonblocking,
+                             input_is_ready, buffer, count, cancellable, error);
 }
 
 static gboolean
@@ -356,9 +311,7 @@ sm_yamux_input_stream_detach (SmYamuxInputStream *self)
 static gboolean
 sm_yamux_output_stream_is_writable (GPollableOutputStream *pollable)
 {
-  SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (pollable);
-
-  return self->owner == NULL || sm_yamux_stream_is_writable (self->owner);
+  return output_is_ready (G_OBJECT (pollable));
 }
 
 static gssize
@@ -370,10 +323,7 @@ sm_yamux_output_stream_write_nonblocking (GPollableOutputStream  *pollable,
   SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (pollable);
 
   if (self->owner == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is already closed");
-      return -1;
-    }
+    return stream_set_closed_error (error);
   return sm_yamux_stream_write_nonblocking (self->owner, buffer, count, error);
 }
 
@@ -381,7 +331,7 @@ static GSource *
 sm_yamux_output_stream_create_source (GPollableOutputStream *pollable,
                                       GCancellable          *cancellable)
 {
-  return stream_source_new (G_OBJECT (pollable), cancellable);
+  return stream_source_new (G_OBJECT (pollable), output_is_ready, cancellable);
 }
 
 static gboolean
@@ -408,25 +358,9 @@ sm_yamux_output_stream_write (GOutputStream  *stream,
 {
   SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (stream);
 
-  for (;;)
-    {
-      GError *local_error = NULL;
-      gssize n;
-
-      n = sm_yamux_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (self),
-                                                    buffer, count, &local_error);
-      if (n >= 0 || !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          if (local_error != NULL)
-            g_propagate_error (error, local_error);
-          return n;
-        }
-      g_error_free (local_error);
-
-      if (!stream_wait (G_OBJECT (self), sm_yamux_stream_get_context (self->owner),
-                        cancellable, error))
-        return -1;
-    }
+  /* The buffer is only read: the cast serves the shared signature. */
+  return stream_io_blocking (G_OBJECT (self), &self->owner, owner_write_nonblocking,
+                             output_is_ready, (void *) buffer, count, cancellable, error);
 }
 
 static gboolean

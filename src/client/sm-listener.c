@@ -114,18 +114,40 @@ sm_listener_new (const char               *control_address,
                        NULL);
 }
 
+/* Completes a start or close task (told apart by its source tag) with
+ * the outcome of the same operation on the link */
 static void
-on_link_started (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+on_link_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
+  SmControlLink *link = SM_CONTROL_LINK (source);
+  gboolean succeeded;
 
-  if (!sm_control_link_start_finish (SM_CONTROL_LINK (source), result, &error))
+  if (g_task_get_source_tag (task) == sm_listener_start_async)
+    succeeded = sm_control_link_start_finish (link, result, &error);
+  else
+    succeeded = sm_control_link_close_finish (link, result, &error);
+
+  if (!succeeded)
     g_task_return_error (task, g_steal_pointer (&error));
   else
     g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+sm_listener_propagate_boolean (SmListener    *self,
+                               GAsyncResult  *result,
+                               gpointer       source_tag,
+                               GError       **error)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 void
@@ -149,7 +171,7 @@ sm_listener_start_async (SmListener          *self,
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
       return;
     }
-  sm_control_link_start_async (self->link, cancellable, on_link_started,
+  sm_control_link_start_async (self->link, cancellable, on_link_done,
                                g_steal_pointer (&task));
 }
 
@@ -158,11 +180,7 @@ sm_listener_start_finish (SmListener    *self,
                           GAsyncResult  *result,
                           GError       **error)
 {
-  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_listener_start_async, FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return sm_listener_propagate_boolean (self, result, sm_listener_start_async, error);
 }
 
 static void
@@ -251,20 +269,6 @@ sm_listener_mark_closed (SmListener *self)
   sm_accept_queue_fail_waiting (self->accept_queue, error);
 }
 
-static void
-on_link_closed (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!sm_control_link_close_finish (SM_CONTROL_LINK (source), result, &error))
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
 void
 sm_listener_close_async (SmListener          *self,
                          GCancellable        *cancellable,
@@ -281,7 +285,7 @@ sm_listener_close_async (SmListener          *self,
   g_task_set_check_cancellable (task, FALSE);
 
   sm_listener_mark_closed (self);
-  sm_control_link_close_async (self->link, cancellable, on_link_closed,
+  sm_control_link_close_async (self->link, cancellable, on_link_done,
                                g_steal_pointer (&task));
 }
 
@@ -290,11 +294,7 @@ sm_listener_close_finish (SmListener    *self,
                           GAsyncResult  *result,
                           GError       **error)
 {
-  g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_listener_close_async, FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return sm_listener_propagate_boolean (self, result, sm_listener_close_async, error);
 }
 
 void

@@ -26,6 +26,8 @@
 #include <glib-unix.h>
 #include <socketmaster.h>
 
+#include "sm-bench-util.h"
+
 #define CHUNK_SIZE (256 * 1024)
 
 static char    *opt_control;
@@ -43,48 +45,12 @@ static GOptionEntry option_entries[] = {
   { NULL }
 };
 
-static void
-print_status (const char *format,
-              ...) G_GNUC_PRINTF (1, 2);
-
-static void
-print_status (const char *format,
-              ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  vprintf (format, args);
-  va_end (args);
-  putchar ('\n');
-  fflush (stdout);
-}
-
 static int
 fail (const char *mode,
       GError     *error)
 {
   g_printerr ("sm-bench-tcp %s: %s\n", mode, error->message);
   return EXIT_FAILURE;
-}
-
-static int
-run_freeport (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, &error))
-    return fail ("freeport", error);
-  bound = g_socket_get_local_address (socket, &error);
-  if (bound == NULL)
-    return fail ("freeport", error);
-
-  print_status ("%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
-  return EXIT_SUCCESS;
 }
 
 static int
@@ -103,12 +69,9 @@ run_sink (void)
       return EXIT_FAILURE;
     }
 
-  address = g_inet_socket_address_new_from_string (opt_address, opt_port);
+  address = listen_address_new (opt_address, opt_port, &error);
   if (address == NULL)
-    {
-      g_printerr ("sm-bench-tcp sink: bad address %s\n", opt_address);
-      return EXIT_FAILURE;
-    }
+    return fail ("sink", error);
   listener = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
                            G_SOCKET_PROTOCOL_TCP, &error);
   if (listener == NULL ||
@@ -378,7 +341,7 @@ main (int    argc,
 
   mode = argv[1];
   if (g_str_equal (mode, "freeport"))
-    return run_freeport ();
+    return print_free_port ("sm-bench-tcp freeport");
   if (g_str_equal (mode, "sink"))
     return run_sink ();
   if (g_str_equal (mode, "send"))

@@ -2,22 +2,16 @@
 #pragma once
 
 /*
- * Helpers of test-pollable-source.c and test-yamux-writer.c: socket pairs
- * and waiting on the default main context with a deadline.
+ * Helpers of test-pollable-source.c and test-yamux-writer.c: waiting on the
+ * default main context with a deadline, pollable ends of a connection.
  */
 
 #include <string.h>
-#include <sys/socket.h>
 #include <gio/gio.h>
 
-#define TEST_TIMEOUT_SECONDS 30
+#include "test-fixture-util.h"
 
-static inline gboolean
-on_test_timeout (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_CONTINUE;
-}
+#define TEST_TIMEOUT_SECONDS 30
 
 /* A flag that a timeout sets, for loops that wait on something else */
 static inline GSource *
@@ -62,24 +56,6 @@ drain_default_context (void)
 
   while (g_main_context_iteration (NULL, FALSE))
     g_assert_cmpuint (++rounds, <, 10000);
-}
-
-static inline void
-make_connections (GIOStream **a,
-                  GIOStream **b)
-{
-  int fds[2];
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket_a = NULL;
-  g_autoptr(GSocket) socket_b = NULL;
-
-  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
-  socket_a = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  socket_b = g_socket_new_from_fd (fds[1], &error);
-  g_assert_no_error (error);
-  *a = G_IO_STREAM (g_socket_connection_factory_create_connection (socket_a));
-  *b = G_IO_STREAM (g_socket_connection_factory_create_connection (socket_b));
 }
 
 static inline GPollableInputStream *

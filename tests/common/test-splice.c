@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
@@ -13,6 +12,7 @@
 #include "sm-splice.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
+#include "test-fixture-util.h"
 
 /*
  * Layout of every test:
@@ -27,15 +27,6 @@
 #define MIB (1024 * 1024)
 #define TEST_TIMEOUT_SECONDS 60
 #define PEER_CHUNK (64 * 1024)
-
-/* Bytes whose value depends on their offset, so that a lost, duplicated or
- * reordered chunk shows up as a mismatch. */
-static inline guint8
-pattern_byte (guint8  seed,
-              guint64 offset)
-{
-  return (guint8) ((offset * 131) ^ (offset >> 11) ^ (offset >> 19) ^ seed);
-}
 
 typedef struct {
   const char   *name;
@@ -81,34 +72,6 @@ typedef struct {
   guint          timeout_id;
   gboolean       timed_out;
 } Fixture;
-
-#define WAIT_FOR(fixture, condition)                             \
-  G_STMT_START {                                                 \
-    while (!(condition) && !(fixture)->timed_out)                \
-      g_main_context_iteration (NULL, TRUE);                     \
-    g_assert_false ((fixture)->timed_out);                       \
-  } G_STMT_END
-
-static gboolean
-on_timeout (gpointer user_data)
-{
-  Fixture *fixture = user_data;
-
-  fixture->timed_out = TRUE;
-  fixture->timeout_id = 0;
-  return G_SOURCE_REMOVE;
-}
-
-/* Dispatches until nothing is ready. With socketpairs the kernel moves
- * bytes synchronously, so afterwards nothing changes until we act. */
-static void
-settle (Fixture *fixture)
-{
-  for (guint round = 0; round < 3; round++)
-    while (g_main_context_iteration (NULL, FALSE) && !fixture->timed_out)
-      ;
-  g_assert_false (fixture->timed_out);
-}
 
 static void
 peer_init (TestPeer   *peer,
@@ -242,33 +205,23 @@ peer_start_receive (TestPeer *peer,
 }
 
 static void
+peer_notify_at (TestPeer *peer,
+                guint64   received,
+                void    (*notify) (gpointer data),
+                gpointer  notify_data)
+{
+  peer->notify_at = received;
+  peer->notify = notify;
+  peer->notify_data = notify_data;
+}
+
+static void
 peer_clear (TestPeer *peer)
 {
   g_clear_object (&peer->stream);
   g_clear_object (&peer->cancellable);
   g_clear_error (&peer->send_error);
   g_clear_error (&peer->recv_error);
-}
-
-static GIOStream *
-connection_from_fd (int fd)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
-
-  g_assert_no_error (error);
-  return G_IO_STREAM (g_socket_connection_factory_create_connection (socket));
-}
-
-static void
-socket_pair (GIOStream **first,
-             GIOStream **second)
-{
-  int fds[2];
-
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  *first = connection_from_fd (fds[0]);
-  *second = connection_from_fd (fds[1]);
 }
 
 /* Two pipes as one GIOStream pair: not a GSocketConnection, so the splice
@@ -336,40 +289,41 @@ fixture_init (Fixture   *fixture,
   fixture->a_splice = a_splice;
   fixture->b_splice = b_splice;
   fixture->splice_cancellable = g_cancellable_new ();
-  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_timeout, fixture);
+  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_test_timeout,
+                                              &fixture->timed_out);
+}
+
+/* The b pair is always a socketpair; @make_a_pair makes the a pair */
+static void
+fixture_setup_pairs (Fixture *fixture,
+                     void   (*make_a_pair) (GIOStream **, GIOStream **))
+{
+  GIOStream *a_app, *a_splice, *b_splice, *b_app;
+
+  make_a_pair (&a_app, &a_splice);
+  make_connections (&b_splice, &b_app);
+  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
 }
 
 static void
 fixture_setup_sockets (Fixture       *fixture,
                        gconstpointer  data)
 {
-  GIOStream *a_app, *a_splice, *b_splice, *b_app;
-
-  socket_pair (&a_app, &a_splice);
-  socket_pair (&b_splice, &b_app);
-  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+  fixture_setup_pairs (fixture, make_connections);
 }
 
 static void
 fixture_setup_pipes (Fixture       *fixture,
                      gconstpointer  data)
 {
-  GIOStream *a_app, *a_splice, *b_splice, *b_app;
-
-  pipe_pair (&a_app, &a_splice);
-  socket_pair (&b_splice, &b_app);
-  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+  fixture_setup_pairs (fixture, pipe_pair);
 }
 
 static void
 fixture_setup_tcp (Fixture       *fixture,
                    gconstpointer  data)
 {
-  GIOStream *a_app, *a_splice, *b_splice, *b_app;
-
-  tcp_pair (&a_app, &a_splice);
-  socket_pair (&b_splice, &b_app);
-  fixture_init (fixture, a_app, a_splice, b_splice, b_app);
+  fixture_setup_pairs (fixture, tcp_pair);
 }
 
 static void
@@ -394,8 +348,8 @@ fixture_setup_yamux (Fixture       *fixture,
   GIOStream *a_app, *a_splice, *b_app = NULL;
   SmYamuxStream *b_splice;
 
-  socket_pair (&a_app, &a_splice);
-  socket_pair (&client_link, &server_link);
+  make_connections (&a_app, &a_splice);
+  make_connections (&client_link, &server_link);
   fixture->client_session = sm_yamux_session_new (client_link, SM_YAMUX_ROLE_CLIENT, NULL, NULL);
   fixture->server_session = sm_yamux_session_new (server_link, SM_YAMUX_ROLE_SERVER, NULL, NULL);
   g_signal_connect (fixture->server_session, "incoming", G_CALLBACK (on_yamux_incoming), &b_app);
@@ -458,6 +412,36 @@ start_splice (Fixture *fixture,
                    fixture->splice_cancellable, on_splice_done, fixture);
 }
 
+/* Each app reads and checks what the other one sends */
+static void
+peers_start_receive (Fixture *fixture)
+{
+  peer_start_receive (&fixture->a_app, fixture->b_app.send_seed);
+  peer_start_receive (&fixture->b_app, fixture->a_app.send_seed);
+}
+
+static void
+assert_splice_succeeded (Fixture *fixture,
+                         guint64  a_to_b,
+                         guint64  b_to_a)
+{
+  g_assert_no_error (fixture->splice_error);
+  g_assert_true (fixture->splice_ok);
+  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_to_b);
+  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_to_a);
+}
+
+/* Waits for the splice to end with an I/O error, as when a side breaks */
+static void
+wait_splice_io_error (Fixture *fixture)
+{
+  WAIT_FOR (fixture, fixture->splice_done);
+  g_assert_false (fixture->splice_ok);
+  g_assert_nonnull (fixture->splice_error);
+  g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
+  g_test_message ("splice error: %s", fixture->splice_error->message);
+}
+
 static void
 assert_peer_received (TestPeer *peer,
                       guint64   expected)
@@ -476,17 +460,13 @@ test_bulk_both_ways (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peers_start_receive (fixture);
   peer_start_send (a, size, TRUE);
   peer_start_send (b, size, TRUE);
 
   WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
 
-  g_assert_no_error (fixture->splice_error);
-  g_assert_true (fixture->splice_ok);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, size);
-  g_assert_cmpuint (fixture->counts.b_to_a, ==, size);
+  assert_splice_succeeded (fixture, size, size);
   g_assert_true (a->send_done);
   g_assert_true (b->send_done);
   assert_peer_received (a, size);
@@ -505,8 +485,7 @@ test_half_close (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peers_start_receive (fixture);
   peer_start_send (a, a_size, TRUE);
 
   WAIT_FOR (fixture, b->got_eof);
@@ -524,10 +503,7 @@ test_half_close (Fixture       *fixture,
   peer_shutdown_write (b);
   WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
   assert_peer_received (a, b_size);
-  g_assert_no_error (fixture->splice_error);
-  g_assert_true (fixture->splice_ok);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
-  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+  assert_splice_succeeded (fixture, a_size, b_size);
 }
 
 /* Same, with b_app ending first, and the a side made of pipes so the
@@ -540,8 +516,7 @@ test_half_close_reverse_pipes (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 16 * 1024);
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peers_start_receive (fixture);
   peer_start_send (b, b_size, TRUE);
 
   WAIT_FOR (fixture, a->got_eof);
@@ -552,10 +527,7 @@ test_half_close_reverse_pipes (Fixture       *fixture,
   peer_start_send (a, a_size, TRUE);
   WAIT_FOR (fixture, fixture->splice_done && b->got_eof);
   assert_peer_received (b, a_size);
-  g_assert_no_error (fixture->splice_error);
-  g_assert_true (fixture->splice_ok);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
-  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+  assert_splice_succeeded (fixture, a_size, b_size);
 }
 
 static void
@@ -599,18 +571,11 @@ test_reset_mid_transfer (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  a->notify_at = 256 * 1024;
-  a->notify = reset_connection;
-  a->notify_data = a;
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peer_notify_at (a, 256 * 1024, reset_connection, a);
+  peers_start_receive (fixture);
   peer_start_send (b, offered, TRUE);
 
-  WAIT_FOR (fixture, fixture->splice_done);
-  g_assert_false (fixture->splice_ok);
-  g_assert_nonnull (fixture->splice_error);
-  g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
-  g_test_message ("splice error: %s", fixture->splice_error->message);
+  wait_splice_io_error (fixture);
   g_assert_cmpuint (fixture->counts.b_to_a, >=, a->received);
   g_assert_cmpuint (fixture->counts.b_to_a, <, offered);
   g_assert_cmpuint (fixture->counts.a_to_b, ==, 0);
@@ -629,18 +594,11 @@ test_close_mid_transfer (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  b->notify_at = 128 * 1024;
-  b->notify = close_connection;
-  b->notify_data = b;
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peer_notify_at (b, 128 * 1024, close_connection, b);
+  peers_start_receive (fixture);
   peer_start_send (a, offered, TRUE);
 
-  WAIT_FOR (fixture, fixture->splice_done);
-  g_assert_false (fixture->splice_ok);
-  g_assert_nonnull (fixture->splice_error);
-  g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
-  g_test_message ("splice error: %s", fixture->splice_error->message);
+  wait_splice_io_error (fixture);
   g_assert_cmpuint (fixture->counts.a_to_b, >=, b->received);
   g_assert_cmpuint (fixture->counts.a_to_b, <, offered);
   g_assert_cmpuint (b->first_mismatch, ==, G_MAXUINT64);
@@ -665,7 +623,7 @@ test_backpressure (Fixture       *fixture,
   peer_start_send (a, offered, TRUE);
   /* b_app does not read */
 
-  settle (fixture);
+  settle (&fixture->timed_out);
   stalled_at = a->sent;
   g_test_message ("a_app could write %" G_GUINT64_FORMAT " bytes", stalled_at);
   g_assert_cmpuint (stalled_at, >, 0);
@@ -674,7 +632,7 @@ test_backpressure (Fixture       *fixture,
   g_assert_false (fixture->splice_done);
 
   /* Still stuck after another round: the splice no longer reads a */
-  settle (fixture);
+  settle (&fixture->timed_out);
   g_assert_cmpuint (a->sent, ==, stalled_at);
 
   /* Once b_app reads, everything arrives intact */
@@ -683,9 +641,7 @@ test_backpressure (Fixture       *fixture,
   WAIT_FOR (fixture, fixture->splice_done && b->got_eof && a->got_eof);
   assert_peer_received (b, offered);
   assert_peer_received (a, 0);
-  g_assert_true (fixture->splice_ok);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, offered);
-  g_assert_cmpuint (fixture->counts.b_to_a, ==, 0);
+  assert_splice_succeeded (fixture, offered, 0);
 }
 
 static void
@@ -704,11 +660,8 @@ test_cancel (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  b->notify_at = 1 * MIB;
-  b->notify = cancel_splice;
-  b->notify_data = fixture;
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peer_notify_at (b, 1 * MIB, cancel_splice, fixture);
+  peers_start_receive (fixture);
   peer_start_send (a, offered, TRUE);
 
   WAIT_FOR (fixture, fixture->splice_done);
@@ -736,8 +689,7 @@ test_cancel_before_start (Fixture       *fixture,
   start_splice (fixture, 0);
   /* Never synchronously */
   g_assert_false (fixture->splice_done);
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peers_start_receive (fixture);
 
   WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
   g_assert_error (fixture->splice_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -754,8 +706,7 @@ test_yamux_half_close (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peers_start_receive (fixture);
   peer_start_send (a, a_size, TRUE);
 
   WAIT_FOR (fixture, b->got_eof);
@@ -765,9 +716,7 @@ test_yamux_half_close (Fixture       *fixture,
   peer_start_send (b, b_size, TRUE);
   WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
   assert_peer_received (a, b_size);
-  g_assert_no_error (fixture->splice_error);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, a_size);
-  g_assert_cmpuint (fixture->counts.b_to_a, ==, b_size);
+  assert_splice_succeeded (fixture, a_size, b_size);
   g_assert_false (sm_yamux_stream_was_reset (SM_YAMUX_STREAM (b->stream)));
 }
 
@@ -779,11 +728,8 @@ test_yamux_reset_on_abort (Fixture       *fixture,
   TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  a->notify_at = 128 * 1024;
-  a->notify = close_connection;
-  a->notify_data = a;
-  peer_start_receive (a, b->send_seed);
-  peer_start_receive (b, a->send_seed);
+  peer_notify_at (a, 128 * 1024, close_connection, a);
+  peers_start_receive (fixture);
   peer_start_send (b, 256 * MIB, TRUE);
 
   WAIT_FOR (fixture, fixture->splice_done);

@@ -6,12 +6,12 @@
  */
 
 #include <string.h>
-#include <sys/socket.h>
 #include <gio/gio.h>
 
 #include "sm-error.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
+#include "test-fixture-util.h"
 
 /*
  * Two yamux sessions (client and server roles) over a socketpair in the
@@ -42,59 +42,6 @@ typedef struct {
   guint       timeout_id;
   gboolean    timed_out;
 } Fixture;
-
-#define WAIT_FOR(fixture, condition)                  \
-  G_STMT_START {                                      \
-    while (!(condition) && !(fixture)->timed_out)     \
-      g_main_context_iteration (NULL, TRUE);          \
-    g_assert_false ((fixture)->timed_out);            \
-  } G_STMT_END
-
-static gboolean
-on_timeout (gpointer user_data)
-{
-  Fixture *fixture = user_data;
-
-  fixture->timed_out = TRUE;
-  fixture->timeout_id = 0;
-  return G_SOURCE_REMOVE;
-}
-
-/* Dispatches until nothing is ready. Over a socketpair the kernel moves
- * bytes at once, so afterwards nothing changes until the test acts. */
-static void
-settle (Fixture *fixture)
-{
-  for (guint round = 0; round < 3; round++)
-    while (g_main_context_iteration (NULL, FALSE) && !fixture->timed_out)
-      ;
-  g_assert_false (fixture->timed_out);
-}
-
-static inline guint8
-pattern_byte (guint   seed,
-              guint64 offset)
-{
-  return (guint8) ((offset * 131) ^ (offset >> 11) ^ (offset >> 19) ^ seed);
-}
-
-static void
-make_connections (GIOStream **a,
-                  GIOStream **b)
-{
-  int fds[2];
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket_a = NULL;
-  g_autoptr(GSocket) socket_b = NULL;
-
-  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
-  socket_a = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  socket_b = g_socket_new_from_fd (fds[1], &error);
-  g_assert_no_error (error);
-  *a = G_IO_STREAM (g_socket_connection_factory_create_connection (socket_a));
-  *b = G_IO_STREAM (g_socket_connection_factory_create_connection (socket_b));
-}
 
 static void
 on_incoming (SmYamuxSession *session,
@@ -169,7 +116,8 @@ static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
-  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_timeout, fixture);
+  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_test_timeout,
+                                              &fixture->timed_out);
   fixture->raw_input = g_byte_array_new ();
 }
 

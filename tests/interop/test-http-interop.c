@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 
+#include "sm-interop-util.h"
 #include "sm-test-util.h"
 
 #define WAIT_MS 30000
@@ -204,18 +205,6 @@ start_go_http (SmTestDaemon *daemon,
 
   sm_test_process_wait_for_line (service, ready, WAIT_MS);
   return service;
-}
-
-static guint64
-stat_value (const char *line,
-            const char *name)
-{
-  g_autofree char *key = g_strconcat (" ", name, "=", NULL);
-  const char *found = strstr (line, key);
-
-  if (found == NULL)
-    sm_test_fail ("no %s in \"%s\"", name, line);
-  return g_ascii_strtoull (found + strlen (key), NULL, 10);
 }
 
 /* Stops a Go service; returns what it counted */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "sm-interop-util.h"
 #include "sm-test-util.h"
 
 #define WAIT_MS 30000
@@ -29,18 +30,6 @@ start_go_echo (SmTestDaemon *daemon,
 
   sm_test_process_wait_for_line (go_echo, ready, WAIT_MS);
   return go_echo;
-}
-
-static guint64
-stat_value (const char *line,
-            const char *name)
-{
-  g_autofree char *key = g_strconcat (" ", name, "=", NULL);
-  const char *found = strstr (line, key);
-
-  if (found == NULL)
-    sm_test_fail ("no %s in \"%s\"", name, line);
-  return g_ascii_strtoull (found + strlen (key), NULL, 10);
 }
 
 static void

@@ -9,12 +9,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -22,95 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
-)
-
-const maxStatus = 64 * 1024
-
-func appendInt(b *bytes.Buffer, v uint64) {
-	var raw [8]byte
-	binary.BigEndian.PutUint64(raw[:], v)
-	b.Write(raw[:])
-}
-
-func appendString(b *bytes.Buffer, s string) {
-	appendInt(b, uint64(len(s)))
-	b.WriteString(s)
-}
-
-func readStatus(r io.Reader) (string, error) {
-	var raw [8]byte
-	if _, err := io.ReadFull(r, raw[:]); err != nil {
-		return "", fmt.Errorf("reading the status length: %w", err)
-	}
-	length := binary.BigEndian.Uint64(raw[:])
-	if length > maxStatus {
-		return "", fmt.Errorf("status length %d is over %d", length, maxStatus)
-	}
-	status := make([]byte, length)
-	if _, err := io.ReadFull(r, status); err != nil {
-		return "", fmt.Errorf("reading the status: %w", err)
-	}
-	return string(status), nil
-}
-
-// frameTap follows the yamux frames going one way through the connection
-// and reports every ping frame it sees.
-type frameTap struct {
-	header [12]byte
-	have   int
-	skip   uint32
-	onPing func(flags uint16)
-}
-
-func (t *frameTap) feed(p []byte) {
-	for len(p) > 0 {
-		if t.skip > 0 {
-			n := uint32(len(p))
-			if n > t.skip {
-				n = t.skip
-			}
-			p = p[n:]
-			t.skip -= n
-			continue
-		}
-		n := copy(t.header[t.have:], p)
-		t.have += n
-		p = p[n:]
-		if t.have < len(t.header) {
-			return
-		}
-		t.have = 0
-		flags := binary.BigEndian.Uint16(t.header[2:4])
-		length := binary.BigEndian.Uint32(t.header[8:12])
-		switch t.header[1] {
-		case 0: // data: the payload follows
-			t.skip = length
-		case 2:
-			t.onPing(flags)
-		}
-	}
-}
-
-type tappedConn struct {
-	net.Conn
-	in, out *frameTap
-}
-
-func (c *tappedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.in.feed(p[:n])
-	return n, err
-}
-
-func (c *tappedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.out.feed(p[:n])
-	return n, err
-}
-
-const (
-	flagSYN = 1
-	flagACK = 2
+	"smtest"
 )
 
 var pingsSent, pongsReceived, pingsReceived, pongsSent, streams int64
@@ -123,45 +32,29 @@ func main() {
 	pingTimeout := flag.Duration("ping-timeout", 2*time.Second, "how long an answer to a ping may take")
 	flag.Parse()
 
-	conn, err := net.Dial("tcp", *control)
-	if err != nil {
-		fmt.Printf("go-echo: cannot connect: %v\n", err)
-		os.Exit(1)
-	}
-	var request bytes.Buffer
-	appendString(&request, *address)
-	appendInt(&request, uint64(*port))
-	request.WriteByte(0) // no HTTP, no TLS
-	if _, err := conn.Write(request.Bytes()); err != nil {
-		fmt.Printf("go-echo: cannot send the handshake: %v\n", err)
-		os.Exit(1)
-	}
-	status, err := readStatus(conn)
+	// no HTTP, no TLS
+	conn, err := smtest.Register(*control, &smtest.Definition{Address: *address, Port: uint64(*port)})
 	if err != nil {
 		fmt.Printf("go-echo: %v\n", err)
 		os.Exit(1)
 	}
-	if status != "OK" {
-		fmt.Printf("go-echo: rejected: %s\n", status)
-		os.Exit(1)
-	}
 
-	tapped := &tappedConn{
+	tapped := &smtest.TappedConn{
 		Conn: conn,
-		in: &frameTap{onPing: func(flags uint16) {
-			if flags&flagACK != 0 {
+		In: &smtest.FrameTap{OnPing: func(flags uint16) {
+			if flags&smtest.FlagACK != 0 {
 				n := atomic.AddInt64(&pongsReceived, 1)
 				if n%10 == 0 {
 					fmt.Printf("go-echo: keep-alive answered %d\n", n)
 				}
-			} else if flags&flagSYN != 0 {
+			} else if flags&smtest.FlagSYN != 0 {
 				atomic.AddInt64(&pingsReceived, 1)
 			}
 		}},
-		out: &frameTap{onPing: func(flags uint16) {
-			if flags&flagACK != 0 {
+		Out: &smtest.FrameTap{OnPing: func(flags uint16) {
+			if flags&smtest.FlagACK != 0 {
 				atomic.AddInt64(&pongsSent, 1)
-			} else if flags&flagSYN != 0 {
+			} else if flags&smtest.FlagSYN != 0 {
 				atomic.AddInt64(&pingsSent, 1)
 			}
 		}},

@@ -11,10 +11,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -22,134 +20,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
-)
-
-const (
-	maxString = 64 * 1024
-	maxPEM    = 1024 * 1024
-	flagHTTP  = 0x01
-	flagTLS   = 0x02
-	flagSYN   = 1
-	flagACK   = 2
+	"smtest"
 )
 
 func fail(format string, args ...interface{}) {
 	fmt.Printf("go-fake-daemon: FAIL "+format+"\n", args...)
 	os.Exit(1)
-}
-
-func readInt(r io.Reader) (uint64, error) {
-	var raw [8]byte
-	if _, err := io.ReadFull(r, raw[:]); err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint64(raw[:]), nil
-}
-
-func readString(r io.Reader, limit uint64, name string) (string, error) {
-	length, err := readInt(r)
-	if err != nil {
-		return "", fmt.Errorf("%s length: %w", name, err)
-	}
-	if length > limit {
-		return "", fmt.Errorf("%s is %d bytes long, limit is %d", name, length, limit)
-	}
-	text := make([]byte, length)
-	if _, err := io.ReadFull(r, text); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
-	}
-	return string(text), nil
-}
-
-type definition struct {
-	address, domainSuffix, pathPrefix, cert, key string
-	port                                         uint64
-	flags                                        byte
-}
-
-func readDefinition(r io.Reader) (*definition, error) {
-	var d definition
-	var err error
-	if d.address, err = readString(r, maxString, "Address"); err != nil {
-		return nil, err
-	}
-	if d.port, err = readInt(r); err != nil {
-		return nil, fmt.Errorf("Port: %w", err)
-	}
-	if d.port == 0 || d.port > 65535 {
-		return nil, fmt.Errorf("port %d is out of range", d.port)
-	}
-	var flags [1]byte
-	if _, err := io.ReadFull(r, flags[:]); err != nil {
-		return nil, fmt.Errorf("flags: %w", err)
-	}
-	d.flags = flags[0]
-	if d.flags&^(flagHTTP|flagTLS) != 0 {
-		return nil, fmt.Errorf("unknown flag bits 0x%02x", d.flags)
-	}
-	if d.flags&flagHTTP != 0 {
-		if d.domainSuffix, err = readString(r, maxString, "DomainSuffix"); err != nil {
-			return nil, err
-		}
-		if d.pathPrefix, err = readString(r, maxString, "PathPrefix"); err != nil {
-			return nil, err
-		}
-	}
-	if d.flags&flagTLS != 0 {
-		if d.cert, err = readString(r, maxPEM, "Cert"); err != nil {
-			return nil, err
-		}
-		if d.key, err = readString(r, maxPEM, "Key"); err != nil {
-			return nil, err
-		}
-	}
-	return &d, nil
-}
-
-// frameTap follows the yamux frames going one way and reports pings.
-type frameTap struct {
-	header [12]byte
-	have   int
-	skip   uint32
-	onPing func(flags uint16)
-}
-
-func (t *frameTap) feed(p []byte) {
-	for len(p) > 0 {
-		if t.skip > 0 {
-			n := uint32(len(p))
-			if n > t.skip {
-				n = t.skip
-			}
-			p = p[n:]
-			t.skip -= n
-			continue
-		}
-		n := copy(t.header[t.have:], p)
-		t.have += n
-		p = p[n:]
-		if t.have < len(t.header) {
-			return
-		}
-		t.have = 0
-		switch t.header[1] {
-		case 0:
-			t.skip = binary.BigEndian.Uint32(t.header[8:12])
-		case 2:
-			t.onPing(binary.BigEndian.Uint16(t.header[2:4]))
-		}
-	}
-}
-
-type tappedConn struct {
-	net.Conn
-	in *frameTap
-}
-
-func (c *tappedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.in.feed(p[:n])
-	return n, err
 }
 
 // pattern gives every stream its own bytes, different at every offset of
@@ -246,27 +122,24 @@ func main() {
 	listener.Close()
 
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	def, err := readDefinition(conn)
+	def, err := smtest.ReadDefinition(conn)
 	if err != nil {
 		fail("handshake: %v", err)
 	}
-	fmt.Printf("go-fake-daemon: handshake address=%q port=%d flags=%d\n", def.address, def.port, def.flags)
-	if *expectPort != 0 && def.port != *expectPort {
-		fail("the service asked for port %d, expected %d", def.port, *expectPort)
+	fmt.Printf("go-fake-daemon: handshake address=%q port=%d flags=%d\n", def.Address, def.Port, def.Flags)
+	if *expectPort != 0 && def.Port != *expectPort {
+		fail("the service asked for port %d, expected %d", def.Port, *expectPort)
 	}
-	var status bytes.Buffer
-	binary.Write(&status, binary.BigEndian, uint64(2))
-	status.WriteString("OK")
-	if _, err := conn.Write(status.Bytes()); err != nil {
+	if _, err := conn.Write(smtest.EncodeStatus("OK")); err != nil {
 		fail("sending the status: %v", err)
 	}
 	conn.SetDeadline(time.Time{})
 
 	var pongs, peerPings int64
-	tapped := &tappedConn{Conn: conn, in: &frameTap{onPing: func(flags uint16) {
-		if flags&flagACK != 0 {
+	tapped := &smtest.TappedConn{Conn: conn, In: &smtest.FrameTap{OnPing: func(flags uint16) {
+		if flags&smtest.FlagACK != 0 {
 			atomic.AddInt64(&pongs, 1)
-		} else if flags&flagSYN != 0 {
+		} else if flags&smtest.FlagSYN != 0 {
 			atomic.AddInt64(&peerPings, 1)
 		}
 	}}}

@@ -12,8 +12,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -27,39 +25,8 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/yamux"
+	"smtest"
 )
-
-const (
-	maxStatus = 64 * 1024
-	flagHTTP  = 0x01
-)
-
-func appendInt(b *bytes.Buffer, v uint64) {
-	var raw [8]byte
-	binary.BigEndian.PutUint64(raw[:], v)
-	b.Write(raw[:])
-}
-
-func appendString(b *bytes.Buffer, s string) {
-	appendInt(b, uint64(len(s)))
-	b.WriteString(s)
-}
-
-func readStatus(r io.Reader) (string, error) {
-	var raw [8]byte
-	if _, err := io.ReadFull(r, raw[:]); err != nil {
-		return "", fmt.Errorf("reading the status length: %w", err)
-	}
-	length := binary.BigEndian.Uint64(raw[:])
-	if length > maxStatus {
-		return "", fmt.Errorf("status length %d is over %d", length, maxStatus)
-	}
-	status := make([]byte, length)
-	if _, err := io.ReadFull(r, status); err != nil {
-		return "", fmt.Errorf("reading the status: %w", err)
-	}
-	return string(status), nil
-}
 
 var requests, streams int64
 
@@ -86,28 +53,15 @@ func main() {
 	text := flag.String("text", "hello", "text to answer every request with")
 	flag.Parse()
 
-	conn, err := net.Dial("tcp", *control)
-	if err != nil {
-		fmt.Printf("go-http: cannot connect: %v\n", err)
-		os.Exit(1)
-	}
-	var request bytes.Buffer
-	appendString(&request, *address)
-	appendInt(&request, uint64(*port))
-	request.WriteByte(flagHTTP)
-	appendString(&request, *domain)
-	appendString(&request, *prefix)
-	if _, err := conn.Write(request.Bytes()); err != nil {
-		fmt.Printf("go-http: cannot send the handshake: %v\n", err)
-		os.Exit(1)
-	}
-	status, err := readStatus(conn)
+	conn, err := smtest.Register(*control, &smtest.Definition{
+		Address:      *address,
+		Port:         uint64(*port),
+		Flags:        smtest.FlagHTTP,
+		DomainSuffix: *domain,
+		PathPrefix:   *prefix,
+	})
 	if err != nil {
 		fmt.Printf("go-http: %v\n", err)
-		os.Exit(1)
-	}
-	if status != "OK" {
-		fmt.Printf("go-http: rejected: %s\n", status)
 		os.Exit(1)
 	}
 

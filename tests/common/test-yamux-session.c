@@ -244,7 +244,7 @@ test_backpressure (Fixture       *fixture,
                                    on_write_all_done, &stalled_error);
   WAIT_FOR (fixture, fixture->server.incoming->len == 1);
   stalled_server = g_ptr_array_index (fixture->server.incoming, 0);
-  settle (fixture);
+  settle (&fixture->timed_out);
   g_assert_false (g_pollable_output_stream_is_writable (
                     G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (stalled)))));
 
@@ -260,7 +260,7 @@ test_backpressure (Fixture       *fixture,
   g_object_unref (transfer.stream);
 
   /* The stalled writer is still blocked with exactly one window sent. */
-  settle (fixture);
+  settle (&fixture->timed_out);
   g_assert_null (stalled_error);
   stalled_input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (stalled_server)));
   while ((n = g_pollable_input_stream_read_nonblocking (stalled_input, sink + buffered,
@@ -588,7 +588,7 @@ test_session_close (Fixture       *fixture,
   WAIT_FOR (fixture, fixture->server.incoming->len == 2);
   server_open = g_ptr_array_index (fixture->server.incoming, 0);
   server_finished = g_ptr_array_index (fixture->server.incoming, 1);
-  settle (fixture);
+  settle (&fixture->timed_out);
 
   sm_yamux_session_close (fixture->client.session);
   g_assert_true (fixture->client.closed);
@@ -661,7 +661,7 @@ test_async_read_wakes (Fixture       *fixture,
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (client)),
                              buffer, sizeof buffer, G_PRIORITY_DEFAULT, NULL, on_idle_read, &n);
   /* A waiting source is not ready: the loop would sleep, not spin. */
-  settle (fixture);
+  settle (&fixture->timed_out);
   g_assert_false (g_main_context_iteration (NULL, FALSE));
   g_assert_cmpint (n, ==, -2);
 
@@ -726,7 +726,7 @@ test_ping_flood (Fixture       *fixture,
 
       if (n < 0)
         {
-          settle (fixture);
+          settle (&fixture->timed_out);
           n = g_pollable_output_stream_write_nonblocking (output, pings + offset,
                                                           CHUNK - SM_YAMUX_HEADER_SIZE,
                                                           NULL, NULL);

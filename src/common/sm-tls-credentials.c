@@ -223,6 +223,7 @@ pem_has_block (const char *pem,
   return FALSE;
 }
 
+/* @id NULL: only checking, no validity warning */
 static SmTlsCertificate *
 sm_tls_certificate_new (const char  *id,
                         const char  *cert_pem,
@@ -287,7 +288,8 @@ sm_tls_certificate_new (const char  *id,
   g_atomic_ref_count_init (&cert->ref_count);
   cert->id = g_strdup (id);
   cert->names = collect_dns_names (crts[0]);
-  warn_if_not_valid_now (id, crts[0]);
+  if (id != NULL)
+    warn_if_not_valid_now (id, crts[0]);
 
   cert->pcerts = g_new0 (gnutls_pcert_st, n_crts);
   cert->n_pcerts = n_crts;
@@ -426,6 +428,20 @@ sm_tls_credentials_add (SmTlsCredentials  *self,
 
   g_debug ("TLS certificate \"%s\" added (%u in chain)", id, cert->n_pcerts);
   return TRUE;
+}
+
+gboolean
+sm_tls_credentials_check (const char  *cert_pem,
+                          const char  *key_pem,
+                          GError     **error)
+{
+  g_autoptr(SmTlsCertificate) cert = NULL;
+
+  g_return_val_if_fail (cert_pem != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  cert = sm_tls_certificate_new (NULL, cert_pem, key_pem, error);
+  return cert != NULL;
 }
 
 gboolean

@@ -60,6 +60,12 @@ gboolean            sm_tls_credentials_add                (SmTlsCredentials    *
                                                            const char          *cert_pem,
                                                            const char          *key_pem,
                                                            GError             **error);
+/* Checks a certificate and key as sm_tls_credentials_add() does, with
+ * the same errors, keeping and logging nothing: to refuse bad input before
+ * anything changes. */
+gboolean            sm_tls_credentials_check              (const char          *cert_pem,
+                                                           const char          *key_pem,
+                                                           GError             **error);
 /* FALSE if there was no certificate with that id */
 gboolean            sm_tls_credentials_remove             (SmTlsCredentials    *self,
                                                            const char          *id);

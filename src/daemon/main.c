@@ -17,6 +17,7 @@
 #include "sm-control.h"
 #include "sm-dbus.h"
 #include "sm-registry.h"
+#include "sm-tls-terminator.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
 #define SHUTDOWN_GRACE_MS 1000
@@ -127,6 +128,8 @@ main (int   argc,
   gint64 http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
   double http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
   double http_idle_timeout = SM_HTTP_DEFAULT_IDLE_TIMEOUT;
+  g_autofree char *tls_priority = NULL;
+  int tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
   SmHttpLimits http_limits;
   gboolean verbose = FALSE;
   gboolean version = FALSE;
@@ -155,6 +158,12 @@ main (int   argc,
       N_("SECONDS") },
     { "http-idle-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_idle_timeout,
       N_("Seconds an idle HTTP keep-alive connection stays open (default: 75)"),
+      N_("SECONDS") },
+    { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
+      N_("GnuTLS priority string for TLS ports (default: " SM_TLS_DEFAULT_PRIORITY ")"),
+      N_("STRING") },
+    { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
+      N_("Seconds a client has to complete its TLS handshake (default: 10)"),
       N_("SECONDS") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
       N_("Log every connection"), NULL },
@@ -239,6 +248,11 @@ main (int   argc,
 
   registry = sm_registry_new (hold_timeout);
   sm_registry_set_http_limits (registry, &http_limits);
+  if (!sm_registry_set_tls_options (registry, tls_priority, tls_handshake_timeout, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
   control = sm_control_new (registry);
   if (!sm_control_listen (control, bind_address, bind_port, &error))
     {

@@ -4,16 +4,13 @@
 #include <math.h>
 
 #include "sm-address.h"
+#include "sm-connection-queue.h"
 #include "sm-http-proxy.h"
 #include "sm-listen-socket.h"
 #include "sm-port.h"
 #include "sm-rate-limit.h"
 #include "sm-tcp-proxy.h"
-
-typedef struct {
-  GSocketConnection *connection;
-  gint64             queued_at;
-} QueuedConnection;
+#include "sm-tls-terminator.h"
 
 struct _SmPort
 {
@@ -36,20 +33,26 @@ struct _SmPort
   guint           n_reservations;
   guint           hold_source;
 
-  GQueue          queued;
-  guint           expire_source;
+  SmConnectionQueue *queued;    /* raw TCP, or waiting for a certificate */
   SmRateLimit     overflow_log_limit;
 
   /* HTTP mode */
   SmHttpLimits     http_limits;
   SmHttpMatcher   *matcher;
   SmHttpWaitQueue *waiters;
+
+  /* TLS termination, set up by the first certificate */
+  SmTlsTerminator *tls;
+  char            *tls_priority;
+  int              tls_handshake_timeout;
+  gboolean         tls_expected;   /* a service with a certificate is registering */
 };
 
 enum {
   SIGNAL_ROUTE_ADDED,
   SIGNAL_ROUTE_REMOVED,
   SIGNAL_CLOSED,
+  SIGNAL_TLS_CHANGED,
   N_SIGNALS
 };
 
@@ -57,9 +60,14 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmPort, sm_port, G_TYPE_OBJECT)
 
-static void schedule_expiry (SmPort  *self);
-static void on_route_gone   (SmRoute *route,
-                             SmPort  *self);
+static void on_route_gone   (SmRoute           *route,
+                             SmPort            *self);
+static void start_handshake (SmPort            *self,
+                             GSocketConnection *connection);
+static void serve_http      (SmPort            *self,
+                             GIOStream         *stream,
+                             GSocketAddress    *remote,
+                             gboolean           https);
 
 const char *
 sm_port_mode_to_string (SmPortMode mode)
@@ -67,33 +75,26 @@ sm_port_mode_to_string (SmPortMode mode)
   return mode == SM_PORT_MODE_HTTP ? "HTTP" : "raw TCP";
 }
 
-static void
-close_connection (GSocketConnection *connection)
+static gboolean
+terminates_tls (SmPort *self)
 {
-  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-  g_object_unref (connection);
+  return self->tls != NULL && sm_tls_terminator_is_active (self->tls);
 }
 
+/* Unique per registration: a certificate outlives its route for the hold
+ * timeout, and the service may register again meanwhile */
 static char *
-describe_peer (GSocketConnection *connection)
+make_certificate_id (SmRoute *route)
 {
-  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
-
-  return remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+  return g_strdup_printf ("route %" G_GUINT64_FORMAT " from %s",
+                          sm_route_get_id (route), sm_route_get_peer (route));
 }
 
 static void
 drop_queued (SmPort *self)
 {
-  QueuedConnection *queued;
-
-  g_clear_handle_id (&self->expire_source, g_source_remove);
-
-  while ((queued = g_queue_pop_head (&self->queued)) != NULL)
-    {
-      close_connection (queued->connection);
-      g_free (queued);
-    }
+  if (self->queued != NULL)
+    sm_connection_queue_drop_all (self->queued);
 
   if (self->waiters != NULL)
     sm_http_wait_queue_drop_all (self->waiters);
@@ -117,6 +118,12 @@ remove_route (SmPort  *self,
     self->next_route--;
   if (self->matcher != NULL)
     sm_http_matcher_route_removed (self->matcher, route, g_get_monotonic_time ());
+  if (self->tls != NULL && sm_socket_definition_has_tls (sm_route_get_definition (route)))
+    {
+      g_autofree char *id = make_certificate_id (route);
+
+      sm_tls_terminator_retire_certificate (self->tls, id);
+    }
 
   g_message ("Service %s left %s", sm_route_get_peer (route), self->display_name);
   g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
@@ -134,8 +141,9 @@ on_route_gone (SmRoute *route,
 
 /* Hands @connection to the next route that opens a stream for it */
 static gboolean
-dispatch (SmPort            *self,
-          GSocketConnection *connection)
+dispatch (SmPort         *self,
+          GIOStream      *connection,
+          GSocketAddress *client)
 {
   while (self->routes->len > 0)
     {
@@ -156,7 +164,7 @@ dispatch (SmPort            *self,
         }
 
       self->next_route = index + 1;
-      proxy = sm_tcp_proxy_new (connection, route, stream);
+      proxy = sm_tcp_proxy_new (connection, client, route, stream);
       sm_tcp_proxy_start (proxy, self->cancellable);
       return TRUE;
     }
@@ -167,91 +175,35 @@ dispatch (SmPort            *self,
 static void
 flush_queue (SmPort *self)
 {
-  QueuedConnection *queued;
+  GIOStream *connection;
+  GSocketAddress *client;
 
-  while ((queued = g_queue_peek_head (&self->queued)) != NULL)
+  while (sm_connection_queue_peek (self->queued, &connection, &client))
     {
-      if (!dispatch (self, queued->connection))
+      gboolean raw = G_IS_SOCKET_CONNECTION (connection);
+
+      /* It came before the port terminated TLS; the service it would go
+       * to now expects TLS */
+      if (raw && terminates_tls (self))
+        {
+          g_autoptr(GSocketConnection) taken = g_object_ref (G_SOCKET_CONNECTION (connection));
+
+          sm_connection_queue_pop (self->queued);
+          start_handshake (self, taken);
+          continue;
+        }
+      /* Its certificate is on the way */
+      if (raw && self->tls_expected)
         return;
 
-      g_queue_pop_head (&self->queued);
-      g_object_unref (queued->connection);
-      g_free (queued);
+      /* HTTP ports only queue while a certificate is expected */
+      if (self->mode == SM_PORT_MODE_HTTP)
+        serve_http (self, connection, client, !raw);
+      else if (!dispatch (self, connection, client))
+        return;
+
+      sm_connection_queue_pop (self->queued);
     }
-
-  g_clear_handle_id (&self->expire_source, g_source_remove);
-}
-
-static gboolean
-on_queue_expired (gpointer user_data)
-{
-  SmPort *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  QueuedConnection *queued;
-
-  self->expire_source = 0;
-
-  /* FIFO with one timeout for all: the oldest expire first */
-  while ((queued = g_queue_peek_head (&self->queued)) != NULL &&
-         now - queued->queued_at >= self->hold_us)
-    {
-      g_autofree char *peer = describe_peer (queued->connection);
-
-      g_debug ("Connection from %s to %s found no service in time; closing it",
-               peer, self->display_name);
-      g_queue_pop_head (&self->queued);
-      close_connection (queued->connection);
-      g_free (queued);
-    }
-
-  schedule_expiry (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_expiry (SmPort *self)
-{
-  QueuedConnection *oldest = g_queue_peek_head (&self->queued);
-  gint64 remaining_us;
-
-  if (oldest == NULL || self->expire_source != 0)
-    return;
-
-  remaining_us = MAX (0, oldest->queued_at + self->hold_us - g_get_monotonic_time ());
-  self->expire_source = g_timeout_add ((guint) ((remaining_us + 999) / 1000),
-                                       on_queue_expired, self);
-}
-
-static void
-enqueue (SmPort            *self,
-         GSocketConnection *connection)
-{
-  g_autofree char *peer = describe_peer (connection);
-  QueuedConnection *queued;
-
-  if (self->queued.length >= SM_PORT_MAX_QUEUED)
-    {
-      guint suppressed = 0;
-
-      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
-        {
-          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-          g_warning ("Closing connection from %s: %u connections to %s already wait "
-                     "for a service%s", peer, self->queued.length, self->display_name, more);
-        }
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return;
-    }
-
-  g_debug ("Connection from %s waits for a service on %s", peer, self->display_name);
-
-  queued = g_new0 (QueuedConnection, 1);
-  queued->connection = g_object_ref (connection);
-  queued->queued_at = g_get_monotonic_time ();
-  g_queue_push_tail (&self->queued, queued);
-
-  schedule_expiry (self);
 }
 
 /* @stream: the public connection, or a TLS stream over it */
@@ -267,32 +219,127 @@ serve_http (SmPort         *self,
   sm_http_proxy_start (proxy, self->cancellable);
 }
 
+/* @stream: the public connection, or a TLS stream over it */
+static void
+serve (SmPort         *self,
+       GIOStream      *stream,
+       GSocketAddress *client,
+       gboolean        tls)
+{
+  if (self->mode == SM_PORT_MODE_HTTP)
+    {
+      serve_http (self, stream, client, tls);
+      return;
+    }
+
+  /* Connections already waiting go first */
+  flush_queue (self);
+  if (sm_connection_queue_get_length (self->queued) > 0 || !dispatch (self, stream, client))
+    sm_connection_queue_push (self->queued, stream, client);
+}
+
+static void
+handshake_done_cb (GObject      *source_object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(SmPort) self = user_data;
+  g_autoptr(SmTlsStream) stream = NULL;
+  g_autoptr(GSocketAddress) client = NULL;
+  GIOStream *base;
+
+  /* The terminator logs failures */
+  stream = sm_tls_terminator_handshake_finish (SM_TLS_TERMINATOR (source_object), result, NULL);
+  if (stream == NULL)
+    return;
+
+  if (!self->listening)
+    {
+      g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
+      return;
+    }
+
+  base = sm_tls_stream_get_base_stream (stream);
+  client = g_socket_connection_get_remote_address (G_SOCKET_CONNECTION (base), NULL);
+  serve (self, G_IO_STREAM (stream), client, TRUE);
+}
+
+/* Handshakes run concurrently; the connection is served once it is done */
+static void
+start_handshake (SmPort            *self,
+                 GSocketConnection *connection)
+{
+  sm_tls_terminator_handshake_async (self->tls, connection, self->cancellable,
+                                     handshake_done_cb, g_object_ref (self));
+}
+
 static gboolean
 on_incoming (GSocketService    *service,
              GSocketConnection *connection,
              GObject           *source_object,
              SmPort            *self)
 {
+  g_autoptr(GSocketAddress) remote = NULL;
+
   if (!self->listening)
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
 
-  if (self->mode == SM_PORT_MODE_HTTP)
+  /* Once a port terminates TLS, every new connection on it is TLS */
+  if (terminates_tls (self))
     {
-      g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
-
-      serve_http (self, G_IO_STREAM (connection), remote, FALSE);
+      start_handshake (self, connection);
       return TRUE;
     }
 
-  /* Connections already waiting go first */
-  flush_queue (self);
-  if (self->queued.length > 0 || !dispatch (self, connection))
-    enqueue (self, connection);
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  /* The first certificate is being registered: served as plain, this
+   * connection's ClientHello would go to a service, or to the HTTP parser */
+  if (self->tls_expected)
+    {
+      sm_connection_queue_push (self->queued, G_IO_STREAM (connection), remote);
+      return TRUE;
+    }
 
+  serve (self, G_IO_STREAM (connection), remote, FALSE);
   return TRUE;
+}
+
+static void
+on_tls_active_changed (SmTlsTerminator *tls,
+                       SmPort          *self)
+{
+  g_signal_emit (self, signals[SIGNAL_TLS_CHANGED], 0);
+}
+
+static void
+add_certificate (SmPort  *self,
+                 SmRoute *route)
+{
+  const SmSocketDefinition *definition = sm_route_get_definition (route);
+  g_autofree char *id = make_certificate_id (route);
+  g_autoptr(GError) error = NULL;
+
+  if (self->tls == NULL)
+    {
+      /* No h2: the HTTP proxy speaks HTTP/1.1 only */
+      static const char * const http_alpn[] = { "http/1.1", NULL };
+
+      self->tls = sm_tls_terminator_new (self->display_name, self->hold_us, self->tls_priority,
+                                         self->mode == SM_PORT_MODE_HTTP ? http_alpn : NULL,
+                                         self->tls_handshake_timeout);
+      g_signal_connect (self->tls, "active-changed", G_CALLBACK (on_tls_active_changed), self);
+    }
+
+  /* Checked before the port was reserved: this only fails on a bug */
+  if (!sm_tls_terminator_add_certificate (self->tls, id,
+                                          sm_socket_definition_get_tls_cert (definition),
+                                          sm_socket_definition_get_tls_key (definition),
+                                          &error))
+    g_warning ("Service %s on %s: %s", sm_route_get_peer (route), self->display_name,
+               error->message);
 }
 
 static gboolean
@@ -331,6 +378,12 @@ sm_port_dispose (GObject *object)
   sm_port_stop_listening (self);
   g_clear_handle_id (&self->hold_source, g_source_remove);
 
+  if (self->tls != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->tls, self);
+      g_clear_object (&self->tls);
+    }
+
   if (self->service != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->service, self);
@@ -354,12 +407,14 @@ sm_port_finalize (GObject *object)
   SmPort *self = SM_PORT (object);
 
   g_ptr_array_unref (self->routes);
+  g_clear_pointer (&self->queued, sm_connection_queue_free);
   g_clear_pointer (&self->waiters, sm_http_wait_queue_free);
   g_clear_pointer (&self->matcher, sm_http_matcher_free);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->key, g_free);
   g_clear_pointer (&self->display_name, g_free);
+  g_clear_pointer (&self->tls_priority, g_free);
 
   G_OBJECT_CLASS (sm_port_parent_class)->finalize (object);
 }
@@ -381,15 +436,18 @@ sm_port_class_init (SmPortClass *klass)
   signals[SIGNAL_CLOSED] =
     g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_TLS_CHANGED] =
+    g_signal_new ("tls-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
 sm_port_init (SmPort *self)
 {
   self->routes = g_ptr_array_new ();
-  g_queue_init (&self->queued);
   sm_http_limits_init (&self->http_limits);
   sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
+  self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
 
 char *
@@ -428,6 +486,7 @@ sm_port_new (GInetAddress  *address,
   self->display_name = sm_address_format (address, number);
   self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
   self->cancellable = g_object_ref (cancellable);
+  self->queued = sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
   if (mode == SM_PORT_MODE_HTTP)
     {
       self->matcher = sm_http_matcher_new (self->hold_us);
@@ -495,7 +554,7 @@ guint
 sm_port_get_n_queued (SmPort *self)
 {
   g_return_val_if_fail (SM_IS_PORT (self), 0);
-  return self->queued.length +
+  return sm_connection_queue_get_length (self->queued) +
          (self->waiters != NULL ? sm_http_wait_queue_get_length (self->waiters) : 0);
 }
 
@@ -517,12 +576,28 @@ sm_port_reserve (SmPort *self)
 }
 
 void
+sm_port_expect_tls (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (self->n_reservations > 0);
+
+  if (!terminates_tls (self))
+    self->tls_expected = TRUE;
+}
+
+void
 sm_port_release (SmPort *self)
 {
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (self->n_reservations > 0);
 
   self->n_reservations--;
+  /* No certificate came: what waited for one is served as it is */
+  if (self->n_reservations == 0 && self->tls_expected)
+    {
+      self->tls_expected = FALSE;
+      flush_queue (self);
+    }
   update_hold_timer (self);
 }
 
@@ -543,14 +618,22 @@ sm_port_add_route (SmPort  *self,
     sm_http_matcher_route_added (self->matcher, route);
 
   g_message ("Service %s registered on %s", sm_route_get_peer (route), self->display_name);
+  /* Before the waiting connections are handed over: they may need it */
+  if (sm_socket_definition_has_tls (sm_route_get_definition (route)))
+    add_certificate (self, route);
+  else if (terminates_tls (self))
+    g_message ("Service %s on %s registered no certificate; its clients are served "
+               "through TLS with the port's certificates",
+               sm_route_get_peer (route), self->display_name);
   g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
+  if (self->n_reservations == 0)
+    self->tls_expected = FALSE;
 
   if (sm_route_is_gone (route))
     remove_route (self, route);
   else if (self->mode == SM_PORT_MODE_HTTP)
     sm_http_wait_queue_flush (self->waiters, self->matcher, self->routes);
-  else
-    flush_queue (self);
+  flush_queue (self);
 
   update_hold_timer (self);
 }
@@ -603,6 +686,26 @@ sm_port_close (SmPort *self)
     }
 
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+}
+
+void
+sm_port_set_tls_options (SmPort     *self,
+                         const char *priority,
+                         int         handshake_timeout)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (handshake_timeout > 0);
+
+  g_free (self->tls_priority);
+  self->tls_priority = g_strdup (priority);
+  self->tls_handshake_timeout = handshake_timeout;
+}
+
+gboolean
+sm_port_get_tls (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), FALSE);
+  return terminates_tls (self);
 }
 
 void
@@ -693,6 +796,14 @@ report_waiting_request (GSocketAddress *client,
   foreach->func (&waiting, foreach->user_data);
 }
 
+static void
+report_waiting_connection (GSocketAddress *client,
+                           gint64          queued_at,
+                           gpointer        user_data)
+{
+  report_waiting_request (client, NULL, NULL, queued_at, user_data);
+}
+
 void
 sm_port_foreach_waiting (SmPort            *self,
                          SmPortWaitingFunc  func,
@@ -703,16 +814,7 @@ sm_port_foreach_waiting (SmPort            *self,
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (func != NULL);
 
-  for (GList *l = self->queued.head; l != NULL; l = l->next)
-    {
-      QueuedConnection *queued = l->data;
-      g_autoptr(GSocketAddress) client =
-        g_socket_connection_get_remote_address (queued->connection, NULL);
-      SmPortWaiting waiting = { client, NULL, NULL, queued->queued_at };
-
-      func (&waiting, user_data);
-    }
-
+  sm_connection_queue_foreach (self->queued, report_waiting_connection, &foreach);
   if (self->waiters != NULL)
     sm_http_wait_queue_foreach (self->waiters, report_waiting_request, &foreach);
 }

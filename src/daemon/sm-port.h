@@ -37,6 +37,17 @@ const char *sm_port_mode_to_string (SmPortMode mode);
  * round-robin order that still takes streams. With no such route the
  * connection waits (unread) for one to register, at most the hold timeout.
  *
+ * TLS: a port terminates TLS while it has certificates: from the first
+ * service that registers one (sm_port_add_route()) until the hold timeout
+ * after the last such service left. Then every new connection on it is
+ * TLS, whatever its services registered: a service without a certificate
+ * is served through TLS with the others' certificates, chosen by SNI (see
+ * sm-tls-credentials.h). A connection still waiting for a service when the
+ * port starts terminating TLS gets the TLS handshake too, and so do those
+ * accepted while the first service with a certificate completes its
+ * registration (they wait for it). HTTP ports offer ALPN "http/1.1".
+ * #SmPort::tls-changed tells when termination starts or stops.
+ *
  * In HTTP mode each connection goes to an #SmHttpProxy, which asks the
  * port for a route per request (sm_port_match_http()) and may wait for
  * one (sm_port_wait_for_http_route()).
@@ -75,9 +86,22 @@ gboolean      sm_port_is_closed        (SmPort        *self);
 
 void          sm_port_reserve          (SmPort        *self);
 void          sm_port_release          (SmPort        *self);
+/* The reservation is for a service with a certificate: until the
+ * reservations are over, new connections wait for it rather than being
+ * served without TLS */
+void          sm_port_expect_tls       (SmPort        *self);
 /* Consumes one reservation */
 void          sm_port_add_route        (SmPort        *self,
                                         SmRoute       *route);
+
+/* TLS: the GnuTLS priority string (checked by the caller; NULL: the
+ * default) and the seconds a client has to complete its handshake, for
+ * the TLS set up from now on */
+void          sm_port_set_tls_options  (SmPort        *self,
+                                        const char    *priority,
+                                        int            handshake_timeout);
+/* Whether new connections get the TLS handshake */
+gboolean      sm_port_get_tls          (SmPort        *self);
 
 /* HTTP mode: limits for the connections accepted from now on */
 void          sm_port_set_http_limits  (SmPort             *self,

@@ -6,6 +6,8 @@
 #include "sm-address.h"
 #include "sm-error.h"
 #include "sm-registry.h"
+#include "sm-tls-credentials.h"
+#include "sm-tls-terminator.h"
 
 struct _SmRegistry
 {
@@ -13,6 +15,8 @@ struct _SmRegistry
 
   double        hold_timeout;
   SmHttpLimits  http_limits;
+  char         *tls_priority;  /* NULL: the default */
+  int           tls_handshake_timeout;
   GHashTable   *ports;         /* key (owned) -> SmPort (owned) */
   guint64       next_route_id;
   GCancellable *cancellable;   /* aborts every proxied connection */
@@ -83,6 +87,7 @@ sm_registry_finalize (GObject *object)
   SmRegistry *self = SM_REGISTRY (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->tls_priority, g_free);
 
   G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
 }
@@ -116,6 +121,7 @@ sm_registry_init (SmRegistry *self)
   self->next_route_id = 1;
   self->cancellable = g_cancellable_new ();
   sm_http_limits_init (&self->http_limits);
+  self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
 
 SmRegistry *
@@ -147,6 +153,37 @@ sm_registry_set_http_limits (SmRegistry         *self,
   g_return_if_fail (limits->max_head_size > 0);
 
   self->http_limits = *limits;
+}
+
+gboolean
+sm_registry_set_tls_options (SmRegistry  *self,
+                             const char  *priority,
+                             int          handshake_timeout,
+                             GError     **error)
+{
+  g_return_val_if_fail (SM_IS_REGISTRY (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (handshake_timeout < 1 || handshake_timeout > SM_TLS_MAX_HANDSHAKE_TIMEOUT)
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                   "the TLS handshake timeout must be 1 to %d seconds",
+                   SM_TLS_MAX_HANDSHAKE_TIMEOUT);
+      return FALSE;
+    }
+
+  if (priority != NULL)
+    {
+      g_autoptr(SmTlsCredentials) scratch = sm_tls_credentials_new ();
+
+      if (!sm_tls_credentials_set_priority (scratch, priority, error))
+        return FALSE;
+    }
+
+  g_free (self->tls_priority);
+  self->tls_priority = g_strdup (priority);
+  self->tls_handshake_timeout = handshake_timeout;
+  return TRUE;
 }
 
 static gboolean
@@ -205,6 +242,7 @@ open_port (SmRegistry   *self,
   if (port == NULL)
     return NULL;
   sm_port_set_http_limits (port, &self->http_limits);
+  sm_port_set_tls_options (port, self->tls_priority, self->tls_handshake_timeout);
 
   g_signal_connect (port, "route-added", G_CALLBACK (on_route_added), self);
   g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), self);
@@ -234,12 +272,6 @@ sm_registry_reserve (SmRegistry               *self,
       return NULL;
     }
 
-  /* Refused rather than served as plain TCP: silently wrong is worse */
-  if (sm_socket_definition_has_tls (definition))
-    {
-      g_set_error_literal (error, SM_ERROR, SM_ERROR_TLS, "TLS termination is not supported yet");
-      return NULL;
-    }
   mode = sm_socket_definition_has_http (definition) ? SM_PORT_MODE_HTTP : SM_PORT_MODE_TCP;
 
   number = sm_socket_definition_get_port (definition);
@@ -251,6 +283,13 @@ sm_registry_reserve (SmRegistry               *self,
     }
 
   if (!sm_address_parse_service (sm_socket_definition_get_address (definition), &address, error))
+    return NULL;
+
+  /* A bad certificate changes nothing: no port is opened, none is
+   * touched. The port adds it once the service is registered. */
+  if (sm_socket_definition_has_tls (definition) &&
+      !sm_tls_credentials_check (sm_socket_definition_get_tls_cert (definition),
+                                 sm_socket_definition_get_tls_key (definition), error))
     return NULL;
 
   port = sm_registry_lookup_port (self, address, number);
@@ -276,6 +315,8 @@ sm_registry_reserve (SmRegistry               *self,
     return NULL;
 
   sm_port_reserve (port);
+  if (sm_socket_definition_has_tls (definition))
+    sm_port_expect_tls (port);
   return g_steal_pointer (&port);
 }
 

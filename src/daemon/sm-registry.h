@@ -33,6 +33,16 @@ double      sm_registry_get_hold_timeout     (SmRegistry               *self);
 void        sm_registry_set_http_limits      (SmRegistry               *self,
                                               const SmHttpLimits       *limits);
 
+/* For ports opened from now on: the GnuTLS priority string (NULL: the
+ * default, SM_TLS_DEFAULT_PRIORITY) and the seconds a public client has to
+ * complete its TLS handshake. Fails with SM_ERROR_TLS for a priority
+ * string GnuTLS refuses, SM_ERROR_INVALID_ARGUMENT for a timeout out of
+ * range; nothing changes then. */
+gboolean    sm_registry_set_tls_options      (SmRegistry               *self,
+                                              const char               *priority,
+                                              int                       handshake_timeout,
+                                              GError                  **error);
+
 /* Checks @definition and finds or opens its port. The port comes back
  * reserved: follow with sm_registry_add_route() or sm_port_release().
  * The error message is meant for the service (handshake status). */

@@ -12,7 +12,7 @@ struct _SmTcpProxy
 {
   GObject            parent_instance;
 
-  GSocketConnection *connection;
+  GIOStream         *connection;
   SmRoute           *route;
   SmYamuxStream     *stream;
   char              *client;
@@ -48,24 +48,24 @@ sm_tcp_proxy_init (SmTcpProxy *self)
 }
 
 SmTcpProxy *
-sm_tcp_proxy_new (GSocketConnection *connection,
-                  SmRoute           *route,
-                  SmYamuxStream     *stream)
+sm_tcp_proxy_new (GIOStream      *client,
+                  GSocketAddress *client_address,
+                  SmRoute        *route,
+                  SmYamuxStream  *stream)
 {
-  g_autoptr(GSocketAddress) remote = NULL;
   SmTcpProxy *self;
 
-  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (G_IS_IO_STREAM (client), NULL);
+  g_return_val_if_fail (client_address == NULL || G_IS_SOCKET_ADDRESS (client_address), NULL);
   g_return_val_if_fail (SM_IS_ROUTE (route), NULL);
   g_return_val_if_fail (SM_IS_YAMUX_STREAM (stream), NULL);
 
   self = g_object_new (SM_TYPE_TCP_PROXY, NULL);
-  self->connection = g_object_ref (connection);
+  self->connection = g_object_ref (client);
   self->route = g_object_ref (route);
   self->stream = g_object_ref (stream);
-
-  remote = g_socket_connection_get_remote_address (connection, NULL);
-  self->client = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+  self->client = client_address != NULL ? sm_address_format_socket (client_address)
+                                        : g_strdup ("(unknown)");
 
   return self;
 }
@@ -96,22 +96,22 @@ void
 sm_tcp_proxy_start (SmTcpProxy   *self,
                     GCancellable *cancellable)
 {
-  GSocket *socket;
-
   g_return_if_fail (SM_IS_TCP_PROXY (self));
   g_return_if_fail (!self->started);
 
   self->started = TRUE;
 
-  /* Interactive protocols go through us; do not add Nagle delays */
-  socket = g_socket_connection_get_socket (self->connection);
-  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  /* Interactive protocols go through us; do not add Nagle delays (a TLS
+   * connection had them turned off for its handshake) */
+  if (G_IS_SOCKET_CONNECTION (self->connection))
+    g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->connection)),
+                         IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   g_debug ("Connection from %s goes to %s as stream %u",
            self->client, sm_route_get_peer (self->route),
            sm_yamux_stream_get_id (self->stream));
 
-  sm_splice_async (G_IO_STREAM (self->connection), G_IO_STREAM (self->stream),
+  sm_splice_async (self->connection, G_IO_STREAM (self->stream),
                    SM_TCP_PROXY_BUFFER_SIZE, cancellable,
                    splice_done_cb, g_object_ref (self));
 }

@@ -19,12 +19,17 @@ G_BEGIN_DECLS
  * a yamux stream opened to a service, until both sides are done or either
  * breaks. It keeps itself alive while it runs and tells its route how much
  * went through when it ends.
+ *
+ * The public side may be any GIOStream with pollable input and output (a
+ * GSocketConnection, or a TLS stream over one).
  */
 #define SM_TYPE_TCP_PROXY (sm_tcp_proxy_get_type ())
 G_DECLARE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, SM, TCP_PROXY, GObject)
 
-/* @stream must come from sm_route_open_stream (@route) */
-SmTcpProxy *sm_tcp_proxy_new   (GSocketConnection *connection,
+/* @stream must come from sm_route_open_stream (@route); @client_address
+ * is for messages (NULL: unknown) */
+SmTcpProxy *sm_tcp_proxy_new   (GIOStream         *client,
+                                GSocketAddress    *client_address,
                                 SmRoute           *route,
                                 SmYamuxStream     *stream);
 /* Cancelling @cancellable aborts the copy (daemon shutdown) */

@@ -7,7 +7,9 @@
  *   sm-bench-http --listen-port N [--address A]
  *       plain TCP HTTP server (what nginx and the direct runs talk to)
  *   sm-bench-http --control HOST:PORT --port N [--address A] [--prefix P]
- *       the same server as a socketmaster HTTP service (prefix default /)
+ *                 [--tls-cert FILE --tls-key FILE]
+ *       the same server as a socketmaster HTTP service (prefix default /),
+ *       the daemon terminating TLS with that certificate if given
  *
  * It answers every request with "hello\n" (Content-Length: 6), keeps
  * connections alive (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only
@@ -37,6 +39,8 @@
 #include <glib-unix.h>
 #include <socketmaster.h>
 
+#include "sm-bench-util.h"
+
 /* A request head must fit in the input buffer */
 #define INPUT_SIZE       (16 * 1024)
 /* Pipelined requests are not parsed while this much output is pending */
@@ -49,6 +53,8 @@
 static char    *opt_control;
 static char    *opt_address;
 static char    *opt_prefix;
+static char    *opt_tls_cert;
+static char    *opt_tls_key;
 static int      opt_listen_port;
 static int      opt_port;
 static gboolean opt_free_port;
@@ -60,6 +66,8 @@ static GOptionEntry option_entries[] = {
   { "port", 0, 0, G_OPTION_ARG_INT, &opt_port, "Public port to ask the daemon for (with --control)", "N" },
   { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Listening address (default 127.0.0.1)", "ADDR" },
   { "prefix", 0, 0, G_OPTION_ARG_STRING, &opt_prefix, "Path prefix to register (with --control; default /)", "PATH" },
+  { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &opt_tls_cert, "PEM certificate chain for the daemon to serve (with --control)", "FILE" },
+  { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &opt_tls_key, "PEM private key of --tls-cert", "FILE" },
   { NULL }
 };
 
@@ -91,23 +99,6 @@ typedef struct {
 } Connection;
 
 static void connection_run (Connection *conn);
-
-static void
-print_status (const char *format,
-              ...) G_GNUC_PRINTF (1, 2);
-
-static void
-print_status (const char *format,
-              ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  vprintf (format, args);
-  va_end (args);
-  putchar ('\n');
-  fflush (stdout);
-}
 
 /* ---- Connections ---- */
 
@@ -543,12 +534,9 @@ listen_plain (Bench           *bench,
   g_autoptr(GSocketService) service = g_socket_service_new ();
   g_autoptr(GSocketAddress) address = NULL;
 
-  address = g_inet_socket_address_new_from_string (opt_address, (guint) opt_listen_port);
+  address = listen_address_new (opt_address, opt_listen_port, error);
   if (address == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "bad address %s", opt_address);
-      return FALSE;
-    }
+    return FALSE;
   g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 1024);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
                                       G_SOCKET_PROTOCOL_TCP, NULL, NULL, error))
@@ -604,25 +592,6 @@ on_listener_lost (SmListener *listener,
 
 /* ---- Main ---- */
 
-static int
-print_free_port (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, &error) ||
-      (bound = g_socket_get_local_address (socket, &error)) == NULL)
-    {
-      g_printerr ("sm-bench-http: %s\n", error->message);
-      return EXIT_FAILURE;
-    }
-  print_status ("%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
-  return EXIT_SUCCESS;
-}
-
 static gboolean
 on_stop_signal (gpointer user_data)
 {
@@ -658,7 +627,7 @@ main (int    argc,
     opt_prefix = g_strdup ("/");
 
   if (opt_free_port)
-    return print_free_port ();
+    return print_free_port ("sm-bench-http");
 
   /* A client that vanishes must show up as a write error, not kill us */
   signal (SIGPIPE, SIG_IGN);
@@ -681,6 +650,21 @@ main (int    argc,
       definition = sm_socket_definition_new ((guint16) opt_port);
       sm_socket_definition_set_address (definition, opt_address);
       sm_socket_definition_set_http (definition, NULL, opt_prefix);
+      if (opt_tls_cert != NULL || opt_tls_key != NULL)
+        {
+          g_autofree char *cert = NULL;
+          g_autofree char *key = NULL;
+
+          if (opt_tls_cert == NULL || opt_tls_key == NULL ||
+              !g_file_get_contents (opt_tls_cert, &cert, NULL, &error) ||
+              !g_file_get_contents (opt_tls_key, &key, NULL, &error))
+            {
+              g_printerr ("sm-bench-http: %s\n", error != NULL ? error->message
+                                                             : "--tls-cert needs --tls-key");
+              return EXIT_FAILURE;
+            }
+          sm_socket_definition_set_tls (definition, cert, key);
+        }
       listener = sm_listener_new (opt_control, definition);
       g_signal_connect (listener, "incoming", G_CALLBACK (on_listener_incoming), &bench);
       g_signal_connect (listener, "lost", G_CALLBACK (on_listener_lost), &bench);

@@ -214,20 +214,27 @@ bulk_writer_thread (gpointer data)
   gnutls_session_t session = data;
   char buffer[10000];
   gsize sent = 0;
+  ssize_t n;
 
   while (sent < BULK_SIZE)
     {
       gsize size = MIN (sizeof buffer, BULK_SIZE - sent);
-      ssize_t n;
 
       for (gsize i = 0; i < size; i++)
         buffer[i] = bulk_byte (sent + i);
-      n = gnutls_record_send (session, buffer, size);
+      /* E_AGAIN when the reading thread was handling a post-handshake
+       * message (a TLS 1.3 session ticket) meanwhile: send it again */
+      do
+        n = gnutls_record_send (session, buffer, size);
+      while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
       if (n <= 0)
         return GINT_TO_POINTER (FALSE);
       sent += n;
     }
-  return GINT_TO_POINTER (gnutls_bye (session, GNUTLS_SHUT_WR) == 0);
+  do
+    n = gnutls_bye (session, GNUTLS_SHUT_WR);
+  while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+  return GINT_TO_POINTER (n == 0);
 }
 
 static void

@@ -158,14 +158,14 @@ on_closed (SmYamuxSession *session,
   self->closed = TRUE;
 }
 
-SmTestService *
-sm_test_service_new (const char *control_address,
-                     guint16     port,
-                     const char *tag)
+static SmTestService *
+register_service (const char *control_address,
+                  guint16     port,
+                  const char *tag,
+                  GByteArray *request)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0);
   g_autofree char *status = NULL;
   SmYamuxConfig config;
   SmTestService *self;
@@ -194,6 +194,31 @@ sm_test_service_new (const char *control_address,
   g_signal_connect (self->session, "go-away", G_CALLBACK (on_go_away), self);
   g_signal_connect (self->session, "closed", G_CALLBACK (on_closed), self);
   return self;
+}
+
+SmTestService *
+sm_test_service_new (const char *control_address,
+                     guint16     port,
+                     const char *tag)
+{
+  g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0);
+
+  return register_service (control_address, port, tag, request);
+}
+
+SmTestService *
+sm_test_service_new_tls (const char *control_address,
+                         guint16     port,
+                         const char *tag,
+                         const char *cert_pem,
+                         const char *key_pem)
+{
+  /* flags bit 1: TLS definition follows (PROTOCOL.md §3) */
+  g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0x02);
+
+  sm_test_append_string (request, cert_pem);
+  sm_test_append_string (request, key_pem);
+  return register_service (control_address, port, tag, request);
 }
 
 void

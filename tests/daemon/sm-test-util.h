@@ -231,6 +231,13 @@ typedef enum {
 SmTestService *sm_test_service_new          (const char        *control_address,
                                              guint16            port,
                                              const char        *tag);
+/* Same with a TLS definition: the port terminates TLS with this
+ * certificate (PEM chain) and key */
+SmTestService *sm_test_service_new_tls      (const char        *control_address,
+                                             guint16            port,
+                                             const char        *tag,
+                                             const char        *cert_pem,
+                                             const char        *key_pem);
 void           sm_test_service_set_mode     (SmTestService     *service,
                                              SmTestServiceMode  mode);
 /* QUEUE mode: waits for the next stream; the caller owns it */

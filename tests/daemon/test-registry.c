@@ -451,9 +451,12 @@ test_refusals (void)
   GQuark domain = 0;
   int code = -1;
 
-  message = reserve_error (registry, "", free_port (), 2, &domain, &code);
-  g_assert_cmpstr (message, ==, "TLS termination is not supported yet");
+  /* A certificate that does not parse: no port opened */
+  port = free_port ();
+  message = reserve_error (registry, "", port, 2, &domain, &code);
+  g_assert_cmpstr (message, ==, "no certificate in TLS certificate PEM");
   g_assert_cmpint (code, ==, SM_ERROR_TLS);
+  g_assert_null (sm_registry_lookup_port (registry, NULL, port));
   g_free (message);
 
   message = reserve_error (registry, "example.com", free_port (), 0, &domain, &code);

@@ -64,18 +64,6 @@ port_mode (SmPort *port)
   return sm_port_get_mode (port) == SM_PORT_MODE_HTTP ? "http" : "tcp";
 }
 
-static gboolean
-port_has_tls (SmPort *port)
-{
-  GPtrArray *routes = sm_port_get_routes (port);
-
-  for (guint i = 0; i < routes->len; i++)
-    if (sm_socket_definition_has_tls (sm_route_get_definition (g_ptr_array_index (routes, i))))
-      return TRUE;
-
-  return FALSE;
-}
-
 static guint
 port_active_connections (SmPort *port)
 {
@@ -184,7 +172,7 @@ refresh_port_routes (SmDbus    *self,
 
   sm_bus_port_set_routes (entry->iface, (const char * const *) paths->pdata);
   sm_bus_port_set_mode (entry->iface, port_mode (entry->port));
-  sm_bus_port_set_tls (entry->iface, port_has_tls (entry->port));
+  sm_bus_port_set_tls (entry->iface, sm_port_get_tls (entry->port));
 }
 
 static void
@@ -270,6 +258,17 @@ on_port_route_removed (SmPort  *port,
     sm_bus_port_set_empty_since (entry->iface, (guint64) g_get_real_time ());
 }
 
+/* The port keeps terminating TLS for the hold timeout after its last
+ * certificate's service left, so this is not derived from the routes */
+static void
+on_port_tls_changed (SmPort *port,
+                     SmDbus *self)
+{
+  PortEntry *entry = g_hash_table_lookup (self->ports, port);
+
+  sm_bus_port_set_tls (entry->iface, sm_port_get_tls (port));
+}
+
 static void
 port_entry_free (gpointer data)
 {
@@ -317,6 +316,7 @@ add_port (SmDbus *self,
 
   g_signal_connect (port, "route-added", G_CALLBACK (on_port_route_added), self);
   g_signal_connect (port, "route-removed", G_CALLBACK (on_port_route_removed), self);
+  g_signal_connect (port, "tls-changed", G_CALLBACK (on_port_tls_changed), self);
   update_refresh_timer (self);
 }
 

@@ -97,6 +97,7 @@ struct _SmTlsStream
   GError                *fatal_error;   /* the session is unusable both ways */
   GError                *read_error;    /* sticky: truncation */
   gboolean               read_eof;
+  gboolean               truncation_is_eof;
 
   gboolean               write_pending; /* GnuTLS holds the end of an accepted record */
   GError                *write_error;   /* sticky: the output is unusable */

@@ -99,6 +99,11 @@ sm_tls_stream_read (SmTlsStream   *self,
           return -1;
 
         case GNUTLS_E_PREMATURE_TERMINATION:
+          if (self->truncation_is_eof)
+            {
+              self->read_eof = TRUE;
+              return 0;
+            }
           sm_tls_stream_set_gnutls_error (self, ret, "TLS read failed", &self->read_error);
           g_propagate_error (error, g_error_copy (self->read_error));
           return -1;

@@ -137,6 +137,14 @@ pull_timeout_cb (gnutls_transport_ptr_t transport,
   return 1;
 }
 
+void
+sm_tls_stream_set_truncation_is_eof (SmTlsStream *self,
+                                     gboolean     truncation_is_eof)
+{
+  g_return_if_fail (SM_IS_TLS_STREAM (self));
+  self->truncation_is_eof = truncation_is_eof;
+}
+
 /* Errors */
 
 void

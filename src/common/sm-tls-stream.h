@@ -73,6 +73,13 @@ gboolean     sm_tls_stream_handshake_finish       (SmTlsStream          *self,
                                                    GAsyncResult         *result,
                                                    GError              **error);
 
+/* Whether a peer that closes the transport without close_notify reads as
+ * EOF (TRUE) or fails the read with G_IO_ERROR_CONNECTION_CLOSED (FALSE,
+ * the default). A proxy that frames messages itself, or copies raw bytes
+ * like a plain TCP connection would, wants TRUE: many clients just close. */
+void         sm_tls_stream_set_truncation_is_eof  (SmTlsStream          *self,
+                                                   gboolean              truncation_is_eof);
+
 /* After a successful handshake; NULL before. */
 /* SNI host name the client asked for, lower case; NULL if none (or not a
  * plain DNS name) */

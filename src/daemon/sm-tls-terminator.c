@@ -294,6 +294,10 @@ sm_tls_terminator_handshake_async (SmTlsTerminator     *self,
       return;
     }
 
+  /* Clients that just close are done, not broken: the service gets a FIN
+   * (raw TCP), and HTTP framing tells a cut-off message by itself */
+  sm_tls_stream_set_truncation_is_eof (stream, TRUE);
+
   /* The handshake's flights are small: no Nagle delays between them */
   g_socket_set_option (g_socket_connection_get_socket (connection),
                        IPPROTO_TCP, TCP_NODELAY, 1, NULL);

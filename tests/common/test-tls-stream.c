@@ -648,6 +648,27 @@ test_truncation (void)
   test_client_finish (client);
 }
 
+/* A proxy may take a plain close as the end of the stream */
+static void
+test_truncation_is_eof (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_TRUNCATE);
+  g_autoptr(Server) server = NULL;
+
+  /* TLS 1.3 would send a session ticket after the handshake, which the
+   * client leaves unread: its close would then be a reset, not a FIN */
+  client->priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+  server = start_handshake (creds, client);
+  sm_tls_stream_set_truncation_is_eof (server->tls, TRUE);
+  wait_handshake (server);
+  collect_read (server);
+  test_wait_for (&server->done, "the truncated stream");
+  g_assert_no_error (server->error);
+  g_assert_cmpstr (server->received->str, ==, "partial");
+  test_client_finish (client);
+}
+
 static void
 test_renegotiation_refused (void)
 {
@@ -833,6 +854,7 @@ main (int    argc,
   g_test_add_func ("/tls/bulk", test_bulk);
   g_test_add_func ("/tls/blocking-io", test_blocking_io);
   g_test_add_func ("/tls/truncation", test_truncation);
+  g_test_add_func ("/tls/truncation-is-eof", test_truncation_is_eof);
   g_test_add_func ("/tls/renegotiation-refused", test_renegotiation_refused);
   g_test_add_func ("/tls/removed-during-handshake", test_removed_during_handshake);
   g_test_add_func ("/tls/resumption", test_resumption);

@@ -18,6 +18,18 @@ enum {
   HEAD_DONE,
 };
 
+/* g_debug() formats its message even when debug output is off, and the
+ * parsers run for every message a proxy relays: ask once per process */
+static gboolean
+tracing (void)
+{
+  static gsize state = 0;  /* 1: off, 2: on */
+
+  if (g_once_init_enter (&state))
+    g_once_init_leave (&state,
+                       g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN) ? 1 : 2);
+  return state == 2;
+}
 
 void
 sm_http_head_scanner_init (SmHttpHeadScanner *scanner)
@@ -630,8 +642,9 @@ sm_http_request_parse (const guint8    *head,
         upgrade != NULL && *upgrade != '\0';
     }
 
-  g_debug ("HTTP request %s %s host '%s' body %d", request->method,
-           request->target, request->host, request->body);
+  if (G_UNLIKELY (tracing ()))
+    g_debug ("HTTP request %s %s host '%s' body %d", request->method,
+             request->target, request->host, request->body);
   *out_status = SOUP_STATUS_OK;
   *out_request = g_steal_pointer (&request);
   return TRUE;
@@ -763,8 +776,9 @@ sm_http_response_parse (const guint8     *head,
                          response->body != SM_HTTP_BODY_UNTIL_CLOSE &&
                          wants_keep_alive (response->headers, response->version);
 
-  g_debug ("HTTP response %u body %d keep-alive %d", response->status,
-           response->body, response->keep_alive);
+  if (G_UNLIKELY (tracing ()))
+    g_debug ("HTTP response %u body %d keep-alive %d", response->status,
+             response->body, response->keep_alive);
   *out_response = g_steal_pointer (&response);
   return TRUE;
 }

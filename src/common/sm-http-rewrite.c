@@ -7,35 +7,63 @@
 #include "sm-http-parser.h"
 #include "sm-http-private.h"
 
-/* Writing heads for forwarding, canned responses and route matching */
+/* Writing heads for forwarding, canned responses and route matching.
+ * Heads are written for every request and response a proxy relays: plain
+ * appends, no printf formatting. */
 
 static void
 write_field (const char *name,
              const char *value,
              gpointer    user_data)
 {
-  g_string_append_printf (user_data, "%s: %s\r\n", name, value);
+  GString *out = user_data;
+
+  g_string_append (out, name);
+  g_string_append_len (out, ": ", 2);
+  g_string_append (out, value);
+  g_string_append_len (out, "\r\n", 2);
+}
+
+static void
+append_uint (GString *out,
+             guint    value)
+{
+  char digits[16];
+  gsize start = sizeof digits;
+
+  do
+    {
+      digits[--start] = (char) ('0' + value % 10);
+      value /= 10;
+    }
+  while (value > 0);
+  g_string_append_len (out, digits + start, sizeof digits - start);
 }
 
 void
 sm_http_request_write_head (const SmHttpRequest *request,
                             GString             *out)
 {
-  g_string_append_printf (out, "%s %s HTTP/1.%d\r\n", request->method,
-                          request->forward_target,
-                          request->version == SOUP_HTTP_1_0 ? 0 : 1);
+  g_string_append (out, request->method);
+  g_string_append_c (out, ' ');
+  g_string_append (out, request->forward_target);
+  g_string_append (out, request->version == SOUP_HTTP_1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   soup_message_headers_foreach (request->headers, write_field, out);
-  g_string_append (out, "\r\n");
+  g_string_append_len (out, "\r\n", 2);
 }
 
 void
 sm_http_response_write_head (const SmHttpResponse *response,
                              GString              *out)
 {
-  g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", response->status,
-                          response->reason != NULL ? response->reason : "");
+  g_string_append_len (out, "HTTP/1.1 ", 9);
+  append_uint (out, response->status);
+  g_string_append_c (out, ' ');
+  if (response->reason != NULL)
+    g_string_append (out, response->reason);
+  g_string_append_len (out, "\r\n", 2);
   soup_message_headers_foreach (response->headers, write_field, out);
-  g_string_append (out, "\r\n");
+  g_string_append_len (out, "\r\n", 2);
 }
 
 static gboolean
@@ -111,8 +139,15 @@ append_to_list_field (SoupMessageHeaders *headers,
   const char *existing = soup_message_headers_get_list (headers, name);
   g_autofree char *value = NULL;
 
-  if (existing != NULL && *existing != '\0')
-    value = g_strdup_printf ("%s, %s", existing, element);
+  /* The usual case: the client sent none */
+  if (existing == NULL)
+    {
+      soup_message_headers_append (headers, name, element);
+      return;
+    }
+
+  if (*existing != '\0')
+    value = g_strconcat (existing, ", ", element, NULL);
   else
     value = g_strdup (element);
   soup_message_headers_replace (headers, name, value);
@@ -146,7 +181,8 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
     {
       append_forwarded_value (element, client_ip);
     }
-  g_string_append_printf (element, ";proto=%s", proto);
+  g_string_append (element, ";proto=");
+  g_string_append (element, proto);
   if (host != NULL && *host != '\0')
     {
       g_string_append (element, ";host=");

@@ -11,13 +11,15 @@
  *
  * Bulk data allocates and frees big segments at a high rate; given straight
  * back to malloc they make the heap grow and shrink all the time (brk and
- * page faults cost more than the copies). So each thread keeps a few freed
- * big segments for reuse, freed when the thread ends. Sessions and their
- * streams live in one thread, so the cache needs no lock.
+ * page faults cost more than the copies). Small exchanges (a request, a
+ * response) empty a queue and start a new segment every time. So each
+ * thread keeps a few freed segments of both bounds for reuse, freed when
+ * the thread ends. Sessions and their streams live in one thread, so the
+ * cache needs no lock.
  */
 #define SEGMENT_MIN_SIZE   (4 * 1024)
 #define SEGMENT_MAX_SIZE   (64 * 1024)
-#define SEGMENT_CACHE_SIZE 64   /* 4 MiB per thread at most */
+#define SEGMENT_CACHE_SIZE 64   /* of each size: 4.25 MiB per thread at most */
 
 struct _SmYamuxSegment
 {
@@ -31,53 +33,66 @@ struct _SmYamuxSegment
 typedef struct {
   SmYamuxSegment *head;
   guint           len;
+} SegmentList;
+
+typedef struct {
+  SegmentList small;   /* SEGMENT_MIN_SIZE */
+  SegmentList big;     /* SEGMENT_MAX_SIZE */
 } SegmentCache;
+
+static void
+segment_list_free (SegmentList *list)
+{
+  while (list->head != NULL)
+    {
+      SmYamuxSegment *next = list->head->next;
+
+      g_free (list->head);
+      list->head = next;
+    }
+}
 
 static void
 segment_cache_free (gpointer data)
 {
   SegmentCache *cache = data;
 
-  while (cache->head != NULL)
-    {
-      SmYamuxSegment *next = cache->head->next;
-
-      g_free (cache->head);
-      cache->head = next;
-    }
+  segment_list_free (&cache->small);
+  segment_list_free (&cache->big);
   g_free (cache);
 }
 
 static GPrivate segment_cache_key = G_PRIVATE_INIT (segment_cache_free);
 
-static SegmentCache *
-segment_cache_get (void)
+/* The cached segments of @size, or NULL if that size is not cached */
+static SegmentList *
+segment_cache_get (gsize size)
 {
-  SegmentCache *cache = g_private_get (&segment_cache_key);
+  SegmentCache *cache;
 
+  if (size != SEGMENT_MIN_SIZE && size != SEGMENT_MAX_SIZE)
+    return NULL;
+
+  cache = g_private_get (&segment_cache_key);
   if (G_UNLIKELY (cache == NULL))
     {
       cache = g_new0 (SegmentCache, 1);
       g_private_set (&segment_cache_key, cache);
     }
-  return cache;
+  return size == SEGMENT_MIN_SIZE ? &cache->small : &cache->big;
 }
 
 static SmYamuxSegment *
 segment_new (gsize size)
 {
+  SegmentList *cached = segment_cache_get (size);
   SmYamuxSegment *segment = NULL;
 
-  if (size == SEGMENT_MAX_SIZE)
+  if (cached != NULL && cached->head != NULL)
     {
-      SegmentCache *cache = segment_cache_get ();
-
-      if (cache->head != NULL)
-        {
-          segment = cache->head;
-          cache->head = segment->next;
-          cache->len--;
-        }
+      segment = cached->head;
+      cached->head = segment->next;
+      cached->len--;
     }
 
   if (segment == NULL)
@@ -94,17 +109,14 @@ segment_new (gsize size)
 static void
 segment_free (SmYamuxSegment *segment)
 {
-  if (segment->size == SEGMENT_MAX_SIZE)
-    {
-      SegmentCache *cache = segment_cache_get ();
+  SegmentList *cached = segment_cache_get (segment->size);
 
-      if (cache->len < SEGMENT_CACHE_SIZE)
-        {
-          segment->next = cache->head;
-          cache->head = segment;
-          cache->len++;
-          return;
-        }
+  if (cached != NULL && cached->len < SEGMENT_CACHE_SIZE)
+    {
+      segment->next = cached->head;
+      cached->head = segment;
+      cached->len++;
+      return;
     }
   g_free (segment);
 }

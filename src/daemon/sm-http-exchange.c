@@ -3,6 +3,7 @@
 
 #include "sm-error.h"
 #include "sm-http-proxy-private.h"
+#include "sm-pollable-source.h"
 #include "sm-splice.h"
 
 /*
@@ -28,19 +29,22 @@ can_retry (SmHttpProxy *self)
 }
 
 static void
-stop_upstream_watches (SmHttpProxy *self)
+stop_upstream_write_watch (SmHttpProxy *self)
 {
-  GSource **watches[] = { &self->upstream_read_watch, &self->upstream_write_watch };
-
-  for (guint i = 0; i < G_N_ELEMENTS (watches); i++)
+  if (self->upstream_write_watch != NULL)
     {
-      if (*watches[i] != NULL)
-        {
-          g_source_destroy (*watches[i]);
-          g_clear_pointer (watches[i], g_source_unref);
-        }
+      g_source_destroy (self->upstream_write_watch);
+      g_clear_pointer (&self->upstream_write_watch, g_source_unref);
     }
   self->upstream_write_blocked = FALSE;
+}
+
+static void
+stop_upstream_watches (SmHttpProxy *self)
+{
+  stop_upstream_write_watch (self);
+  if (self->upstream != NULL)
+    sm_http_upstream_watch (self->upstream, FALSE);
 }
 
 /* Forgets this attempt's service and what it sent */
@@ -51,7 +55,8 @@ drop_upstream (SmHttpProxy *self,
 {
   SmHttpUpstream *upstream = g_steal_pointer (&self->upstream);
 
-  stop_upstream_watches (self);
+  /* Its read watch goes with it: to the pool, or closed */
+  stop_upstream_write_watch (self);
   self->up_in.start = self->up_in.end = 0;
   self->upstream_eof = FALSE;
   self->upstream_write_failed = FALSE;
@@ -77,8 +82,13 @@ sm_http_proxy_clear_request (SmHttpProxy *self)
     sm_port_cancel_wait (self->port, g_steal_pointer (&self->waiter));
   drop_upstream (self, FALSE, TRUE);
   g_clear_pointer (&self->request, sm_http_request_free);
-  if (self->request_head != NULL)
-    g_string_free (g_steal_pointer (&self->request_head), TRUE);
+  /* Kept for the next request, unless a big head made it big */
+  if (self->request_head->allocated_len > SM_HTTP_PROXY_KEPT_HEAD_SIZE)
+    {
+      g_string_free (self->request_head, TRUE);
+      self->request_head = g_string_new (NULL);
+    }
+  g_string_truncate (self->request_head, 0);
   self->request_head_sent = 0;
   self->request_pending = 0;
   self->request_body_complete = FALSE;
@@ -93,9 +103,9 @@ upstream_failed (SmHttpProxy *self,
 {
   gboolean retry;
 
-  g_debug ("HTTP connection from %s: %s %s on %s failed: %s", self->client_ip,
-           self->request->method, self->request->target,
-           sm_route_get_peer (self->upstream->route), reason);
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s on %s failed: %s", self->client_ip,
+                       self->request->method, self->request->target,
+                       sm_route_get_peer (self->upstream->route), reason);
 
   /* Part of the response went out: nothing sensible can follow it */
   if (self->response != NULL)
@@ -109,8 +119,8 @@ upstream_failed (SmHttpProxy *self,
 
   if (retry)
     {
-      g_debug ("HTTP connection from %s: sending %s %s again", self->client_ip,
-               self->request->method, self->request->target);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: sending %s %s again", self->client_ip,
+                           self->request->method, self->request->target);
       self->request_head_sent = 0;
       self->request_done = FALSE;
       self->attempts++;
@@ -147,11 +157,10 @@ write_upstream (SmHttpProxy   *self,
   return n;
 }
 
-static gboolean
-on_upstream_readable (GObject  *pollable_stream,
-                      gpointer  user_data)
+gboolean
+sm_http_proxy_upstream_readable (SmHttpProxy          *self,
+                                 GPollableInputStream *input)
 {
-  SmHttpProxy *self = user_data;
   g_autoptr(SmHttpProxy) hold = g_object_ref (self);
   g_autoptr(GError) error = NULL;
   gsize room = sm_http_buffer_make_room (&self->up_in);
@@ -163,8 +172,7 @@ on_upstream_readable (GObject  *pollable_stream,
       return G_SOURCE_CONTINUE;
     }
 
-  n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pollable_stream),
-                                                self->up_in.data + self->up_in.end, room,
+  n = g_pollable_input_stream_read_nonblocking (input, self->up_in.data + self->up_in.end, room,
                                                 NULL, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
@@ -201,40 +209,26 @@ on_upstream_writable (GObject  *pollable_stream,
 }
 
 static void
-set_upstream_watch (SmHttpProxy  *self,
-                    GSource     **watch,
-                    gboolean      wanted,
-                    gboolean      readable)
+set_upstream_write_watch (SmHttpProxy *self,
+                          gboolean     wanted)
 {
-  GIOStream *stream;
+  GOutputStream *output;
 
   if (!wanted)
     {
-      if (*watch != NULL)
-        {
-          g_source_destroy (*watch);
-          g_clear_pointer (watch, g_source_unref);
-        }
+      stop_upstream_write_watch (self);
       return;
     }
-  if (*watch != NULL)
+  if (self->upstream_write_watch != NULL)
     return;
 
-  stream = G_IO_STREAM (self->upstream->stream);
-  if (readable)
-    {
-      *watch = g_pollable_input_stream_create_source (
-        G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream)), NULL);
-      g_source_set_callback (*watch, G_SOURCE_FUNC (on_upstream_readable), self, NULL);
-    }
-  else
-    {
-      *watch = g_pollable_output_stream_create_source (
-        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream)), NULL);
-      g_source_set_callback (*watch, G_SOURCE_FUNC (on_upstream_writable), self, NULL);
-    }
-  g_source_set_static_name (*watch, "[socketmaster] HTTP service side");
-  g_source_attach (*watch, NULL);
+  output = g_io_stream_get_output_stream (G_IO_STREAM (self->upstream->stream));
+  self->upstream_write_watch = sm_stream_create_write_source (G_POLLABLE_OUTPUT_STREAM (output),
+                                                              NULL);
+  g_source_set_callback (self->upstream_write_watch, G_SOURCE_FUNC (on_upstream_writable), self,
+                         NULL);
+  g_source_set_static_name (self->upstream_write_watch, "[socketmaster] HTTP service writable");
+  g_source_attach (self->upstream_write_watch, NULL);
 }
 
 void
@@ -249,11 +243,10 @@ sm_http_proxy_update_upstream_watches (SmHttpProxy *self)
       return;
     }
 
-  set_upstream_watch (self, &self->upstream_read_watch,
-                      self->state == SM_HTTP_PROXY_EXCHANGE && !self->upstream_eof &&
-                      !self->response_done && sm_http_buffer_make_room (&self->up_in) > 0,
-                      TRUE);
-  set_upstream_watch (self, &self->upstream_write_watch, self->upstream_write_blocked, FALSE);
+  sm_http_upstream_watch (self->upstream,
+                          self->state == SM_HTTP_PROXY_EXCHANGE && !self->upstream_eof &&
+                          !self->response_done && sm_http_buffer_make_room (&self->up_in) > 0);
+  set_upstream_write_watch (self, self->upstream_write_blocked);
 }
 
 /* Request ------------------------------------------------------------------ */
@@ -271,8 +264,8 @@ on_route_ready (SmRoute  *route,
       g_autoptr(SoupMessageHeaders) extra = NULL;
 
       extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      g_debug ("HTTP connection from %s: no service came for %s%s in time",
-               self->client_ip, self->request->host, self->request->path);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service came for %s%s in time",
+                           self->client_ip, self->request->host, self->request->path);
       soup_message_headers_append (extra, "Retry-After", "5");
       sm_http_proxy_answer (self, SOUP_STATUS_SERVICE_UNAVAILABLE,
                             self->request->body != SM_HTTP_BODY_NONE, extra);
@@ -310,12 +303,14 @@ route_request (SmHttpProxy *self)
             {
               /* The route is gone now: the next match waits for it to
                * come back, or finds another */
-              g_debug ("HTTP connection from %s: %s", self->client_ip, error->message);
+              SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s", self->client_ip,
+                                   error->message);
               continue;
             }
-          g_debug ("HTTP connection from %s: %s %s%s goes to %s (stream %u)",
-                   self->client_ip, request->method, request->host, request->target,
-                   sm_route_get_peer (route), sm_yamux_stream_get_id (self->upstream->stream));
+          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s%s goes to %s (stream %u)",
+                               self->client_ip, request->method, request->host, request->target,
+                               sm_route_get_peer (route),
+                               sm_yamux_stream_get_id (self->upstream->stream));
           self->state = SM_HTTP_PROXY_EXCHANGE;
           return;
 
@@ -334,8 +329,8 @@ route_request (SmHttpProxy *self)
 
         case SM_HTTP_MATCH_NONE:
         default:
-          g_debug ("HTTP connection from %s: no service for %s%s", self->client_ip,
-                   request->host, request->path);
+          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service for %s%s",
+                               self->client_ip, request->host, request->path);
           /* Its body, unread, would be taken for the next request */
           sm_http_proxy_answer (self, SOUP_STATUS_NOT_FOUND,
                                 request->body != SM_HTTP_BODY_NONE, NULL);
@@ -357,7 +352,6 @@ sm_http_proxy_begin_request (SmHttpProxy   *self,
 
   sm_http_strip_hop_by_hop (request->headers, request->upgrade);
   sm_http_add_forwarding_headers (request->headers, self->client_ip, self->https, host_field);
-  self->request_head = g_string_new (NULL);
   sm_http_request_write_head (request, self->request_head);
 
   sm_http_body_tracker_init (&self->request_body, request->body, request->content_length);
@@ -403,8 +397,8 @@ pump_request (SmHttpProxy *self)
                                          sm_http_buffer_length (&self->in), &consumed, &error))
         {
         case SM_HTTP_ERROR:
-          g_debug ("HTTP connection from %s: bad request body: %s", self->client_ip,
-                   error->message);
+          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: bad request body: %s",
+                               self->client_ip, error->message);
           if (self->response != NULL)
             sm_http_proxy_abort (self, "bad request body");
           else
@@ -433,8 +427,8 @@ pump_request (SmHttpProxy *self)
   if (n < 0)
     {
       /* The read side tells whether an answer came before the failure */
-      g_debug ("HTTP connection from %s: writing to %s: %s", self->client_ip,
-               sm_route_get_peer (self->upstream->route), error->message);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: writing to %s: %s", self->client_ip,
+                           sm_route_get_peer (self->upstream->route), error->message);
       self->upstream_write_failed = TRUE;
       self->upstream_write_blocked = FALSE;
       return TRUE;
@@ -448,8 +442,8 @@ static void
 start_tunnel (SmHttpProxy    *self,
               SmHttpResponse *response)
 {
-  g_debug ("HTTP connection from %s: %s switched protocols; tunnelling", self->client_ip,
-           sm_route_get_peer (self->upstream->route));
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s switched protocols; tunnelling",
+                       self->client_ip, sm_route_get_peer (self->upstream->route));
 
   sm_http_strip_hop_by_hop (response->headers, TRUE);
   sm_http_response_write_head (response, self->out);
@@ -541,18 +535,25 @@ read_response_head (SmHttpProxy *self)
   return TRUE;
 }
 
+/* Body bytes are in, or about to be counted, that can go out in the same
+ * write as the response head still pending in self->out */
+static gboolean
+response_body_ready (SmHttpProxy *self)
+{
+  return self->response != NULL &&
+         (self->response_pending > 0 ||
+          (!self->response_body_complete && sm_http_buffer_length (&self->up_in) > 0));
+}
+
 static gboolean
 pump_response (SmHttpProxy *self)
 {
   g_autoptr(GError) error = NULL;
+  gsize body_written = 0;
   gssize n;
 
   if (self->response == NULL)
     return read_response_head (self);
-
-  /* The head goes out before any body byte */
-  if (sm_http_proxy_out_pending (self))
-    return FALSE;
 
   if (self->response_pending == 0)
     {
@@ -593,12 +594,13 @@ pump_response (SmHttpProxy *self)
       return TRUE;
     }
 
-  n = sm_http_proxy_write_client (self, sm_http_buffer_peek (&self->up_in),
-                                  self->response_pending);
+  /* The head goes out before any body byte, in the same write if it can */
+  n = sm_http_proxy_write_client_after_out (self, sm_http_buffer_peek (&self->up_in),
+                                            self->response_pending, &body_written);
   if (n <= 0)
     return n < 0;
-  sm_http_buffer_consume (&self->up_in, (gsize) n);
-  self->response_pending -= (gsize) n;
+  sm_http_buffer_consume (&self->up_in, body_written);
+  self->response_pending -= body_written;
   return TRUE;
 }
 
@@ -609,9 +611,9 @@ finish_exchange (SmHttpProxy *self)
   SmHttpUpstream *upstream = self->upstream;
   gboolean reusable;
 
-  g_debug ("HTTP connection from %s: %s %s%s answered %u by %s", self->client_ip,
-           self->request->method, self->request->host, self->request->target,
-           self->response->status, sm_route_get_peer (upstream->route));
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s%s answered %u by %s", self->client_ip,
+                       self->request->method, self->request->host, self->request->target,
+                       self->response->status, sm_route_get_peer (upstream->route));
 
   sm_route_request_served (upstream->route);
   upstream->n_requests++;
@@ -632,9 +634,13 @@ sm_http_proxy_pump_exchange (SmHttpProxy *self)
 {
   gboolean progress = FALSE;
 
-  progress |= sm_http_proxy_flush_out (self);
-  if (self->state != SM_HTTP_PROXY_EXCHANGE)
-    return TRUE;
+  /* Otherwise pump_response() writes the head with the first body bytes */
+  if (!response_body_ready (self))
+    {
+      progress |= sm_http_proxy_flush_out (self);
+      if (self->state != SM_HTTP_PROXY_EXCHANGE)
+        return TRUE;
+    }
 
   progress |= pump_response (self);
   if (self->state != SM_HTTP_PROXY_EXCHANGE)
@@ -672,9 +678,10 @@ tunnel_done_cb (GObject      *source_object,
   SmSpliceCounts counts = { 0, 0 };
 
   if (!sm_splice_finish (result, &counts, &error))
-    g_debug ("HTTP connection from %s: tunnel aborted: %s", self->client_ip, error->message);
+    SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: tunnel aborted: %s", self->client_ip,
+                         error->message);
   else
-    g_debug ("HTTP connection from %s: tunnel done", self->client_ip);
+    SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: tunnel done", self->client_ip);
 
   /* Ended meanwhile (shutdown), which already reset the stream */
   if (self->upstream != NULL)

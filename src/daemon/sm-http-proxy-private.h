@@ -26,6 +26,18 @@
 
 G_BEGIN_DECLS
 
+/* g_debug() formats its message even when debug output is off, and these
+ * run for every request: only format what can be seen. Whether it can is
+ * asked once per connection. */
+#define SM_HTTP_PROXY_DEBUG(self, ...) \
+  G_STMT_START { \
+    if (G_UNLIKELY ((self)->tracing)) \
+      g_debug (__VA_ARGS__); \
+  } G_STMT_END
+
+/* A request head buffer this big or smaller is reused for the next one */
+#define SM_HTTP_PROXY_KEPT_HEAD_SIZE (8 * 1024)
+
 /* RFC 6585; libsoup 3.2 has no name for it */
 #define SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE 431
 
@@ -95,8 +107,13 @@ typedef struct {
   SmHttpProxy   *proxy;          /* not owned */
   SmRoute       *route;
   SmYamuxStream *stream;
-  GSource       *idle_watch;     /* while idle: anything readable ends it */
-  gulong         gone_handler;   /* while idle */
+  /* Readable: for the exchange while in use (see
+   * sm_http_proxy_update_upstream_watches()), and while idle, when
+   * anything readable ends it. One source kept across both, because
+   * sources cost more to make than to keep. */
+  GSource       *read_watch;
+  gboolean       idle;           /* in the proxy's pool */
+  gulong         gone_handler;   /* the route going away ends it while idle */
   guint64        bytes_in;       /* client to service */
   guint64        bytes_out;
   guint          n_requests;
@@ -117,6 +134,7 @@ struct _SmHttpProxy
   GCancellable          *cancellable;
   GSource               *cancel_watch;
   gboolean               started;
+  gboolean               tracing;        /* debug messages are shown */
 
   SmHttpProxyState       state;
   guint                  n_requests;
@@ -137,7 +155,8 @@ struct _SmHttpProxy
 
   /* The request in progress */
   SmHttpRequest         *request;
-  GString               *request_head;   /* kept until a response byte came, for a retry */
+  GString               *request_head;   /* kept until a response byte came, for a retry;
+                                            empty between requests */
   gsize                  request_head_sent;
   SmHttpBodyTracker      request_body;
   gboolean               request_body_complete;
@@ -152,7 +171,6 @@ struct _SmHttpProxy
   SmHttpBuffer           up_in;
   gboolean               upstream_eof;
   gboolean               upstream_write_failed;
-  GSource               *upstream_read_watch;
   GSource               *upstream_write_watch;
   gboolean               upstream_write_blocked;
   SmHttpHeadScanner      response_scanner;
@@ -174,6 +192,13 @@ void      sm_http_proxy_run            (SmHttpProxy   *self);
 gssize    sm_http_proxy_write_client   (SmHttpProxy   *self,
                                         const guint8  *data,
                                         gsize          len);
+/* Writes what is pending in self->out and then @data in one call (a
+ * response's head and the start of its body): > 0 bytes moved, of which
+ * *data_written from @data; 0 would block; -1 as above */
+gssize    sm_http_proxy_write_client_after_out (SmHttpProxy  *self,
+                                                const guint8 *data,
+                                                gsize         len,
+                                                gsize        *data_written);
 /* Writes what is pending in self->out; TRUE if bytes moved */
 gboolean  sm_http_proxy_flush_out      (SmHttpProxy   *self);
 gboolean  sm_http_proxy_out_pending    (SmHttpProxy   *self);
@@ -199,6 +224,10 @@ void      sm_http_proxy_clear_request  (SmHttpProxy   *self);
 /* Watches the service's stream for what the exchange waits for */
 void      sm_http_proxy_update_upstream_watches (SmHttpProxy *self);
 
+/* The callback of the service's stream's read watch while in use */
+gboolean  sm_http_proxy_upstream_readable (SmHttpProxy          *self,
+                                           GPollableInputStream *input);
+
 /* sm-http-upstream.c */
 SmHttpUpstream *sm_http_upstream_take        (SmHttpProxy    *self,
                                               SmRoute        *route,
@@ -214,5 +243,8 @@ void            sm_http_upstream_forget      (SmHttpUpstream *upstream,
                                               guint64         bytes_in,
                                               guint64         bytes_out);
 void            sm_http_upstream_close_idle  (SmHttpProxy    *self);
+/* Makes or destroys the read watch */
+void            sm_http_upstream_watch       (SmHttpUpstream *upstream,
+                                              gboolean        wanted);
 
 G_END_DECLS

@@ -6,6 +6,7 @@
 
 #include "sm-error.h"
 #include "sm-http-proxy-private.h"
+#include "sm-pollable-source.h"
 
 /*
  * The public side of an HTTP connection: reading request heads with their
@@ -41,8 +42,7 @@ sm_http_proxy_finalize (GObject *object)
   destroy_source (&self->cancel_watch);
   g_clear_pointer (&self->request, sm_http_request_free);
   g_clear_pointer (&self->response, sm_http_response_free);
-  if (self->request_head != NULL)
-    g_string_free (self->request_head, TRUE);
+  g_string_free (self->request_head, TRUE);
   g_string_free (self->out, TRUE);
   g_free (self->in.data);
   g_free (self->up_in.data);
@@ -68,6 +68,7 @@ static void
 sm_http_proxy_init (SmHttpProxy *self)
 {
   self->out = g_string_new (NULL);
+  self->request_head = g_string_new (NULL);
   self->idle = g_ptr_array_new ();
 }
 
@@ -124,6 +125,7 @@ sm_http_proxy_new (SmPort             *port,
   self->client_ip = describe_client_ip (client_address);
   self->https = https;
   self->limits = *limits;
+  self->tracing = !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
 
   /* A whole head must fit in the input buffer */
   self->in.capacity = MAX (limits->max_head_size, SM_HTTP_PROXY_BUFFER_SIZE);
@@ -137,6 +139,55 @@ sm_http_proxy_new (SmPort             *port,
 
 /* Timers ------------------------------------------------------------------- */
 
+/* One timer per connection, re-armed for every request. It is a deadline
+ * that prepare and check read, so that arming it takes no allocation, no
+ * lock and no wake-up of the context (g_source_set_ready_time() signals
+ * the context's eventfd each time). */
+typedef struct {
+  GSource source;
+  gint64  deadline;  /* monotonic time in µs; -1: disarmed */
+} TimerSource;
+
+static gboolean
+timer_source_prepare (GSource *source,
+                      gint    *timeout)
+{
+  TimerSource *timer = (TimerSource *) source;
+  gint64 now;
+
+  *timeout = -1;
+  if (timer->deadline < 0)
+    return FALSE;
+  now = g_source_get_time (source);
+  if (now >= timer->deadline)
+    return TRUE;
+  *timeout = (gint) MIN ((timer->deadline - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+timer_source_check (GSource *source)
+{
+  TimerSource *timer = (TimerSource *) source;
+
+  return timer->deadline >= 0 && g_source_get_time (source) >= timer->deadline;
+}
+
+static gboolean
+timer_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  ((TimerSource *) source)->deadline = -1;
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_source_funcs = {
+  .prepare = timer_source_prepare,
+  .check = timer_source_check,
+  .dispatch = timer_source_dispatch,
+};
+
 static gboolean
 on_timer (gpointer user_data)
 {
@@ -144,7 +195,6 @@ on_timer (gpointer user_data)
   g_autoptr(SmHttpProxy) hold = g_object_ref (self);
   SmHttpProxyTimer kind = self->timer_kind;
 
-  g_clear_pointer (&self->timer, g_source_unref);
   self->timer_kind = SM_HTTP_PROXY_TIMER_NONE;
 
   switch (kind)
@@ -152,8 +202,9 @@ on_timer (gpointer user_data)
     case SM_HTTP_PROXY_TIMER_HEADER:
       if (sm_http_buffer_length (&self->in) > 0)
         {
-          g_debug ("HTTP connection from %s: no complete request head within %u ms",
-                   self->client_ip, self->limits.header_timeout_ms);
+          SM_HTTP_PROXY_DEBUG (self,
+                               "HTTP connection from %s: no complete request head within %u ms",
+                               self->client_ip, self->limits.header_timeout_ms);
           sm_http_proxy_answer (self, SOUP_STATUS_REQUEST_TIMEOUT, TRUE, NULL);
         }
       else
@@ -162,8 +213,8 @@ on_timer (gpointer user_data)
         }
       break;
     case SM_HTTP_PROXY_TIMER_IDLE:
-      g_debug ("HTTP connection from %s: idle for %u ms; closing it", self->client_ip,
-               self->limits.idle_timeout_ms);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: idle for %u ms; closing it",
+                           self->client_ip, self->limits.idle_timeout_ms);
       start_closing (self);
       break;
     case SM_HTTP_PROXY_TIMER_LINGER:
@@ -175,17 +226,21 @@ on_timer (gpointer user_data)
     }
 
   sm_http_proxy_run (self);
-  return G_SOURCE_REMOVE;
+  /* Disarmed until set again, or destroyed if the connection ended */
+  return G_SOURCE_CONTINUE;
 }
 
 static void
 set_timer (SmHttpProxy      *self,
            SmHttpProxyTimer  kind)
 {
+  TimerSource *timer = (TimerSource *) self->timer;
   guint ms;
 
-  destroy_source (&self->timer);
+  if (timer == NULL)
+    return;
   self->timer_kind = kind;
+  timer->deadline = -1;
 
   switch (kind)
     {
@@ -203,10 +258,7 @@ set_timer (SmHttpProxy      *self,
       return;
     }
 
-  self->timer = g_timeout_source_new (ms);
-  g_source_set_callback (self->timer, on_timer, self, NULL);
-  g_source_set_static_name (self->timer, "[socketmaster] HTTP connection timer");
-  g_source_attach (self->timer, NULL);
+  timer->deadline = g_source_get_time (self->timer) + (gint64) ms * 1000;
 }
 
 /* Public side I/O ---------------------------------------------------------- */
@@ -231,6 +283,61 @@ sm_http_proxy_write_client (SmHttpProxy  *self,
   if (n == 0)
     self->client_write_blocked = TRUE;
   return n;
+}
+
+gssize
+sm_http_proxy_write_client_after_out (SmHttpProxy  *self,
+                                      const guint8 *data,
+                                      gsize         len,
+                                      gsize        *data_written)
+{
+  g_autoptr(GError) error = NULL;
+  gsize out_left = self->out->len - self->out_sent;
+  GOutputVector vectors[2] = {
+    { self->out->str + self->out_sent, out_left },
+    { data, len },
+  };
+  gsize written = 0;
+
+  *data_written = 0;
+  if (out_left == 0)
+    {
+      gssize n = sm_http_proxy_write_client (self, data, len);
+
+      if (n > 0)
+        *data_written = (gsize) n;
+      return n;
+    }
+
+  switch (g_pollable_output_stream_writev_nonblocking (self->client_output, vectors,
+                                                       G_N_ELEMENTS (vectors), &written,
+                                                       NULL, &error))
+    {
+    case G_POLLABLE_RETURN_OK:
+      break;
+    case G_POLLABLE_RETURN_WOULD_BLOCK:
+      self->client_write_blocked = TRUE;
+      return 0;
+    case G_POLLABLE_RETURN_FAILED:
+    default:
+      sm_http_proxy_abort (self, error->message);
+      return -1;
+    }
+
+  if (written == 0)
+    {
+      self->client_write_blocked = TRUE;
+      return 0;
+    }
+  if (written < out_left)
+    {
+      self->out_sent += written;
+      return (gssize) written;
+    }
+  g_string_truncate (self->out, 0);
+  self->out_sent = 0;
+  *data_written = written - out_left;
+  return (gssize) written;
 }
 
 gboolean
@@ -364,7 +471,7 @@ update_client_watches (SmHttpProxy *self)
     destroy_source (&self->client_read_watch);
   else if (self->client_read_watch == NULL)
     {
-      self->client_read_watch = g_pollable_input_stream_create_source (self->client_input, NULL);
+      self->client_read_watch = sm_stream_create_read_source (self->client_input, NULL);
       g_source_set_callback (self->client_read_watch, G_SOURCE_FUNC (on_client_readable),
                              self, NULL);
       g_source_set_static_name (self->client_read_watch, "[socketmaster] HTTP client readable");
@@ -375,7 +482,7 @@ update_client_watches (SmHttpProxy *self)
     destroy_source (&self->client_write_watch);
   else if (self->client_write_watch == NULL)
     {
-      self->client_write_watch = g_pollable_output_stream_create_source (self->client_output, NULL);
+      self->client_write_watch = sm_stream_create_write_source (self->client_output, NULL);
       g_source_set_callback (self->client_write_watch, G_SOURCE_FUNC (on_client_writable),
                              self, NULL);
       g_source_set_static_name (self->client_write_watch, "[socketmaster] HTTP client writable");
@@ -408,12 +515,13 @@ read_request_head (SmHttpProxy *self)
     case SM_HTTP_NEED_MORE:
       if (!self->client_eof)
         return FALSE;
-      g_debug ("HTTP connection from %s: closed in the middle of a request head", self->client_ip);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: closed in the middle of a request head",
+                           self->client_ip);
       start_closing (self);
       return TRUE;
 
     case SM_HTTP_ERROR:
-      g_debug ("HTTP connection from %s: %s", self->client_ip, error->message);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s", self->client_ip, error->message);
       sm_http_proxy_answer (self,
                             g_error_matches (error, SM_ERROR, SM_ERROR_TOO_LARGE)
                             ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
@@ -426,13 +534,13 @@ read_request_head (SmHttpProxy *self)
       break;
     }
 
-  destroy_source (&self->timer);
-  self->timer_kind = SM_HTTP_PROXY_TIMER_NONE;
+  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
 
   if (!sm_http_request_parse (sm_http_buffer_peek (&self->in), head_len, &request, &status,
                               &error))
     {
-      g_debug ("HTTP connection from %s: bad request: %s", self->client_ip, error->message);
+      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: bad request: %s", self->client_ip,
+                           error->message);
       sm_http_proxy_answer (self, status, TRUE, NULL);
       return TRUE;
     }
@@ -462,13 +570,12 @@ sm_http_proxy_answer (SmHttpProxy        *self,
   if (request != NULL && g_str_equal (request->method, "HEAD"))
     g_string_truncate (self->out, start + head_len);
 
-  g_debug ("HTTP connection from %s: answering %u%s", self->client_ip, status,
-           self->keep_client ? "" : " and closing");
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: answering %u%s", self->client_ip, status,
+                       self->keep_client ? "" : " and closing");
 
   /* A service that was sending a response keeps none of it */
   sm_http_proxy_clear_request (self);
-  destroy_source (&self->timer);
-  self->timer_kind = SM_HTTP_PROXY_TIMER_NONE;
+  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
   self->state = SM_HTTP_PROXY_ANSWER;
 }
 
@@ -564,8 +671,8 @@ sm_http_proxy_finish (SmHttpProxy *self)
   if (self->state == SM_HTTP_PROXY_DONE)
     return;
 
-  g_debug ("HTTP connection from %s: closed after %u request(s)", self->client_ip,
-           self->n_requests);
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: closed after %u request(s)", self->client_ip,
+                       self->n_requests);
 
   self->state = SM_HTTP_PROXY_DONE;
   sm_http_proxy_clear_request (self);
@@ -584,7 +691,7 @@ void
 sm_http_proxy_abort (SmHttpProxy *self,
                      const char  *reason)
 {
-  g_debug ("HTTP connection from %s: aborted: %s", self->client_ip, reason);
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: aborted: %s", self->client_ip, reason);
   sm_http_proxy_finish (self);
 }
 
@@ -670,8 +777,14 @@ sm_http_proxy_start (SmHttpProxy  *self,
       g_source_attach (self->cancel_watch, NULL);
     }
 
-  g_debug ("HTTP connection from %s on %s", self->client_ip,
-           sm_port_get_display_name (self->port));
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
+                       sm_port_get_display_name (self->port));
+
+  self->timer = g_source_new (&timer_source_funcs, sizeof (TimerSource));
+  ((TimerSource *) self->timer)->deadline = -1;
+  g_source_set_callback (self->timer, on_timer, self, NULL);
+  g_source_set_static_name (self->timer, "[socketmaster] HTTP connection timer");
+  g_source_attach (self->timer, NULL);
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
   set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);

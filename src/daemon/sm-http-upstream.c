@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "sm-http-proxy-private.h"
+#include "sm-pollable-source.h"
 
 /*
  * Streams from one public connection to services. A stream that served a
@@ -14,28 +15,20 @@
 static void
 upstream_free (SmHttpUpstream *upstream)
 {
+  sm_http_upstream_watch (upstream, FALSE);
+  g_clear_signal_handler (&upstream->gone_handler, upstream->route);
   g_clear_object (&upstream->stream);
   g_clear_object (&upstream->route);
   g_free (upstream);
 }
 
-static void
-stop_idling (SmHttpUpstream *upstream)
-{
-  if (upstream->idle_watch != NULL)
-    {
-      g_source_destroy (upstream->idle_watch);
-      g_clear_pointer (&upstream->idle_watch, g_source_unref);
-    }
-  g_clear_signal_handler (&upstream->gone_handler, upstream->route);
-}
-
+/* Its read watch stays for the exchange that takes it */
 static void
 leave_pool (SmHttpUpstream *upstream)
 {
   SmHttpProxy *self = upstream->proxy;
 
-  stop_idling (upstream);
+  upstream->idle = FALSE;
   g_ptr_array_remove (self->idle, upstream);
 }
 
@@ -43,12 +36,13 @@ void
 sm_http_upstream_close (SmHttpUpstream *upstream,
                         gboolean        reset)
 {
-  stop_idling (upstream);
+  sm_http_upstream_watch (upstream, FALSE);
 
-  g_debug ("HTTP connection from %s: %s stream %u to %s after %u request(s)",
-           upstream->proxy->client_ip, reset ? "resetting" : "closing",
-           sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (upstream->route),
-           upstream->n_requests);
+  SM_HTTP_PROXY_DEBUG (upstream->proxy,
+                       "HTTP connection from %s: %s stream %u to %s after %u request(s)",
+                       upstream->proxy->client_ip, reset ? "resetting" : "closing",
+                       sm_yamux_stream_get_id (upstream->stream),
+                       sm_route_get_peer (upstream->route), upstream->n_requests);
 
   if (reset)
     sm_yamux_stream_reset (upstream->stream);
@@ -66,20 +60,23 @@ sm_http_upstream_forget (SmHttpUpstream *upstream,
                          guint64         bytes_in,
                          guint64         bytes_out)
 {
-  stop_idling (upstream);
   sm_route_stream_finished (upstream->route, upstream->bytes_in + bytes_in,
                             upstream->bytes_out + bytes_out);
   upstream_free (upstream);
 }
 
 static gboolean
-on_idle_readable (GObject  *pollable_stream,
-                  gpointer  user_data)
+on_readable (GObject  *pollable_stream,
+             gpointer  user_data)
 {
   SmHttpUpstream *upstream = user_data;
   guint8 byte;
   gssize n_read;
   g_autoptr(GError) error = NULL;
+
+  if (!upstream->idle)
+    return sm_http_proxy_upstream_readable (upstream->proxy,
+                                            G_POLLABLE_INPUT_STREAM (pollable_stream));
 
   n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pollable_stream),
                                                      &byte, 1, NULL, &error);
@@ -87,11 +84,11 @@ on_idle_readable (GObject  *pollable_stream,
     return G_SOURCE_CONTINUE;
 
   /* A service answers requests only: bytes now are a protocol error */
-  g_debug ("HTTP connection from %s: idle stream %u to %s %s",
-           upstream->proxy->client_ip, sm_yamux_stream_get_id (upstream->stream),
-           sm_route_get_peer (upstream->route),
-           n_read == 0 ? "closed by the service"
-                       : n_read > 0 ? "sent stray bytes" : error->message);
+  SM_HTTP_PROXY_DEBUG (upstream->proxy, "HTTP connection from %s: idle stream %u to %s %s",
+                       upstream->proxy->client_ip, sm_yamux_stream_get_id (upstream->stream),
+                       sm_route_get_peer (upstream->route),
+                       n_read == 0 ? "closed by the service"
+                                   : n_read > 0 ? "sent stray bytes" : error->message);
 
   leave_pool (upstream);
   sm_http_upstream_close (upstream, n_read != 0);
@@ -104,6 +101,9 @@ on_idle_route_gone (SmRoute  *route,
 {
   SmHttpUpstream *upstream = user_data;
 
+  /* A stream in use ends with its exchange */
+  if (!upstream->idle)
+    return;
   leave_pool (upstream);
   sm_http_upstream_close (upstream, FALSE);
 }
@@ -145,9 +145,12 @@ sm_http_upstream_take (SmHttpProxy  *self,
   upstream->proxy = self;
   upstream->route = g_object_ref (route);
   upstream->stream = g_steal_pointer (&stream);
+  /* Connected for the stream's whole life: cheaper than once per idle spell */
+  upstream->gone_handler = g_signal_connect (route, "gone", G_CALLBACK (on_idle_route_gone),
+                                             upstream);
 
-  g_debug ("HTTP connection from %s: new stream %u to %s", self->client_ip,
-           sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (route));
+  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: new stream %u to %s", self->client_ip,
+                       sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (route));
   return upstream;
 }
 
@@ -156,7 +159,6 @@ sm_http_upstream_release (SmHttpUpstream *upstream,
                           gboolean        reusable)
 {
   SmHttpProxy *self = upstream->proxy;
-  GInputStream *input;
 
   if (!reusable || sm_route_is_gone (upstream->route))
     {
@@ -172,15 +174,34 @@ sm_http_upstream_release (SmHttpUpstream *upstream,
       sm_http_upstream_close (oldest, FALSE);
     }
 
-  input = g_io_stream_get_input_stream (G_IO_STREAM (upstream->stream));
-  upstream->idle_watch = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (input),
-                                                                NULL);
-  g_source_set_callback (upstream->idle_watch, G_SOURCE_FUNC (on_idle_readable), upstream, NULL);
-  g_source_set_static_name (upstream->idle_watch, "[socketmaster] idle HTTP stream");
-  g_source_attach (upstream->idle_watch, NULL);
-  upstream->gone_handler = g_signal_connect (upstream->route, "gone",
-                                             G_CALLBACK (on_idle_route_gone), upstream);
+  upstream->idle = TRUE;
+  sm_http_upstream_watch (upstream, TRUE);
   g_ptr_array_add (self->idle, upstream);
+}
+
+void
+sm_http_upstream_watch (SmHttpUpstream *upstream,
+                        gboolean        wanted)
+{
+  GInputStream *input;
+
+  if (!wanted)
+    {
+      if (upstream->read_watch != NULL)
+        {
+          g_source_destroy (upstream->read_watch);
+          g_clear_pointer (&upstream->read_watch, g_source_unref);
+        }
+      return;
+    }
+  if (upstream->read_watch != NULL)
+    return;
+
+  input = g_io_stream_get_input_stream (G_IO_STREAM (upstream->stream));
+  upstream->read_watch = sm_stream_create_read_source (G_POLLABLE_INPUT_STREAM (input), NULL);
+  g_source_set_callback (upstream->read_watch, G_SOURCE_FUNC (on_readable), upstream, NULL);
+  g_source_set_static_name (upstream->read_watch, "[socketmaster] HTTP service stream");
+  g_source_attach (upstream->read_watch, NULL);
 }
 
 void

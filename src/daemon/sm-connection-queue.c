@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-expiry.h"
 #include "sm-address.h"
 #include "sm-connection-queue.h"
 #include "sm-rate-limit.h"
@@ -73,18 +74,9 @@ static void
 schedule_expiry (SmConnectionQueue *self)
 {
   QueuedConnection *oldest = g_queue_peek_head (&self->connections);
-  gint64 remaining_us;
 
-  if (oldest == NULL)
-    {
-      g_clear_handle_id (&self->expire_source, g_source_remove);
-      return;
-    }
-  if (self->expire_source != 0)
-    return;
-
-  remaining_us = MAX (0, oldest->queued_at + self->hold_us - g_get_monotonic_time ());
-  self->expire_source = g_timeout_add ((guint) ((remaining_us + 999) / 1000), on_expired, self);
+  sm_expiry_schedule (&self->expire_source, oldest != NULL ? oldest->queued_at : -1,
+                      self->hold_us, on_expired, self);
 }
 
 SmConnectionQueue *

@@ -5,6 +5,7 @@
  * receive its public connections as GIOStreams. */
 
 #define SOCKETMASTER_INSIDE
+#include "sm-error.h"
 #include "sm-socket-definition.h"
 #include "sm-listener.h"
 #undef SOCKETMASTER_INSIDE

@@ -8,9 +8,10 @@
 
 #define COLUMN_GAP "  "
 
-struct _SmCtlTable {
+struct _SmCtlTable
+{
   guint      n_columns;
-  GPtrArray *rows;      /* GStrv each; the first is the header */
+  GPtrArray *rows; /* GStrv each; the first is the header */
 };
 
 /* Takes @text; C0 and C1 control characters become '?' */
@@ -18,7 +19,7 @@ static char *
 make_printable (char *text)
 {
   g_autofree char *valid = g_utf8_make_valid (text, -1);
-  GString *printable = g_string_sized_new (strlen (valid));
+  GString         *printable = g_string_sized_new (strlen (valid));
 
   g_free (text);
   for (const char *c = valid; *c != '\0'; c = g_utf8_next_char (c))
@@ -34,11 +35,9 @@ make_printable (char *text)
 }
 
 static char **
-collect_cells (char    *first,
-               va_list  args,
-               gboolean copy)
+collect_cells (char *first, va_list args, gboolean copy)
 {
-  g_autoptr(GPtrArray) cells = g_ptr_array_new ();
+  g_autoptr (GPtrArray) cells = g_ptr_array_new ();
 
   for (char *cell = first; cell != NULL; cell = va_arg (args, char *))
     g_ptr_array_add (cells, make_printable (copy ? g_strdup (cell) : cell));
@@ -47,12 +46,11 @@ collect_cells (char    *first,
 }
 
 SmCtlTable *
-sm_ctl_table_new (const char *first_header,
-                  ...)
+sm_ctl_table_new (const char *first_header, ...)
 {
   SmCtlTable *table;
-  va_list args;
-  char **header;
+  va_list     args;
+  char      **header;
 
   g_return_val_if_fail (first_header != NULL, NULL);
 
@@ -68,12 +66,10 @@ sm_ctl_table_new (const char *first_header,
 }
 
 void
-sm_ctl_table_add_row (SmCtlTable *table,
-                      char       *first_cell,
-                      ...)
+sm_ctl_table_add_row (SmCtlTable *table, char *first_cell, ...)
 {
   va_list args;
-  char **row;
+  char  **row;
 
   g_return_if_fail (table != NULL);
 
@@ -104,7 +100,7 @@ sm_ctl_table_print (SmCtlTable *table)
   for (guint r = 0; r < table->rows->len; r++)
     {
       char **row = g_ptr_array_index (table->rows, r);
-      g_autoptr(GString) line = g_string_new (NULL);
+      g_autoptr (GString) line = g_string_new (NULL);
 
       for (guint c = 0; c < table->n_columns; c++)
         {

@@ -15,14 +15,11 @@ G_BEGIN_DECLS
  */
 typedef struct _SmCtlTable SmCtlTable;
 
-SmCtlTable *sm_ctl_table_new     (const char *first_header,
-                                  ...) G_GNUC_NULL_TERMINATED;
+SmCtlTable                *sm_ctl_table_new (const char *first_header, ...) G_GNUC_NULL_TERMINATED;
 /* Takes the cells (allocated strings), one per header */
-void        sm_ctl_table_add_row (SmCtlTable *table,
-                                  char       *first_cell,
-                                  ...) G_GNUC_NULL_TERMINATED;
-void        sm_ctl_table_print   (SmCtlTable *table);
-void        sm_ctl_table_free    (SmCtlTable *table);
+void sm_ctl_table_add_row (SmCtlTable *table, char *first_cell, ...) G_GNUC_NULL_TERMINATED;
+void sm_ctl_table_print (SmCtlTable *table);
+void sm_ctl_table_free (SmCtlTable *table);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmCtlTable, sm_ctl_table_free)
 

@@ -14,36 +14,35 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "sm-bus-names.h"
 #include "sm-ctl-table.h"
 
-#define SM_DBUS_NAME            "org.socketmaster"
-#define SM_DBUS_PATH            "/org/socketmaster"
-#define SM_DBUS_MANAGER_IFACE   "org.socketmaster.Manager"
-#define SM_DBUS_PORT_IFACE      "org.socketmaster.Port"
-#define SM_DBUS_ROUTE_IFACE     "org.socketmaster.Route"
 /* A daemon that does not answer in this time is stuck: say so */
-#define SM_CTL_CALL_TIMEOUT_MS  10000
+#define SM_CTL_CALL_TIMEOUT_MS 10000
 
-typedef enum {
+typedef enum
+{
   EXIT_OK = 0,
   EXIT_ERROR = 1,
   EXIT_USAGE = 2,
 } ExitCode;
 
 /* What one run read from the daemon */
-typedef struct {
+typedef struct
+{
   GDBusConnection *connection;
-  const char      *bus_name;   /* "system" or "session", for messages */
-  char            *owner;      /* the daemon's unique name: one daemon per run */
-  GVariant        *manager;    /* a{sv} */
-  GPtrArray       *ports;      /* SmCtlObject, by number */
-  GPtrArray       *routes;     /* SmCtlObject, by number */
+  const char      *bus_name; /* "system" or "session", for messages */
+  char            *owner;    /* the daemon's unique name: one daemon per run */
+  GVariant        *manager;  /* a{sv} */
+  GPtrArray       *ports;    /* SmCtlObject, by number */
+  GPtrArray       *routes;   /* SmCtlObject, by number */
 } SmCtlState;
 
-typedef struct {
+typedef struct
+{
   char     *path;
-  guint64   number;            /* the last element of the path */
-  GVariant *properties;        /* a{sv} */
+  guint64   number;     /* the last element of the path */
+  GVariant *properties; /* a{sv} */
 } SmCtlObject;
 
 static void
@@ -85,24 +84,22 @@ call (SmCtlState         *state,
 }
 
 static gboolean
-find_daemon (SmCtlState  *state,
-             GError     **error)
+find_daemon (SmCtlState *state, GError **error)
 {
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   /* Asking who owns the name, rather than calling it, never starts a daemon
    * through bus activation: this tool only looks */
-  reply = g_dbus_connection_call_sync (state->connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetNameOwner", g_variant_new ("(s)", SM_DBUS_NAME),
-                                       G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
-                                       SM_CTL_CALL_TIMEOUT_MS, NULL, &local_error);
+  reply = g_dbus_connection_call_sync (
+      state->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetNameOwner", g_variant_new ("(s)", SM_DBUS_NAME), G_VARIANT_TYPE ("(s)"),
+      G_DBUS_CALL_FLAGS_NONE, SM_CTL_CALL_TIMEOUT_MS, NULL, &local_error);
   if (reply == NULL)
     {
       if (g_error_matches (local_error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                     _("socketmaster is not running (nothing owns %s on the %s bus)"),
+                     _ ("socketmaster is not running (nothing owns %s on the %s bus)"),
                      SM_DBUS_NAME, state->bus_name);
       else
         g_propagate_error (error, g_steal_pointer (&local_error));
@@ -114,12 +111,11 @@ find_daemon (SmCtlState  *state,
 }
 
 static gboolean
-read_manager (SmCtlState  *state,
-              GError     **error)
+read_manager (SmCtlState *state, GError **error)
 {
-  g_autoptr(GVariant) reply = call (state, SM_DBUS_PATH, "org.freedesktop.DBus.Properties",
-                                    "GetAll", g_variant_new ("(s)", SM_DBUS_MANAGER_IFACE),
-                                    G_VARIANT_TYPE ("(a{sv})"), error);
+  g_autoptr (GVariant) reply =
+      call (state, SM_DBUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+            g_variant_new ("(s)", SM_DBUS_MANAGER_IFACE), G_VARIANT_TYPE ("(a{sv})"), error);
 
   if (reply == NULL)
     return FALSE;
@@ -129,21 +125,19 @@ read_manager (SmCtlState  *state,
 }
 
 static gint
-compare_objects (gconstpointer a,
-                 gconstpointer b)
+compare_objects (gconstpointer a, gconstpointer b)
 {
-  const SmCtlObject *object_a = *(const SmCtlObject * const *) a;
-  const SmCtlObject *object_b = *(const SmCtlObject * const *) b;
+  const SmCtlObject *object_a = *(const SmCtlObject *const *) a;
+  const SmCtlObject *object_b = *(const SmCtlObject *const *) b;
 
   return object_a->number < object_b->number ? -1 : object_a->number > object_b->number;
 }
 
 static SmCtlObject *
-object_new (const char *path,
-            GVariant   *properties)
+object_new (const char *path, GVariant *properties)
 {
   SmCtlObject *object = g_new0 (SmCtlObject, 1);
-  const char *last = strrchr (path, '/');
+  const char  *last = strrchr (path, '/');
 
   object->path = g_strdup (path);
   object->number = last != NULL ? g_ascii_strtoull (last + 1, NULL, 10) : 0;
@@ -153,12 +147,11 @@ object_new (const char *path,
 
 /* One GetManagedObjects: every port and route as of the same moment */
 static gboolean
-read_objects (SmCtlState  *state,
-              GError     **error)
+read_objects (SmCtlState *state, GError **error)
 {
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariantIter) objects = NULL;
-  const char *path;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariantIter) objects = NULL;
+  const char   *path;
   GVariantIter *interfaces;
 
   reply = call (state, SM_DBUS_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
@@ -173,7 +166,7 @@ read_objects (SmCtlState  *state,
   while (g_variant_iter_next (objects, "{&oa{sa{sv}}}", &path, &interfaces))
     {
       const char *interface;
-      GVariant *properties;
+      GVariant   *properties;
 
       while (g_variant_iter_next (interfaces, "{&s@a{sv}}", &interface, &properties))
         {
@@ -194,8 +187,7 @@ read_objects (SmCtlState  *state,
 /* ---- Property access (a missing or mistyped property reads as empty) ---- */
 
 static const char *
-get_string (GVariant   *properties,
-            const char *name)
+get_string (GVariant *properties, const char *name)
 {
   const char *value = NULL;
 
@@ -206,10 +198,9 @@ get_string (GVariant   *properties,
 }
 
 static guint64
-get_uint (GVariant   *properties,
-          const char *name)
+get_uint (GVariant *properties, const char *name)
 {
-  g_autoptr(GVariant) value = g_variant_lookup_value (properties, name, NULL);
+  g_autoptr (GVariant) value = g_variant_lookup_value (properties, name, NULL);
 
   if (value == NULL)
     return 0;
@@ -223,8 +214,7 @@ get_uint (GVariant   *properties,
 }
 
 static gboolean
-get_boolean (GVariant   *properties,
-             const char *name)
+get_boolean (GVariant *properties, const char *name)
 {
   gboolean value = FALSE;
 
@@ -233,8 +223,7 @@ get_boolean (GVariant   *properties,
 }
 
 static SmCtlObject *
-find_object (GPtrArray  *objects,
-             const char *path)
+find_object (GPtrArray *objects, const char *path)
 {
   for (guint i = 0; i < objects->len; i++)
     {
@@ -252,7 +241,7 @@ static char *
 format_listen (GVariant *port_properties)
 {
   const char *address = get_string (port_properties, "Address");
-  guint port = (guint) get_uint (port_properties, "Port");
+  guint       port = (guint) get_uint (port_properties, "Port");
 
   if (strchr (address, ':') != NULL)
     return g_strdup_printf ("[%s]:%u", address, port);
@@ -260,8 +249,7 @@ format_listen (GVariant *port_properties)
 }
 
 static char *
-format_port_of (SmCtlState *state,
-                const char *port_path)
+format_port_of (SmCtlState *state, const char *port_path)
 {
   SmCtlObject *port = find_object (state->ports, port_path);
 
@@ -272,7 +260,7 @@ format_port_of (SmCtlState *state,
 static char *
 format_time (guint64 usec)
 {
-  g_autoptr(GDateTime) time = NULL;
+  g_autoptr (GDateTime) time = NULL;
 
   if (usec == 0)
     return g_strdup ("-");
@@ -289,7 +277,7 @@ format_text (const char *text)
 static char *
 format_route_ids (GVariant *port_properties)
 {
-  g_autoptr(GString) ids = g_string_new (NULL);
+  g_autoptr (GString) ids = g_string_new (NULL);
   g_autofree const char **paths = NULL;
 
   if (!g_variant_lookup (port_properties, "Routes", "^a&o", &paths))
@@ -318,7 +306,7 @@ static JsonNode *
 objects_to_json (GPtrArray *objects)
 {
   JsonArray *array = json_array_sized_new (objects->len);
-  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  JsonNode  *node = json_node_new (JSON_NODE_ARRAY);
 
   for (guint i = 0; i < objects->len; i++)
     json_array_add_element (array, object_to_json (g_ptr_array_index (objects, i)));
@@ -330,49 +318,46 @@ static void
 print_status (SmCtlState *state)
 {
   GVariant *manager = state->manager;
-  double hold_timeout = 0;
+  double    hold_timeout = 0;
 
   g_variant_lookup (manager, "HoldTimeout", "d", &hold_timeout);
 
-  g_print ("%-20s %s\n", _("Version:"), get_string (manager, "Version"));
-  g_print ("%-20s %s\n", _("Control address:"), get_string (manager, "ControlAddress"));
-  g_print ("%-20s %g s\n", _("Hold timeout:"), hold_timeout);
-  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _("Ports:"), get_uint (manager, "PortCount"));
-  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _("Routes:"), get_uint (manager, "RouteCount"));
-  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _("Active connections:"),
+  g_print ("%-20s %s\n", _ ("Version:"), get_string (manager, "Version"));
+  g_print ("%-20s %s\n", _ ("Control address:"), get_string (manager, "ControlAddress"));
+  g_print ("%-20s %g s\n", _ ("Hold timeout:"), hold_timeout);
+  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _ ("Ports:"), get_uint (manager, "PortCount"));
+  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _ ("Routes:"), get_uint (manager, "RouteCount"));
+  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _ ("Active connections:"),
            get_uint (manager, "ActiveConnections"));
-  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _("Queued connections:"),
+  g_print ("%-20s %" G_GUINT64_FORMAT "\n", _ ("Queued connections:"),
            get_uint (manager, "QueuedConnections"));
 }
 
 static void
 print_ports (SmCtlState *state)
 {
-  g_autoptr(SmCtlTable) table = NULL;
+  g_autoptr (SmCtlTable) table = NULL;
 
   if (state->ports->len == 0)
     {
-      g_print ("%s\n", _("No ports are open."));
+      g_print ("%s\n", _ ("No ports are open."));
       return;
     }
 
-  table = sm_ctl_table_new (_("ID"), _("LISTEN"), _("MODE"), _("TLS"), _("ROUTES"),
-                            _("ACTIVE"), _("QUEUED"), _("EMPTY SINCE"), NULL);
+  table = sm_ctl_table_new (_ ("ID"), _ ("LISTEN"), _ ("MODE"), _ ("TLS"), _ ("ROUTES"),
+                            _ ("ACTIVE"), _ ("QUEUED"), _ ("EMPTY SINCE"), NULL);
   for (guint i = 0; i < state->ports->len; i++)
     {
       SmCtlObject *port = g_ptr_array_index (state->ports, i);
-      GVariant *p = port->properties;
+      GVariant    *p = port->properties;
 
-      sm_ctl_table_add_row (table,
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, port->number),
-                            format_listen (p),
-                            format_text (get_string (p, "Mode")),
-                            g_strdup (get_boolean (p, "Tls") ? _("yes") : _("no")),
-                            format_route_ids (p),
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "ActiveConnections")),
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "QueuedConnections")),
-                            format_time (get_uint (p, "EmptySince")),
-                            NULL);
+      sm_ctl_table_add_row (
+          table, g_strdup_printf ("%" G_GUINT64_FORMAT, port->number), format_listen (p),
+          format_text (get_string (p, "Mode")),
+          g_strdup (get_boolean (p, "Tls") ? _ ("yes") : _ ("no")), format_route_ids (p),
+          g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "ActiveConnections")),
+          g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "QueuedConnections")),
+          format_time (get_uint (p, "EmptySince")), NULL);
     }
   sm_ctl_table_print (table);
 }
@@ -380,36 +365,32 @@ print_ports (SmCtlState *state)
 static void
 print_routes (SmCtlState *state)
 {
-  g_autoptr(SmCtlTable) table = NULL;
+  g_autoptr (SmCtlTable) table = NULL;
 
   if (state->routes->len == 0)
     {
-      g_print ("%s\n", _("No services are registered."));
+      g_print ("%s\n", _ ("No services are registered."));
       return;
     }
 
-  table = sm_ctl_table_new (_("ID"), _("LISTEN"), _("DOMAIN"), _("PATH"), _("TLS"),
-                            _("PEER"), _("CONNECTED SINCE"), _("ACTIVE"), _("STREAMS"),
-                            _("IN"), _("OUT"), _("REQUESTS"), NULL);
+  table = sm_ctl_table_new (_ ("ID"), _ ("LISTEN"), _ ("DOMAIN"), _ ("PATH"), _ ("TLS"), _ ("PEER"),
+                            _ ("CONNECTED SINCE"), _ ("ACTIVE"), _ ("STREAMS"), _ ("IN"), _ ("OUT"),
+                            _ ("REQUESTS"), NULL);
   for (guint i = 0; i < state->routes->len; i++)
     {
       SmCtlObject *route = g_ptr_array_index (state->routes, i);
-      GVariant *r = route->properties;
+      GVariant    *r = route->properties;
 
-      sm_ctl_table_add_row (table,
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, route->number),
-                            format_port_of (state, get_string (r, "Port")),
-                            format_text (get_string (r, "DomainSuffix")),
-                            format_text (get_string (r, "PathPrefix")),
-                            g_strdup (get_boolean (r, "Tls") ? _("yes") : _("no")),
-                            format_text (get_string (r, "Peer")),
-                            format_time (get_uint (r, "ConnectedSince")),
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "ActiveStreams")),
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "TotalStreams")),
-                            g_format_size (get_uint (r, "BytesIn")),
-                            g_format_size (get_uint (r, "BytesOut")),
-                            g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "RequestsServed")),
-                            NULL);
+      sm_ctl_table_add_row (
+          table, g_strdup_printf ("%" G_GUINT64_FORMAT, route->number),
+          format_port_of (state, get_string (r, "Port")),
+          format_text (get_string (r, "DomainSuffix")), format_text (get_string (r, "PathPrefix")),
+          g_strdup (get_boolean (r, "Tls") ? _ ("yes") : _ ("no")),
+          format_text (get_string (r, "Peer")), format_time (get_uint (r, "ConnectedSince")),
+          g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "ActiveStreams")),
+          g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "TotalStreams")),
+          g_format_size (get_uint (r, "BytesIn")), g_format_size (get_uint (r, "BytesOut")),
+          g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "RequestsServed")), NULL);
     }
   sm_ctl_table_print (table);
 }
@@ -417,16 +398,16 @@ print_routes (SmCtlState *state)
 static JsonNode *
 queued_to_json (GVariant *connections)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
   GVariantIter iter;
-  const char *port, *client, *host, *path;
-  guint16 client_port;
-  double waited;
+  const char  *port, *client, *host, *path;
+  guint16      client_port;
+  double       waited;
 
   json_builder_begin_array (builder);
   g_variant_iter_init (&iter, connections);
-  while (g_variant_iter_next (&iter, "(&o&sq&s&sd)", &port, &client, &client_port, &host,
-                              &path, &waited))
+  while (g_variant_iter_next (&iter, "(&o&sq&s&sd)", &port, &client, &client_port, &host, &path,
+                              &waited))
     {
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "Port");
@@ -448,25 +429,24 @@ queued_to_json (GVariant *connections)
 }
 
 static void
-print_queued (SmCtlState *state,
-              GVariant   *connections)
+print_queued (SmCtlState *state, GVariant *connections)
 {
-  g_autoptr(SmCtlTable) table = NULL;
+  g_autoptr (SmCtlTable) table = NULL;
   GVariantIter iter;
-  const char *port, *client, *host, *path;
-  guint16 client_port;
-  double waited;
+  const char  *port, *client, *host, *path;
+  guint16      client_port;
+  double       waited;
 
   if (g_variant_n_children (connections) == 0)
     {
-      g_print ("%s\n", _("No connections are waiting."));
+      g_print ("%s\n", _ ("No connections are waiting."));
       return;
     }
 
-  table = sm_ctl_table_new (_("LISTEN"), _("CLIENT"), _("HOST"), _("PATH"), _("WAITED"), NULL);
+  table = sm_ctl_table_new (_ ("LISTEN"), _ ("CLIENT"), _ ("HOST"), _ ("PATH"), _ ("WAITED"), NULL);
   g_variant_iter_init (&iter, connections);
-  while (g_variant_iter_next (&iter, "(&o&sq&s&sd)", &port, &client, &client_port, &host,
-                              &path, &waited))
+  while (g_variant_iter_next (&iter, "(&o&sq&s&sd)", &port, &client, &client_port, &host, &path,
+                              &waited))
     {
       char *client_text;
 
@@ -477,13 +457,8 @@ print_queued (SmCtlState *state,
       else
         client_text = g_strdup_printf ("%s:%u", client, client_port);
 
-      sm_ctl_table_add_row (table,
-                            format_port_of (state, port),
-                            client_text,
-                            format_text (host),
-                            format_text (path),
-                            g_strdup_printf ("%.1f s", waited),
-                            NULL);
+      sm_ctl_table_add_row (table, format_port_of (state, port), client_text, format_text (host),
+                            format_text (path), g_strdup_printf ("%.1f s", waited), NULL);
     }
   sm_ctl_table_print (table);
 }
@@ -491,7 +466,7 @@ print_queued (SmCtlState *state,
 static void
 print_json (JsonNode *node)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
   g_autofree char *text = NULL;
 
   json_generator_set_pretty (generator, TRUE);
@@ -500,7 +475,8 @@ print_json (JsonNode *node)
   g_print ("%s\n", text);
 }
 
-typedef enum {
+typedef enum
+{
   COMMAND_STATUS,
   COMMAND_PORTS,
   COMMAND_ROUTES,
@@ -508,15 +484,15 @@ typedef enum {
 } Command;
 
 static gboolean
-parse_command (const char *name,
-               Command    *out_command)
+parse_command (const char *name, Command *out_command)
 {
-  static const struct {
+  static const struct
+  {
     const char *name;
     Command     command;
   } commands[] = {
     { "status", COMMAND_STATUS },
-    { "ports",  COMMAND_PORTS },
+    { "ports", COMMAND_PORTS },
     { "routes", COMMAND_ROUTES },
     { "queued", COMMAND_QUEUED },
   };
@@ -531,12 +507,9 @@ parse_command (const char *name,
 }
 
 static gboolean
-run (SmCtlState  *state,
-     Command      command,
-     gboolean     json,
-     GError     **error)
+run (SmCtlState *state, Command command, gboolean json, GError **error)
 {
-  g_autoptr(JsonNode) node = NULL;
+  g_autoptr (JsonNode) node = NULL;
 
   if (!find_daemon (state, error))
     return FALSE;
@@ -572,14 +545,14 @@ run (SmCtlState  *state,
 
     case COMMAND_QUEUED:
       {
-        g_autoptr(GVariant) reply = NULL;
-        g_autoptr(GVariant) connections = NULL;
+        g_autoptr (GVariant) reply = NULL;
+        g_autoptr (GVariant) connections = NULL;
 
         /* The ports first: the listing names them */
         if (!read_objects (state, error))
           return FALSE;
-        reply = call (state, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "GetQueuedConnections",
-                      NULL, G_VARIANT_TYPE ("(a(osqssd))"), error);
+        reply = call (state, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "GetQueuedConnections", NULL,
+                      G_VARIANT_TYPE ("(a(osqssd))"), error);
         if (reply == NULL)
           return FALSE;
         connections = g_variant_get_child_value (reply, 0);
@@ -600,27 +573,27 @@ run (SmCtlState  *state,
 }
 
 int
-main (int   argc,
-      char *argv[])
+main (int argc, char *argv[])
 {
-  g_autoptr(GOptionContext) context = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(SmCtlState) state = { NULL, };
-  gboolean system_bus = FALSE;
-  gboolean session_bus = FALSE;
-  gboolean json = FALSE;
-  GBusType bus_type;
-  Command command;
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (SmCtlState) state = {
+    NULL,
+  };
+  gboolean           system_bus = FALSE;
+  gboolean           session_bus = FALSE;
+  gboolean           json = FALSE;
+  GBusType           bus_type;
+  Command            command;
   const GOptionEntry entries[] = {
     { "system", 0, 0, G_OPTION_ARG_NONE, &system_bus,
-      N_("Read the daemon on the system bus (default when run as root)"), NULL },
+      N_ ("Read the daemon on the system bus (default when run as root)"), NULL },
     { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus,
-      N_("Read the daemon on the session bus (default otherwise)"), NULL },
+      N_ ("Read the daemon on the session bus (default otherwise)"), NULL },
     /* The daemon's spellings */
     { "system-bus", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &system_bus, NULL, NULL },
     { "session-bus", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &session_bus, NULL, NULL },
-    { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
-      N_("Print JSON instead of a table"), NULL },
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &json, N_ ("Print JSON instead of a table"), NULL },
     { NULL }
   };
 
@@ -629,14 +602,14 @@ main (int   argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (_("status|ports|routes|queued"));
-  g_option_context_set_summary (context, _("Show what a running socketmaster daemon is doing."));
-  g_option_context_set_description (context,
-                                    _("Commands:\n"
-                                      "  status   The daemon and its totals\n"
-                                      "  ports    The public ports it listens on\n"
-                                      "  routes   The services registered on them\n"
-                                      "  queued   The public connections waiting for a service\n"));
+  context = g_option_context_new (_ ("status|ports|routes|queued"));
+  g_option_context_set_summary (context, _ ("Show what a running socketmaster daemon is doing."));
+  g_option_context_set_description (
+      context, _ ("Commands:\n"
+                  "  status   The daemon and its totals\n"
+                  "  ports    The public ports it listens on\n"
+                  "  routes   The services registered on them\n"
+                  "  queued   The public connections waiting for a service\n"));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -646,13 +619,13 @@ main (int   argc,
 
   if (argc != 2 || !parse_command (argv[1], &command))
     {
-      g_printerr (_("%s: expected one command: status, ports, routes or queued (see --help)\n"),
+      g_printerr (_ ("%s: expected one command: status, ports, routes or queued (see --help)\n"),
                   g_get_prgname ());
       return EXIT_USAGE;
     }
   if (system_bus && session_bus)
     {
-      g_printerr (_("%s: --system and --session exclude each other\n"), g_get_prgname ());
+      g_printerr (_ ("%s: --system and --session exclude each other\n"), g_get_prgname ());
       return EXIT_USAGE;
     }
 
@@ -668,7 +641,7 @@ main (int   argc,
   state.connection = g_bus_get_sync (bus_type, NULL, &error);
   if (state.connection == NULL)
     {
-      g_printerr (_("%s: cannot connect to the %s bus: %s\n"), g_get_prgname (), state.bus_name,
+      g_printerr (_ ("%s: cannot connect to the %s bus: %s\n"), g_get_prgname (), state.bus_name,
                   error->message);
       return EXIT_ERROR;
     }

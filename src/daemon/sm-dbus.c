@@ -3,17 +3,19 @@
 
 #include "sm-bus-generated.h"
 #include "sm-dbus.h"
-#include "sm-dbus-error.h"
+#include "sm-error.h"
 
-typedef struct {
+typedef struct
+{
   SmPort              *port;
-  guint64              number;   /* the N of /org/socketmaster/port/N */
+  guint64              number; /* the N of /org/socketmaster/port/N */
   char                *path;
   SmBusObjectSkeleton *object;
   SmBusPort           *iface;
 } PortEntry;
 
-typedef struct {
+typedef struct
+{
   SmRoute             *route;
   char                *path;
   SmBusObjectSkeleton *object;
@@ -27,8 +29,8 @@ struct _SmDbus
   SmRegistry               *registry;
   SmBusManager             *manager;
   GDBusObjectManagerServer *object_manager;
-  GHashTable               *ports;          /* SmPort -> PortEntry */
-  GHashTable               *routes;         /* SmRoute -> RouteEntry */
+  GHashTable               *ports;  /* SmPort -> PortEntry */
+  GHashTable               *routes; /* SmRoute -> RouteEntry */
   guint64                   next_port_number;
   guint                     refresh_source;
 
@@ -68,7 +70,7 @@ static guint
 port_active_connections (SmPort *port)
 {
   GPtrArray *routes = sm_port_get_routes (port);
-  guint active = 0;
+  guint      active = 0;
 
   for (guint i = 0; i < routes->len; i++)
     active += sm_route_get_active_streams (g_ptr_array_index (routes, i));
@@ -100,9 +102,9 @@ static void
 refresh_counters (SmDbus *self)
 {
   GHashTableIter iter;
-  gpointer value;
-  guint active = 0;
-  guint queued = 0;
+  gpointer       value;
+  guint          active = 0;
+  guint          queued = 0;
 
   g_hash_table_iter_init (&iter, self->routes);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -155,11 +157,10 @@ update_refresh_timer (SmDbus *self)
 
 /* Routes in the port's order (registration order) */
 static void
-refresh_port_routes (SmDbus    *self,
-                     PortEntry *entry)
+refresh_port_routes (SmDbus *self, PortEntry *entry)
 {
   GPtrArray *routes = sm_port_get_routes (entry->port);
-  g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+  g_autoptr (GPtrArray) paths = g_ptr_array_new ();
 
   for (guint i = 0; i < routes->len; i++)
     {
@@ -170,7 +171,7 @@ refresh_port_routes (SmDbus    *self,
     }
   g_ptr_array_add (paths, NULL);
 
-  sm_bus_port_set_routes (entry->iface, (const char * const *) paths->pdata);
+  sm_bus_port_set_routes (entry->iface, (const char *const *) paths->pdata);
   sm_bus_port_set_mode (entry->iface, port_mode (entry->port));
   sm_bus_port_set_tls (entry->iface, sm_port_get_tls (entry->port));
 }
@@ -188,12 +189,10 @@ route_entry_free (gpointer data)
 }
 
 static void
-add_route (SmDbus    *self,
-           PortEntry *port_entry,
-           SmRoute   *route)
+add_route (SmDbus *self, PortEntry *port_entry, SmRoute *route)
 {
   const SmSocketDefinition *definition = sm_route_get_definition (route);
-  RouteEntry *entry;
+  RouteEntry               *entry;
 
   if (g_hash_table_contains (self->routes, route))
     return;
@@ -215,13 +214,13 @@ add_route (SmDbus    *self,
   entry->object = sm_bus_object_skeleton_new (entry->path);
   sm_bus_object_skeleton_set_route (entry->object, entry->iface);
   g_hash_table_insert (self->routes, route, entry);
-  g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (entry->object));
+  g_dbus_object_manager_server_export (self->object_manager,
+                                       G_DBUS_OBJECT_SKELETON (entry->object));
   g_debug ("D-Bus: %s added", entry->path);
 }
 
 static void
-remove_route (SmDbus  *self,
-              SmRoute *route)
+remove_route (SmDbus *self, SmRoute *route)
 {
   RouteEntry *entry = g_hash_table_lookup (self->routes, route);
 
@@ -234,9 +233,7 @@ remove_route (SmDbus  *self,
 }
 
 static void
-on_port_route_added (SmPort  *port,
-                     SmRoute *route,
-                     SmDbus  *self)
+on_port_route_added (SmPort *port, SmRoute *route, SmDbus *self)
 {
   PortEntry *entry = g_hash_table_lookup (self->ports, port);
 
@@ -246,9 +243,7 @@ on_port_route_added (SmPort  *port,
 }
 
 static void
-on_port_route_removed (SmPort  *port,
-                       SmRoute *route,
-                       SmDbus  *self)
+on_port_route_removed (SmPort *port, SmRoute *route, SmDbus *self)
 {
   PortEntry *entry = g_hash_table_lookup (self->ports, port);
 
@@ -261,8 +256,7 @@ on_port_route_removed (SmPort  *port,
 /* The port keeps terminating TLS for the hold timeout after its last
  * certificate's service left, so this is not derived from the routes */
 static void
-on_port_tls_changed (SmPort *port,
-                     SmDbus *self)
+on_port_tls_changed (SmPort *port, SmDbus *self)
 {
   PortEntry *entry = g_hash_table_lookup (self->ports, port);
 
@@ -282,12 +276,11 @@ port_entry_free (gpointer data)
 }
 
 static void
-add_port (SmDbus *self,
-          SmPort *port)
+add_port (SmDbus *self, SmPort *port)
 {
   g_autofree char *host = NULL;
-  GPtrArray *routes;
-  PortEntry *entry;
+  GPtrArray       *routes;
+  PortEntry       *entry;
 
   if (g_hash_table_contains (self->ports, port))
     return;
@@ -297,8 +290,8 @@ add_port (SmDbus *self,
   entry->number = ++self->next_port_number;
   entry->path = g_strdup_printf (SM_DBUS_PORT_PATH "/%" G_GUINT64_FORMAT, entry->number);
   entry->iface = sm_bus_port_skeleton_new ();
-  host = sm_port_get_address (port) != NULL
-         ? g_inet_address_to_string (sm_port_get_address (port)) : g_strdup ("*");
+  host = sm_port_get_address (port) != NULL ? g_inet_address_to_string (sm_port_get_address (port))
+                                            : g_strdup ("*");
   sm_bus_port_set_address (entry->iface, host);
   sm_bus_port_set_port (entry->iface, sm_port_get_number (port));
   refresh_port_counters (entry);
@@ -311,7 +304,8 @@ add_port (SmDbus *self,
 
   entry->object = sm_bus_object_skeleton_new (entry->path);
   sm_bus_object_skeleton_set_port (entry->object, entry->iface);
-  g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (entry->object));
+  g_dbus_object_manager_server_export (self->object_manager,
+                                       G_DBUS_OBJECT_SKELETON (entry->object));
   g_debug ("D-Bus: %s added for %s", entry->path, sm_port_get_display_name (port));
 
   g_signal_connect (port, "route-added", G_CALLBACK (on_port_route_added), self);
@@ -321,8 +315,7 @@ add_port (SmDbus *self,
 }
 
 static void
-remove_port (SmDbus *self,
-             SmPort *port)
+remove_port (SmDbus *self, SmPort *port)
 {
   PortEntry *entry = g_hash_table_lookup (self->ports, port);
   GPtrArray *routes;
@@ -342,36 +335,32 @@ remove_port (SmDbus *self,
 }
 
 static void
-on_port_added (SmRegistry *registry,
-               SmPort     *port,
-               SmDbus     *self)
+on_port_added (SmRegistry *registry, SmPort *port, SmDbus *self)
 {
   add_port (self, port);
 }
 
 static void
-on_port_removed (SmRegistry *registry,
-                 SmPort     *port,
-                 SmDbus     *self)
+on_port_removed (SmRegistry *registry, SmPort *port, SmDbus *self)
 {
   remove_port (self, port);
 }
 
 /* ---- Manager methods ---- */
 
-typedef struct {
+typedef struct
+{
   GVariantBuilder *builder;
   const char      *port_path;
   gint64           now;
 } QueuedListing;
 
 static void
-add_waiting (const SmPortWaiting *waiting,
-             gpointer             user_data)
+add_waiting (const SmPortWaiting *waiting, gpointer user_data)
 {
-  QueuedListing *listing = user_data;
+  QueuedListing   *listing = user_data;
   g_autofree char *client_host = NULL;
-  guint16 client_port = 0;
+  guint16          client_port = 0;
 
   if (G_IS_INET_SOCKET_ADDRESS (waiting->client))
     {
@@ -381,21 +370,18 @@ add_waiting (const SmPortWaiting *waiting,
       client_port = g_inet_socket_address_get_port (client);
     }
 
-  g_variant_builder_add (listing->builder, "(osqssd)",
-                         listing->port_path,
-                         client_host != NULL ? client_host : "",
-                         client_port,
+  g_variant_builder_add (listing->builder, "(osqssd)", listing->port_path,
+                         client_host != NULL ? client_host : "", client_port,
                          waiting->host != NULL ? waiting->host : "",
                          waiting->path != NULL ? waiting->path : "",
                          (double) MAX (0, listing->now - waiting->queued_at) / G_USEC_PER_SEC);
 }
 
 static gint
-compare_port_entries (gconstpointer a,
-                      gconstpointer b)
+compare_port_entries (gconstpointer a, gconstpointer b)
 {
-  const PortEntry *entry_a = *(const PortEntry * const *) a;
-  const PortEntry *entry_b = *(const PortEntry * const *) b;
+  const PortEntry *entry_a = *(const PortEntry *const *) a;
+  const PortEntry *entry_b = *(const PortEntry *const *) b;
 
   return entry_a->number < entry_b->number ? -1 : entry_a->number > entry_b->number;
 }
@@ -405,11 +391,11 @@ on_handle_get_queued_connections (SmBusManager          *manager,
                                   GDBusMethodInvocation *invocation,
                                   SmDbus                *self)
 {
-  g_autoptr(GPtrArray) entries = g_ptr_array_new ();
+  g_autoptr (GPtrArray) entries = g_ptr_array_new ();
   GVariantBuilder builder;
-  GHashTableIter iter;
-  gpointer value;
-  QueuedListing listing = { &builder, NULL, g_get_monotonic_time () };
+  GHashTableIter  iter;
+  gpointer        value;
+  QueuedListing   listing = { &builder, NULL, g_get_monotonic_time () };
 
   g_hash_table_iter_init (&iter, self->ports);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -459,9 +445,7 @@ on_connection_closed (GDBusConnection *connection,
 }
 
 static void
-on_name_acquired (GDBusConnection *connection,
-                  const char      *name,
-                  gpointer         user_data)
+on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
 {
   SmDbus *self = user_data;
 
@@ -470,9 +454,7 @@ on_name_acquired (GDBusConnection *connection,
 }
 
 static void
-on_name_lost (GDBusConnection *connection,
-              const char      *name,
-              gpointer         user_data)
+on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 {
   SmDbus *self = user_data;
 
@@ -482,7 +464,8 @@ on_name_lost (GDBusConnection *connection,
 
   if (self->name_owned)
     g_warning ("Another process took the name %s on the %s bus over (--replace); "
-               "socketmaster carries on without it", name, bus_type_name (self->bus_type));
+               "socketmaster carries on without it",
+               name, bus_type_name (self->bus_type));
   else
     g_warning ("Cannot own the name %s on the %s bus: another process owns it or the bus "
                "policy does not allow it; socketmaster carries on without it",
@@ -491,13 +474,11 @@ on_name_lost (GDBusConnection *connection,
 }
 
 static void
-on_bus_ready (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmDbus) self = user_data;
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (SmDbus) self = user_data;
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GError) error = NULL;
   GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
   connection = g_bus_get_finish (result, &error);
@@ -554,7 +535,7 @@ sm_dbus_dispose (GObject *object)
   if (self->ports != NULL)
     {
       GHashTableIter iter;
-      gpointer port;
+      gpointer       port;
 
       g_hash_table_iter_init (&iter, self->ports);
       while (g_hash_table_iter_next (&iter, &port, NULL))
@@ -591,7 +572,7 @@ sm_dbus_class_init (SmDbusClass *klass)
   object_class->finalize = sm_dbus_finalize;
 
   /* Method errors of the SM_ERROR domain go out as org.socketmaster.Error.* */
-  sm_dbus_error_quark ();
+  (void) sm_error_quark ();
 }
 
 static void
@@ -605,10 +586,9 @@ sm_dbus_init (SmDbus *self)
 }
 
 SmDbus *
-sm_dbus_new (SmRegistry *registry,
-             const char *control_address)
+sm_dbus_new (SmRegistry *registry, const char *control_address)
 {
-  g_autoptr(GList) ports = NULL;
+  g_autoptr (GList) ports = NULL;
   SmDbus *self;
 
   g_return_val_if_fail (SM_IS_REGISTRY (registry), NULL);
@@ -634,9 +614,7 @@ sm_dbus_new (SmRegistry *registry,
 }
 
 void
-sm_dbus_own_name (SmDbus   *self,
-                  GBusType  bus_type,
-                  gboolean  replace)
+sm_dbus_own_name (SmDbus *self, GBusType bus_type, gboolean replace)
 {
   g_return_if_fail (SM_IS_DBUS (self));
   g_return_if_fail (bus_type == G_BUS_TYPE_SYSTEM || bus_type == G_BUS_TYPE_SESSION);

@@ -3,14 +3,10 @@
 
 #include <gio/gio.h>
 
+#include "sm-bus-names.h"
 #include "sm-registry.h"
 
 G_BEGIN_DECLS
-
-#define SM_DBUS_NAME        "org.socketmaster"
-#define SM_DBUS_PATH        "/org/socketmaster"
-#define SM_DBUS_PORT_PATH   SM_DBUS_PATH "/port"
-#define SM_DBUS_ROUTE_PATH  SM_DBUS_PATH "/route"
 
 /* Counters are read this often; PropertiesChanged carries only what changed
  * since the last reading, so no object emits more often than this whatever
@@ -32,17 +28,14 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmDbus, sm_dbus, SM, DBUS, GObject)
 
 /* @control_address: where services connect, "HOST:PORT" */
-SmDbus   *sm_dbus_new              (SmRegistry *registry,
-                                    const char *control_address);
+SmDbus  *sm_dbus_new (SmRegistry *registry, const char *control_address);
 
 /* Connects to @bus_type, exports the objects and asks for SM_DBUS_NAME
  * (taking it over from another owner if @replace). Asynchronous; failures
  * are logged, never fatal. Call once. */
-void      sm_dbus_own_name         (SmDbus     *self,
-                                    GBusType    bus_type,
-                                    gboolean    replace);
+void     sm_dbus_own_name (SmDbus *self, GBusType bus_type, gboolean replace);
 
 /* Whether SM_DBUS_NAME is ours right now */
-gboolean  sm_dbus_is_name_owned    (SmDbus     *self);
+gboolean sm_dbus_is_name_owned (SmDbus *self);
 
 G_END_DECLS

@@ -26,7 +26,8 @@ G_BEGIN_DECLS
  *
  * Error codes of the #SM_ERROR domain.
  */
-typedef enum {
+typedef enum
+{
   SM_ERROR_FAILED,
   SM_ERROR_PROTOCOL,
   SM_ERROR_TOO_LARGE,

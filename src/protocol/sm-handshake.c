@@ -8,7 +8,8 @@
 #include "sm-socket-definition-private.h"
 
 /* What a string field may hold; name is used in error messages */
-typedef struct {
+typedef struct
+{
   const char *name;
   gsize       limit;
   gboolean    must_be_utf8;
@@ -25,20 +26,23 @@ static const FieldRule status_rule = { "status", SM_HANDSHAKE_MAX_STATUS, TRUE }
 
 #define KNOWN_FLAGS (SM_HANDSHAKE_FLAG_HTTP | SM_HANDSHAKE_FLAG_TLS)
 
-typedef struct {
+typedef struct
+{
   const guint8 *data;
   gsize         len;
   gsize         offset;
-  const char   *context;  /* prefix of error messages */
+  const char   *context; /* prefix of error messages */
 } Reader;
 
 /* A string field, pointing into the input buffer */
-typedef struct {
+typedef struct
+{
   const char *bytes;
   gsize       len;
 } Span;
 
-typedef struct {
+typedef struct
+{
   Span    address;
   guint16 port;
   guint8  flags;
@@ -49,8 +53,7 @@ typedef struct {
 } RequestFields;
 
 static SmHandshakeResult
-reader_read_byte (Reader *reader,
-                  guint8 *out)
+reader_read_byte (Reader *reader, guint8 *out)
 {
   if (reader->len - reader->offset < 1)
     return SM_HANDSHAKE_NEED_MORE;
@@ -61,11 +64,10 @@ reader_read_byte (Reader *reader,
 }
 
 static SmHandshakeResult
-reader_read_uint64 (Reader  *reader,
-                    guint64 *out)
+reader_read_uint64 (Reader *reader, guint64 *out)
 {
   const guint8 *bytes;
-  guint64 value = 0;
+  guint64       value = 0;
 
   if (reader->len - reader->offset < 8)
     return SM_HANDSHAKE_NEED_MORE;
@@ -82,19 +84,19 @@ reader_read_uint64 (Reader  *reader,
 /* Checks the bytes of a string field; @complete is FALSE when only a
  * prefix of the field has arrived so far. */
 static gboolean
-reader_check_string (Reader           *reader,
-                     const FieldRule  *rule,
-                     const char       *bytes,
-                     gsize             len,
-                     gboolean          complete,
-                     GError          **error)
+reader_check_string (Reader          *reader,
+                     const FieldRule *rule,
+                     const char      *bytes,
+                     gsize            len,
+                     gboolean         complete,
+                     GError         **error)
 {
   const char *invalid;
 
   if (memchr (bytes, '\0', len) != NULL)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "%s: %s contains a NUL byte", reader->context, rule->name);
+      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "%s: %s contains a NUL byte",
+                   reader->context, rule->name);
       return FALSE;
     }
 
@@ -102,24 +104,20 @@ reader_check_string (Reader           *reader,
     return TRUE;
 
   /* A prefix may end in the middle of a character that is still fine */
-  if (!complete &&
-      g_utf8_get_char_validated (invalid, bytes + len - invalid) == (gunichar) -2)
+  if (!complete && g_utf8_get_char_validated (invalid, bytes + len - invalid) == (gunichar) -2)
     return TRUE;
 
-  g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-               "%s: %s is not valid UTF-8", reader->context, rule->name);
+  g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "%s: %s is not valid UTF-8", reader->context,
+               rule->name);
   return FALSE;
 }
 
 static SmHandshakeResult
-reader_read_string (Reader           *reader,
-                    const FieldRule  *rule,
-                    Span             *out,
-                    GError          **error)
+reader_read_string (Reader *reader, const FieldRule *rule, Span *out, GError **error)
 {
   const char *bytes;
-  guint64 length;
-  gsize available;
+  guint64     length;
+  gsize       available;
 
   if (reader_read_uint64 (reader, &length) != SM_HANDSHAKE_COMPLETE)
     return SM_HANDSHAKE_NEED_MORE;
@@ -153,12 +151,10 @@ reader_read_string (Reader           *reader,
 }
 
 static SmHandshakeResult
-reader_read_request (Reader         *reader,
-                     RequestFields  *fields,
-                     GError        **error)
+reader_read_request (Reader *reader, RequestFields *fields, GError **error)
 {
   SmHandshakeResult result;
-  guint64 port;
+  guint64           port;
 
   result = reader_read_string (reader, &address_rule, &fields->address, error);
   if (result != SM_HANDSHAKE_COMPLETE)
@@ -169,8 +165,7 @@ reader_read_request (Reader         *reader,
   if (port == 0 || port > G_MAXUINT16)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                   "%s: port %" G_GUINT64_FORMAT " is out of range 1-65535",
-                   reader->context, port);
+                   "%s: port %" G_GUINT64_FORMAT " is out of range 1-65535", reader->context, port);
       return SM_HANDSHAKE_ERROR;
     }
   fields->port = port;
@@ -179,8 +174,7 @@ reader_read_request (Reader         *reader,
     return SM_HANDSHAKE_NEED_MORE;
   if ((fields->flags & ~KNOWN_FLAGS) != 0)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                   "%s: unknown flag bits 0x%02x",
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "%s: unknown flag bits 0x%02x",
                    reader->context, (guint) (fields->flags & ~KNOWN_FLAGS));
       return SM_HANDSHAKE_ERROR;
     }
@@ -254,14 +248,16 @@ definition_new_from_fields (const RequestFields *fields)
  * the whole request has arrived and been checked.
  */
 SmHandshakeResult
-sm_handshake_parse_request (const guint8         *data,
-                            gsize                 len,
-                            gsize                *consumed,
-                            SmSocketDefinition  **out_definition,
-                            GError              **error)
+sm_handshake_parse_request (const guint8        *data,
+                            gsize                len,
+                            gsize               *consumed,
+                            SmSocketDefinition **out_definition,
+                            GError             **error)
 {
-  Reader reader = { data, len, 0, "invalid handshake" };
-  RequestFields fields = { 0, };
+  Reader        reader = { data, len, 0, "invalid handshake" };
+  RequestFields fields = {
+    0,
+  };
   SmHandshakeResult result;
 
   g_return_val_if_fail (data != NULL || len == 0, SM_HANDSHAKE_ERROR);
@@ -283,8 +279,7 @@ sm_handshake_parse_request (const guint8         *data,
 }
 
 static void
-append_uint64 (GByteArray *out,
-               guint64     value)
+append_uint64 (GByteArray *out, guint64 value)
 {
   guint8 bytes[8];
 
@@ -295,8 +290,7 @@ append_uint64 (GByteArray *out,
 }
 
 static void
-append_string (GByteArray *out,
-               const char *string)
+append_string (GByteArray *out, const char *string)
 {
   gsize len = strlen (string);
 
@@ -310,8 +304,7 @@ append_string (GByteArray *out,
  * @out: bytes are appended here
  */
 void
-sm_handshake_encode_request (const SmSocketDefinition *definition,
-                             GByteArray               *out)
+sm_handshake_encode_request (const SmSocketDefinition *definition, GByteArray *out)
 {
   guint8 flags = 0;
 
@@ -353,15 +346,15 @@ sm_handshake_encode_request (const SmSocketDefinition *definition,
  * Parses a handshake response (PROTOCOL.md §4).
  */
 SmHandshakeResult
-sm_handshake_parse_status (const guint8  *data,
-                           gsize          len,
-                           gsize         *consumed,
-                           char         **out_status,
-                           GError       **error)
+sm_handshake_parse_status (const guint8 *data,
+                           gsize         len,
+                           gsize        *consumed,
+                           char        **out_status,
+                           GError      **error)
 {
-  Reader reader = { data, len, 0, "invalid handshake response" };
+  Reader            reader = { data, len, 0, "invalid handshake response" };
   SmHandshakeResult result;
-  Span status;
+  Span              status;
 
   g_return_val_if_fail (data != NULL || len == 0, SM_HANDSHAKE_ERROR);
   g_return_val_if_fail (error == NULL || *error == NULL, SM_HANDSHAKE_ERROR);
@@ -390,8 +383,7 @@ sm_handshake_parse_status (const guint8  *data,
  * boundary, so that the peer can still read why it was refused.
  */
 void
-sm_handshake_encode_status (const char *status,
-                            GByteArray *out)
+sm_handshake_encode_status (const char *status, GByteArray *out)
 {
   gsize len;
 

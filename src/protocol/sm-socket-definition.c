@@ -3,8 +3,10 @@
 
 #include "sm-socket-definition-private.h"
 
-G_DEFINE_BOXED_TYPE (SmSocketDefinition, sm_socket_definition,
-                     sm_socket_definition_copy, sm_socket_definition_free)
+G_DEFINE_BOXED_TYPE (SmSocketDefinition,
+                     sm_socket_definition,
+                     sm_socket_definition_copy,
+                     sm_socket_definition_free)
 
 /**
  * sm_socket_definition_new:
@@ -78,8 +80,7 @@ sm_socket_definition_free (SmSocketDefinition *def)
  *   %NULL or "" means all interfaces
  */
 void
-sm_socket_definition_set_address (SmSocketDefinition *def,
-                                  const char         *address)
+sm_socket_definition_set_address (SmSocketDefinition *def, const char *address)
 {
   g_return_if_fail (def != NULL);
 
@@ -102,8 +103,7 @@ sm_socket_definition_get_address (const SmSocketDefinition *def)
 }
 
 void
-sm_socket_definition_set_port (SmSocketDefinition *def,
-                               guint16             port)
+sm_socket_definition_set_port (SmSocketDefinition *def, guint16 port)
 {
   g_return_if_fail (def != NULL);
 
@@ -189,9 +189,7 @@ sm_socket_definition_get_path_prefix (const SmSocketDefinition *def)
  * off when both are %NULL. Passing only one of them is a programming error.
  */
 void
-sm_socket_definition_set_tls (SmSocketDefinition *def,
-                              const char         *cert_pem,
-                              const char         *key_pem)
+sm_socket_definition_set_tls (SmSocketDefinition *def, const char *cert_pem, const char *key_pem)
 {
   g_return_if_fail (def != NULL);
   g_return_if_fail ((cert_pem == NULL) == (key_pem == NULL));

@@ -35,9 +35,9 @@ fixture_set_up (Fixture       *fixture,
   fixture->services[2] = sm_test_bus_service_new (fixture->daemon->control_address,
                                                   fixture->port_b, FALSE, NULL, NULL);
   /* The totals come with the next refresh */
-  sm_test_bus_wait_uint (fixture->bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 3);
-  sm_test_bus_wait_uint (fixture->bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "PortCount", 2);
 }
 
@@ -144,13 +144,13 @@ test_routes_json (Fixture       *fixture,
   g_assert_true (JSON_NODE_HOLDS_ARRAY (routes));
   array = json_node_get_array (routes);
   g_assert_cmpuint (json_array_get_length (array), ==, 3);
-  g_assert_cmpuint (count_interface (bus_objects, SM_TEST_DBUS_ROUTE_IFACE), ==, 3);
+  g_assert_cmpuint (count_interface (bus_objects, SM_DBUS_ROUTE_IFACE), ==, 3);
 
   for (guint i = 0; i < 3; i++)
     {
       JsonObject *route = json_array_get_object_element (array, i);
 
-      assert_object_matches_bus (route, bus_objects, SM_TEST_DBUS_ROUTE_IFACE);
+      assert_object_matches_bus (route, bus_objects, SM_DBUS_ROUTE_IFACE);
       g_ptr_array_add (peers, (gpointer) json_object_get_string_member (route, "Peer"));
     }
   /* In registration order, and every service is there */
@@ -174,7 +174,7 @@ test_ports_and_status_json (Fixture       *fixture,
   g_assert_cmpuint (json_array_get_length (array), ==, 2);
   for (guint i = 0; i < 2; i++)
     assert_object_matches_bus (json_array_get_object_element (array, i), bus_objects,
-                               SM_TEST_DBUS_PORT_IFACE);
+                               SM_DBUS_PORT_IFACE);
   g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (array, 0), "Port"),
                    ==, fixture->port_a);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
@@ -251,17 +251,17 @@ test_queued (Fixture       *fixture,
 
   /* port_b loses its service; a connection waits there */
   g_clear_pointer (&fixture->services[2], sm_test_bus_service_free);
-  sm_test_bus_wait_uint (fixture->bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 2);
   sm_test_echo_async (fixture->port_b, 100, 1, NULL, echo_done_cb, &done);
-  sm_test_bus_wait_uint (fixture->bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "QueuedConnections", 1);
 
   queued = run_ctl_json (fixture->bus, "queued");
   g_assert_cmpuint (json_array_get_length (json_node_get_array (queued)), ==, 1);
   entry = json_array_get_object_element (json_node_get_array (queued), 0);
   g_assert_true (g_str_has_prefix (json_object_get_string_member (entry, "Port"),
-                                   SM_TEST_DBUS_PATH "/port/"));
+                                   SM_DBUS_PATH "/port/"));
   g_assert_cmpstr (json_object_get_string_member (entry, "ClientAddress"), ==, "127.0.0.1");
   g_assert_cmpint (json_object_get_int_member (entry, "ClientPort"), >, 0);
   g_assert_cmpstr (json_object_get_string_member (entry, "Host"), ==, "");

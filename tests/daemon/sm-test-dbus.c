@@ -19,7 +19,7 @@ on_signal (GDBusConnection *connection,
 {
   SmTestBus *self = data;
 
-  if (!g_str_has_prefix (path, SM_TEST_DBUS_PATH))
+  if (!g_str_has_prefix (path, SM_DBUS_PATH))
     return;
 
   self->n_signals++;
@@ -315,7 +315,7 @@ sm_test_bus_call (SmTestBus          *self,
                   const GVariantType *reply_type,
                   GError            **error)
 {
-  return g_dbus_connection_call_sync (self->connection, SM_TEST_DBUS_NAME, path, interface,
+  return g_dbus_connection_call_sync (self->connection, SM_DBUS_NAME, path, interface,
                                       method, parameters, reply_type,
                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, SM_TEST_DBUS_WAIT_MS,
                                       NULL, error);
@@ -419,7 +419,7 @@ sm_test_bus_get_objects (SmTestBus *self)
   const char *path;
   GVariant *interfaces;
 
-  reply = sm_test_bus_call (self, SM_TEST_DBUS_PATH, "org.freedesktop.DBus.ObjectManager",
+  reply = sm_test_bus_call (self, SM_DBUS_PATH, "org.freedesktop.DBus.ObjectManager",
                             "GetManagedObjects", NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
                             &error);
   g_assert_no_error (error);
@@ -472,7 +472,7 @@ sm_test_bus_find_port (SmTestBus *bus,
   while (g_hash_table_iter_next (&iter, &path, &interfaces))
     {
       g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
-                                                               SM_TEST_DBUS_PORT_IFACE,
+                                                               SM_DBUS_PORT_IFACE,
                                                                NULL);
       guint16 number = 0;
 
@@ -495,7 +495,7 @@ sm_test_bus_find_route (SmTestBus  *bus,
   while (g_hash_table_iter_next (&iter, &path, &interfaces))
     {
       g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
-                                                               SM_TEST_DBUS_ROUTE_IFACE,
+                                                               SM_DBUS_ROUTE_IFACE,
                                                                NULL);
       const char *route_peer = NULL;
 
@@ -510,7 +510,7 @@ char **
 sm_test_bus_get_port_routes (SmTestBus  *bus,
                              const char *port_path)
 {
-  g_autoptr(GVariant) routes = sm_test_bus_get (bus, port_path, SM_TEST_DBUS_PORT_IFACE,
+  g_autoptr(GVariant) routes = sm_test_bus_get (bus, port_path, SM_DBUS_PORT_IFACE,
                                                 "Routes");
 
   return routes != NULL ? g_variant_dup_objv (routes, NULL) : NULL;
@@ -565,9 +565,9 @@ sm_test_bus_start_daemon (SmTestBus          *self,
 
   daemon = sm_test_daemon_start_full (hold_timeout, (const char * const *) args->pdata,
                                       sm_test_bus_env (self));
-  sm_test_daemon_wait_for_line (daemon, "Acquired the name " SM_TEST_DBUS_NAME,
+  sm_test_daemon_wait_for_line (daemon, "Acquired the name " SM_DBUS_NAME,
                                 SM_TEST_DBUS_WAIT_MS);
-  owner = sm_test_bus_wait_for_owner (self, SM_TEST_DBUS_NAME, NULL);
+  owner = sm_test_bus_wait_for_owner (self, SM_DBUS_NAME, NULL);
   return daemon;
 }
 

@@ -10,15 +10,11 @@
 
 #include <gio/gio.h>
 
+#include "sm-bus-names.h"
 #include "sm-test-util.h"
 
 G_BEGIN_DECLS
 
-#define SM_TEST_DBUS_NAME          "org.socketmaster"
-#define SM_TEST_DBUS_PATH          "/org/socketmaster"
-#define SM_TEST_DBUS_MANAGER_IFACE "org.socketmaster.Manager"
-#define SM_TEST_DBUS_PORT_IFACE    "org.socketmaster.Port"
-#define SM_TEST_DBUS_ROUTE_IFACE   "org.socketmaster.Route"
 
 /* Waits on the bus and on processes */
 #define SM_TEST_DBUS_WAIT_MS 30000

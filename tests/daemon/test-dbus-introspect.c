@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "sm-dbus-error.h"
+#include "sm-error.h"
 #include "sm-test-dbus.h"
 
 #define LONG_HOLD_TIMEOUT  30.0
@@ -23,12 +23,10 @@ test_error_domain (void)
   g_autoptr(GError) decoded = NULL;
   g_autofree char *name = NULL;
 
-  g_assert_cmpuint (sm_dbus_error_quark (), ==, SM_ERROR);
-
   name = g_dbus_error_encode_gerror (error);
-  g_assert_cmpstr (name, ==, "org.socketmaster.Error.GoingAway");
+  g_assert_cmpstr (name, ==, SM_DBUS_ERROR_PREFIX "GoingAway");
 
-  decoded = g_dbus_error_new_for_dbus_error ("org.socketmaster.Error.Conflict", "clash");
+  decoded = g_dbus_error_new_for_dbus_error (SM_DBUS_ERROR_PREFIX "Conflict", "clash");
   g_assert_error (decoded, SM_ERROR, SM_ERROR_CONFLICT);
 }
 
@@ -176,15 +174,15 @@ test_introspect (void)
   g_autofree char *route_node = g_strdup_printf ("node %s {", route_path);
   g_autofree char *output = NULL;
   const char * const argv[] = {
-    "gdbus", "introspect", "--session", "--dest", SM_TEST_DBUS_NAME,
-    "--object-path", SM_TEST_DBUS_PATH, "--recurse", NULL
+    "gdbus", "introspect", "--session", "--dest", SM_DBUS_NAME,
+    "--object-path", SM_DBUS_PATH, "--recurse", NULL
   };
   int status;
 
   g_assert_nonnull (route_path);
-  assert_introspection_matches (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE);
-  assert_introspection_matches (bus, port_path, SM_TEST_DBUS_PORT_IFACE);
-  assert_introspection_matches (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE);
+  assert_introspection_matches (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE);
+  assert_introspection_matches (bus, port_path, SM_DBUS_PORT_IFACE);
+  assert_introspection_matches (bus, route_path, SM_DBUS_ROUTE_IFACE);
 
   /* The command line tool walks the whole tree */
   output = sm_test_run (argv, sm_test_bus_env (bus), &status, NULL);
@@ -223,24 +221,24 @@ test_busctl (void)
   /* busctl --user finds the test's bus through DBUS_SESSION_BUS_ADDRESS */
   {
     const char * const argv[] = {
-      busctl, "--user", "--no-pager", "introspect", SM_TEST_DBUS_NAME, SM_TEST_DBUS_PATH, NULL
+      busctl, "--user", "--no-pager", "introspect", SM_DBUS_NAME, SM_DBUS_PATH, NULL
     };
 
     output = sm_test_run (argv, sm_test_bus_env (bus), &status, NULL);
     g_assert_cmpint (status, ==, 0);
-    g_assert_nonnull (strstr (output, "org.socketmaster.Manager"));
+    g_assert_nonnull (strstr (output, SM_DBUS_MANAGER_IFACE));
     g_assert_nonnull (strstr (output, ".GetQueuedConnections"));
     g_assert_nonnull (strstr (output, ".ControlAddress"));
     g_assert_nonnull (strstr (output, daemon->control_address));
   }
   {
     const char * const argv[] = {
-      busctl, "--user", "--no-pager", "--list", "tree", SM_TEST_DBUS_NAME, NULL
+      busctl, "--user", "--no-pager", "--list", "tree", SM_DBUS_NAME, NULL
     };
 
     tree = sm_test_run (argv, sm_test_bus_env (bus), &status, NULL);
     g_assert_cmpint (status, ==, 0);
-    g_assert_nonnull (strstr (tree, SM_TEST_DBUS_PATH));
+    g_assert_nonnull (strstr (tree, SM_DBUS_PATH));
   }
 
   sm_test_daemon_stop (daemon);

@@ -90,23 +90,23 @@ test_name_taken (void)
   guint owner_id;
 
   /* Someone else has the name, and does not let it be replaced */
-  owner_id = g_bus_own_name_on_connection (bus->connection, SM_TEST_DBUS_NAME,
+  owner_id = g_bus_own_name_on_connection (bus->connection, SM_DBUS_NAME,
                                            G_BUS_NAME_OWNER_FLAGS_NONE, on_flag_name, NULL,
                                            &acquired, NULL);
   sm_test_wait_for_int (&acquired, 1, SM_TEST_DBUS_WAIT_MS, "the test owning the name");
-  test_owner = sm_test_bus_get_owner (bus, SM_TEST_DBUS_NAME);
+  test_owner = sm_test_bus_get_owner (bus, SM_DBUS_NAME);
 
   daemon = sm_test_daemon_start_full (30, args, sm_test_bus_env (bus));
-  sm_test_daemon_wait_for_line (daemon, "Cannot own the name " SM_TEST_DBUS_NAME
+  sm_test_daemon_wait_for_line (daemon, "Cannot own the name " SM_DBUS_NAME
                                 " on the session bus", SM_TEST_DBUS_WAIT_MS);
   assert_proxying (daemon);
 
   /* Once it is free, the daemon gets it (it waited in the queue) */
   g_bus_unown_name (owner_id);
-  daemon_owner = sm_test_bus_wait_for_owner (bus, SM_TEST_DBUS_NAME, test_owner);
-  sm_test_daemon_wait_for_line (daemon, "Acquired the name " SM_TEST_DBUS_NAME,
+  daemon_owner = sm_test_bus_wait_for_owner (bus, SM_DBUS_NAME, test_owner);
+  sm_test_daemon_wait_for_line (daemon, "Acquired the name " SM_DBUS_NAME,
                                 SM_TEST_DBUS_WAIT_MS);
-  address = sm_test_bus_get (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  address = sm_test_bus_get (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                              "ControlAddress");
   g_assert_nonnull (address);
   g_assert_cmpstr (g_variant_get_string (address, NULL), ==, daemon->control_address);
@@ -120,19 +120,19 @@ test_replace (void)
 {
   SmTestBus *bus = sm_test_bus_new ();
   SmTestDaemon *first = sm_test_bus_start_daemon (bus, 30, NULL);
-  g_autofree char *first_owner = sm_test_bus_get_owner (bus, SM_TEST_DBUS_NAME);
+  g_autofree char *first_owner = sm_test_bus_get_owner (bus, SM_DBUS_NAME);
   const char * const replace[] = { "--replace", NULL };
   g_autofree char *second_owner = NULL;
   g_autoptr(GVariant) address = NULL;
   SmTestDaemon *second;
 
   second = sm_test_bus_start_daemon (bus, 30, replace);
-  second_owner = sm_test_bus_wait_for_owner (bus, SM_TEST_DBUS_NAME, first_owner);
+  second_owner = sm_test_bus_wait_for_owner (bus, SM_DBUS_NAME, first_owner);
   g_assert_cmpstr (second_owner, !=, first_owner);
-  sm_test_daemon_wait_for_line (first, "took the name " SM_TEST_DBUS_NAME
+  sm_test_daemon_wait_for_line (first, "took the name " SM_DBUS_NAME
                                 " on the session bus over", SM_TEST_DBUS_WAIT_MS);
 
-  address = sm_test_bus_get (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  address = sm_test_bus_get (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                              "ControlAddress");
   g_assert_cmpstr (g_variant_get_string (address, NULL), ==, second->control_address);
 
@@ -199,14 +199,14 @@ test_policy_foreign_owner (void)
   reply = g_dbus_connection_call_sync (bus->connection, "org.freedesktop.DBus",
                                        "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                        "RequestName",
-                                       g_variant_new ("(su)", SM_TEST_DBUS_NAME, 4),
+                                       g_variant_new ("(su)", SM_DBUS_NAME, 4),
                                        G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
                                        NULL, &error);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
 
   /* A daemon run by someone else says so, and proxies all the same */
   daemon = sm_test_daemon_start_full (30, args, sm_test_bus_env (bus));
-  sm_test_daemon_wait_for_line (daemon, "Cannot own the name " SM_TEST_DBUS_NAME
+  sm_test_daemon_wait_for_line (daemon, "Cannot own the name " SM_DBUS_NAME
                                 " on the system bus", SM_TEST_DBUS_WAIT_MS);
   assert_proxying (daemon);
 
@@ -222,7 +222,7 @@ call_daemon (SmTestBus          *bus,
              const GVariantType *reply_type,
              GError            **error)
 {
-  return sm_test_bus_call (bus, SM_TEST_DBUS_PATH, interface, method, parameters, reply_type,
+  return sm_test_bus_call (bus, SM_DBUS_PATH, interface, method, parameters, reply_type,
                            error);
 }
 
@@ -246,7 +246,7 @@ test_policy_everyone_reads (void)
   }
   {
     g_autoptr(GVariant) all = call_daemon (bus, "org.freedesktop.DBus.Properties", "GetAll",
-                                           g_variant_new ("(s)", SM_TEST_DBUS_MANAGER_IFACE),
+                                           g_variant_new ("(s)", SM_DBUS_MANAGER_IFACE),
                                            G_VARIANT_TYPE ("(a{sv})"), &error);
     g_assert_no_error (error);
   }
@@ -257,7 +257,7 @@ test_policy_everyone_reads (void)
     g_assert_no_error (error);
   }
   {
-    g_autoptr(GVariant) queued = call_daemon (bus, SM_TEST_DBUS_MANAGER_IFACE,
+    g_autoptr(GVariant) queued = call_daemon (bus, SM_DBUS_MANAGER_IFACE,
                                               "GetQueuedConnections", NULL,
                                               G_VARIANT_TYPE ("(a(osqssd))"), &error);
     g_assert_no_error (error);
@@ -266,7 +266,7 @@ test_policy_everyone_reads (void)
   /* Nothing else reaches the daemon (it would answer otherwise) */
   {
     g_autoptr(GVariant) set = call_daemon (bus, "org.freedesktop.DBus.Properties", "Set",
-                                           g_variant_new ("(ssv)", SM_TEST_DBUS_MANAGER_IFACE,
+                                           g_variant_new ("(ssv)", SM_DBUS_MANAGER_IFACE,
                                                           "Version", g_variant_new_string ("x")),
                                            NULL, &error);
     g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
@@ -334,7 +334,7 @@ test_unit_and_activation (void)
   g_autofree char *owner_policy = g_strdup_printf ("<policy user=\"%s\">", user);
 
   assert_key (unit, "Service", "Type", "dbus");
-  assert_key (unit, "Service", "BusName", SM_TEST_DBUS_NAME);
+  assert_key (unit, "Service", "BusName", SM_DBUS_NAME);
   assert_key (unit, "Service", "AmbientCapabilities", "CAP_NET_BIND_SERVICE");
   assert_key (unit, "Service", "CapabilityBoundingSet", "CAP_NET_BIND_SERVICE");
   assert_key (unit, "Service", "NoNewPrivileges", "yes");
@@ -342,7 +342,7 @@ test_unit_and_activation (void)
   assert_key (unit, "Service", "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX");
   g_assert_true (g_str_has_suffix (exec_start, "/socketmaster --system-bus"));
 
-  assert_key (activation, "D-BUS Service", "Name", SM_TEST_DBUS_NAME);
+  assert_key (activation, "D-BUS Service", "Name", SM_DBUS_NAME);
   assert_key (activation, "D-BUS Service", "SystemdService", alias);
   assert_key (activation, "D-BUS Service", "User", user);
   assert_key (activation, "D-BUS Service", "Exec", exec_start);

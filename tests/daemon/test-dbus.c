@@ -36,7 +36,7 @@ static gboolean
 port_is_empty (SmTestBus *bus,
                gpointer   data)
 {
-  return sm_test_bus_get_uint (bus, data, SM_TEST_DBUS_PORT_IFACE, "EmptySince") != 0;
+  return sm_test_bus_get_uint (bus, data, SM_DBUS_PORT_IFACE, "EmptySince") != 0;
 }
 
 static const char *
@@ -90,7 +90,7 @@ get_queued_connections (SmTestBus *bus)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
 
-  reply = sm_test_bus_call (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  reply = sm_test_bus_call (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                             "GetQueuedConnections", NULL, G_VARIANT_TYPE ("(a(osqssd))"),
                             &error);
   g_assert_no_error (error);
@@ -125,7 +125,7 @@ check_route (SmTestBus        *bus,
              gint64            registered_after,
              gint64            registered_before)
 {
-  g_autoptr(GVariant) route = sm_test_bus_get_all (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE);
+  g_autoptr(GVariant) route = sm_test_bus_get_all (bus, route_path, SM_DBUS_ROUTE_IFACE);
   guint64 since;
 
   g_assert_nonnull (route);
@@ -162,7 +162,7 @@ test_routes (gconstpointer data)
   gint64 after = g_get_real_time ();
   g_autofree char *route_a = sm_test_bus_find_route (bus, a->peer);
   g_autofree char *route_b = sm_test_bus_find_route (bus, b->peer);
-  g_autoptr(GVariant) properties = sm_test_bus_get_all (bus, port_path, SM_TEST_DBUS_PORT_IFACE);
+  g_autoptr(GVariant) properties = sm_test_bus_get_all (bus, port_path, SM_DBUS_PORT_IFACE);
   g_auto(GStrv) routes = sm_test_bus_get_port_routes (bus, port_path);
   SingleRoute only_b = { port_path, route_b };
   guint64 empty_since;
@@ -185,14 +185,14 @@ test_routes (gconstpointer data)
   check_route (bus, route_a, port_path, a, http, "/a", before, after);
   check_route (bus, route_b, port_path, b, http, "/b", before, after);
 
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE, "PortCount", 1);
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE, "RouteCount", 2);
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "PortCount", 1);
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "RouteCount", 2);
 
   /* One leaves: its Route goes, the port stays with a service */
   sm_test_bus_service_free (a);
   wait_for_removal (bus, route_a);
   sm_test_bus_wait (bus, port_has_only_route, &only_b, "the port to list only route b");
-  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE,
+  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "EmptySince"), ==, 0);
   g_assert_cmpuint (sm_test_bus_count_removed (bus, port_path), ==, 0);
   g_assert_cmpuint (sm_test_bus_count_removed (bus, route_b), ==, 0);
@@ -202,15 +202,15 @@ test_routes (gconstpointer data)
   sm_test_bus_service_free (b);
   wait_for_removal (bus, route_b);
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
-  empty_since = sm_test_bus_get_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE, "EmptySince");
+  empty_since = sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE, "EmptySince");
   g_assert_cmpuint (empty_since, >=, (guint64) before_last);
   g_assert_cmpuint (empty_since, <=, (guint64) g_get_real_time ());
   g_assert_cmpuint (sm_test_bus_count_removed (bus, port_path), ==, 0);
 
   wait_for_removal (bus, port_path);
-  g_assert_null (sm_test_bus_get_all (bus, port_path, SM_TEST_DBUS_PORT_IFACE));
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE, "PortCount", 0);
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE, "RouteCount", 0);
+  g_assert_null (sm_test_bus_get_all (bus, port_path, SM_DBUS_PORT_IFACE));
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "PortCount", 0);
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "RouteCount", 0);
 
   sm_test_daemon_stop (daemon);
   sm_test_bus_free (bus);
@@ -256,8 +256,8 @@ test_queued_tcp (void)
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
 
   sm_test_echo_async (port, 1000, 7, NULL, echo_done_cb, &done);
-  sm_test_bus_wait_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE, "QueuedConnections", 1);
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 1);
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "QueuedConnections", 1);
 
   queued = get_queued_connections (bus);
@@ -279,10 +279,10 @@ test_queued_tcp (void)
   sm_test_wait_for_int (&done, 1, SM_TEST_DBUS_WAIT_MS, "the queued echo");
   after = get_queued_connections (bus);
   g_assert_cmpuint (g_variant_n_children (after), ==, 0);
-  sm_test_bus_wait_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE, "QueuedConnections", 0);
-  sm_test_bus_wait_uint (bus, SM_TEST_DBUS_PATH, SM_TEST_DBUS_MANAGER_IFACE,
+  sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 0);
+  sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "QueuedConnections", 0);
-  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE,
+  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "EmptySince"), ==, 0);
 
   /* What went through is counted on the service's route */
@@ -292,11 +292,11 @@ test_queued_tcp (void)
     g_assert_cmpuint (g_strv_length (routes), ==, 1);
     route_path = g_strdup (routes[0]);
   }
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "ActiveStreams", 0);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "TotalStreams", 1);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "BytesIn", 1000);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "BytesOut", 1000);
-  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE,
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "ActiveStreams", 0);
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "TotalStreams", 1);
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "BytesIn", 1000);
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "BytesOut", 1000);
+  g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "ActiveConnections"), ==, 0);
 
   sm_test_service_free (second);
@@ -375,7 +375,7 @@ test_queued_http (void)
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
 
   thread = sm_test_thread_new ("http-client", http_client_thread, &client);
-  sm_test_bus_wait_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE, "QueuedConnections", 1);
+  sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 1);
 
   queued = get_queued_connections (bus);
   g_assert_cmpuint (g_variant_n_children (queued), ==, 1);
@@ -402,10 +402,10 @@ test_queued_http (void)
 
   after = get_queued_connections (bus);
   g_assert_cmpuint (g_variant_n_children (after), ==, 0);
-  sm_test_bus_wait_uint (bus, port_path, SM_TEST_DBUS_PORT_IFACE, "QueuedConnections", 0);
+  sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 0);
   route_path = sm_test_bus_find_route (bus, second->peer);
   g_assert_nonnull (route_path);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "RequestsServed", 1);
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "RequestsServed", 1);
 
   g_free (client.response);
   g_clear_pointer (&second, sm_test_bus_service_free);
@@ -433,9 +433,9 @@ test_counters_coalesced (void)
   start = g_get_monotonic_time ();
   for (guint i = 0; i < n_connections; i++)
     sm_test_echo_many (port, 1, 4096, SM_TEST_DBUS_WAIT_MS);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "TotalStreams",
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "TotalStreams",
                          n_connections);
-  sm_test_bus_wait_uint (bus, route_path, SM_TEST_DBUS_ROUTE_IFACE, "BytesIn",
+  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "BytesIn",
                          n_connections * 4096);
   elapsed_s = (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   n_changed = sm_test_bus_count_changed (bus, route_path);

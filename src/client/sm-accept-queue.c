@@ -8,19 +8,19 @@ struct _SmAcceptQueue
 {
   GMainContext *context;
   guint         max_streams;
-  GQueue        streams;   /* SmYamuxStream*, owned */
-  GQueue        waiting;   /* GTask*, owned */
+  GQueue        streams; /* SmYamuxStream*, owned */
+  GQueue        waiting; /* GTask*, owned */
 };
 
 /* Task data of a waiting task with a cancellable */
-typedef struct {
+typedef struct
+{
   SmAcceptQueue *queue;
   GSource       *cancel_source;
 } SmAcceptWait;
 
 SmAcceptQueue *
-sm_accept_queue_new (GMainContext *context,
-                     guint         max_streams)
+sm_accept_queue_new (GMainContext *context, guint max_streams)
 {
   SmAcceptQueue *queue = g_new0 (SmAcceptQueue, 1);
 
@@ -66,10 +66,9 @@ sm_accept_queue_pop_waiting (SmAcceptQueue *queue)
 }
 
 gboolean
-sm_accept_queue_push_stream (SmAcceptQueue *queue,
-                             SmYamuxStream *stream)
+sm_accept_queue_push_stream (SmAcceptQueue *queue, SmYamuxStream *stream)
 {
-  g_autoptr(GTask) task = sm_accept_queue_pop_waiting (queue);
+  g_autoptr (GTask) task = sm_accept_queue_pop_waiting (queue);
 
   if (task != NULL)
     {
@@ -91,23 +90,20 @@ sm_accept_queue_pop_stream (SmAcceptQueue *queue)
 }
 
 static gboolean
-on_wait_cancelled (GCancellable *cancellable,
-                   gpointer      user_data)
+on_wait_cancelled (GCancellable *cancellable, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  g_autoptr (GTask) task = user_data;
   SmAcceptWait *wait = g_task_get_task_data (task);
 
   g_queue_remove (&wait->queue->waiting, task);
   g_task_set_task_data (task, NULL, NULL);
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                           "Operation was cancelled");
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
 
   return G_SOURCE_REMOVE;
 }
 
 void
-sm_accept_queue_wait (SmAcceptQueue *queue,
-                      GTask         *task)
+sm_accept_queue_wait (SmAcceptQueue *queue, GTask *task)
 {
   GCancellable *cancellable = g_task_get_cancellable (task);
   SmAcceptWait *wait;
@@ -119,8 +115,7 @@ sm_accept_queue_wait (SmAcceptQueue *queue,
       wait = g_new0 (SmAcceptWait, 1);
       wait->queue = queue;
       wait->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (wait->cancel_source, G_SOURCE_FUNC (on_wait_cancelled),
-                             task, NULL);
+      g_source_set_callback (wait->cancel_source, G_SOURCE_FUNC (on_wait_cancelled), task, NULL);
       g_source_attach (wait->cancel_source, queue->context);
       g_task_set_task_data (task, wait, sm_accept_wait_free);
     }
@@ -129,8 +124,7 @@ sm_accept_queue_wait (SmAcceptQueue *queue,
 }
 
 void
-sm_accept_queue_fail_waiting (SmAcceptQueue *queue,
-                              const GError  *error)
+sm_accept_queue_fail_waiting (SmAcceptQueue *queue, const GError *error)
 {
   GTask *task;
 

@@ -14,23 +14,19 @@ G_BEGIN_DECLS
 
 typedef struct _SmAcceptQueue SmAcceptQueue;
 
-SmAcceptQueue *sm_accept_queue_new            (GMainContext  *context,
-                                               guint          max_streams);
+SmAcceptQueue                *sm_accept_queue_new (GMainContext *context, guint max_streams);
 /* Resets queued streams; no task may be waiting */
-void           sm_accept_queue_free           (SmAcceptQueue *queue);
+void                          sm_accept_queue_free (SmAcceptQueue *queue);
 
 /* Completes the oldest waiting task with @stream, else keeps a reference.
  * FALSE when @max_streams are already queued: @stream was not taken. */
-gboolean       sm_accept_queue_push_stream    (SmAcceptQueue *queue,
-                                               SmYamuxStream *stream);
+gboolean       sm_accept_queue_push_stream (SmAcceptQueue *queue, SmYamuxStream *stream);
 /* Takes the oldest queued stream, NULL if none */
-SmYamuxStream *sm_accept_queue_pop_stream     (SmAcceptQueue *queue);
+SmYamuxStream *sm_accept_queue_pop_stream (SmAcceptQueue *queue);
 /* Parks @task (pointer result: a GIOStream) until a stream arrives or its
  * cancellable is cancelled. Completion happens in the queue's context. */
-void           sm_accept_queue_wait           (SmAcceptQueue *queue,
-                                               GTask         *task);
-void           sm_accept_queue_fail_waiting   (SmAcceptQueue *queue,
-                                               const GError  *error);
-void           sm_accept_queue_reset_streams  (SmAcceptQueue *queue);
+void           sm_accept_queue_wait (SmAcceptQueue *queue, GTask *task);
+void           sm_accept_queue_fail_waiting (SmAcceptQueue *queue, const GError *error);
+void           sm_accept_queue_reset_streams (SmAcceptQueue *queue);
 
 G_END_DECLS

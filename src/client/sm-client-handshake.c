@@ -8,14 +8,16 @@
 
 #define STATUS_READ_CHUNK 4096
 
-typedef struct {
+typedef struct
+{
   GSocketConnection *connection;
   GByteArray        *request;
   GByteArray        *input;
   guint8             chunk[STATUS_READ_CHUNK];
 } SmClientHandshake;
 
-typedef struct {
+typedef struct
+{
   GSocketConnection *connection;
   GBytes            *leftover;
 } SmClientHandshakeResult;
@@ -41,33 +43,28 @@ sm_client_handshake_result_free (gpointer data)
   g_free (result);
 }
 
-static void on_status_read (GObject      *source,
-                            GAsyncResult *result,
-                            gpointer      user_data);
+static void on_status_read (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
 sm_client_handshake_read_status (GTask *task)
 {
   SmClientHandshake *handshake = g_task_get_task_data (task);
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (handshake->connection));
+  GInputStream      *input = g_io_stream_get_input_stream (G_IO_STREAM (handshake->connection));
 
-  g_input_stream_read_async (input, handshake->chunk, sizeof handshake->chunk,
-                             G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
-                             on_status_read, g_object_ref (task));
+  g_input_stream_read_async (input, handshake->chunk, sizeof handshake->chunk, G_PRIORITY_DEFAULT,
+                             g_task_get_cancellable (task), on_status_read, g_object_ref (task));
 }
 
 static void
-on_status_read (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
+on_status_read (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  SmClientHandshake *handshake = g_task_get_task_data (task);
+  g_autoptr (GTask) task = user_data;
+  SmClientHandshake       *handshake = g_task_get_task_data (task);
   SmClientHandshakeResult *handshake_result;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *status = NULL;
-  gsize consumed = 0;
-  gssize n_read;
+  gsize            consumed = 0;
+  gssize           n_read;
 
   n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (n_read < 0)
@@ -86,8 +83,8 @@ on_status_read (GObject      *source,
 
   /* The parser rejects a status length over its limit before the bytes
    * arrive, so the buffer stays bounded. */
-  switch (sm_handshake_parse_status (handshake->input->data, handshake->input->len,
-                                     &consumed, &status, &error))
+  switch (sm_handshake_parse_status (handshake->input->data, handshake->input->len, &consumed,
+                                     &status, &error))
     {
     case SM_HANDSHAKE_NEED_MORE:
       sm_client_handshake_read_status (task);
@@ -113,18 +110,16 @@ on_status_read (GObject      *source,
 
   handshake_result = g_new0 (SmClientHandshakeResult, 1);
   handshake_result->connection = g_steal_pointer (&handshake->connection);
-  handshake_result->leftover = g_bytes_new (handshake->input->data + consumed,
-                                            handshake->input->len - consumed);
+  handshake_result->leftover =
+      g_bytes_new (handshake->input->data + consumed, handshake->input->len - consumed);
   g_task_return_pointer (task, handshake_result, sm_client_handshake_result_free);
 }
 
 static void
-on_request_written (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+on_request_written (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (GError) error = NULL;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
@@ -136,17 +131,14 @@ on_request_written (GObject      *source,
 }
 
 static void
-on_connected (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  g_autoptr (GTask) task = user_data;
   SmClientHandshake *handshake = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GOutputStream *output;
 
-  handshake->connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source),
-                                                          result, &error);
+  handshake->connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
   if (handshake->connection == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -166,8 +158,8 @@ sm_client_handshake_async (GSocketConnectable       *control_address,
                            GAsyncReadyCallback       callback,
                            gpointer                  user_data)
 {
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GTask) task = NULL;
   SmClientHandshake *handshake;
 
   g_return_if_fail (G_IS_SOCKET_CONNECTABLE (control_address));
@@ -184,17 +176,15 @@ sm_client_handshake_async (GSocketConnectable       *control_address,
 
   /* the control connection is local by design: never via a proxy */
   g_socket_client_set_enable_proxy (client, FALSE);
-  g_socket_client_connect_async (client, control_address, cancellable,
-                                 on_connected, g_steal_pointer (&task));
+  g_socket_client_connect_async (client, control_address, cancellable, on_connected,
+                                 g_steal_pointer (&task));
 }
 
 GSocketConnection *
-sm_client_handshake_finish (GAsyncResult  *result,
-                            GBytes       **out_leftover,
-                            GError       **error)
+sm_client_handshake_finish (GAsyncResult *result, GBytes **out_leftover, GError **error)
 {
   SmClientHandshakeResult *handshake_result;
-  GSocketConnection *connection;
+  GSocketConnection       *connection;
 
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sm_client_handshake_async, NULL);

@@ -13,61 +13,64 @@
 #define RECONNECT_FIRST_DELAY_MS 50
 #define RECONNECT_MAX_DELAY_MS   1000
 
-typedef enum {
-  SM_CONTROL_LINK_IDLE,         /* not started, or start failed */
-  SM_CONTROL_LINK_STARTING,     /* first registration in progress */
+typedef enum
+{
+  SM_CONTROL_LINK_IDLE,     /* not started, or start failed */
+  SM_CONTROL_LINK_STARTING, /* first registration in progress */
   SM_CONTROL_LINK_CONNECTED,
   SM_CONTROL_LINK_RECONNECTING, /* lost the daemon, retrying */
   SM_CONTROL_LINK_CLOSING,      /* GoAway sent, waiting for streams */
   SM_CONTROL_LINK_CLOSED,
-  SM_CONTROL_LINK_LOST,         /* gave up reconnecting */
+  SM_CONTROL_LINK_LOST, /* gave up reconnecting */
 } SmControlLinkState;
 
 struct _SmControlLink
 {
-  GObject              parent_instance;
+  GObject             parent_instance;
 
-  GMainContext        *context;
-  char                *control_address;
-  SmSocketDefinition  *definition;
-  double               reconnect_timeout;
+  GMainContext       *context;
+  char               *control_address;
+  SmSocketDefinition *definition;
+  double              reconnect_timeout;
 
-  SmControlLinkState   state;
-  gboolean             connected;
-  GSocketConnectable  *connectable;
+  SmControlLinkState  state;
+  gboolean            connected;
+  GSocketConnectable *connectable;
 
   /* the registration in progress, if any */
-  GCancellable        *attempt_cancellable;
-  GSource             *attempt_timeout_source;
-  GTask               *start_task;
-  GSource             *start_cancel_source;
+  GCancellable       *attempt_cancellable;
+  GSource            *attempt_timeout_source;
+  GTask              *start_task;
+  GSource            *start_cancel_source;
 
-  SmYamuxSession      *session;
+  SmYamuxSession     *session;
 
-  gint64               lost_at_us;
-  guint                retry_delay_ms;
-  GSource             *retry_source;
-  GError              *last_error;       /* why the session or last attempt failed */
+  gint64              lost_at_us;
+  guint               retry_delay_ms;
+  GSource            *retry_source;
+  GError             *last_error; /* why the session or last attempt failed */
 
-  GTask               *close_task;
-  GSource             *close_cancel_source;
-  GSource             *drained_source;
+  GTask              *close_task;
+  GSource            *close_cancel_source;
+  GSource            *drained_source;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_CONNECTED,
   N_PROPS
 };
 
-enum {
+enum
+{
   SIGNAL_INCOMING,
   SIGNAL_LOST,
   N_SIGNALS
 };
 
 static GParamSpec *props[N_PROPS];
-static guint signals[N_SIGNALS];
+static guint       signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmControlLink, sm_control_link, G_TYPE_OBJECT)
 
@@ -93,8 +96,7 @@ sm_control_link_add_source (SmControlLink *self,
 }
 
 static void
-sm_control_link_set_connected (SmControlLink *self,
-                               gboolean       connected)
+sm_control_link_set_connected (SmControlLink *self, gboolean connected)
 {
   if (self->connected == connected)
     return;
@@ -106,13 +108,11 @@ sm_control_link_set_connected (SmControlLink *self,
 /* --- registration attempts --- */
 
 static void
-on_registered (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+on_registered (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SmControlLink *self;
-  g_autoptr(GSocketConnection) connection = NULL;
-  g_autoptr(GBytes) leftover = NULL;
+  g_autoptr (GSocketConnection) connection = NULL;
+  g_autoptr (GBytes) leftover = NULL;
   GError *error = NULL;
 
   connection = sm_client_handshake_finish (result, &leftover, &error);
@@ -149,13 +149,13 @@ static gboolean
 on_attempt_timeout (gpointer user_data)
 {
   SmControlLink *self = user_data;
-  GError *error;
+  GError        *error;
 
   self->attempt_timeout_source = NULL;
   sm_control_link_abandon_attempt (self);
 
-  error = g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT,
-                       "No answer from the daemon at %s", self->control_address);
+  error = g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT, "No answer from the daemon at %s",
+                       self->control_address);
   g_debug ("%s", error->message);
   sm_control_link_attempt_done (self, NULL, NULL, error);
 
@@ -163,16 +163,15 @@ on_attempt_timeout (gpointer user_data)
 }
 
 static void
-sm_control_link_begin_attempt (SmControlLink *self,
-                               guint          timeout_ms)
+sm_control_link_begin_attempt (SmControlLink *self, guint timeout_ms)
 {
   g_assert (self->attempt_cancellable == NULL);
 
   g_debug ("Registering with the daemon at %s", self->control_address);
   self->attempt_cancellable = g_cancellable_new ();
   self->attempt_timeout_source =
-    sm_control_link_add_source (self, g_timeout_source_new (timeout_ms), on_attempt_timeout,
-                                "[socketmaster] handshake timeout");
+      sm_control_link_add_source (self, g_timeout_source_new (timeout_ms), on_attempt_timeout,
+                                  "[socketmaster] handshake timeout");
 
   g_main_context_push_thread_default (self->context);
   sm_client_handshake_async (self->connectable, self->definition, self->attempt_cancellable,
@@ -185,13 +184,13 @@ sm_control_link_begin_attempt (SmControlLink *self,
 static void
 sm_control_link_give_up (SmControlLink *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (self->last_error != NULL)
     error = g_steal_pointer (&self->last_error);
   else
-    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED,
-                         "Lost the connection to the daemon at %s", self->control_address);
+    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, "Lost the connection to the daemon at %s",
+                         self->control_address);
 
   g_message ("Giving up on the daemon at %s: %s", self->control_address, error->message);
   self->state = SM_CONTROL_LINK_LOST;
@@ -216,7 +215,7 @@ static gboolean
 on_retry (gpointer user_data)
 {
   SmControlLink *self = user_data;
-  guint left_ms = sm_control_link_time_left (self);
+  guint          left_ms = sm_control_link_time_left (self);
 
   self->retry_source = NULL;
   if (left_ms == 0)
@@ -228,8 +227,7 @@ on_retry (gpointer user_data)
 }
 
 static void
-sm_control_link_schedule_retry (SmControlLink *self,
-                                guint          delay_ms)
+sm_control_link_schedule_retry (SmControlLink *self, guint delay_ms)
 {
   guint left_ms = sm_control_link_time_left (self);
 
@@ -239,19 +237,17 @@ sm_control_link_schedule_retry (SmControlLink *self,
       return;
     }
 
-  self->retry_source =
-    sm_control_link_add_source (self, g_timeout_source_new (MIN (delay_ms, left_ms)),
-                                on_retry, "[socketmaster] reconnect");
+  self->retry_source = sm_control_link_add_source (
+      self, g_timeout_source_new (MIN (delay_ms, left_ms)), on_retry, "[socketmaster] reconnect");
 }
 
 /* --- session --- */
 
 /* Forgets the session; @close: end it first (it has not ended by itself) */
 static void
-sm_control_link_drop_session (SmControlLink *self,
-                              gboolean       close)
+sm_control_link_drop_session (SmControlLink *self, gboolean close)
 {
-  g_autoptr(SmYamuxSession) session = g_steal_pointer (&self->session);
+  g_autoptr (SmYamuxSession) session = g_steal_pointer (&self->session);
 
   if (session == NULL)
     return;
@@ -264,7 +260,7 @@ sm_control_link_drop_session (SmControlLink *self,
 static void
 sm_control_link_complete_close (SmControlLink *self)
 {
-  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
+  g_autoptr (GTask) task = g_steal_pointer (&self->close_task);
 
   g_clear_pointer (&self->close_cancel_source, g_source_destroy);
   g_clear_pointer (&self->drained_source, g_source_destroy);
@@ -279,9 +275,7 @@ sm_control_link_complete_close (SmControlLink *self)
 }
 
 static void
-on_session_closed (SmYamuxSession *session,
-                   const GError   *error,
-                   SmControlLink  *self)
+on_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *self)
 {
   g_debug ("Control session with %s ended: %s", self->control_address,
            error != NULL ? error->message : "orderly");
@@ -320,9 +314,7 @@ on_session_closed (SmYamuxSession *session,
 }
 
 static void
-on_session_go_away (SmYamuxSession *session,
-                    guint           code,
-                    SmControlLink  *self)
+on_session_go_away (SmYamuxSession *session, guint code, SmControlLink *self)
 {
   /* Typically the daemon shutting down: it drains, then closes the
    * session, and on_session_closed() registers again. */
@@ -330,9 +322,7 @@ on_session_go_away (SmYamuxSession *session,
 }
 
 static void
-on_session_incoming (SmYamuxSession *session,
-                     SmYamuxStream  *stream,
-                     SmControlLink  *self)
+on_session_incoming (SmYamuxSession *session, SmYamuxStream *stream, SmControlLink *self)
 {
   /* closing: the daemon sent it before it saw our GoAway */
   if (self->state != SM_CONTROL_LINK_CONNECTED)
@@ -345,9 +335,7 @@ on_session_incoming (SmYamuxSession *session,
 }
 
 static void
-sm_control_link_set_session (SmControlLink     *self,
-                             GSocketConnection *connection,
-                             GBytes            *leftover)
+sm_control_link_set_session (SmControlLink *self, GSocketConnection *connection, GBytes *leftover)
 {
   SmYamuxConfig config;
 
@@ -355,8 +343,8 @@ sm_control_link_set_session (SmControlLink     *self,
 
   sm_yamux_config_init (&config);
   g_main_context_push_thread_default (self->context);
-  self->session = sm_yamux_session_new (G_IO_STREAM (connection), SM_YAMUX_ROLE_SERVER,
-                                        &config, leftover);
+  self->session =
+      sm_yamux_session_new (G_IO_STREAM (connection), SM_YAMUX_ROLE_SERVER, &config, leftover);
   g_main_context_pop_thread_default (self->context);
 
   g_signal_connect (self->session, "incoming", G_CALLBACK (on_session_incoming), self);
@@ -370,8 +358,8 @@ sm_control_link_attempt_done (SmControlLink     *self,
                               GBytes            *leftover,
                               GError            *error)
 {
-  g_autoptr(GError) owned_error = error;
-  g_autoptr(GTask) start_task = NULL;
+  g_autoptr (GError) owned_error = error;
+  g_autoptr (GTask) start_task = NULL;
 
   g_return_if_fail (self->state == SM_CONTROL_LINK_STARTING ||
                     self->state == SM_CONTROL_LINK_RECONNECTING);
@@ -414,11 +402,10 @@ sm_control_link_attempt_done (SmControlLink     *self,
 /* --- starting and stopping --- */
 
 static gboolean
-on_start_cancelled (GCancellable *cancellable,
-                    gpointer      user_data)
+on_start_cancelled (GCancellable *cancellable, gpointer user_data)
 {
   SmControlLink *self = user_data;
-  g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+  g_autoptr (GTask) task = g_steal_pointer (&self->start_task);
 
   self->start_cancel_source = NULL;
   sm_control_link_abandon_attempt (self);
@@ -429,10 +416,9 @@ on_start_cancelled (GCancellable *cancellable,
 }
 
 static gboolean
-sm_control_link_parse_address (SmControlLink  *self,
-                               GError        **error)
+sm_control_link_parse_address (SmControlLink *self, GError **error)
 {
-  g_autoptr(GSocketConnectable) connectable = NULL;
+  g_autoptr (GSocketConnectable) connectable = NULL;
 
   if (self->connectable != NULL)
     return TRUE;
@@ -453,13 +439,13 @@ sm_control_link_parse_address (SmControlLink  *self,
 }
 
 void
-sm_control_link_start_async (SmControlLink       *self,
-                             GCancellable        *cancellable,
-                             GAsyncReadyCallback  callback,
-                             gpointer             user_data)
+sm_control_link_start_async (SmControlLink      *self,
+                             GCancellable       *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
 
@@ -495,18 +481,15 @@ sm_control_link_start_async (SmControlLink       *self,
   /* a source, not a "cancelled" handler: completing the task there could
    * disconnect from @cancellable inside its own emission and deadlock */
   if (cancellable != NULL)
-    self->start_cancel_source =
-      sm_control_link_add_source (self, g_cancellable_source_new (cancellable),
-                                  G_SOURCE_FUNC (on_start_cancelled),
-                                  "[socketmaster] start cancelled");
+    self->start_cancel_source = sm_control_link_add_source (
+        self, g_cancellable_source_new (cancellable), G_SOURCE_FUNC (on_start_cancelled),
+        "[socketmaster] start cancelled");
 
   sm_control_link_begin_attempt (self, HANDSHAKE_TIMEOUT_MS);
 }
 
 gboolean
-sm_control_link_start_finish (SmControlLink  *self,
-                              GAsyncResult   *result,
-                              GError        **error)
+sm_control_link_start_finish (SmControlLink *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
@@ -527,8 +510,8 @@ sm_control_link_stop_activity (SmControlLink *self)
 void
 sm_control_link_abort (SmControlLink *self)
 {
-  g_autoptr(GTask) start_task = NULL;
-  g_autoptr(GTask) close_task = NULL;
+  g_autoptr (GTask) start_task = NULL;
+  g_autoptr (GTask) close_task = NULL;
 
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
 
@@ -573,25 +556,22 @@ sm_control_link_check_drained (SmControlLink *self)
     return;
 
   /* from an idle: the session may be in the middle of its own bookkeeping */
-  self->drained_source = sm_control_link_add_source (self, g_idle_source_new (), on_drained,
-                                                     "[socketmaster] drained");
+  self->drained_source =
+      sm_control_link_add_source (self, g_idle_source_new (), on_drained, "[socketmaster] drained");
 }
 
 static void
-on_session_n_streams (GObject       *session,
-                      GParamSpec    *pspec,
-                      SmControlLink *self)
+on_session_n_streams (GObject *session, GParamSpec *pspec, SmControlLink *self)
 {
   if (self->state == SM_CONTROL_LINK_CLOSING)
     sm_control_link_check_drained (self);
 }
 
 static gboolean
-on_close_cancelled (GCancellable *cancellable,
-                    gpointer      user_data)
+on_close_cancelled (GCancellable *cancellable, gpointer user_data)
 {
   SmControlLink *self = user_data;
-  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
+  g_autoptr (GTask) task = g_steal_pointer (&self->close_task);
 
   self->close_cancel_source = NULL;
   g_debug ("Closing cancelled, dropping the remaining connections");
@@ -602,12 +582,12 @@ on_close_cancelled (GCancellable *cancellable,
 }
 
 void
-sm_control_link_close_async (SmControlLink       *self,
-                             GCancellable        *cancellable,
-                             GAsyncReadyCallback  callback,
-                             gpointer             user_data)
+sm_control_link_close_async (SmControlLink      *self,
+                             GCancellable       *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
 
@@ -633,22 +613,18 @@ sm_control_link_close_async (SmControlLink       *self,
   self->state = SM_CONTROL_LINK_CLOSING;
   self->close_task = g_steal_pointer (&task);
   sm_yamux_session_go_away (self->session, SM_YAMUX_GO_AWAY_NORMAL);
-  g_signal_connect (self->session, "notify::n-streams",
-                    G_CALLBACK (on_session_n_streams), self);
+  g_signal_connect (self->session, "notify::n-streams", G_CALLBACK (on_session_n_streams), self);
 
   if (cancellable != NULL)
-    self->close_cancel_source =
-      sm_control_link_add_source (self, g_cancellable_source_new (cancellable),
-                                  G_SOURCE_FUNC (on_close_cancelled),
-                                  "[socketmaster] close cancelled");
+    self->close_cancel_source = sm_control_link_add_source (
+        self, g_cancellable_source_new (cancellable), G_SOURCE_FUNC (on_close_cancelled),
+        "[socketmaster] close cancelled");
 
   sm_control_link_check_drained (self);
 }
 
 gboolean
-sm_control_link_close_finish (SmControlLink  *self,
-                              GAsyncResult   *result,
-                              GError        **error)
+sm_control_link_close_finish (SmControlLink *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
@@ -658,8 +634,7 @@ sm_control_link_close_finish (SmControlLink  *self,
 /* --- accessors and GObject --- */
 
 SmControlLink *
-sm_control_link_new (const char               *control_address,
-                     const SmSocketDefinition *definition)
+sm_control_link_new (const char *control_address, const SmSocketDefinition *definition)
 {
   SmControlLink *self;
 
@@ -682,8 +657,7 @@ sm_control_link_is_connected (SmControlLink *self)
 }
 
 void
-sm_control_link_set_reconnect_timeout (SmControlLink *self,
-                                       double         seconds)
+sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds)
 {
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
   g_return_if_fail (seconds >= 0);
@@ -692,8 +666,7 @@ sm_control_link_set_reconnect_timeout (SmControlLink *self,
 }
 
 void
-sm_control_link_get_yamux_stats (SmControlLink *self,
-                                 SmYamuxStats  *stats)
+sm_control_link_get_yamux_stats (SmControlLink *self, SmYamuxStats *stats)
 {
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
   g_return_if_fail (stats != NULL);
@@ -704,10 +677,7 @@ sm_control_link_get_yamux_stats (SmControlLink *self,
 }
 
 static void
-sm_control_link_get_property (GObject    *object,
-                              guint       prop_id,
-                              GValue     *value,
-                              GParamSpec *pspec)
+sm_control_link_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   SmControlLink *self = SM_CONTROL_LINK (object);
 
@@ -758,16 +728,15 @@ sm_control_link_class_init (SmControlLinkClass *klass)
   object_class->finalize = sm_control_link_finalize;
 
   props[PROP_CONNECTED] =
-    g_param_spec_boolean ("connected", NULL, NULL, FALSE,
-                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boolean ("connected", NULL, NULL, FALSE,
+                            G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   signals[SIGNAL_INCOMING] =
-    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
-  signals[SIGNAL_LOST] =
-    g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+      g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
+  signals[SIGNAL_LOST] = g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void

@@ -26,34 +26,28 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmControlLink, sm_control_link, SM, CONTROL_LINK, GObject)
 
 /* @definition: NULL makes start fail */
-SmControlLink *sm_control_link_new                   (const char               *control_address,
-                                                      const SmSocketDefinition *definition);
+SmControlLink *sm_control_link_new (const char               *control_address,
+                                    const SmSocketDefinition *definition);
 
-void           sm_control_link_start_async           (SmControlLink            *self,
-                                                      GCancellable             *cancellable,
-                                                      GAsyncReadyCallback       callback,
-                                                      gpointer                  user_data);
-gboolean       sm_control_link_start_finish          (SmControlLink            *self,
-                                                      GAsyncResult             *result,
-                                                      GError                  **error);
+void           sm_control_link_start_async (SmControlLink      *self,
+                                            GCancellable       *cancellable,
+                                            GAsyncReadyCallback callback,
+                                            gpointer            user_data);
+gboolean sm_control_link_start_finish (SmControlLink *self, GAsyncResult *result, GError **error);
 
 /* GoAway, wait until no stream is left, disconnect. Cancelling disconnects
  * at once (G_IO_ERROR_CANCELLED). */
-void           sm_control_link_close_async           (SmControlLink            *self,
-                                                      GCancellable             *cancellable,
-                                                      GAsyncReadyCallback       callback,
-                                                      gpointer                  user_data);
-gboolean       sm_control_link_close_finish          (SmControlLink            *self,
-                                                      GAsyncResult             *result,
-                                                      GError                  **error);
-void           sm_control_link_abort                 (SmControlLink            *self);
+void     sm_control_link_close_async (SmControlLink      *self,
+                                      GCancellable       *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer            user_data);
+gboolean sm_control_link_close_finish (SmControlLink *self, GAsyncResult *result, GError **error);
+void     sm_control_link_abort (SmControlLink *self);
 
-gboolean       sm_control_link_is_connected          (SmControlLink            *self);
+gboolean sm_control_link_is_connected (SmControlLink *self);
 /* Seconds to keep retrying after the session ends; 0: give up at once */
-void           sm_control_link_set_reconnect_timeout (SmControlLink            *self,
-                                                      double                    seconds);
+void     sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds);
 /* Counters of the current session; all zero while disconnected */
-void           sm_control_link_get_yamux_stats       (SmControlLink            *self,
-                                                      SmYamuxStats             *stats);
+void     sm_control_link_get_yamux_stats (SmControlLink *self, SmYamuxStats *stats);
 
 G_END_DECLS

@@ -12,7 +12,6 @@
 G_BEGIN_DECLS
 
 /* Counters of the current control session; all zero while disconnected */
-void sm_listener_get_yamux_stats (SmListener   *self,
-                                  SmYamuxStats *stats);
+void sm_listener_get_yamux_stats (SmListener *self, SmYamuxStats *stats);
 
 G_END_DECLS

@@ -13,20 +13,21 @@
 
 struct _SmListener
 {
-  GObject              parent_instance;
+  GObject             parent_instance;
 
-  GMainContext        *context;
-  char                *control_address;
-  SmSocketDefinition  *definition;
-  double               reconnect_timeout;   /* until there is a link */
+  GMainContext       *context;
+  char               *control_address;
+  SmSocketDefinition *definition;
+  double              reconnect_timeout; /* until there is a link */
 
-  SmControlLink       *link;
-  SmAcceptQueue       *accept_queue;
-  gboolean             closed;              /* close or abort was called */
-  GError              *lost_error;
+  SmControlLink      *link;
+  SmAcceptQueue      *accept_queue;
+  gboolean            closed; /* close or abort was called */
+  GError             *lost_error;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_CONTROL_ADDRESS,
   PROP_DEFINITION,
@@ -35,21 +36,20 @@ enum {
   N_PROPS
 };
 
-enum {
+enum
+{
   SIGNAL_INCOMING,
   SIGNAL_LOST,
   N_SIGNALS
 };
 
 static GParamSpec *props[N_PROPS];
-static guint signals[N_SIGNALS];
+static guint       signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmListener, sm_listener, G_TYPE_OBJECT)
 
 static void
-on_link_incoming (SmControlLink *link,
-                  SmYamuxStream *stream,
-                  SmListener    *self)
+on_link_incoming (SmControlLink *link, SmYamuxStream *stream, SmListener *self)
 {
   gboolean handled = FALSE;
 
@@ -59,7 +59,7 @@ on_link_incoming (SmControlLink *link,
   if (handled)
     ;
   else if (self->closed)
-    sm_yamux_stream_reset (stream);   /* a handler closed us meanwhile */
+    sm_yamux_stream_reset (stream); /* a handler closed us meanwhile */
   else if (!sm_accept_queue_push_stream (self->accept_queue, stream))
     {
       g_debug ("Too many connections not accepted yet, resetting a new one");
@@ -69,9 +69,7 @@ on_link_incoming (SmControlLink *link,
 }
 
 static void
-on_link_lost (SmControlLink *link,
-              const GError  *error,
-              SmListener    *self)
+on_link_lost (SmControlLink *link, const GError *error, SmListener *self)
 {
   g_clear_error (&self->lost_error);
   self->lost_error = g_error_copy (error);
@@ -82,9 +80,7 @@ on_link_lost (SmControlLink *link,
 }
 
 static void
-on_link_connected (SmControlLink *link,
-                   GParamSpec    *pspec,
-                   SmListener    *self)
+on_link_connected (SmControlLink *link, GParamSpec *pspec, SmListener *self)
 {
   /* queued streams died with their session; their public clients are gone */
   if (!sm_control_link_is_connected (link))
@@ -103,28 +99,23 @@ on_link_connected (SmControlLink *link,
  *   sm_listener_start_async()
  */
 SmListener *
-sm_listener_new (const char               *control_address,
-                 const SmSocketDefinition *definition)
+sm_listener_new (const char *control_address, const SmSocketDefinition *definition)
 {
   g_return_val_if_fail (definition != NULL, NULL);
 
-  return g_object_new (SM_TYPE_LISTENER,
-                       "control-address", control_address,
-                       "definition", definition,
-                       NULL);
+  return g_object_new (SM_TYPE_LISTENER, "control-address", control_address, "definition",
+                       definition, NULL);
 }
 
 /* Completes a start or close task (told apart by its source tag) with
  * the outcome of the same operation on the link */
 static void
-on_link_done (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+on_link_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (GError) error = NULL;
   SmControlLink *link = SM_CONTROL_LINK (source);
-  gboolean succeeded;
+  gboolean       succeeded;
 
   if (g_task_get_source_tag (task) == sm_listener_start_async)
     succeeded = sm_control_link_start_finish (link, result, &error);
@@ -138,10 +129,10 @@ on_link_done (GObject      *source,
 }
 
 static gboolean
-sm_listener_propagate_boolean (SmListener    *self,
-                               GAsyncResult  *result,
-                               gpointer       source_tag,
-                               GError       **error)
+sm_listener_propagate_boolean (SmListener   *self,
+                               GAsyncResult *result,
+                               gpointer      source_tag,
+                               GError      **error)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
@@ -151,12 +142,12 @@ sm_listener_propagate_boolean (SmListener    *self,
 }
 
 void
-sm_listener_start_async (SmListener          *self,
-                         GCancellable        *cancellable,
-                         GAsyncReadyCallback  callback,
-                         gpointer             user_data)
+sm_listener_start_async (SmListener         *self,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -171,22 +162,17 @@ sm_listener_start_async (SmListener          *self,
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
       return;
     }
-  sm_control_link_start_async (self->link, cancellable, on_link_done,
-                               g_steal_pointer (&task));
+  sm_control_link_start_async (self->link, cancellable, on_link_done, g_steal_pointer (&task));
 }
 
 gboolean
-sm_listener_start_finish (SmListener    *self,
-                          GAsyncResult  *result,
-                          GError       **error)
+sm_listener_start_finish (SmListener *self, GAsyncResult *result, GError **error)
 {
   return sm_listener_propagate_boolean (self, result, sm_listener_start_async, error);
 }
 
 static void
-on_start_sync_done (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+on_start_sync_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GAsyncResult **out_result = user_data;
 
@@ -194,11 +180,9 @@ on_start_sync_done (GObject      *source,
 }
 
 gboolean
-sm_listener_start (SmListener    *self,
-                   GCancellable  *cancellable,
-                   GError       **error)
+sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
 
   g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
 
@@ -212,12 +196,12 @@ sm_listener_start (SmListener    *self,
 }
 
 void
-sm_listener_accept_async (SmListener          *self,
-                          GCancellable        *cancellable,
-                          GAsyncReadyCallback  callback,
-                          gpointer             user_data)
+sm_listener_accept_async (SmListener         *self,
+                          GCancellable       *cancellable,
+                          GAsyncReadyCallback callback,
+                          gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
   SmYamuxStream *stream;
 
   g_return_if_fail (SM_IS_LISTENER (self));
@@ -246,9 +230,7 @@ sm_listener_accept_async (SmListener          *self,
  *   close it (g_io_stream_close_async()) when done
  */
 GIOStream *
-sm_listener_accept_finish (SmListener    *self,
-                           GAsyncResult  *result,
-                           GError       **error)
+sm_listener_accept_finish (SmListener *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
@@ -261,7 +243,7 @@ sm_listener_accept_finish (SmListener    *self,
 static void
 sm_listener_mark_closed (SmListener *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   self->closed = TRUE;
   g_set_error_literal (&error, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
@@ -270,12 +252,12 @@ sm_listener_mark_closed (SmListener *self)
 }
 
 void
-sm_listener_close_async (SmListener          *self,
-                         GCancellable        *cancellable,
-                         GAsyncReadyCallback  callback,
-                         gpointer             user_data)
+sm_listener_close_async (SmListener         *self,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -285,14 +267,11 @@ sm_listener_close_async (SmListener          *self,
   g_task_set_check_cancellable (task, FALSE);
 
   sm_listener_mark_closed (self);
-  sm_control_link_close_async (self->link, cancellable, on_link_done,
-                               g_steal_pointer (&task));
+  sm_control_link_close_async (self->link, cancellable, on_link_done, g_steal_pointer (&task));
 }
 
 gboolean
-sm_listener_close_finish (SmListener    *self,
-                          GAsyncResult  *result,
-                          GError       **error)
+sm_listener_close_finish (SmListener *self, GAsyncResult *result, GError **error)
 {
   return sm_listener_propagate_boolean (self, result, sm_listener_close_async, error);
 }
@@ -333,8 +312,7 @@ sm_listener_get_control_address (SmListener *self)
 }
 
 void
-sm_listener_set_reconnect_timeout (SmListener *self,
-                                   double      seconds)
+sm_listener_set_reconnect_timeout (SmListener *self, double seconds)
 {
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (seconds >= 0);
@@ -357,8 +335,7 @@ sm_listener_get_reconnect_timeout (SmListener *self)
 }
 
 void
-sm_listener_get_yamux_stats (SmListener   *self,
-                             SmYamuxStats *stats)
+sm_listener_get_yamux_stats (SmListener *self, SmYamuxStats *stats)
 {
   g_return_if_fail (SM_IS_LISTENER (self));
 
@@ -389,10 +366,7 @@ sm_listener_constructed (GObject *object)
 }
 
 static void
-sm_listener_get_property (GObject    *object,
-                          guint       prop_id,
-                          GValue     *value,
-                          GParamSpec *pspec)
+sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   SmListener *self = SM_LISTENER (object);
 
@@ -416,10 +390,7 @@ sm_listener_get_property (GObject    *object,
 }
 
 static void
-sm_listener_set_property (GObject      *object,
-                          guint         prop_id,
-                          const GValue *value,
-                          GParamSpec   *pspec)
+sm_listener_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   SmListener *self = SM_LISTENER (object);
 
@@ -486,17 +457,17 @@ sm_listener_class_init (SmListenerClass *klass)
   object_class->finalize = sm_listener_finalize;
 
   props[PROP_CONTROL_ADDRESS] =
-    g_param_spec_string ("control-address", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("control-address", NULL, NULL, NULL,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   props[PROP_DEFINITION] =
-    g_param_spec_boxed ("definition", NULL, NULL, SM_TYPE_SOCKET_DEFINITION,
-                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boxed ("definition", NULL, NULL, SM_TYPE_SOCKET_DEFINITION,
+                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   props[PROP_CONNECTED] =
-    g_param_spec_boolean ("connected", NULL, NULL, FALSE,
-                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boolean ("connected", NULL, NULL, FALSE,
+                            G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   props[PROP_RECONNECT_TIMEOUT] =
-    g_param_spec_double ("reconnect-timeout", NULL, NULL, 0, G_MAXDOUBLE, 30,
-                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("reconnect-timeout", NULL, NULL, 0, G_MAXDOUBLE, 30,
+                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   /**
@@ -506,10 +477,9 @@ sm_listener_class_init (SmListenerClass *klass)
    * Return %TRUE to take @stream (keep a reference, close it when done);
    * otherwise it waits for sm_listener_accept_async().
    */
-  signals[SIGNAL_INCOMING] =
-    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  g_signal_accumulator_true_handled, NULL, NULL,
-                  G_TYPE_BOOLEAN, 1, G_TYPE_IO_STREAM);
+  signals[SIGNAL_INCOMING] = g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, g_signal_accumulator_true_handled, NULL, NULL,
+                                           G_TYPE_BOOLEAN, 1, G_TYPE_IO_STREAM);
 
   /**
    * SmListener::lost:
@@ -518,10 +488,8 @@ sm_listener_class_init (SmListenerClass *klass)
    * Reconnecting took longer than #SmListener:reconnect-timeout. The
    * listener stays disconnected and pending accepts fail with @error.
    */
-  signals[SIGNAL_LOST] =
-    g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL,
-                  G_TYPE_NONE, 1, G_TYPE_ERROR);
+  signals[SIGNAL_LOST] = g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void

@@ -36,52 +36,42 @@ G_DECLARE_FINAL_TYPE (SmListener, sm_listener, SM, LISTENER, GObject)
 
 /* @control_address: "host:port", "[v6]:port"; NULL for the default
  * (127.0.0.1:9999, or $SOCKETMASTER_ADDRESS if set) */
-SmListener   *sm_listener_new                (const char                *control_address,
-                                              const SmSocketDefinition  *definition);
+SmListener *sm_listener_new (const char *control_address, const SmSocketDefinition *definition);
 
 /* Connects and registers. Fails with the daemon's status message as an
  * SM_ERROR_REJECTED error, or a connection error. */
-void          sm_listener_start_async        (SmListener                *self,
-                                              GCancellable              *cancellable,
-                                              GAsyncReadyCallback        callback,
-                                              gpointer                   user_data);
-gboolean      sm_listener_start_finish       (SmListener                *self,
-                                              GAsyncResult              *result,
-                                              GError                   **error);
+void        sm_listener_start_async (SmListener         *self,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data);
+gboolean    sm_listener_start_finish (SmListener *self, GAsyncResult *result, GError **error);
 /* Blocking convenience: iterates the thread-default main context */
-gboolean      sm_listener_start              (SmListener                *self,
-                                              GCancellable              *cancellable,
-                                              GError                   **error);
+gboolean    sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error);
 
 /* Next public connection, FIFO. Fails with SM_ERROR_CLOSED after close or
  * abort, and with the #SmListener::lost error once the listener gave up. */
-void          sm_listener_accept_async       (SmListener                *self,
-                                              GCancellable              *cancellable,
-                                              GAsyncReadyCallback        callback,
-                                              gpointer                   user_data);
-GIOStream    *sm_listener_accept_finish      (SmListener                *self,
-                                              GAsyncResult              *result,
-                                              GError                   **error);
+void        sm_listener_accept_async (SmListener         *self,
+                                      GCancellable       *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer            user_data);
+GIOStream  *sm_listener_accept_finish (SmListener *self, GAsyncResult *result, GError **error);
 
 /* Graceful stop: GoAway, wait until the streams handed out are closed both
  * ways, disconnect. Cancelling stops waiting: live streams are dropped and
  * the call fails with G_IO_ERROR_CANCELLED. */
-void          sm_listener_close_async        (SmListener                *self,
-                                              GCancellable              *cancellable,
-                                              GAsyncReadyCallback        callback,
-                                              gpointer                   user_data);
-gboolean      sm_listener_close_finish       (SmListener                *self,
-                                              GAsyncResult              *result,
-                                              GError                   **error);
+void        sm_listener_close_async (SmListener         *self,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data);
+gboolean    sm_listener_close_finish (SmListener *self, GAsyncResult *result, GError **error);
 /* Immediate stop: resets live streams and disconnects */
-void          sm_listener_abort              (SmListener                *self);
+void        sm_listener_abort (SmListener *self);
 
-gboolean      sm_listener_is_connected       (SmListener                *self);
-const SmSocketDefinition *sm_listener_get_definition (SmListener        *self);
-const char   *sm_listener_get_control_address (SmListener               *self);
+gboolean    sm_listener_is_connected (SmListener *self);
+const SmSocketDefinition *sm_listener_get_definition (SmListener *self);
+const char               *sm_listener_get_control_address (SmListener *self);
 /* Seconds to keep retrying after losing the daemon (default 30; 0: never) */
-void          sm_listener_set_reconnect_timeout (SmListener             *self,
-                                                 double                  seconds);
-double        sm_listener_get_reconnect_timeout (SmListener             *self);
+void                      sm_listener_set_reconnect_timeout (SmListener *self, double seconds);
+double                    sm_listener_get_reconnect_timeout (SmListener *self);
 
 G_END_DECLS

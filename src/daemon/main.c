@@ -22,7 +22,7 @@
 /* How long an orderly exit waits for open streams before cutting them */
 #define SHUTDOWN_GRACE_MS 1000
 /* Upper bound for --hold-timeout: one day */
-#define MAX_HOLD_TIMEOUT  (24.0 * 60 * 60)
+#define MAX_HOLD_TIMEOUT (24.0 * 60 * 60)
 
 /* Every public connection costs two descriptors here; the usual soft limit
  * of 1024 would make accept() fail long before memory runs out. */
@@ -41,10 +41,7 @@ raise_file_limit (void)
 
 /* The system bus for root (the system service), the session bus otherwise */
 static gboolean
-choose_bus (gboolean  system_bus,
-            gboolean  session_bus,
-            gboolean  no_bus,
-            GBusType *out_bus_type)
+choose_bus (gboolean system_bus, gboolean session_bus, gboolean no_bus, GBusType *out_bus_type)
 {
   if (system_bus + session_bus + no_bus > 1)
     return FALSE;
@@ -92,11 +89,10 @@ run_pending_work (void)
 }
 
 static void
-shut_down (SmControl  *control,
-           SmRegistry *registry)
+shut_down (SmControl *control, SmRegistry *registry)
 {
   gboolean grace_over = FALSE;
-  guint grace_source;
+  guint    grace_source;
 
   sm_control_stop (control);
   sm_registry_shutdown (registry);
@@ -113,70 +109,64 @@ shut_down (SmControl  *control,
 }
 
 int
-main (int   argc,
-      char *argv[])
+main (int argc, char *argv[])
 {
-  g_autoptr(GOptionContext) context = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GMainLoop) loop = NULL;
-  g_autoptr(SmRegistry) registry = NULL;
-  g_autoptr(SmControl) control = NULL;
-  g_autoptr(GInetAddress) bind_address = NULL;
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (SmRegistry) registry = NULL;
+  g_autoptr (SmControl) control = NULL;
+  g_autoptr (GInetAddress) bind_address = NULL;
   g_autofree char *bind = NULL;
   g_autofree char *bound = NULL;
-  double hold_timeout = 30.0;
-  gint64 http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
-  double http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
-  double http_idle_timeout = SM_HTTP_DEFAULT_IDLE_TIMEOUT;
+  double           hold_timeout = 30.0;
+  gint64           http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
+  double           http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
+  double           http_idle_timeout = SM_HTTP_DEFAULT_IDLE_TIMEOUT;
   g_autofree char *tls_priority = NULL;
-  int tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
-  SmHttpLimits http_limits;
-  gboolean verbose = FALSE;
-  gboolean version = FALSE;
-  gboolean system_bus = FALSE;
-  gboolean session_bus = FALSE;
-  gboolean no_bus = FALSE;
-  gboolean replace = FALSE;
-  GBusType bus_type = G_BUS_TYPE_NONE;
-  g_autoptr(SmDbus) dbus = NULL;
-  guint16 bind_port = 0;
-  guint sigint_source, sigterm_source;
+  int              tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
+  SmHttpLimits     http_limits;
+  gboolean         verbose = FALSE;
+  gboolean         version = FALSE;
+  gboolean         system_bus = FALSE;
+  gboolean         session_bus = FALSE;
+  gboolean         no_bus = FALSE;
+  gboolean         replace = FALSE;
+  GBusType         bus_type = G_BUS_TYPE_NONE;
+  g_autoptr (SmDbus) dbus = NULL;
+  guint16            bind_port = 0;
+  guint              sigint_source, sigterm_source;
   const GOptionEntry entries[] = {
     { "bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
-      N_("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
-      N_("ADDRESS:PORT") },
+      N_ ("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
+      N_ ("ADDRESS:PORT") },
     { "hold-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &hold_timeout,
-      N_("Seconds a public port keeps waiting connections and stays open "
-         "without services (default: 30)"),
-      N_("SECONDS") },
+      N_ ("Seconds a public port keeps waiting connections and stays open "
+          "without services (default: 30)"),
+      N_ ("SECONDS") },
     { "http-max-head-size", 0, 0, G_OPTION_ARG_INT64, &http_max_head_size,
-      N_("Largest HTTP request head accepted; larger ones get 431 (default: 65536)"),
-      N_("BYTES") },
+      N_ ("Largest HTTP request head accepted; larger ones get 431 (default: 65536)"),
+      N_ ("BYTES") },
     { "http-header-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_header_timeout,
-      N_("Seconds a client has to send a complete HTTP request head; then 408 "
-         "(default: 30)"),
-      N_("SECONDS") },
+      N_ ("Seconds a client has to send a complete HTTP request head; then 408 "
+          "(default: 30)"),
+      N_ ("SECONDS") },
     { "http-idle-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_idle_timeout,
-      N_("Seconds an idle HTTP keep-alive connection stays open (default: 75)"),
-      N_("SECONDS") },
+      N_ ("Seconds an idle HTTP keep-alive connection stays open (default: 75)"), N_ ("SECONDS") },
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
-      N_("GnuTLS priority string for TLS ports (default: " SM_TLS_DEFAULT_PRIORITY ")"),
-      N_("STRING") },
+      N_ ("GnuTLS priority string for TLS ports (default: " SM_TLS_DEFAULT_PRIORITY ")"),
+      N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
-      N_("Seconds a client has to complete its TLS handshake (default: 10)"),
-      N_("SECONDS") },
-    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
-      N_("Log every connection"), NULL },
+      N_ ("Seconds a client has to complete its TLS handshake (default: 10)"), N_ ("SECONDS") },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log every connection"), NULL },
     { "system-bus", 0, 0, G_OPTION_ARG_NONE, &system_bus,
-      N_("Publish the state on the system bus (default when run as root)"), NULL },
+      N_ ("Publish the state on the system bus (default when run as root)"), NULL },
     { "session-bus", 0, 0, G_OPTION_ARG_NONE, &session_bus,
-      N_("Publish the state on the session bus (default otherwise)"), NULL },
-    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus,
-      N_("Do not use D-Bus"), NULL },
+      N_ ("Publish the state on the session bus (default otherwise)"), NULL },
+    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus, N_ ("Do not use D-Bus"), NULL },
     { "replace", 0, 0, G_OPTION_ARG_NONE, &replace,
-      N_("Take the bus name over from a running daemon"), NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version,
-      N_("Print the version and exit"), NULL },
+      N_ ("Take the bus name over from a running daemon"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
 
@@ -189,9 +179,9 @@ main (int   argc,
   textdomain (GETTEXT_PACKAGE);
 
   context = g_option_context_new (NULL);
-  g_option_context_set_summary (context,
-                                _("Zero-configuration reverse proxy: services connect to it "
-                                  "and receive the connections of the public ports they ask for."));
+  g_option_context_set_summary (
+      context, _ ("Zero-configuration reverse proxy: services connect to it "
+                  "and receive the connections of the public ports they ask for."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -207,28 +197,28 @@ main (int   argc,
 
   if (argc > 1)
     {
-      g_printerr (_("%s: unexpected argument “%s”\n"), g_get_prgname (), argv[1]);
+      g_printerr (_ ("%s: unexpected argument “%s”\n"), g_get_prgname (), argv[1]);
       return EXIT_FAILURE;
     }
 
   if (!isfinite (hold_timeout) || hold_timeout <= 0 || hold_timeout > MAX_HOLD_TIMEOUT)
     {
-      g_printerr (_("%s: --hold-timeout must be more than 0 and at most %.0f seconds\n"),
+      g_printerr (_ ("%s: --hold-timeout must be more than 0 and at most %.0f seconds\n"),
                   g_get_prgname (), MAX_HOLD_TIMEOUT);
       return EXIT_FAILURE;
     }
 
-  if (!sm_http_limits_set (&http_limits, http_max_head_size, http_header_timeout,
-                           http_idle_timeout, &error))
+  if (!sm_http_limits_set (&http_limits, http_max_head_size, http_header_timeout, http_idle_timeout,
+                           &error))
     {
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
 
-  if (!sm_address_parse_bind (bind != NULL ? bind : SM_DEFAULT_CONTROL_ADDRESS,
-                              &bind_address, &bind_port, &error))
+  if (!sm_address_parse_bind (bind != NULL ? bind : SM_DEFAULT_CONTROL_ADDRESS, &bind_address,
+                              &bind_port, &error))
     {
-      g_printerr (_("%s: invalid --bind address: %s\n"), g_get_prgname (), error->message);
+      g_printerr (_ ("%s: invalid --bind address: %s\n"), g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
 
@@ -241,7 +231,7 @@ main (int   argc,
 
   if (!choose_bus (system_bus, session_bus, no_bus, &bus_type))
     {
-      g_printerr (_("%s: --system-bus, --session-bus and --no-bus exclude each other\n"),
+      g_printerr (_ ("%s: --system-bus, --session-bus and --no-bus exclude each other\n"),
                   g_get_prgname ());
       return EXIT_FAILURE;
     }
@@ -256,7 +246,7 @@ main (int   argc,
   control = sm_control_new (registry);
   if (!sm_control_listen (control, bind_address, bind_port, &error))
     {
-      g_printerr (_("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
+      g_printerr (_ ("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
 

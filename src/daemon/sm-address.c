@@ -16,9 +16,7 @@ parse_ip_or_localhost (const char *host)
 }
 
 static gboolean
-parse_port (const char *text,
-            guint16    *out_port,
-            GError    **error)
+parse_port (const char *text, guint16 *out_port, GError **error)
 {
   gsize len = strlen (text);
   guint value = 0;
@@ -26,8 +24,7 @@ parse_port (const char *text,
   /* Digits only: no sign, no spaces, no hex */
   if (len == 0 || strspn (text, "0123456789") != len)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                   "port “%s” is not a number", text);
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "port “%s” is not a number", text);
       return FALSE;
     }
 
@@ -37,8 +34,8 @@ parse_port (const char *text,
 
   if (value > G_MAXUINT16)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                   "port %s is out of range 0-65535", text);
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "port %s is out of range 0-65535",
+                   text);
       return FALSE;
     }
 
@@ -47,13 +44,13 @@ parse_port (const char *text,
 }
 
 gboolean
-sm_address_parse_bind (const char     *text,
-                       GInetAddress  **out_address,
-                       guint16        *out_port,
-                       GError        **error)
+sm_address_parse_bind (const char    *text,
+                       GInetAddress **out_address,
+                       guint16       *out_port,
+                       GError       **error)
 {
   g_autofree char *host = NULL;
-  g_autoptr(GInetAddress) address = NULL;
+  g_autoptr (GInetAddress) address = NULL;
   const char *port_text;
 
   g_return_val_if_fail (text != NULL, FALSE);
@@ -75,8 +72,8 @@ sm_address_parse_bind (const char     *text,
       address = g_inet_address_new_from_string (host);
       if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV6)
         {
-          g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                       "“%s” is not an IPv6 address", host);
+          g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "“%s” is not an IPv6 address",
+                       host);
           return FALSE;
         }
     }
@@ -105,8 +102,8 @@ sm_address_parse_bind (const char     *text,
           address = parse_ip_or_localhost (host);
           if (address == NULL)
             {
-              g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                           "“%s” is not an IP address", host);
+              g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "“%s” is not an IP address",
+                           host);
               return FALSE;
             }
         }
@@ -120,11 +117,9 @@ sm_address_parse_bind (const char     *text,
 }
 
 gboolean
-sm_address_parse_service (const char     *text,
-                          GInetAddress  **out_address,
-                          GError        **error)
+sm_address_parse_service (const char *text, GInetAddress **out_address, GError **error)
 {
-  g_autoptr(GInetAddress) address = NULL;
+  g_autoptr (GInetAddress) address = NULL;
 
   g_return_val_if_fail (text != NULL, FALSE);
   g_return_val_if_fail (out_address != NULL, FALSE);
@@ -157,8 +152,7 @@ sm_address_to_host (GInetAddress *address)
 }
 
 char *
-sm_address_format (GInetAddress *address,
-                   guint16       port)
+sm_address_format (GInetAddress *address, guint16 port)
 {
   g_autofree char *host = sm_address_to_host (address);
 

@@ -14,25 +14,22 @@ G_BEGIN_DECLS
 /* "HOST:PORT", "[IPV6]:PORT", ":PORT" or "*:PORT" (all interfaces).
  * HOST is an IP literal or "localhost". PORT may be 0 (ephemeral).
  * *out_address is set to NULL for all interfaces. */
-gboolean  sm_address_parse_bind    (const char     *text,
-                                    GInetAddress  **out_address,
-                                    guint16        *out_port,
-                                    GError        **error);
+gboolean sm_address_parse_bind (const char    *text,
+                                GInetAddress **out_address,
+                                guint16       *out_port,
+                                GError       **error);
 
 /* The Address field of a SocketDefinition: "" (all interfaces), an IP
  * literal or "localhost" (127.0.0.1). *out_address is NULL for "". */
-gboolean  sm_address_parse_service (const char     *text,
-                                    GInetAddress  **out_address,
-                                    GError        **error);
+gboolean sm_address_parse_service (const char *text, GInetAddress **out_address, GError **error);
 
 /* "*" for NULL (all interfaces), otherwise the canonical literal */
-char     *sm_address_to_host       (GInetAddress   *address);
+char    *sm_address_to_host (GInetAddress *address);
 
 /* "*:8000", "127.0.0.1:8000", "[::1]:8000" */
-char     *sm_address_format        (GInetAddress   *address,
-                                    guint16         port);
+char    *sm_address_format (GInetAddress *address, guint16 port);
 
 /* Same, for a connected or bound socket's address */
-char     *sm_address_format_socket (GSocketAddress *address);
+char    *sm_address_format_socket (GSocketAddress *address);
 
 G_END_DECLS

@@ -6,7 +6,8 @@
 #include "sm-connection-queue.h"
 #include "sm-rate-limit.h"
 
-typedef struct {
+typedef struct
+{
   GIOStream      *connection;
   GSocketAddress *client;
   gint64          queued_at;
@@ -14,12 +15,12 @@ typedef struct {
 
 struct _SmConnectionQueue
 {
-  char        *name;
-  gint64       hold_us;
-  guint        max_length;
-  GQueue       connections;   /* QueuedConnection, oldest first */
-  guint        expire_source;
-  SmRateLimit  overflow_log_limit;
+  char       *name;
+  gint64      hold_us;
+  guint       max_length;
+  GQueue      connections; /* QueuedConnection, oldest first */
+  guint       expire_source;
+  SmRateLimit overflow_log_limit;
 };
 
 static char *
@@ -49,8 +50,8 @@ static gboolean
 on_expired (gpointer user_data)
 {
   SmConnectionQueue *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  QueuedConnection *queued;
+  gint64             now = g_get_monotonic_time ();
+  QueuedConnection  *queued;
 
   self->expire_source = 0;
 
@@ -60,8 +61,7 @@ on_expired (gpointer user_data)
     {
       g_autofree char *peer = describe_client (queued->client);
 
-      g_debug ("Connection from %s to %s found no service in time; closing it",
-               peer, self->name);
+      g_debug ("Connection from %s to %s found no service in time; closing it", peer, self->name);
       g_queue_pop_head (&self->connections);
       queued_connection_drop (queued);
     }
@@ -75,14 +75,12 @@ schedule_expiry (SmConnectionQueue *self)
 {
   QueuedConnection *oldest = g_queue_peek_head (&self->connections);
 
-  sm_expiry_schedule (&self->expire_source, oldest != NULL ? oldest->queued_at : -1,
-                      self->hold_us, on_expired, self);
+  sm_expiry_schedule (&self->expire_source, oldest != NULL ? oldest->queued_at : -1, self->hold_us,
+                      on_expired, self);
 }
 
 SmConnectionQueue *
-sm_connection_queue_new (const char *name,
-                         gint64      hold_us,
-                         guint       max_length)
+sm_connection_queue_new (const char *name, gint64 hold_us, guint max_length)
 {
   SmConnectionQueue *self = g_new0 (SmConnectionQueue, 1);
 
@@ -106,24 +104,17 @@ sm_connection_queue_free (SmConnectionQueue *self)
 }
 
 void
-sm_connection_queue_push (SmConnectionQueue *self,
-                          GIOStream         *connection,
-                          GSocketAddress    *client)
+sm_connection_queue_push (SmConnectionQueue *self, GIOStream *connection, GSocketAddress *client)
 {
-  g_autofree char *peer = describe_client (client);
+  g_autofree char  *peer = describe_client (client);
   QueuedConnection *queued;
 
   if (self->connections.length >= self->max_length)
     {
-      guint suppressed = 0;
-
-      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
-        {
-          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-          g_warning ("Closing connection from %s: %u connections to %s already wait "
-                     "for a service%s", peer, self->connections.length, self->name, more);
-        }
+      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
+                         "Closing connection from %s: %u connections to %s already wait "
+                         "for a service",
+                         peer, self->connections.length, self->name);
       g_io_stream_close (connection, NULL, NULL);
       return;
     }
@@ -140,9 +131,9 @@ sm_connection_queue_push (SmConnectionQueue *self,
 }
 
 gboolean
-sm_connection_queue_peek (SmConnectionQueue  *self,
-                          GIOStream         **out_connection,
-                          GSocketAddress    **out_client)
+sm_connection_queue_peek (SmConnectionQueue *self,
+                          GIOStream        **out_connection,
+                          GSocketAddress   **out_client)
 {
   QueuedConnection *queued = g_queue_peek_head (&self->connections);
 
@@ -182,9 +173,9 @@ sm_connection_queue_get_length (SmConnectionQueue *self)
 }
 
 void
-sm_connection_queue_foreach (SmConnectionQueue     *self,
-                             SmConnectionQueueFunc  func,
-                             gpointer               user_data)
+sm_connection_queue_foreach (SmConnectionQueue    *self,
+                             SmConnectionQueueFunc func,
+                             gpointer              user_data)
 {
   for (GList *l = self->connections.head; l != NULL; l = l->next)
     {

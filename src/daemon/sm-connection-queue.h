@@ -16,34 +16,31 @@ G_BEGIN_DECLS
 typedef struct _SmConnectionQueue SmConnectionQueue;
 
 /* @name: the port, for messages */
-SmConnectionQueue *sm_connection_queue_new        (const char         *name,
-                                                   gint64              hold_us,
-                                                   guint               max_length);
+SmConnectionQueue *sm_connection_queue_new (const char *name, gint64 hold_us, guint max_length);
 /* Closes the connections still waiting, then frees */
-void               sm_connection_queue_free       (SmConnectionQueue  *self);
+void               sm_connection_queue_free (SmConnectionQueue *self);
 
 /* @connection: the public connection, or a TLS stream over it; @client
  * may be NULL. Takes references. */
-void               sm_connection_queue_push       (SmConnectionQueue  *self,
-                                                   GIOStream          *connection,
-                                                   GSocketAddress     *client);
+void
+sm_connection_queue_push (SmConnectionQueue *self, GIOStream *connection, GSocketAddress *client);
 /* The oldest, still queued (transfer none); FALSE when none waits */
-gboolean           sm_connection_queue_peek       (SmConnectionQueue  *self,
-                                                   GIOStream         **out_connection,
-                                                   GSocketAddress    **out_client);
+gboolean sm_connection_queue_peek (SmConnectionQueue *self,
+                                   GIOStream        **out_connection,
+                                   GSocketAddress   **out_client);
 /* Forgets the oldest without closing it: the caller took it over */
-void               sm_connection_queue_pop        (SmConnectionQueue  *self);
+void     sm_connection_queue_pop (SmConnectionQueue *self);
 /* Closes every waiting connection */
-void               sm_connection_queue_drop_all   (SmConnectionQueue  *self);
-guint              sm_connection_queue_get_length (SmConnectionQueue  *self);
+void     sm_connection_queue_drop_all (SmConnectionQueue *self);
+guint    sm_connection_queue_get_length (SmConnectionQueue *self);
 
 typedef void (*SmConnectionQueueFunc) (GSocketAddress *client,
                                        gint64          queued_at,
                                        gpointer        user_data);
 
 /* Oldest first; @func must not change the queue */
-void               sm_connection_queue_foreach    (SmConnectionQueue     *self,
-                                                   SmConnectionQueueFunc  func,
-                                                   gpointer               user_data);
+void sm_connection_queue_foreach (SmConnectionQueue    *self,
+                                  SmConnectionQueueFunc func,
+                                  gpointer              user_data);
 
 G_END_DECLS

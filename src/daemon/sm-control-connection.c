@@ -11,9 +11,9 @@
 /* After a refusal, how long we keep reading (and discarding) before
  * closing: closing with unread input would send a reset that can destroy
  * the status before the service reads it. */
-#define LINGER_TIMEOUT_MS   2000
-#define LINGER_MAX_BYTES    (1024 * 1024)
-#define READ_CHUNK_SIZE     (16 * 1024)
+#define LINGER_TIMEOUT_MS 2000
+#define LINGER_MAX_BYTES  (1024 * 1024)
+#define READ_CHUNK_SIZE   (16 * 1024)
 
 struct _SmControlConnection
 {
@@ -22,7 +22,7 @@ struct _SmControlConnection
   GSocketConnection  *connection;
   SmRegistry         *registry;
   SmRateLimit        *log_limit;
-  gsize              *buffered_total;  /* shared by all handshakes (rc box) */
+  gsize              *buffered_total; /* shared by all handshakes (rc box) */
   char               *peer;
 
   GByteArray         *buffer;
@@ -33,15 +33,16 @@ struct _SmControlConnection
 
   SmSocketDefinition *definition;
   GBytes             *leftover;
-  SmPort             *port;       /* reserved while "OK" is written */
-  GBytes             *status;     /* being written */
+  SmPort             *port;   /* reserved while "OK" is written */
+  GBytes             *status; /* being written */
 
   gboolean            started;
   gboolean            handed_over;
   gboolean            finished;
 };
 
-enum {
+enum
+{
   SIGNAL_FINISHED,
   N_SIGNALS
 };
@@ -63,7 +64,7 @@ stop_reading (SmControlConnection *self)
 static void
 finish (SmControlConnection *self)
 {
-  g_autoptr(SmControlConnection) hold = NULL;
+  g_autoptr (SmControlConnection) hold = NULL;
 
   if (self->finished)
     return;
@@ -88,8 +89,7 @@ finish (SmControlConnection *self)
 }
 
 static void
-watch_input (SmControlConnection *self,
-             GPollableSourceFunc  callback)
+watch_input (SmControlConnection *self, GPollableSourceFunc callback)
 {
   GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (self->connection));
 
@@ -101,16 +101,14 @@ watch_input (SmControlConnection *self,
 
 /* One non-blocking read: > 0 bytes read, 0 EOF, -1 nothing yet, -2 error */
 static gssize
-read_some (SmControlConnection *self,
-           guint8              *chunk,
-           gsize                size)
+read_some (SmControlConnection *self, guint8 *chunk, gsize size)
 {
   GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (self->connection));
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gssize n_read;
 
-  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input),
-                                                     chunk, size, NULL, &error);
+  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input), chunk, size,
+                                                     NULL, &error);
   if (n_read >= 0)
     return n_read;
 
@@ -122,30 +120,25 @@ read_some (SmControlConnection *self,
 }
 
 static void
-write_status (SmControlConnection *self,
-              const char          *status,
-              GAsyncReadyCallback  callback)
+write_status (SmControlConnection *self, const char *status, GAsyncReadyCallback callback)
 {
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (self->connection));
-  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+  g_autoptr (GByteArray) encoded = g_byte_array_new ();
 
   sm_handshake_encode_status (status, encoded);
   self->status = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
 
-  g_output_stream_write_all_async (output,
-                                   g_bytes_get_data (self->status, NULL),
-                                   g_bytes_get_size (self->status),
-                                   G_PRIORITY_DEFAULT, self->cancellable,
-                                   callback, g_object_ref (self));
+  g_output_stream_write_all_async (output, g_bytes_get_data (self->status, NULL),
+                                   g_bytes_get_size (self->status), G_PRIORITY_DEFAULT,
+                                   self->cancellable, callback, g_object_ref (self));
 }
 
 static gboolean
-on_linger_readable (GObject  *pollable_stream,
-                    gpointer  user_data)
+on_linger_readable (GObject *pollable_stream, gpointer user_data)
 {
   SmControlConnection *self = user_data;
-  guint8 chunk[READ_CHUNK_SIZE];
-  gssize n_read = read_some (self, chunk, sizeof chunk);
+  guint8               chunk[READ_CHUNK_SIZE];
+  gssize               n_read = read_some (self, chunk, sizeof chunk);
 
   if (n_read == -1)
     return G_SOURCE_CONTINUE;
@@ -172,12 +165,10 @@ on_linger_timeout (gpointer user_data)
 }
 
 static void
-refusal_written_cb (GObject      *source_object,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+refusal_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmControlConnection) self = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (SmControlConnection) self = user_data;
+  g_autoptr (GError) error = NULL;
   GSocket *socket;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
@@ -201,31 +192,22 @@ refusal_written_cb (GObject      *source_object,
 }
 
 static void
-refuse (SmControlConnection *self,
-        const char          *status)
+refuse (SmControlConnection *self, const char *status)
 {
-  guint suppressed = 0;
-
-  if (sm_rate_limit_check (self->log_limit, g_get_monotonic_time (), &suppressed))
-    {
-      g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-      g_message ("Refused service %s: %s%s", self->peer, status, more);
-    }
+  sm_rate_limit_log (self->log_limit, G_LOG_LEVEL_MESSAGE, "Refused service %s: %s", self->peer,
+                     status);
 
   write_status (self, status, refusal_written_cb);
 }
 
 static void
-ok_written_cb (GObject      *source_object,
-               GAsyncResult *result,
-               gpointer      user_data)
+ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmControlConnection) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(SmYamuxSession) session = NULL;
-  g_autoptr(SmRoute) route = NULL;
-  g_autoptr(SmPort) port = NULL;
+  g_autoptr (SmControlConnection) self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SmYamuxSession) session = NULL;
+  g_autoptr (SmRoute) route = NULL;
+  g_autoptr (SmPort) port = NULL;
   SmYamuxConfig config;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
@@ -243,8 +225,8 @@ ok_written_cb (GObject      *source_object,
   g_clear_handle_id (&self->timeout_source, g_source_remove);
   port = g_steal_pointer (&self->port);
   sm_yamux_config_init (&config);
-  session = sm_yamux_session_new (G_IO_STREAM (self->connection), SM_YAMUX_ROLE_CLIENT,
-                                  &config, self->leftover);
+  session = sm_yamux_session_new (G_IO_STREAM (self->connection), SM_YAMUX_ROLE_CLIENT, &config,
+                                  self->leftover);
   self->handed_over = TRUE;
   route = sm_registry_add_route (self->registry, port, self->definition, session, self->peer);
 
@@ -254,7 +236,7 @@ ok_written_cb (GObject      *source_object,
 static void
 handle_request (SmControlConnection *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   self->port = sm_registry_reserve (self->registry, self->definition, &error);
   if (self->port == NULL)
@@ -276,15 +258,14 @@ release_buffer (SmControlConnection *self)
 }
 
 static gboolean
-on_handshake_readable (GObject  *pollable_stream,
-                       gpointer  user_data)
+on_handshake_readable (GObject *pollable_stream, gpointer user_data)
 {
   SmControlConnection *self = user_data;
-  guint8 chunk[READ_CHUNK_SIZE];
-  g_autoptr(GError) error = NULL;
+  guint8               chunk[READ_CHUNK_SIZE];
+  g_autoptr (GError) error = NULL;
   SmHandshakeResult result;
-  gsize consumed = 0;
-  gssize n_read;
+  gsize             consumed = 0;
+  gssize            n_read;
 
   /* One read per wake-up, so one busy client cannot hog the loop */
   n_read = read_some (self, chunk, sizeof chunk);
@@ -312,8 +293,8 @@ on_handshake_readable (GObject  *pollable_stream,
     }
   g_byte_array_append (self->buffer, chunk, (guint) n_read);
   *self->buffered_total += (gsize) n_read;
-  result = sm_handshake_parse_request (self->buffer->data, self->buffer->len,
-                                       &consumed, &self->definition, &error);
+  result = sm_handshake_parse_request (self->buffer->data, self->buffer->len, &consumed,
+                                       &self->definition, &error);
   switch (result)
     {
     case SM_HANDSHAKE_NEED_MORE:
@@ -330,8 +311,7 @@ on_handshake_readable (GObject  *pollable_stream,
       g_return_val_if_fail (consumed <= self->buffer->len, G_SOURCE_REMOVE);
       /* A fast service may send yamux frames right behind its request */
       if (consumed < self->buffer->len)
-        self->leftover = g_bytes_new (self->buffer->data + consumed,
-                                      self->buffer->len - consumed);
+        self->leftover = g_bytes_new (self->buffer->data + consumed, self->buffer->len - consumed);
       release_buffer (self);
       handle_request (self);
       return G_SOURCE_REMOVE;
@@ -344,8 +324,8 @@ on_handshake_timeout (gpointer user_data)
   SmControlConnection *self = user_data;
 
   self->timeout_source = 0;
-  g_debug ("Control connection from %s: no complete handshake within %u s; dropping it",
-           self->peer, SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS);
+  g_debug ("Control connection from %s: no complete handshake within %u s; dropping it", self->peer,
+           SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS);
   finish (self);
 
   return G_SOURCE_REMOVE;
@@ -393,9 +373,8 @@ sm_control_connection_class_init (SmControlConnectionClass *klass)
   object_class->dispose = sm_control_connection_dispose;
   object_class->finalize = sm_control_connection_finalize;
 
-  signals[SIGNAL_FINISHED] =
-    g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -411,7 +390,7 @@ sm_control_connection_new (GSocketConnection *connection,
                            SmRateLimit       *log_limit,
                            gsize             *buffered_total)
 {
-  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr (GSocketAddress) remote = NULL;
   SmControlConnection *self;
 
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
@@ -446,8 +425,8 @@ sm_control_connection_start (SmControlConnection *self)
   socket = g_socket_connection_get_socket (self->connection);
   g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  self->timeout_source = g_timeout_add_seconds (SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS,
-                                                on_handshake_timeout, self);
+  self->timeout_source =
+      g_timeout_add_seconds (SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS, on_handshake_timeout, self);
   watch_input (self, on_handshake_readable);
 }
 

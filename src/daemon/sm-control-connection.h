@@ -31,13 +31,13 @@ G_DECLARE_FINAL_TYPE (SmControlConnection, sm_control_connection, SM, CONTROL_CO
  * the connection (it is shared by all of them). @buffered_total is a
  * g_rc_box()ed byte count shared by all unfinished handshakes, capped at
  * SM_CONTROL_MAX_BUFFERED_BYTES. */
-SmControlConnection *sm_control_connection_new      (GSocketConnection   *connection,
-                                                     SmRegistry          *registry,
-                                                     SmRateLimit         *log_limit,
-                                                     gsize               *buffered_total);
-void                 sm_control_connection_start    (SmControlConnection *self);
+SmControlConnection *sm_control_connection_new (GSocketConnection *connection,
+                                                SmRegistry        *registry,
+                                                SmRateLimit       *log_limit,
+                                                gsize             *buffered_total);
+void                 sm_control_connection_start (SmControlConnection *self);
 /* Drops the connection now (daemon shutdown) */
-void                 sm_control_connection_abort    (SmControlConnection *self);
+void                 sm_control_connection_abort (SmControlConnection *self);
 const char          *sm_control_connection_get_peer (SmControlConnection *self);
 
 G_END_DECLS

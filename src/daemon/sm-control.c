@@ -16,9 +16,9 @@ struct _SmControl
   GSocketAddress *local_address;
   gboolean        listening;
 
-  GHashTable     *pending;       /* set of SmControlConnection (owned) */
+  GHashTable     *pending; /* set of SmControlConnection (owned) */
   guint           max_pending;
-  gsize          *buffered_total;  /* bytes buffered by pending handshakes */
+  gsize          *buffered_total; /* bytes buffered by pending handshakes */
 
   SmRateLimit     refusal_log_limit;
   SmRateLimit     overflow_log_limit;
@@ -27,8 +27,7 @@ struct _SmControl
 G_DEFINE_FINAL_TYPE (SmControl, sm_control, G_TYPE_OBJECT)
 
 static void
-on_connection_finished (SmControlConnection *connection,
-                        SmControl           *self)
+on_connection_finished (SmControlConnection *connection, SmControl *self)
 {
   g_signal_handlers_disconnect_by_func (connection, on_connection_finished, self);
   g_hash_table_remove (self->pending, connection);
@@ -40,7 +39,7 @@ on_incoming (GSocketService    *service,
              GObject           *source_object,
              SmControl         *self)
 {
-  g_autoptr(SmControlConnection) control_connection = NULL;
+  g_autoptr (SmControlConnection) control_connection = NULL;
 
   if (!self->listening)
     {
@@ -50,22 +49,15 @@ on_incoming (GSocketService    *service,
 
   if (g_hash_table_size (self->pending) >= self->max_pending)
     {
-      guint suppressed = 0;
-
-      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
-        {
-          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-          g_warning ("Too many unfinished handshakes (%u); closing new control connections%s",
-                     g_hash_table_size (self->pending), more);
-        }
+      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
+                         "Too many unfinished handshakes (%u); closing new control connections",
+                         g_hash_table_size (self->pending));
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
 
   control_connection = sm_control_connection_new (connection, self->registry,
-                                                  &self->refusal_log_limit,
-                                                  self->buffered_total);
+                                                  &self->refusal_log_limit, self->buffered_total);
   g_hash_table_add (self->pending, g_object_ref (control_connection));
   g_signal_connect (control_connection, "finished", G_CALLBACK (on_connection_finished), self);
   sm_control_connection_start (control_connection);
@@ -126,12 +118,9 @@ sm_control_new (SmRegistry *registry)
 }
 
 gboolean
-sm_control_listen (SmControl     *self,
-                   GInetAddress  *address,
-                   guint16        port,
-                   GError       **error)
+sm_control_listen (SmControl *self, GInetAddress *address, guint16 port, GError **error)
 {
-  g_autoptr(GSocket) socket = NULL;
+  g_autoptr (GSocket) socket = NULL;
 
   g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
   g_return_val_if_fail (self->service == NULL, FALSE);
@@ -165,8 +154,7 @@ sm_control_get_local_address (SmControl *self)
 }
 
 void
-sm_control_set_max_pending (SmControl *self,
-                            guint      max_pending)
+sm_control_set_max_pending (SmControl *self, guint max_pending)
 {
   g_return_if_fail (SM_IS_CONTROL (self));
   g_return_if_fail (max_pending > 0);
@@ -184,7 +172,7 @@ sm_control_get_n_pending (SmControl *self)
 void
 sm_control_stop (SmControl *self)
 {
-  g_autoptr(GList) connections = NULL;
+  g_autoptr (GList) connections = NULL;
 
   g_return_if_fail (SM_IS_CONTROL (self));
 

@@ -21,21 +21,17 @@ G_BEGIN_DECLS
 #define SM_TYPE_CONTROL (sm_control_get_type ())
 G_DECLARE_FINAL_TYPE (SmControl, sm_control, SM, CONTROL, GObject)
 
-SmControl      *sm_control_new               (SmRegistry    *registry);
+SmControl *sm_control_new (SmRegistry *registry);
 
 /* @address NULL: all interfaces; @port 0: ephemeral */
-gboolean        sm_control_listen            (SmControl     *self,
-                                              GInetAddress  *address,
-                                              guint16        port,
-                                              GError       **error);
+gboolean   sm_control_listen (SmControl *self, GInetAddress *address, guint16 port, GError **error);
 /* The address actually bound, or NULL before sm_control_listen() */
-GSocketAddress *sm_control_get_local_address (SmControl     *self);
+GSocketAddress *sm_control_get_local_address (SmControl *self);
 
-void            sm_control_set_max_pending   (SmControl     *self,
-                                              guint          max_pending);
-guint           sm_control_get_n_pending     (SmControl     *self);
+void            sm_control_set_max_pending (SmControl *self, guint max_pending);
+guint           sm_control_get_n_pending (SmControl *self);
 
 /* Stops accepting and drops the handshakes in progress */
-void            sm_control_stop              (SmControl     *self);
+void            sm_control_stop (SmControl *self);
 
 G_END_DECLS

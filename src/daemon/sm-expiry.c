@@ -4,11 +4,11 @@
 #include "sm-expiry.h"
 
 void
-sm_expiry_schedule (guint       *source,
-                    gint64       oldest_queued_at,
-                    gint64       hold_us,
-                    GSourceFunc  func,
-                    gpointer     data)
+sm_expiry_schedule (guint      *source,
+                    gint64      oldest_queued_at,
+                    gint64      hold_us,
+                    GSourceFunc func,
+                    gpointer    data)
 {
   gint64 remaining_us;
 

@@ -10,10 +10,10 @@ G_BEGIN_DECLS
  * negative when the queue is empty, which disarms it). An armed timer is
  * left alone: later entries expire later, so it fires first, and its
  * callback (which must zero *@source) calls this again. */
-void sm_expiry_schedule (guint       *source,
-                         gint64       oldest_queued_at,
-                         gint64       hold_us,
-                         GSourceFunc  func,
-                         gpointer     data);
+void sm_expiry_schedule (guint      *source,
+                         gint64      oldest_queued_at,
+                         gint64      hold_us,
+                         GSourceFunc func,
+                         gpointer    data);
 
 G_END_DECLS

@@ -22,8 +22,7 @@ can_retry (SmHttpProxy *self)
 {
   const char *method = self->request->method;
 
-  return self->attempts < 2 &&
-         self->request->body == SM_HTTP_BODY_NONE &&
+  return self->attempts < 2 && self->request->body == SM_HTTP_BODY_NONE &&
          (g_str_equal (method, "GET") || g_str_equal (method, "HEAD") ||
           g_str_equal (method, "OPTIONS"));
 }
@@ -49,9 +48,7 @@ stop_upstream_watches (SmHttpProxy *self)
 
 /* Forgets this attempt's service and what it sent */
 static void
-drop_upstream (SmHttpProxy *self,
-               gboolean     reusable,
-               gboolean     reset)
+drop_upstream (SmHttpProxy *self, gboolean reusable, gboolean reset)
 {
   SmHttpUpstream *upstream = g_steal_pointer (&self->upstream);
 
@@ -98,8 +95,7 @@ sm_http_proxy_clear_request (SmHttpProxy *self)
 
 /* The service failed before the response was complete */
 static void
-upstream_failed (SmHttpProxy *self,
-                 const char  *reason)
+upstream_failed (SmHttpProxy *self, const char *reason)
 {
   gboolean retry;
 
@@ -134,13 +130,10 @@ upstream_failed (SmHttpProxy *self,
 
 /* > 0 written, 0 would block, -1 failed (handled by the caller) */
 static gssize
-write_upstream (SmHttpProxy   *self,
-                const guint8  *data,
-                gsize          len,
-                GError       **error)
+write_upstream (SmHttpProxy *self, const guint8 *data, gsize len, GError **error)
 {
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (self->upstream->stream));
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   gssize n;
 
   n = g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output), data, len,
@@ -158,12 +151,11 @@ write_upstream (SmHttpProxy   *self,
 }
 
 gboolean
-sm_http_proxy_upstream_readable (SmHttpProxy          *self,
-                                 GPollableInputStream *input)
+sm_http_proxy_upstream_readable (SmHttpProxy *self, GPollableInputStream *input)
 {
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
-  g_autoptr(GError) error = NULL;
-  gsize room = sm_http_buffer_make_room (&self->up_in);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (GError) error = NULL;
+  gsize  room = sm_http_buffer_make_room (&self->up_in);
   gssize n;
 
   if (room == 0)
@@ -197,11 +189,10 @@ sm_http_proxy_upstream_readable (SmHttpProxy          *self,
 }
 
 static gboolean
-on_upstream_writable (GObject  *pollable_stream,
-                      gpointer  user_data)
+on_upstream_writable (GObject *pollable_stream, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   self->upstream_write_blocked = FALSE;
   sm_http_proxy_run (self);
@@ -209,8 +200,7 @@ on_upstream_writable (GObject  *pollable_stream,
 }
 
 static void
-set_upstream_write_watch (SmHttpProxy *self,
-                          gboolean     wanted)
+set_upstream_write_watch (SmHttpProxy *self, gboolean wanted)
 {
   GOutputStream *output;
 
@@ -223,8 +213,8 @@ set_upstream_write_watch (SmHttpProxy *self,
     return;
 
   output = g_io_stream_get_output_stream (G_IO_STREAM (self->upstream->stream));
-  self->upstream_write_watch = sm_stream_create_write_source (G_POLLABLE_OUTPUT_STREAM (output),
-                                                              NULL);
+  self->upstream_write_watch =
+      sm_stream_create_write_source (G_POLLABLE_OUTPUT_STREAM (output), NULL);
   g_source_set_callback (self->upstream_write_watch, G_SOURCE_FUNC (on_upstream_writable), self,
                          NULL);
   g_source_set_static_name (self->upstream_write_watch, "[socketmaster] HTTP service writable");
@@ -234,8 +224,8 @@ set_upstream_write_watch (SmHttpProxy *self,
 void
 sm_http_proxy_update_upstream_watches (SmHttpProxy *self)
 {
-  gboolean exchanging = self->state == SM_HTTP_PROXY_EXCHANGE ||
-                        self->state == SM_HTTP_PROXY_TUNNEL_FLUSH;
+  gboolean exchanging =
+      self->state == SM_HTTP_PROXY_EXCHANGE || self->state == SM_HTTP_PROXY_TUNNEL_FLUSH;
 
   if (self->upstream == NULL || !exchanging)
     {
@@ -243,25 +233,24 @@ sm_http_proxy_update_upstream_watches (SmHttpProxy *self)
       return;
     }
 
-  sm_http_upstream_watch (self->upstream,
-                          self->state == SM_HTTP_PROXY_EXCHANGE && !self->upstream_eof &&
-                          !self->response_done && sm_http_buffer_make_room (&self->up_in) > 0);
+  sm_http_upstream_watch (self->upstream, self->state == SM_HTTP_PROXY_EXCHANGE &&
+                                              !self->upstream_eof && !self->response_done &&
+                                              sm_http_buffer_make_room (&self->up_in) > 0);
   set_upstream_write_watch (self, self->upstream_write_blocked);
 }
 
 /* Request ------------------------------------------------------------------ */
 
 static void
-on_route_ready (SmRoute  *route,
-                gpointer  user_data)
+on_route_ready (SmRoute *route, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   self->waiter = NULL;
   if (route == NULL)
     {
-      g_autoptr(SoupMessageHeaders) extra = NULL;
+      g_autoptr (SoupMessageHeaders) extra = NULL;
 
       extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
       SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service came for %s%s in time",
@@ -272,7 +261,7 @@ on_route_ready (SmRoute  *route,
     }
   else
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
 
       self->upstream = sm_http_upstream_take (self, route, &error);
       if (self->upstream == NULL)
@@ -292,7 +281,7 @@ route_request (SmHttpProxy *self)
 
   for (;;)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       SmRoute *route = NULL;
 
       switch (sm_port_match_http (self->port, request->host, request->path, &route))
@@ -315,9 +304,8 @@ route_request (SmHttpProxy *self)
           return;
 
         case SM_HTTP_MATCH_WAIT:
-          self->waiter = sm_port_wait_for_http_route (self->port, self->client_address,
-                                                      request->host, request->path,
-                                                      on_route_ready, self);
+          self->waiter = sm_port_wait_for_http_route (
+              self->port, self->client_address, request->host, request->path, on_route_ready, self);
           if (self->waiter == NULL)
             {
               sm_http_proxy_answer (self, SOUP_STATUS_SERVICE_UNAVAILABLE,
@@ -332,16 +320,15 @@ route_request (SmHttpProxy *self)
           SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service for %s%s",
                                self->client_ip, request->host, request->path);
           /* Its body, unread, would be taken for the next request */
-          sm_http_proxy_answer (self, SOUP_STATUS_NOT_FOUND,
-                                request->body != SM_HTTP_BODY_NONE, NULL);
+          sm_http_proxy_answer (self, SOUP_STATUS_NOT_FOUND, request->body != SM_HTTP_BODY_NONE,
+                                NULL);
           return;
         }
     }
 }
 
 void
-sm_http_proxy_begin_request (SmHttpProxy   *self,
-                             SmHttpRequest *request)
+sm_http_proxy_begin_request (SmHttpProxy *self, SmHttpRequest *request)
 {
   const char *host_field = soup_message_headers_get_one (request->headers, "Host");
 
@@ -363,7 +350,7 @@ sm_http_proxy_begin_request (SmHttpProxy   *self,
 static gboolean
 pump_request (SmHttpProxy *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gssize n;
 
   if (self->upstream_write_failed || self->request_done)
@@ -439,8 +426,7 @@ pump_request (SmHttpProxy *self)
 /* Response ----------------------------------------------------------------- */
 
 static void
-start_tunnel (SmHttpProxy    *self,
-              SmHttpResponse *response)
+start_tunnel (SmHttpProxy *self, SmHttpResponse *response)
 {
   SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s switched protocols; tunnelling",
                        self->client_ip, sm_route_get_peer (self->upstream->route));
@@ -455,10 +441,10 @@ start_tunnel (SmHttpProxy    *self,
 static gboolean
 read_response_head (SmHttpProxy *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   SmHttpResponse *response = NULL;
-  SmHttpRequest *request = self->request;
-  gsize head_len = 0;
+  SmHttpRequest  *request = self->request;
+  gsize           head_len = 0;
 
   if (sm_http_buffer_length (&self->up_in) == 0)
     {
@@ -548,8 +534,8 @@ response_body_ready (SmHttpProxy *self)
 static gboolean
 pump_response (SmHttpProxy *self)
 {
-  g_autoptr(GError) error = NULL;
-  gsize body_written = 0;
+  g_autoptr (GError) error = NULL;
+  gsize  body_written = 0;
   gssize n;
 
   if (self->response == NULL)
@@ -609,7 +595,7 @@ static void
 finish_exchange (SmHttpProxy *self)
 {
   SmHttpUpstream *upstream = self->upstream;
-  gboolean reusable;
+  gboolean        reusable;
 
   SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s%s answered %u by %s", self->client_ip,
                        self->request->method, self->request->host, self->request->target,
@@ -669,12 +655,10 @@ sm_http_proxy_pump_exchange (SmHttpProxy *self)
 /* Tunnel ------------------------------------------------------------------- */
 
 static void
-tunnel_done_cb (GObject      *source_object,
-                GAsyncResult *result,
-                gpointer      user_data)
+tunnel_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmHttpProxy) self = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (SmHttpProxy) self = user_data;
+  g_autoptr (GError) error = NULL;
   SmSpliceCounts counts = { 0, 0 };
 
   if (!sm_splice_finish (result, &counts, &error))
@@ -693,9 +677,9 @@ tunnel_done_cb (GObject      *source_object,
 gboolean
 sm_http_proxy_pump_tunnel (SmHttpProxy *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean progress = FALSE;
-  gssize n = 0;
+  gssize   n = 0;
 
   progress |= sm_http_proxy_flush_out (self);
   if (self->state != SM_HTTP_PROXY_TUNNEL_FLUSH)
@@ -720,8 +704,8 @@ sm_http_proxy_pump_tunnel (SmHttpProxy *self)
     }
   else if (sm_http_buffer_length (&self->in) > 0)
     {
-      n = write_upstream (self, sm_http_buffer_peek (&self->in),
-                          sm_http_buffer_length (&self->in), &error);
+      n = write_upstream (self, sm_http_buffer_peek (&self->in), sm_http_buffer_length (&self->in),
+                          &error);
       if (n > 0)
         sm_http_buffer_consume (&self->in, (gsize) n);
     }

@@ -17,10 +17,7 @@ sm_http_limits_init (SmHttpLimits *limits)
 }
 
 static gboolean
-check_timeout (const char  *option,
-               double       seconds,
-               guint       *out_ms,
-               GError     **error)
+check_timeout (const char *option, double seconds, guint *out_ms, GError **error)
 {
   if (!isfinite (seconds) || seconds <= 0 || seconds > SM_HTTP_MAX_TIMEOUT)
     {
@@ -34,11 +31,11 @@ check_timeout (const char  *option,
 }
 
 gboolean
-sm_http_limits_set (SmHttpLimits  *limits,
-                    gint64         max_head_size,
-                    double         header_timeout,
-                    double         idle_timeout,
-                    GError       **error)
+sm_http_limits_set (SmHttpLimits *limits,
+                    gint64        max_head_size,
+                    double        header_timeout,
+                    double        idle_timeout,
+                    GError      **error)
 {
   SmHttpLimits checked;
 

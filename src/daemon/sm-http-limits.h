@@ -5,14 +5,14 @@
 
 G_BEGIN_DECLS
 
-#define SM_HTTP_DEFAULT_MAX_HEAD_SIZE   (64 * 1024)
-#define SM_HTTP_DEFAULT_HEADER_TIMEOUT  30.0
-#define SM_HTTP_DEFAULT_IDLE_TIMEOUT    75.0
+#define SM_HTTP_DEFAULT_MAX_HEAD_SIZE  (64 * 1024)
+#define SM_HTTP_DEFAULT_HEADER_TIMEOUT 30.0
+#define SM_HTTP_DEFAULT_IDLE_TIMEOUT   75.0
 
 /* Bounds of the options */
-#define SM_HTTP_MIN_MAX_HEAD_SIZE       1024
-#define SM_HTTP_MAX_MAX_HEAD_SIZE       (1024 * 1024)
-#define SM_HTTP_MAX_TIMEOUT             (24.0 * 60 * 60)
+#define SM_HTTP_MIN_MAX_HEAD_SIZE 1024
+#define SM_HTTP_MAX_MAX_HEAD_SIZE (1024 * 1024)
+#define SM_HTTP_MAX_TIMEOUT       (24.0 * 60 * 60)
 
 /**
  * SmHttpLimits:
@@ -25,20 +25,21 @@ G_BEGIN_DECLS
  * What one public HTTP connection may cost; the defaults come from
  * sm_http_limits_init().
  */
-typedef struct {
+typedef struct
+{
   gsize max_head_size;
   guint header_timeout_ms;
   guint idle_timeout_ms;
 } SmHttpLimits;
 
-void     sm_http_limits_init (SmHttpLimits  *limits);
+void     sm_http_limits_init (SmHttpLimits *limits);
 
 /* From the command line options (timeouts in seconds); the error message
  * names the option that is out of range */
-gboolean sm_http_limits_set  (SmHttpLimits  *limits,
-                              gint64         max_head_size,
-                              double         header_timeout,
-                              double         idle_timeout,
-                              GError       **error);
+gboolean sm_http_limits_set (SmHttpLimits *limits,
+                             gint64        max_head_size,
+                             double        header_timeout,
+                             double        idle_timeout,
+                             GError      **error);
 
 G_END_DECLS

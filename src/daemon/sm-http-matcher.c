@@ -6,17 +6,18 @@
 #include "sm-http-matcher.h"
 #include "sm-http-parser.h"
 
-typedef struct {
-  char   *domain_suffix;   /* lowercased: hosts match case-insensitively */
-  char   *path_prefix;
-  gint64  left_at;
+typedef struct
+{
+  char  *domain_suffix; /* lowercased: hosts match case-insensitively */
+  char  *path_prefix;
+  gint64 left_at;
 } RecentDefinition;
 
 struct _SmHttpMatcher
 {
   gint64      hold_us;
-  GQueue      recent;       /* RecentDefinition, oldest first */
-  GHashTable *last_picked;  /* SmRoute * (not owned) -> pick number */
+  GQueue      recent;      /* RecentDefinition, oldest first */
+  GHashTable *last_picked; /* SmRoute * (not owned) -> pick number */
   gsize       n_picks;
 };
 
@@ -45,16 +46,14 @@ recent_definition_free (RecentDefinition *recent)
 }
 
 static gboolean
-same_definition (RecentDefinition *recent,
-                 SmRoute          *route)
+same_definition (RecentDefinition *recent, SmRoute *route)
 {
   return g_ascii_strcasecmp (recent->domain_suffix, domain_of (route)) == 0 &&
          strcmp (recent->path_prefix, prefix_of (route)) == 0;
 }
 
 static void
-forget_definition (SmHttpMatcher *self,
-                   SmRoute       *route)
+forget_definition (SmHttpMatcher *self, SmRoute *route)
 {
   GList *l = self->recent.head;
 
@@ -72,8 +71,7 @@ forget_definition (SmHttpMatcher *self,
 }
 
 static void
-expire_recent (SmHttpMatcher *self,
-               gint64         now)
+expire_recent (SmHttpMatcher *self, gint64 now)
 {
   RecentDefinition *oldest;
 
@@ -106,8 +104,7 @@ sm_http_matcher_free (SmHttpMatcher *self)
 }
 
 void
-sm_http_matcher_route_added (SmHttpMatcher *self,
-                             SmRoute       *route)
+sm_http_matcher_route_added (SmHttpMatcher *self, SmRoute *route)
 {
   g_return_if_fail (self != NULL);
   g_return_if_fail (SM_IS_ROUTE (route));
@@ -116,9 +113,7 @@ sm_http_matcher_route_added (SmHttpMatcher *self,
 }
 
 void
-sm_http_matcher_route_removed (SmHttpMatcher *self,
-                               SmRoute       *route,
-                               gint64         now)
+sm_http_matcher_route_removed (SmHttpMatcher *self, SmRoute *route, gint64 now)
 {
   RecentDefinition *recent;
 
@@ -139,16 +134,13 @@ sm_http_matcher_route_removed (SmHttpMatcher *self,
 /* Pick numbers live in the table's values; on 32-bit hosts they wrap
  * after 2^32 picks, which only reorders one turn */
 static gsize
-get_last_picked (SmHttpMatcher *self,
-                 SmRoute       *route)
+get_last_picked (SmHttpMatcher *self, SmRoute *route)
 {
   return GPOINTER_TO_SIZE (g_hash_table_lookup (self->last_picked, route));
 }
 
 static void
-set_last_picked (SmHttpMatcher *self,
-                 SmRoute       *route,
-                 gsize          pick)
+set_last_picked (SmHttpMatcher *self, SmRoute *route, gsize pick)
 {
   g_hash_table_insert (self->last_picked, route, GSIZE_TO_POINTER (pick));
 }
@@ -163,7 +155,7 @@ sm_http_matcher_match (SmHttpMatcher *self,
 {
   SmRoute *best = NULL;
   SmRoute *best_gone = NULL;
-  gsize best_pick = 0;
+  gsize    best_pick = 0;
 
   g_return_val_if_fail (self != NULL, SM_HTTP_MATCH_NONE);
   g_return_val_if_fail (routes != NULL, SM_HTTP_MATCH_NONE);
@@ -175,8 +167,8 @@ sm_http_matcher_match (SmHttpMatcher *self,
   for (guint i = 0; i < routes->len; i++)
     {
       SmRoute *route = g_ptr_array_index (routes, i);
-      int order;
-      gsize pick;
+      int      order;
+      gsize    pick;
 
       if (!sm_http_match (host, path, domain_of (route), prefix_of (route)))
         continue;
@@ -186,8 +178,8 @@ sm_http_matcher_match (SmHttpMatcher *self,
       if (sm_route_is_gone (route))
         {
           if (best_gone == NULL ||
-              sm_http_route_compare (domain_of (route), prefix_of (route),
-                                     domain_of (best_gone), prefix_of (best_gone)) < 0)
+              sm_http_route_compare (domain_of (route), prefix_of (route), domain_of (best_gone),
+                                     prefix_of (best_gone)) < 0)
             best_gone = route;
           continue;
         }
@@ -202,8 +194,8 @@ sm_http_matcher_match (SmHttpMatcher *self,
 
       /* Equal rank on the same request means the same definition: take
        * turns, the earlier registration first on a tie */
-      order = sm_http_route_compare (domain_of (route), prefix_of (route),
-                                     domain_of (best), prefix_of (best));
+      order = sm_http_route_compare (domain_of (route), prefix_of (route), domain_of (best),
+                                     prefix_of (best));
       if (order < 0 || (order == 0 && pick < best_pick))
         {
           best = route;
@@ -214,9 +206,8 @@ sm_http_matcher_match (SmHttpMatcher *self,
   /* A service that left is awaited only when it would rank first: a worse
    * match answering meanwhile would be a wrong answer, not a fallback */
   if (best_gone != NULL &&
-      (best == NULL ||
-       sm_http_route_compare (domain_of (best_gone), prefix_of (best_gone),
-                              domain_of (best), prefix_of (best)) < 0))
+      (best == NULL || sm_http_route_compare (domain_of (best_gone), prefix_of (best_gone),
+                                              domain_of (best), prefix_of (best)) < 0))
     return SM_HTTP_MATCH_WAIT;
   for (GList *l = self->recent.head; l != NULL; l = l->next)
     {
@@ -224,9 +215,8 @@ sm_http_matcher_match (SmHttpMatcher *self,
 
       if (!sm_http_match (host, path, recent->domain_suffix, recent->path_prefix))
         continue;
-      if (best == NULL ||
-          sm_http_route_compare (recent->domain_suffix, recent->path_prefix,
-                                 domain_of (best), prefix_of (best)) < 0)
+      if (best == NULL || sm_http_route_compare (recent->domain_suffix, recent->path_prefix,
+                                                 domain_of (best), prefix_of (best)) < 0)
         return SM_HTTP_MATCH_WAIT;
     }
 
@@ -239,8 +229,7 @@ sm_http_matcher_match (SmHttpMatcher *self,
 }
 
 guint
-sm_http_matcher_get_n_recent (SmHttpMatcher *self,
-                              gint64         now)
+sm_http_matcher_get_n_recent (SmHttpMatcher *self, gint64 now)
 {
   g_return_val_if_fail (self != NULL, 0);
 

@@ -22,38 +22,35 @@ G_BEGIN_DECLS
 
 typedef struct _SmHttpMatcher SmHttpMatcher;
 
-typedef enum {
-  SM_HTTP_MATCH_NONE,   /* nothing matches, now or recently: 404 */
-  SM_HTTP_MATCH_FOUND,  /* *out_route serves the request */
-  SM_HTTP_MATCH_WAIT,   /* the best match is a service that left within the
-                           hold timeout: wait for it to come back */
+typedef enum
+{
+  SM_HTTP_MATCH_NONE,  /* nothing matches, now or recently: 404 */
+  SM_HTTP_MATCH_FOUND, /* *out_route serves the request */
+  SM_HTTP_MATCH_WAIT,  /* the best match is a service that left within the
+                          hold timeout: wait for it to come back */
 } SmHttpMatch;
 
-SmHttpMatcher *sm_http_matcher_new           (gint64         hold_us);
-void           sm_http_matcher_free          (SmHttpMatcher *self);
+SmHttpMatcher *sm_http_matcher_new (gint64 hold_us);
+void           sm_http_matcher_free (SmHttpMatcher *self);
 
 /* A route joined the port: it replaces any service with the same
  * definition that left */
-void           sm_http_matcher_route_added   (SmHttpMatcher *self,
-                                              SmRoute       *route);
+void           sm_http_matcher_route_added (SmHttpMatcher *self, SmRoute *route);
 /* A route left the port at @now (g_get_monotonic_time()) */
-void           sm_http_matcher_route_removed (SmHttpMatcher *self,
-                                              SmRoute       *route,
-                                              gint64         now);
+void           sm_http_matcher_route_removed (SmHttpMatcher *self, SmRoute *route, gint64 now);
 
 /* @routes: the port's routes in registration order; one that is gone but
  * still listed counts as a service that just left. On FOUND, *out_route
  * (transfer none) counts as picked for the turns. */
-SmHttpMatch    sm_http_matcher_match         (SmHttpMatcher *self,
-                                              GPtrArray     *routes,
-                                              const char    *host,
-                                              const char    *path,
-                                              gint64         now,
-                                              SmRoute      **out_route);
+SmHttpMatch    sm_http_matcher_match (SmHttpMatcher *self,
+                                      GPtrArray     *routes,
+                                      const char    *host,
+                                      const char    *path,
+                                      gint64         now,
+                                      SmRoute      **out_route);
 
 /* Definitions that left less than the hold timeout ago */
-guint          sm_http_matcher_get_n_recent  (SmHttpMatcher *self,
-                                              gint64         now);
+guint          sm_http_matcher_get_n_recent (SmHttpMatcher *self, gint64 now);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmHttpMatcher, sm_http_matcher_free)
 

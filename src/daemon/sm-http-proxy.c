@@ -78,8 +78,8 @@ static char *
 describe_client_ip (GSocketAddress *client_address)
 {
   static const guint8 v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-  GInetAddress *address;
-  const guint8 *bytes;
+  GInetAddress       *address;
+  const guint8       *bytes;
 
   if (!G_IS_INET_SOCKET_ADDRESS (client_address))
     return g_strdup ("unknown");
@@ -99,8 +99,8 @@ sm_http_proxy_new (SmPort             *port,
                    gboolean            https,
                    const SmHttpLimits *limits)
 {
-  SmHttpProxy *self;
-  GInputStream *input;
+  SmHttpProxy   *self;
+  GInputStream  *input;
   GOutputStream *output;
 
   g_return_val_if_fail (SM_IS_PORT (port), NULL);
@@ -143,17 +143,17 @@ sm_http_proxy_new (SmPort             *port,
  * that prepare and check read, so that arming it takes no allocation, no
  * lock and no wake-up of the context (g_source_set_ready_time() signals
  * the context's eventfd each time). */
-typedef struct {
+typedef struct
+{
   GSource source;
-  gint64  deadline;  /* monotonic time in µs; -1: disarmed */
+  gint64  deadline; /* monotonic time in µs; -1: disarmed */
 } TimerSource;
 
 static gboolean
-timer_source_prepare (GSource *source,
-                      gint    *timeout)
+timer_source_prepare (GSource *source, gint *timeout)
 {
   TimerSource *timer = (TimerSource *) source;
-  gint64 now;
+  gint64       now;
 
   *timeout = -1;
   if (timer->deadline < 0)
@@ -174,9 +174,7 @@ timer_source_check (GSource *source)
 }
 
 static gboolean
-timer_source_dispatch (GSource     *source,
-                       GSourceFunc  callback,
-                       gpointer     user_data)
+timer_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
   ((TimerSource *) source)->deadline = -1;
   return callback (user_data);
@@ -192,7 +190,7 @@ static gboolean
 on_timer (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
   SmHttpProxyTimer kind = self->timer_kind;
 
   self->timer_kind = SM_HTTP_PROXY_TIMER_NONE;
@@ -231,11 +229,10 @@ on_timer (gpointer user_data)
 }
 
 static void
-set_timer (SmHttpProxy      *self,
-           SmHttpProxyTimer  kind)
+set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
 {
   TimerSource *timer = (TimerSource *) self->timer;
-  guint ms;
+  guint        ms;
 
   if (timer == NULL)
     return;
@@ -264,11 +261,9 @@ set_timer (SmHttpProxy      *self,
 /* Public side I/O ---------------------------------------------------------- */
 
 gssize
-sm_http_proxy_write_client (SmHttpProxy  *self,
-                            const guint8 *data,
-                            gsize         len)
+sm_http_proxy_write_client (SmHttpProxy *self, const guint8 *data, gsize len)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gssize n;
 
   n = g_pollable_output_stream_write_nonblocking (self->client_output, data, len, NULL, &error);
@@ -291,8 +286,8 @@ sm_http_proxy_write_client_after_out (SmHttpProxy  *self,
                                       gsize         len,
                                       gsize        *data_written)
 {
-  g_autoptr(GError) error = NULL;
-  gsize out_left = self->out->len - self->out_sent;
+  g_autoptr (GError) error = NULL;
+  gsize         out_left = self->out->len - self->out_sent;
   GOutputVector vectors[2] = {
     { self->out->str + self->out_sent, out_left },
     { data, len },
@@ -309,9 +304,8 @@ sm_http_proxy_write_client_after_out (SmHttpProxy  *self,
       return n;
     }
 
-  switch (g_pollable_output_stream_writev_nonblocking (self->client_output, vectors,
-                                                       G_N_ELEMENTS (vectors), &written,
-                                                       NULL, &error))
+  switch (g_pollable_output_stream_writev_nonblocking (
+      self->client_output, vectors, G_N_ELEMENTS (vectors), &written, NULL, &error))
     {
     case G_POLLABLE_RETURN_OK:
       break;
@@ -369,13 +363,12 @@ sm_http_proxy_flush_out (SmHttpProxy *self)
 }
 
 static gboolean
-on_client_readable (GObject  *pollable_stream,
-                    gpointer  user_data)
+on_client_readable (GObject *pollable_stream, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
-  g_autoptr(GError) error = NULL;
-  gsize room;
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (GError) error = NULL;
+  gsize  room;
   gssize n;
 
   /* Once closing, whatever comes is only read to be dropped */
@@ -389,9 +382,8 @@ on_client_readable (GObject  *pollable_stream,
       return G_SOURCE_CONTINUE;
     }
 
-  n = g_pollable_input_stream_read_nonblocking (self->client_input,
-                                                self->in.data + self->in.end, room,
-                                                NULL, &error);
+  n = g_pollable_input_stream_read_nonblocking (self->client_input, self->in.data + self->in.end,
+                                                room, NULL, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
 
@@ -431,11 +423,10 @@ on_client_readable (GObject  *pollable_stream,
 }
 
 static gboolean
-on_client_writable (GObject  *pollable_stream,
-                    gpointer  user_data)
+on_client_writable (GObject *pollable_stream, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   self->client_write_blocked = FALSE;
   sm_http_proxy_run (self);
@@ -472,8 +463,8 @@ update_client_watches (SmHttpProxy *self)
   else if (self->client_read_watch == NULL)
     {
       self->client_read_watch = sm_stream_create_read_source (self->client_input, NULL);
-      g_source_set_callback (self->client_read_watch, G_SOURCE_FUNC (on_client_readable),
-                             self, NULL);
+      g_source_set_callback (self->client_read_watch, G_SOURCE_FUNC (on_client_readable), self,
+                             NULL);
       g_source_set_static_name (self->client_read_watch, "[socketmaster] HTTP client readable");
       g_source_attach (self->client_read_watch, NULL);
     }
@@ -483,8 +474,8 @@ update_client_watches (SmHttpProxy *self)
   else if (self->client_write_watch == NULL)
     {
       self->client_write_watch = sm_stream_create_write_source (self->client_output, NULL);
-      g_source_set_callback (self->client_write_watch, G_SOURCE_FUNC (on_client_writable),
-                             self, NULL);
+      g_source_set_callback (self->client_write_watch, G_SOURCE_FUNC (on_client_writable), self,
+                             NULL);
       g_source_set_static_name (self->client_write_watch, "[socketmaster] HTTP client writable");
       g_source_attach (self->client_write_watch, NULL);
     }
@@ -495,11 +486,11 @@ update_client_watches (SmHttpProxy *self)
 static gboolean
 read_request_head (SmHttpProxy *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   SmHttpRequest *request = NULL;
-  gsize len = sm_http_buffer_length (&self->in);
-  gsize head_len = 0;
-  guint status = SOUP_STATUS_BAD_REQUEST;
+  gsize          len = sm_http_buffer_length (&self->in);
+  gsize          head_len = 0;
+  guint          status = SOUP_STATUS_BAD_REQUEST;
 
   if (len == 0)
     {
@@ -524,8 +515,8 @@ read_request_head (SmHttpProxy *self)
       SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s", self->client_ip, error->message);
       sm_http_proxy_answer (self,
                             g_error_matches (error, SM_ERROR, SM_ERROR_TOO_LARGE)
-                            ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
-                            : SOUP_STATUS_BAD_REQUEST,
+                                ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
+                                : SOUP_STATUS_BAD_REQUEST,
                             TRUE, NULL);
       return TRUE;
 
@@ -536,8 +527,7 @@ read_request_head (SmHttpProxy *self)
 
   set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
 
-  if (!sm_http_request_parse (sm_http_buffer_peek (&self->in), head_len, &request, &status,
-                              &error))
+  if (!sm_http_request_parse (sm_http_buffer_peek (&self->in), head_len, &request, &status, &error))
     {
       SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: bad request: %s", self->client_ip,
                            error->message);
@@ -558,15 +548,15 @@ sm_http_proxy_answer (SmHttpProxy        *self,
                       SoupMessageHeaders *extra_headers)
 {
   SmHttpRequest *request = self->request;
-  gsize start = self->out->len;
-  gsize head_len;
+  gsize          start = self->out->len;
+  gsize          head_len;
 
   /* No request (it did not parse) or an HTTP/1.0 one: close to be safe */
   if (close_connection || request == NULL || request->version != SOUP_HTTP_1_1)
     self->keep_client = FALSE;
 
-  head_len = sm_http_write_error_response (status, NULL, !self->keep_client, extra_headers,
-                                           self->out);
+  head_len =
+      sm_http_write_error_response (status, NULL, !self->keep_client, extra_headers, self->out);
   if (request != NULL && g_str_equal (request->method, "HEAD"))
     g_string_truncate (self->out, start + head_len);
 
@@ -638,8 +628,8 @@ half_close (SmHttpProxy *self)
     }
 
   /* A TLS stream sends close_notify, then half-closes its base */
-  g_output_stream_close_async (G_OUTPUT_STREAM (self->client_output), G_PRIORITY_DEFAULT,
-                               NULL, NULL, NULL);
+  g_output_stream_close_async (G_OUTPUT_STREAM (self->client_output), G_PRIORITY_DEFAULT, NULL,
+                               NULL, NULL);
 }
 
 static gboolean
@@ -688,8 +678,7 @@ sm_http_proxy_finish (SmHttpProxy *self)
 }
 
 void
-sm_http_proxy_abort (SmHttpProxy *self,
-                     const char  *reason)
+sm_http_proxy_abort (SmHttpProxy *self, const char *reason)
 {
   SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: aborted: %s", self->client_ip, reason);
   sm_http_proxy_finish (self);
@@ -700,7 +689,7 @@ sm_http_proxy_abort (SmHttpProxy *self,
 void
 sm_http_proxy_run (SmHttpProxy *self)
 {
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
   gboolean progress = TRUE;
 
   while (progress)
@@ -738,11 +727,10 @@ sm_http_proxy_run (SmHttpProxy *self)
 }
 
 static gboolean
-on_cancelled (GCancellable *cancellable,
-              gpointer      user_data)
+on_cancelled (GCancellable *cancellable, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr(SmHttpProxy) hold = g_object_ref (self);
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   g_clear_pointer (&self->cancel_watch, g_source_unref);
   /* A tunnel's splice watches the same cancellable and ends it */
@@ -752,8 +740,7 @@ on_cancelled (GCancellable *cancellable,
 }
 
 void
-sm_http_proxy_start (SmHttpProxy  *self,
-                     GCancellable *cancellable)
+sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
 {
   g_return_if_fail (SM_IS_HTTP_PROXY (self));
   g_return_if_fail (!self->started);

@@ -9,16 +9,16 @@
 G_BEGIN_DECLS
 
 /* Per direction: client input (at least the head limit) and service input */
-#define SM_HTTP_PROXY_BUFFER_SIZE       (64 * 1024)
+#define SM_HTTP_PROXY_BUFFER_SIZE (64 * 1024)
 /* A service's response head may not be larger (502) */
 #define SM_HTTP_PROXY_MAX_RESPONSE_HEAD (64 * 1024)
 /* Idle keep-alive streams to services kept per public connection */
-#define SM_HTTP_PROXY_MAX_IDLE_STREAMS  4
+#define SM_HTTP_PROXY_MAX_IDLE_STREAMS 4
 /* After the last response of a connection: time to write it and to read
  * what the client still sends, so that closing does not reset the
  * connection under the response */
-#define SM_HTTP_PROXY_LINGER_MS         2000
-#define SM_HTTP_PROXY_LINGER_MAX_BYTES  (1024 * 1024)
+#define SM_HTTP_PROXY_LINGER_MS        2000
+#define SM_HTTP_PROXY_LINGER_MAX_BYTES (1024 * 1024)
 
 /**
  * SmHttpProxy:
@@ -47,13 +47,12 @@ G_DECLARE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, SM, HTTP_PROXY, GObject)
 
 /* @client_address: the client's, for the forwarding headers (NULL:
  * "unknown"); @https: the client connected with TLS */
-SmHttpProxy *sm_http_proxy_new   (SmPort             *port,
-                                  GIOStream          *client,
-                                  GSocketAddress     *client_address,
-                                  gboolean            https,
-                                  const SmHttpLimits *limits);
+SmHttpProxy *sm_http_proxy_new (SmPort             *port,
+                                GIOStream          *client,
+                                GSocketAddress     *client_address,
+                                gboolean            https,
+                                const SmHttpLimits *limits);
 /* Cancelling @cancellable aborts the connection (daemon shutdown) */
-void         sm_http_proxy_start (SmHttpProxy        *self,
-                                  GCancellable       *cancellable);
+void         sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable);
 
 G_END_DECLS

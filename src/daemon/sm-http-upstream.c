@@ -33,8 +33,7 @@ leave_pool (SmHttpUpstream *upstream)
 }
 
 void
-sm_http_upstream_close (SmHttpUpstream *upstream,
-                        gboolean        reset)
+sm_http_upstream_close (SmHttpUpstream *upstream, gboolean reset)
 {
   sm_http_upstream_watch (upstream, FALSE);
 
@@ -48,17 +47,14 @@ sm_http_upstream_close (SmHttpUpstream *upstream,
     sm_yamux_stream_reset (upstream->stream);
   else
     /* Sends FIN; the yamux stream's close never blocks */
-    g_io_stream_close_async (G_IO_STREAM (upstream->stream), G_PRIORITY_DEFAULT,
-                             NULL, NULL, NULL);
+    g_io_stream_close_async (G_IO_STREAM (upstream->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 
   sm_route_stream_finished (upstream->route, upstream->bytes_in, upstream->bytes_out);
   upstream_free (upstream);
 }
 
 void
-sm_http_upstream_forget (SmHttpUpstream *upstream,
-                         guint64         bytes_in,
-                         guint64         bytes_out)
+sm_http_upstream_forget (SmHttpUpstream *upstream, guint64 bytes_in, guint64 bytes_out)
 {
   sm_route_stream_finished (upstream->route, upstream->bytes_in + bytes_in,
                             upstream->bytes_out + bytes_out);
@@ -66,13 +62,12 @@ sm_http_upstream_forget (SmHttpUpstream *upstream,
 }
 
 static gboolean
-on_readable (GObject  *pollable_stream,
-             gpointer  user_data)
+on_readable (GObject *pollable_stream, gpointer user_data)
 {
   SmHttpUpstream *upstream = user_data;
-  guint8 byte;
-  gssize n_read;
-  g_autoptr(GError) error = NULL;
+  guint8          byte;
+  gssize          n_read;
+  g_autoptr (GError) error = NULL;
 
   if (!upstream->idle)
     return sm_http_proxy_upstream_readable (upstream->proxy,
@@ -87,8 +82,9 @@ on_readable (GObject  *pollable_stream,
   SM_HTTP_PROXY_DEBUG (upstream->proxy, "HTTP connection from %s: idle stream %u to %s %s",
                        upstream->proxy->client_ip, sm_yamux_stream_get_id (upstream->stream),
                        sm_route_get_peer (upstream->route),
-                       n_read == 0 ? "closed by the service"
-                                   : n_read > 0 ? "sent stray bytes" : error->message);
+                       n_read == 0  ? "closed by the service"
+                       : n_read > 0 ? "sent stray bytes"
+                                    : error->message);
 
   leave_pool (upstream);
   sm_http_upstream_close (upstream, n_read != 0);
@@ -96,8 +92,7 @@ on_readable (GObject  *pollable_stream,
 }
 
 static void
-on_idle_route_gone (SmRoute  *route,
-                    gpointer  user_data)
+on_idle_route_gone (SmRoute *route, gpointer user_data)
 {
   SmHttpUpstream *upstream = user_data;
 
@@ -109,12 +104,10 @@ on_idle_route_gone (SmRoute  *route,
 }
 
 SmHttpUpstream *
-sm_http_upstream_take (SmHttpProxy  *self,
-                       SmRoute      *route,
-                       GError      **error)
+sm_http_upstream_take (SmHttpProxy *self, SmRoute *route, GError **error)
 {
   SmHttpUpstream *upstream;
-  g_autoptr(SmYamuxStream) stream = NULL;
+  g_autoptr (SmYamuxStream) stream = NULL;
 
   for (guint i = 0; i < self->idle->len; i++)
     {
@@ -146,8 +139,8 @@ sm_http_upstream_take (SmHttpProxy  *self,
   upstream->route = g_object_ref (route);
   upstream->stream = g_steal_pointer (&stream);
   /* Connected for the stream's whole life: cheaper than once per idle spell */
-  upstream->gone_handler = g_signal_connect (route, "gone", G_CALLBACK (on_idle_route_gone),
-                                             upstream);
+  upstream->gone_handler =
+      g_signal_connect (route, "gone", G_CALLBACK (on_idle_route_gone), upstream);
 
   SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: new stream %u to %s", self->client_ip,
                        sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (route));
@@ -155,8 +148,7 @@ sm_http_upstream_take (SmHttpProxy  *self,
 }
 
 void
-sm_http_upstream_release (SmHttpUpstream *upstream,
-                          gboolean        reusable)
+sm_http_upstream_release (SmHttpUpstream *upstream, gboolean reusable)
 {
   SmHttpProxy *self = upstream->proxy;
 
@@ -180,8 +172,7 @@ sm_http_upstream_release (SmHttpUpstream *upstream,
 }
 
 void
-sm_http_upstream_watch (SmHttpUpstream *upstream,
-                        gboolean        wanted)
+sm_http_upstream_watch (SmHttpUpstream *upstream, gboolean wanted)
 {
   GInputStream *input;
 

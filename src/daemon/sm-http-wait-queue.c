@@ -4,21 +4,23 @@
 #include "sm-expiry.h"
 #include "sm-http-wait-queue.h"
 
-struct _SmHttpWaiter {
-  GSocketAddress   *client;
-  char             *host;
-  char             *path;
-  gint64            queued_at;
-  SmHttpRouteReady  callback;
-  gpointer          user_data;
+struct _SmHttpWaiter
+{
+  GSocketAddress  *client;
+  char            *host;
+  char            *path;
+  gint64           queued_at;
+  SmHttpRouteReady callback;
+  gpointer         user_data;
 };
 
-struct _SmHttpWaitQueue {
-  char   *name;
-  gint64  hold_us;
-  guint   max_waiting;
-  GQueue  waiters;        /* oldest first: one timeout for all */
-  guint   expire_source;
+struct _SmHttpWaitQueue
+{
+  char  *name;
+  gint64 hold_us;
+  guint  max_waiting;
+  GQueue waiters; /* oldest first: one timeout for all */
+  guint  expire_source;
 };
 
 static void schedule_expiry (SmHttpWaitQueue *self);
@@ -34,11 +36,10 @@ waiter_free (SmHttpWaiter *waiter)
 
 /* @waiter is out of the queue: the callback may queue again */
 static void
-waiter_answer (SmHttpWaiter *waiter,
-               SmRoute      *route)
+waiter_answer (SmHttpWaiter *waiter, SmRoute *route)
 {
   SmHttpRouteReady callback = waiter->callback;
-  gpointer user_data = waiter->user_data;
+  gpointer         user_data = waiter->user_data;
 
   waiter_free (waiter);
   callback (route, user_data);
@@ -48,17 +49,17 @@ static gboolean
 on_expired (gpointer user_data)
 {
   SmHttpWaitQueue *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  SmHttpWaiter *waiter;
-  GQueue expired = G_QUEUE_INIT;
+  gint64           now = g_get_monotonic_time ();
+  SmHttpWaiter    *waiter;
+  GQueue           expired = G_QUEUE_INIT;
 
   self->expire_source = 0;
 
   while ((waiter = g_queue_peek_head (&self->waiters)) != NULL &&
          now - waiter->queued_at >= self->hold_us)
     {
-      g_debug ("Request for %s%s on %s found no service in time",
-               waiter->host, waiter->path, self->name);
+      g_debug ("Request for %s%s on %s found no service in time", waiter->host, waiter->path,
+               self->name);
       g_queue_push_tail (&expired, g_queue_pop_head (&self->waiters));
     }
   schedule_expiry (self);
@@ -74,14 +75,12 @@ schedule_expiry (SmHttpWaitQueue *self)
 {
   SmHttpWaiter *oldest = g_queue_peek_head (&self->waiters);
 
-  sm_expiry_schedule (&self->expire_source, oldest != NULL ? oldest->queued_at : -1,
-                      self->hold_us, on_expired, self);
+  sm_expiry_schedule (&self->expire_source, oldest != NULL ? oldest->queued_at : -1, self->hold_us,
+                      on_expired, self);
 }
 
 SmHttpWaitQueue *
-sm_http_wait_queue_new (const char *name,
-                        gint64      hold_us,
-                        guint       max_waiting)
+sm_http_wait_queue_new (const char *name, gint64 hold_us, guint max_waiting)
 {
   SmHttpWaitQueue *self = g_new0 (SmHttpWaitQueue, 1);
 
@@ -105,12 +104,12 @@ sm_http_wait_queue_free (SmHttpWaitQueue *self)
 }
 
 SmHttpWaiter *
-sm_http_wait_queue_push (SmHttpWaitQueue  *self,
-                         GSocketAddress   *client,
-                         const char       *host,
-                         const char       *path,
-                         SmHttpRouteReady  callback,
-                         gpointer          user_data)
+sm_http_wait_queue_push (SmHttpWaitQueue *self,
+                         GSocketAddress  *client,
+                         const char      *host,
+                         const char      *path,
+                         SmHttpRouteReady callback,
+                         gpointer         user_data)
 {
   SmHttpWaiter *waiter;
 
@@ -136,8 +135,7 @@ sm_http_wait_queue_push (SmHttpWaitQueue  *self,
 }
 
 void
-sm_http_wait_queue_cancel (SmHttpWaitQueue *self,
-                           SmHttpWaiter    *waiter)
+sm_http_wait_queue_cancel (SmHttpWaitQueue *self, SmHttpWaiter *waiter)
 {
   g_return_if_fail (self != NULL);
   g_return_if_fail (waiter != NULL);
@@ -160,9 +158,7 @@ sm_http_wait_queue_get_length (SmHttpWaitQueue *self)
 }
 
 void
-sm_http_wait_queue_foreach (SmHttpWaitQueue  *self,
-                            SmHttpWaiterFunc  func,
-                            gpointer          user_data)
+sm_http_wait_queue_foreach (SmHttpWaitQueue *self, SmHttpWaiterFunc func, gpointer user_data)
 {
   g_return_if_fail (self != NULL);
   g_return_if_fail (func != NULL);
@@ -176,14 +172,12 @@ sm_http_wait_queue_foreach (SmHttpWaitQueue  *self,
 }
 
 void
-sm_http_wait_queue_flush (SmHttpWaitQueue *self,
-                          SmHttpMatcher   *matcher,
-                          GPtrArray       *routes)
+sm_http_wait_queue_flush (SmHttpWaitQueue *self, SmHttpMatcher *matcher, GPtrArray *routes)
 {
-  GQueue still_waiting = G_QUEUE_INIT;
-  GQueue ready = G_QUEUE_INIT;
+  GQueue        still_waiting = G_QUEUE_INIT;
+  GQueue        ready = G_QUEUE_INIT;
   SmHttpWaiter *waiter;
-  gint64 now = g_get_monotonic_time ();
+  gint64        now = g_get_monotonic_time ();
 
   g_return_if_fail (self != NULL);
 
@@ -214,7 +208,7 @@ sm_http_wait_queue_flush (SmHttpWaitQueue *self,
 
   while ((waiter = g_queue_pop_head (&ready)) != NULL)
     {
-      g_autoptr(SmRoute) route = g_queue_pop_head (&ready);
+      g_autoptr (SmRoute) route = g_queue_pop_head (&ready);
 
       waiter_answer (waiter, route);
     }
@@ -223,7 +217,7 @@ sm_http_wait_queue_flush (SmHttpWaitQueue *self,
 void
 sm_http_wait_queue_drop_all (SmHttpWaitQueue *self)
 {
-  GQueue dropped;
+  GQueue        dropped;
   SmHttpWaiter *waiter;
 
   g_return_if_fail (self != NULL);

@@ -19,15 +19,15 @@ bind_and_listen (GInetAddress *address,
                  int          *out_errno,
                  GError      **error)
 {
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) socket_address = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketAddress) socket_address = NULL;
   struct sockaddr_storage native;
-  gssize native_size;
+  gssize                  native_size;
 
   *out_errno = 0;
 
-  socket = g_socket_new (g_inet_address_get_family (address),
-                         G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  socket = g_socket_new (g_inet_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, error);
   if (socket == NULL)
     {
       *out_errno = EAFNOSUPPORT;
@@ -93,7 +93,8 @@ set_bind_error (GError      **error,
       if (port < 1024)
         g_set_error (error, SM_ERROR, SM_ERROR_PERMISSION_DENIED,
                      "permission denied to listen on port %u "
-                     "(binding ports below 1024 needs CAP_NET_BIND_SERVICE)", port);
+                     "(binding ports below 1024 needs CAP_NET_BIND_SERVICE)",
+                     port);
       else
         g_set_error (error, SM_ERROR, SM_ERROR_PERMISSION_DENIED,
                      "permission denied to listen on port %u", port);
@@ -105,21 +106,18 @@ set_bind_error (GError      **error,
       break;
 
     default:
-      g_set_error (error, SM_ERROR, SM_ERROR_FAILED,
-                   "cannot listen on port %u on %s: %s", port, host,
-                   cause != NULL ? cause->message : g_strerror (bind_errno));
+      g_set_error (error, SM_ERROR, SM_ERROR_FAILED, "cannot listen on port %u on %s: %s", port,
+                   host, cause != NULL ? cause->message : g_strerror (bind_errno));
       break;
     }
 }
 
 GSocket *
-sm_listen_socket_new (GInetAddress  *address,
-                      guint16        port,
-                      GError       **error)
+sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   GSocket *socket;
-  int bind_errno = 0;
+  int      bind_errno = 0;
 
   if (address != NULL)
     {
@@ -127,14 +125,14 @@ sm_listen_socket_new (GInetAddress  *address,
     }
   else
     {
-      g_autoptr(GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+      g_autoptr (GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
 
       socket = bind_and_listen (any6, port, TRUE, &bind_errno, &local_error);
 
       /* No IPv6 on this host: all interfaces means all IPv4 ones */
       if (socket == NULL && (bind_errno == EAFNOSUPPORT || bind_errno == EADDRNOTAVAIL))
         {
-          g_autoptr(GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+          g_autoptr (GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
 
           g_clear_error (&local_error);
           socket = bind_and_listen (any4, port, FALSE, &bind_errno, &local_error);

@@ -12,8 +12,6 @@ G_BEGIN_DECLS
  * SM_ERROR_ADDRESS_NOT_AVAILABLE or SM_ERROR_FAILED, with a message fit to
  * send to a service as its handshake status.
  */
-GSocket *sm_listen_socket_new (GInetAddress  *address,
-                               guint16        port,
-                               GError       **error);
+GSocket *sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error);
 
 G_END_DECLS

@@ -14,41 +14,42 @@
 
 struct _SmPort
 {
-  GObject         parent_instance;
+  GObject            parent_instance;
 
-  GInetAddress   *address;
-  guint16         number;
-  SmPortMode      mode;
-  char           *key;
-  char           *display_name;
-  gint64          hold_us;
-  GCancellable   *cancellable;
+  GInetAddress      *address;
+  guint16            number;
+  SmPortMode         mode;
+  char              *key;
+  char              *display_name;
+  gint64             hold_us;
+  GCancellable      *cancellable;
 
-  GSocketService *service;
-  gboolean        listening;
-  gboolean        closed;
+  GSocketService    *service;
+  gboolean           listening;
+  gboolean           closed;
 
-  GPtrArray      *routes;
-  guint           next_route;
-  guint           n_reservations;
-  guint           hold_source;
+  GPtrArray         *routes;
+  guint              next_route;
+  guint              n_reservations;
+  guint              hold_source;
 
-  SmConnectionQueue *queued;    /* raw TCP, or waiting for a certificate */
-  SmRateLimit     overflow_log_limit;
+  SmConnectionQueue *queued; /* raw TCP, or waiting for a certificate */
+  SmRateLimit        overflow_log_limit;
 
   /* HTTP mode */
-  SmHttpLimits     http_limits;
-  SmHttpMatcher   *matcher;
-  SmHttpWaitQueue *waiters;
+  SmHttpLimits       http_limits;
+  SmHttpMatcher     *matcher;
+  SmHttpWaitQueue   *waiters;
 
   /* TLS termination, set up by the first certificate */
-  SmTlsTerminator *tls;
-  char            *tls_priority;
-  int              tls_handshake_timeout;
-  gboolean         tls_expected;   /* a service with a certificate is registering */
+  SmTlsTerminator   *tls;
+  char              *tls_priority;
+  int                tls_handshake_timeout;
+  gboolean           tls_expected; /* a service with a certificate is registering */
 };
 
-enum {
+enum
+{
   SIGNAL_ROUTE_ADDED,
   SIGNAL_ROUTE_REMOVED,
   SIGNAL_CLOSED,
@@ -60,14 +61,9 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmPort, sm_port, G_TYPE_OBJECT)
 
-static void on_route_gone   (SmRoute           *route,
-                             SmPort            *self);
-static void start_handshake (SmPort            *self,
-                             GSocketConnection *connection);
-static void serve_http      (SmPort            *self,
-                             GIOStream         *stream,
-                             GSocketAddress    *remote,
-                             gboolean           https);
+static void on_route_gone (SmRoute *route, SmPort *self);
+static void start_handshake (SmPort *self, GSocketConnection *connection);
+static void serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean https);
 
 const char *
 sm_port_mode_to_string (SmPortMode mode)
@@ -86,8 +82,8 @@ terminates_tls (SmPort *self)
 static char *
 make_certificate_id (SmRoute *route)
 {
-  return g_strdup_printf ("route %" G_GUINT64_FORMAT " from %s",
-                          sm_route_get_id (route), sm_route_get_peer (route));
+  return g_strdup_printf ("route %" G_GUINT64_FORMAT " from %s", sm_route_get_id (route),
+                          sm_route_get_peer (route));
 }
 
 static void
@@ -100,12 +96,10 @@ drop_queued (SmPort *self)
     sm_http_wait_queue_drop_all (self->waiters);
 }
 
-static void
-update_hold_timer (SmPort *self);
+static void update_hold_timer (SmPort *self);
 
 static void
-remove_route (SmPort  *self,
-              SmRoute *route)
+remove_route (SmPort *self, SmRoute *route)
 {
   guint index;
 
@@ -133,32 +127,29 @@ remove_route (SmPort  *self,
 }
 
 static void
-on_route_gone (SmRoute *route,
-               SmPort  *self)
+on_route_gone (SmRoute *route, SmPort *self)
 {
   remove_route (self, route);
 }
 
 /* Hands @connection to the next route that opens a stream for it */
 static gboolean
-dispatch (SmPort         *self,
-          GIOStream      *connection,
-          GSocketAddress *client)
+dispatch (SmPort *self, GIOStream *connection, GSocketAddress *client)
 {
   while (self->routes->len > 0)
     {
       guint index = self->next_route % self->routes->len;
       /* A failing open makes the route gone, which drops the port's ref */
-      g_autoptr(SmRoute) route = g_object_ref (g_ptr_array_index (self->routes, index));
-      g_autoptr(SmYamuxStream) stream = NULL;
-      g_autoptr(SmTcpProxy) proxy = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (SmRoute) route = g_object_ref (g_ptr_array_index (self->routes, index));
+      g_autoptr (SmYamuxStream) stream = NULL;
+      g_autoptr (SmTcpProxy) proxy = NULL;
+      g_autoptr (GError) error = NULL;
 
       stream = sm_route_open_stream (route, &error);
       if (stream == NULL)
         {
-          g_debug ("Service %s on %s takes no new connections: %s",
-                   sm_route_get_peer (route), self->display_name, error->message);
+          g_debug ("Service %s on %s takes no new connections: %s", sm_route_get_peer (route),
+                   self->display_name, error->message);
           remove_route (self, route);
           continue;
         }
@@ -175,7 +166,7 @@ dispatch (SmPort         *self,
 static void
 flush_queue (SmPort *self)
 {
-  GIOStream *connection;
+  GIOStream      *connection;
   GSocketAddress *client;
 
   while (sm_connection_queue_peek (self->queued, &connection, &client))
@@ -186,7 +177,7 @@ flush_queue (SmPort *self)
        * to now expects TLS */
       if (raw && terminates_tls (self))
         {
-          g_autoptr(GSocketConnection) taken = g_object_ref (G_SOCKET_CONNECTION (connection));
+          g_autoptr (GSocketConnection) taken = g_object_ref (G_SOCKET_CONNECTION (connection));
 
           sm_connection_queue_pop (self->queued);
           start_handshake (self, taken);
@@ -208,12 +199,9 @@ flush_queue (SmPort *self)
 
 /* @stream: the public connection, or a TLS stream over it */
 static void
-serve_http (SmPort         *self,
-            GIOStream      *stream,
-            GSocketAddress *remote,
-            gboolean        https)
+serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean https)
 {
-  g_autoptr(SmHttpProxy) proxy = NULL;
+  g_autoptr (SmHttpProxy) proxy = NULL;
 
   proxy = sm_http_proxy_new (self, stream, remote, https, &self->http_limits);
   sm_http_proxy_start (proxy, self->cancellable);
@@ -221,10 +209,7 @@ serve_http (SmPort         *self,
 
 /* @stream: the public connection, or a TLS stream over it */
 static void
-serve (SmPort         *self,
-       GIOStream      *stream,
-       GSocketAddress *client,
-       gboolean        tls)
+serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
 {
   if (self->mode == SM_PORT_MODE_HTTP)
     {
@@ -239,13 +224,11 @@ serve (SmPort         *self,
 }
 
 static void
-handshake_done_cb (GObject      *source_object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmPort) self = user_data;
-  g_autoptr(SmTlsStream) stream = NULL;
-  g_autoptr(GSocketAddress) client = NULL;
+  g_autoptr (SmPort) self = user_data;
+  g_autoptr (SmTlsStream) stream = NULL;
+  g_autoptr (GSocketAddress) client = NULL;
   GIOStream *base;
 
   /* The terminator logs failures */
@@ -266,11 +249,10 @@ handshake_done_cb (GObject      *source_object,
 
 /* Handshakes run concurrently; the connection is served once it is done */
 static void
-start_handshake (SmPort            *self,
-                 GSocketConnection *connection)
+start_handshake (SmPort *self, GSocketConnection *connection)
 {
-  sm_tls_terminator_handshake_async (self->tls, connection, self->cancellable,
-                                     handshake_done_cb, g_object_ref (self));
+  sm_tls_terminator_handshake_async (self->tls, connection, self->cancellable, handshake_done_cb,
+                                     g_object_ref (self));
 }
 
 static gboolean
@@ -279,7 +261,7 @@ on_incoming (GSocketService    *service,
              GObject           *source_object,
              SmPort            *self)
 {
-  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr (GSocketAddress) remote = NULL;
 
   if (!self->listening)
     {
@@ -308,24 +290,22 @@ on_incoming (GSocketService    *service,
 }
 
 static void
-on_tls_active_changed (SmTlsTerminator *tls,
-                       SmPort          *self)
+on_tls_active_changed (SmTlsTerminator *tls, SmPort *self)
 {
   g_signal_emit (self, signals[SIGNAL_TLS_CHANGED], 0);
 }
 
 static void
-add_certificate (SmPort  *self,
-                 SmRoute *route)
+add_certificate (SmPort *self, SmRoute *route)
 {
   const SmSocketDefinition *definition = sm_route_get_definition (route);
-  g_autofree char *id = make_certificate_id (route);
-  g_autoptr(GError) error = NULL;
+  g_autofree char          *id = make_certificate_id (route);
+  g_autoptr (GError) error = NULL;
 
   if (self->tls == NULL)
     {
       /* No h2: the HTTP proxy speaks HTTP/1.1 only */
-      static const char * const http_alpn[] = { "http/1.1", NULL };
+      static const char *const http_alpn[] = { "http/1.1", NULL };
 
       self->tls = sm_tls_terminator_new (self->display_name, self->hold_us, self->tls_priority,
                                          self->mode == SM_PORT_MODE_HTTP ? http_alpn : NULL,
@@ -336,8 +316,7 @@ add_certificate (SmPort  *self,
   /* Checked before the port was reserved: this only fails on a bug */
   if (!sm_tls_terminator_add_certificate (self->tls, id,
                                           sm_socket_definition_get_tls_cert (definition),
-                                          sm_socket_definition_get_tls_key (definition),
-                                          &error))
+                                          sm_socket_definition_get_tls_key (definition), &error))
     g_warning ("Service %s on %s: %s", sm_route_get_peer (route), self->display_name,
                error->message);
 }
@@ -361,8 +340,8 @@ update_hold_timer (SmPort *self)
   if (!self->closed && self->routes->len == 0 && self->n_reservations == 0)
     {
       if (self->hold_source == 0)
-        self->hold_source = g_timeout_add ((guint) ((self->hold_us + 999) / 1000),
-                                           on_hold_expired, self);
+        self->hold_source =
+            g_timeout_add ((guint) ((self->hold_us + 999) / 1000), on_hold_expired, self);
     }
   else
     {
@@ -428,17 +407,16 @@ sm_port_class_init (SmPortClass *klass)
   object_class->finalize = sm_port_finalize;
 
   signals[SIGNAL_ROUTE_ADDED] =
-    g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+      g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
   signals[SIGNAL_ROUTE_REMOVED] =
-    g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
-  signals[SIGNAL_CLOSED] =
-    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+      g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                         NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_TLS_CHANGED] =
-    g_signal_new ("tls-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+      g_signal_new ("tls-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -451,8 +429,7 @@ sm_port_init (SmPort *self)
 }
 
 char *
-sm_port_make_key (GInetAddress *address,
-                  guint16       number)
+sm_port_make_key (GInetAddress *address, guint16 number)
 {
   g_autofree char *host = address != NULL ? g_inet_address_to_string (address) : g_strdup ("");
 
@@ -460,15 +437,15 @@ sm_port_make_key (GInetAddress *address,
 }
 
 SmPort *
-sm_port_new (GInetAddress  *address,
-             guint16        number,
-             SmPortMode     mode,
-             double         hold_timeout,
-             GCancellable  *cancellable,
-             GError       **error)
+sm_port_new (GInetAddress *address,
+             guint16       number,
+             SmPortMode    mode,
+             double        hold_timeout,
+             GCancellable *cancellable,
+             GError      **error)
 {
-  g_autoptr(SmPort) self = NULL;
-  g_autoptr(GSocket) socket = NULL;
+  g_autoptr (SmPort) self = NULL;
+  g_autoptr (GSocket) socket = NULL;
 
   g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
   g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
@@ -490,8 +467,8 @@ sm_port_new (GInetAddress  *address,
   if (mode == SM_PORT_MODE_HTTP)
     {
       self->matcher = sm_http_matcher_new (self->hold_us);
-      self->waiters = sm_http_wait_queue_new (self->display_name, self->hold_us,
-                                              SM_PORT_MAX_QUEUED);
+      self->waiters =
+          sm_http_wait_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
     }
 
   self->service = g_socket_service_new ();
@@ -602,8 +579,7 @@ sm_port_release (SmPort *self)
 }
 
 void
-sm_port_add_route (SmPort  *self,
-                   SmRoute *route)
+sm_port_add_route (SmPort *self, SmRoute *route)
 {
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (SM_IS_ROUTE (route));
@@ -657,8 +633,8 @@ sm_port_stop_listening (SmPort *self)
 void
 sm_port_close (SmPort *self)
 {
-  g_autoptr(SmPort) hold = NULL;
-  g_autoptr(GPtrArray) routes = NULL;
+  g_autoptr (SmPort) hold = NULL;
+  g_autoptr (GPtrArray) routes = NULL;
 
   g_return_if_fail (SM_IS_PORT (self));
 
@@ -677,7 +653,7 @@ sm_port_close (SmPort *self)
     g_ptr_array_add (routes, g_object_ref (g_ptr_array_index (self->routes, i)));
   for (guint i = 0; i < routes->len; i++)
     {
-      SmRoute *route = g_ptr_array_index (routes, i);
+      SmRoute        *route = g_ptr_array_index (routes, i);
       SmYamuxSession *session = sm_route_get_session (route);
 
       if (session != NULL && !sm_yamux_session_is_closed (session))
@@ -689,9 +665,7 @@ sm_port_close (SmPort *self)
 }
 
 void
-sm_port_set_tls_options (SmPort     *self,
-                         const char *priority,
-                         int         handshake_timeout)
+sm_port_set_tls_options (SmPort *self, const char *priority, int handshake_timeout)
 {
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (handshake_timeout > 0);
@@ -709,8 +683,7 @@ sm_port_get_tls (SmPort *self)
 }
 
 void
-sm_port_set_http_limits (SmPort             *self,
-                         const SmHttpLimits *limits)
+sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits)
 {
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (limits != NULL);
@@ -719,10 +692,7 @@ sm_port_set_http_limits (SmPort             *self,
 }
 
 SmHttpMatch
-sm_port_match_http (SmPort      *self,
-                    const char  *host,
-                    const char  *path,
-                    SmRoute    **out_route)
+sm_port_match_http (SmPort *self, const char *host, const char *path, SmRoute **out_route)
 {
   g_return_val_if_fail (SM_IS_PORT (self), SM_HTTP_MATCH_NONE);
   g_return_val_if_fail (self->matcher != NULL, SM_HTTP_MATCH_NONE);
@@ -731,17 +701,17 @@ sm_port_match_http (SmPort      *self,
   *out_route = NULL;
   if (self->closed)
     return SM_HTTP_MATCH_NONE;
-  return sm_http_matcher_match (self->matcher, self->routes, host, path,
-                                g_get_monotonic_time (), out_route);
+  return sm_http_matcher_match (self->matcher, self->routes, host, path, g_get_monotonic_time (),
+                                out_route);
 }
 
 SmHttpWaiter *
-sm_port_wait_for_http_route (SmPort           *self,
-                             GSocketAddress   *client,
-                             const char       *host,
-                             const char       *path,
-                             SmHttpRouteReady  callback,
-                             gpointer          user_data)
+sm_port_wait_for_http_route (SmPort          *self,
+                             GSocketAddress  *client,
+                             const char      *host,
+                             const char      *path,
+                             SmHttpRouteReady callback,
+                             gpointer         user_data)
 {
   SmHttpWaiter *waiter;
 
@@ -755,22 +725,15 @@ sm_port_wait_for_http_route (SmPort           *self,
   waiter = sm_http_wait_queue_push (self->waiters, client, host, path, callback, user_data);
   if (waiter == NULL)
     {
-      guint suppressed = 0;
-
-      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
-        {
-          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-          g_warning ("Refusing a request: %u requests to %s already wait for a service%s",
-                     sm_http_wait_queue_get_length (self->waiters), self->display_name, more);
-        }
+      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
+                         "Refusing a request: %u requests to %s already wait for a service",
+                         sm_http_wait_queue_get_length (self->waiters), self->display_name);
     }
   return waiter;
 }
 
 void
-sm_port_cancel_wait (SmPort       *self,
-                     SmHttpWaiter *waiter)
+sm_port_cancel_wait (SmPort *self, SmHttpWaiter *waiter)
 {
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (self->waiters != NULL);
@@ -778,7 +741,8 @@ sm_port_cancel_wait (SmPort       *self,
   sm_http_wait_queue_cancel (self->waiters, waiter);
 }
 
-typedef struct {
+typedef struct
+{
   SmPortWaitingFunc func;
   gpointer          user_data;
 } ForeachWaiting;
@@ -793,21 +757,18 @@ report_waiting_request (GSocketAddress *client,
   ForeachWaiting *foreach = user_data;
   SmPortWaiting waiting = { client, host, path, queued_at };
 
-  foreach->func (&waiting, foreach->user_data);
+  foreach
+    ->func (&waiting, foreach->user_data);
 }
 
 static void
-report_waiting_connection (GSocketAddress *client,
-                           gint64          queued_at,
-                           gpointer        user_data)
+report_waiting_connection (GSocketAddress *client, gint64 queued_at, gpointer user_data)
 {
   report_waiting_request (client, NULL, NULL, queued_at, user_data);
 }
 
 void
-sm_port_foreach_waiting (SmPort            *self,
-                         SmPortWaitingFunc  func,
-                         gpointer           user_data)
+sm_port_foreach_waiting (SmPort *self, SmPortWaitingFunc func, gpointer user_data)
 {
   ForeachWaiting foreach = { func, user_data };
 

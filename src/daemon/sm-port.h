@@ -21,7 +21,8 @@ G_BEGIN_DECLS
  *
  * Set by the first service of a port; the others must ask for the same.
  */
-typedef enum {
+typedef enum
+{
   SM_PORT_MODE_TCP,
   SM_PORT_MODE_HTTP,
 } SmPortMode;
@@ -60,92 +61,82 @@ const char *sm_port_mode_to_string (SmPortMode mode);
 G_DECLARE_FINAL_TYPE (SmPort, sm_port, SM, PORT, GObject)
 
 /* The registry's key: "ADDRESS|PORT", ADDRESS empty for all interfaces */
-char         *sm_port_make_key         (GInetAddress  *address,
-                                        guint16        number);
+char         *sm_port_make_key (GInetAddress *address, guint16 number);
 
 /* Binds and starts listening. @address NULL: all interfaces.
  * @cancellable aborts this port's proxied connections when cancelled. */
-SmPort       *sm_port_new              (GInetAddress  *address,
-                                        guint16        number,
-                                        SmPortMode     mode,
-                                        double         hold_timeout,
-                                        GCancellable  *cancellable,
-                                        GError       **error);
+SmPort       *sm_port_new (GInetAddress *address,
+                           guint16       number,
+                           SmPortMode    mode,
+                           double        hold_timeout,
+                           GCancellable *cancellable,
+                           GError      **error);
 
-GInetAddress *sm_port_get_address      (SmPort        *self);
-guint16       sm_port_get_number       (SmPort        *self);
-SmPortMode    sm_port_get_mode         (SmPort        *self);
-const char   *sm_port_get_key          (SmPort        *self);
+GInetAddress *sm_port_get_address (SmPort *self);
+guint16       sm_port_get_number (SmPort *self);
+SmPortMode    sm_port_get_mode (SmPort *self);
+const char   *sm_port_get_key (SmPort *self);
 /* "*:8000", "127.0.0.1:8000", "[::1]:8000" */
-const char   *sm_port_get_display_name (SmPort        *self);
+const char   *sm_port_get_display_name (SmPort *self);
 /* Routes in round-robin order (transfer none; do not modify) */
-GPtrArray    *sm_port_get_routes       (SmPort        *self);
+GPtrArray    *sm_port_get_routes (SmPort *self);
 /* Waiting connections (raw TCP) or requests (HTTP) */
-guint         sm_port_get_n_queued     (SmPort        *self);
-gboolean      sm_port_is_closed        (SmPort        *self);
+guint         sm_port_get_n_queued (SmPort *self);
+gboolean      sm_port_is_closed (SmPort *self);
 
-void          sm_port_reserve          (SmPort        *self);
-void          sm_port_release          (SmPort        *self);
+void          sm_port_reserve (SmPort *self);
+void          sm_port_release (SmPort *self);
 /* The reservation is for a service with a certificate: until the
  * reservations are over, new connections wait for it rather than being
  * served without TLS */
-void          sm_port_expect_tls       (SmPort        *self);
+void          sm_port_expect_tls (SmPort *self);
 /* Consumes one reservation */
-void          sm_port_add_route        (SmPort        *self,
-                                        SmRoute       *route);
+void          sm_port_add_route (SmPort *self, SmRoute *route);
 
 /* TLS: the GnuTLS priority string (checked by the caller; NULL: the
  * default) and the seconds a client has to complete its handshake, for
  * the TLS set up from now on */
-void          sm_port_set_tls_options  (SmPort        *self,
-                                        const char    *priority,
-                                        int            handshake_timeout);
+void          sm_port_set_tls_options (SmPort *self, const char *priority, int handshake_timeout);
 /* Whether new connections get the TLS handshake */
-gboolean      sm_port_get_tls          (SmPort        *self);
+gboolean      sm_port_get_tls (SmPort *self);
 
 /* HTTP mode: limits for the connections accepted from now on */
-void          sm_port_set_http_limits  (SmPort             *self,
-                                        const SmHttpLimits *limits);
+void          sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits);
 
 /* HTTP mode: the route for one request (see #SmHttpMatcher) */
-SmHttpMatch   sm_port_match_http       (SmPort             *self,
-                                        const char         *host,
-                                        const char         *path,
-                                        SmRoute           **out_route);
+SmHttpMatch
+sm_port_match_http (SmPort *self, const char *host, const char *path, SmRoute **out_route);
 /* Calls @callback once: when a route for the request registers, at the
  * end of the hold timeout, or when the port stops listening. NULL (and
  * no call) when the port does not listen or too many requests already
  * wait: the caller answers 503 at once. @client is for observers. */
-SmHttpWaiter *sm_port_wait_for_http_route (SmPort           *self,
-                                           GSocketAddress   *client,
-                                           const char       *host,
-                                           const char       *path,
-                                           SmHttpRouteReady  callback,
-                                           gpointer          user_data);
+SmHttpWaiter *sm_port_wait_for_http_route (SmPort          *self,
+                                           GSocketAddress  *client,
+                                           const char      *host,
+                                           const char      *path,
+                                           SmHttpRouteReady callback,
+                                           gpointer         user_data);
 /* Forgets a waiter whose callback has not run yet */
-void          sm_port_cancel_wait      (SmPort             *self,
-                                        SmHttpWaiter       *waiter);
+void          sm_port_cancel_wait (SmPort *self, SmHttpWaiter *waiter);
 
 /* Stops accepting and drops waiting connections; routes stay */
-void          sm_port_stop_listening   (SmPort        *self);
+void          sm_port_stop_listening (SmPort *self);
 /* Stops listening, closes the routes' sessions, emits #SmPort::closed */
-void          sm_port_close            (SmPort        *self);
+void          sm_port_close (SmPort *self);
 
 /* One public connection (raw TCP) or request (HTTP) waiting for a service */
-typedef struct {
-  GSocketAddress *client;     /* the public client, NULL when not known */
-  const char     *host;       /* HTTP: the request's host; NULL in raw TCP */
-  const char     *path;       /* HTTP: the request's path; NULL in raw TCP */
-  gint64          queued_at;  /* g_get_monotonic_time() when it began to wait */
+typedef struct
+{
+  GSocketAddress *client;    /* the public client, NULL when not known */
+  const char     *host;      /* HTTP: the request's host; NULL in raw TCP */
+  const char     *path;      /* HTTP: the request's path; NULL in raw TCP */
+  gint64          queued_at; /* g_get_monotonic_time() when it began to wait */
 } SmPortWaiting;
 
-typedef void (*SmPortWaitingFunc) (const SmPortWaiting *waiting,
-                                   gpointer             user_data);
+typedef void (*SmPortWaitingFunc) (const SmPortWaiting *waiting, gpointer user_data);
 
 /* Calls @func for each waiting connection or request, oldest first (for
  * inspection: @func must not change the port) */
-void          sm_port_foreach_waiting  (SmPort             *self,
-                                        SmPortWaitingFunc   func,
-                                        gpointer            user_data);
+void sm_port_foreach_waiting (SmPort *self, SmPortWaitingFunc func, gpointer user_data);
 
 G_END_DECLS

@@ -4,9 +4,7 @@
 #include "sm-rate-limit.h"
 
 void
-sm_rate_limit_init (SmRateLimit *self,
-                    gint64       interval_us,
-                    guint        burst)
+sm_rate_limit_init (SmRateLimit *self, gint64 interval_us, guint burst)
 {
   g_return_if_fail (self != NULL);
   g_return_if_fail (interval_us > 0 && burst > 0);
@@ -15,9 +13,7 @@ sm_rate_limit_init (SmRateLimit *self,
 }
 
 gboolean
-sm_rate_limit_check (SmRateLimit *self,
-                     gint64       now,
-                     guint       *out_suppressed)
+sm_rate_limit_check (SmRateLimit *self, gint64 now, guint *out_suppressed)
 {
   g_return_val_if_fail (self != NULL, FALSE);
 
@@ -51,4 +47,22 @@ sm_rate_limit_describe_suppressed (guint suppressed)
     return g_strdup ("");
 
   return g_strdup_printf (" (%u similar messages suppressed)", suppressed);
+}
+
+void
+sm_rate_limit_log (SmRateLimit *self, GLogLevelFlags level, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  g_autofree char *more = NULL;
+  guint            suppressed = 0;
+  va_list          args;
+
+  if (!sm_rate_limit_check (self, g_get_monotonic_time (), &suppressed))
+    return;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  more = sm_rate_limit_describe_suppressed (suppressed);
+  g_log (G_LOG_DOMAIN, level, "%s%s", message, more);
 }

@@ -11,7 +11,8 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct
+{
   gint64   interval_us;
   guint    burst;
   gboolean in_window;
@@ -20,18 +21,23 @@ typedef struct {
   guint    suppressed;
 } SmRateLimit;
 
-#define SM_RATE_LIMIT_INIT(interval_us, burst) { (interval_us), (burst), FALSE, 0, 0, 0 }
+#define SM_RATE_LIMIT_INIT(interval_us, burst) \
+  {                                            \
+    (interval_us), (burst), FALSE, 0, 0, 0     \
+  }
 
-void     sm_rate_limit_init  (SmRateLimit *self,
-                              gint64       interval_us,
-                              guint        burst);
+void     sm_rate_limit_init (SmRateLimit *self, gint64 interval_us, guint burst);
 /* TRUE if a message may be logged at @now; then *out_suppressed (may be
  * NULL) tells how many were held back since the last one logged. */
-gboolean sm_rate_limit_check (SmRateLimit *self,
-                              gint64       now,
-                              guint       *out_suppressed);
+gboolean sm_rate_limit_check (SmRateLimit *self, gint64 now, guint *out_suppressed);
 
 /* "" or " (N similar messages suppressed)", to end the message with */
 char    *sm_rate_limit_describe_suppressed (guint suppressed);
+
+/* Logs the message at @level (in the "socketmaster" log domain) if
+ * sm_rate_limit_check() allows it now, ended with how many were held
+ * back since the last one. */
+void     sm_rate_limit_log (SmRateLimit *self, GLogLevelFlags level, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 
 G_END_DECLS

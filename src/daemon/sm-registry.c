@@ -15,15 +15,16 @@ struct _SmRegistry
 
   double        hold_timeout;
   SmHttpLimits  http_limits;
-  char         *tls_priority;  /* NULL: the default */
+  char         *tls_priority; /* NULL: the default */
   int           tls_handshake_timeout;
-  GHashTable   *ports;         /* key (owned) -> SmPort (owned) */
+  GHashTable   *ports; /* key (owned) -> SmPort (owned) */
   guint64       next_route_id;
-  GCancellable *cancellable;   /* aborts every proxied connection */
+  GCancellable *cancellable; /* aborts every proxied connection */
   gboolean      shutting_down;
 };
 
-enum {
+enum
+{
   SIGNAL_PORT_ADDED,
   SIGNAL_PORT_REMOVED,
   SIGNAL_ROUTE_ADDED,
@@ -36,26 +37,21 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (SmRegistry, sm_registry, G_TYPE_OBJECT)
 
 static void
-on_route_added (SmPort     *port,
-                SmRoute    *route,
-                SmRegistry *self)
+on_route_added (SmPort *port, SmRoute *route, SmRegistry *self)
 {
   g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
 }
 
 static void
-on_route_removed (SmPort     *port,
-                  SmRoute    *route,
-                  SmRegistry *self)
+on_route_removed (SmPort *port, SmRoute *route, SmRegistry *self)
 {
   g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
 }
 
 static void
-on_port_closed (SmPort     *port,
-                SmRegistry *self)
+on_port_closed (SmPort *port, SmRegistry *self)
 {
-  g_autoptr(SmPort) hold = g_object_ref (port);
+  g_autoptr (SmPort) hold = g_object_ref (port);
 
   g_signal_handlers_disconnect_by_data (port, self);
   if (g_hash_table_remove (self->ports, sm_port_get_key (port)))
@@ -70,7 +66,7 @@ sm_registry_dispose (GObject *object)
   if (self->ports != NULL)
     {
       GHashTableIter iter;
-      gpointer port;
+      gpointer       port;
 
       g_hash_table_iter_init (&iter, self->ports);
       while (g_hash_table_iter_next (&iter, NULL, &port))
@@ -101,17 +97,17 @@ sm_registry_class_init (SmRegistryClass *klass)
   object_class->finalize = sm_registry_finalize;
 
   signals[SIGNAL_PORT_ADDED] =
-    g_signal_new ("port-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
+      g_signal_new ("port-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, SM_TYPE_PORT);
   signals[SIGNAL_PORT_REMOVED] =
-    g_signal_new ("port-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
+      g_signal_new ("port-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
   signals[SIGNAL_ROUTE_ADDED] =
-    g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+      g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
   signals[SIGNAL_ROUTE_REMOVED] =
-    g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
+      g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
 }
 
 static void
@@ -145,8 +141,7 @@ sm_registry_get_hold_timeout (SmRegistry *self)
 }
 
 void
-sm_registry_set_http_limits (SmRegistry         *self,
-                             const SmHttpLimits *limits)
+sm_registry_set_http_limits (SmRegistry *self, const SmHttpLimits *limits)
 {
   g_return_if_fail (SM_IS_REGISTRY (self));
   g_return_if_fail (limits != NULL);
@@ -156,10 +151,10 @@ sm_registry_set_http_limits (SmRegistry         *self,
 }
 
 gboolean
-sm_registry_set_tls_options (SmRegistry  *self,
-                             const char  *priority,
-                             int          handshake_timeout,
-                             GError     **error)
+sm_registry_set_tls_options (SmRegistry *self,
+                             const char *priority,
+                             int         handshake_timeout,
+                             GError    **error)
 {
   g_return_val_if_fail (SM_IS_REGISTRY (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -174,7 +169,7 @@ sm_registry_set_tls_options (SmRegistry  *self,
 
   if (priority != NULL)
     {
-      g_autoptr(SmTlsCredentials) scratch = sm_tls_credentials_new ();
+      g_autoptr (SmTlsCredentials) scratch = sm_tls_credentials_new ();
 
       if (!sm_tls_credentials_set_priority (scratch, priority, error))
         return FALSE;
@@ -195,18 +190,15 @@ is_all_interfaces (GInetAddress *address)
 /* The kernel would refuse a wildcard and a specific address on the same
  * port, but blaming "another program" would mislead: it is us. */
 static gboolean
-check_conflicts (SmRegistry   *self,
-                 GInetAddress *address,
-                 guint16       number,
-                 GError      **error)
+check_conflicts (SmRegistry *self, GInetAddress *address, guint16 number, GError **error)
 {
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   g_hash_table_iter_init (&iter, self->ports);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
-      SmPort *port = value;
+      SmPort       *port = value;
       GInetAddress *other = sm_port_get_address (port);
 
       if (sm_port_get_number (port) != number)
@@ -218,7 +210,8 @@ check_conflicts (SmRegistry   *self,
 
           g_set_error (error, SM_ERROR, SM_ERROR_CONFLICT,
                        "port %u is already served on %s by socketmaster; "
-                       "ask for the same address", number, host);
+                       "ask for the same address",
+                       number, host);
           return FALSE;
         }
     }
@@ -227,13 +220,9 @@ check_conflicts (SmRegistry   *self,
 }
 
 static SmPort *
-open_port (SmRegistry   *self,
-           GInetAddress *address,
-           guint16       number,
-           SmPortMode    mode,
-           GError      **error)
+open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode mode, GError **error)
 {
-  g_autoptr(SmPort) port = NULL;
+  g_autoptr (SmPort) port = NULL;
 
   if (!check_conflicts (self, address, number, error))
     return NULL;
@@ -254,14 +243,12 @@ open_port (SmRegistry   *self,
 }
 
 SmPort *
-sm_registry_reserve (SmRegistry               *self,
-                     const SmSocketDefinition *definition,
-                     GError                  **error)
+sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GError **error)
 {
-  g_autoptr(GInetAddress) address = NULL;
-  g_autoptr(SmPort) port = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  g_autoptr (SmPort) port = NULL;
   SmPortMode mode;
-  guint16 number;
+  guint16    number;
 
   g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
   g_return_val_if_fail (definition != NULL, NULL);
@@ -300,8 +287,8 @@ sm_registry_reserve (SmRegistry               *self,
       if (sm_port_get_mode (port) != mode)
         {
           g_set_error (error, SM_ERROR, SM_ERROR_CONFLICT,
-                       "port %u serves %s; a service asking for %s cannot join it",
-                       number, sm_port_mode_to_string (sm_port_get_mode (port)),
+                       "port %u serves %s; a service asking for %s cannot join it", number,
+                       sm_port_mode_to_string (sm_port_get_mode (port)),
                        mode == SM_PORT_MODE_HTTP ? "HTTP routing" : "raw TCP");
           return NULL;
         }
@@ -339,9 +326,7 @@ sm_registry_add_route (SmRegistry               *self,
 }
 
 SmPort *
-sm_registry_lookup_port (SmRegistry   *self,
-                         GInetAddress *address,
-                         guint16       number)
+sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, guint16 number)
 {
   g_autofree char *key = NULL;
 
@@ -362,8 +347,8 @@ guint
 sm_registry_get_n_active_streams (SmRegistry *self)
 {
   GHashTableIter iter;
-  gpointer value;
-  guint n_streams = 0;
+  gpointer       value;
+  guint          n_streams = 0;
 
   g_return_val_if_fail (SM_IS_REGISTRY (self), 0);
 
@@ -388,7 +373,7 @@ void
 sm_registry_shutdown (SmRegistry *self)
 {
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   g_return_if_fail (SM_IS_REGISTRY (self));
 
@@ -413,9 +398,9 @@ sm_registry_shutdown (SmRegistry *self)
 void
 sm_registry_close (SmRegistry *self)
 {
-  g_autoptr(GPtrArray) ports = NULL;
+  g_autoptr (GPtrArray) ports = NULL;
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   g_return_if_fail (SM_IS_REGISTRY (self));
 

@@ -26,49 +26,45 @@ G_DECLARE_FINAL_TYPE (SmRegistry, sm_registry, SM, REGISTRY, GObject)
 
 /* @hold_timeout: seconds a port with no service keeps its waiting
  * connections and stays open */
-SmRegistry *sm_registry_new                  (double                    hold_timeout);
+SmRegistry *sm_registry_new (double hold_timeout);
 
-double      sm_registry_get_hold_timeout     (SmRegistry               *self);
+double      sm_registry_get_hold_timeout (SmRegistry *self);
 /* For HTTP ports opened from now on (default: sm_http_limits_init()) */
-void        sm_registry_set_http_limits      (SmRegistry               *self,
-                                              const SmHttpLimits       *limits);
+void        sm_registry_set_http_limits (SmRegistry *self, const SmHttpLimits *limits);
 
 /* For ports opened from now on: the GnuTLS priority string (NULL: the
  * default, SM_TLS_DEFAULT_PRIORITY) and the seconds a public client has to
  * complete its TLS handshake. Fails with SM_ERROR_TLS for a priority
  * string GnuTLS refuses, SM_ERROR_INVALID_ARGUMENT for a timeout out of
  * range; nothing changes then. */
-gboolean    sm_registry_set_tls_options      (SmRegistry               *self,
-                                              const char               *priority,
-                                              int                       handshake_timeout,
-                                              GError                  **error);
+gboolean    sm_registry_set_tls_options (SmRegistry *self,
+                                         const char *priority,
+                                         int         handshake_timeout,
+                                         GError    **error);
 
 /* Checks @definition and finds or opens its port. The port comes back
  * reserved: follow with sm_registry_add_route() or sm_port_release().
  * The error message is meant for the service (handshake status). */
-SmPort     *sm_registry_reserve              (SmRegistry               *self,
-                                              const SmSocketDefinition *definition,
-                                              GError                  **error);
+SmPort *
+sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GError **error);
 /* Registers a service on a port reserved for it (transfer full) */
-SmRoute    *sm_registry_add_route            (SmRegistry               *self,
-                                              SmPort                   *port,
-                                              const SmSocketDefinition *definition,
-                                              SmYamuxSession           *session,
-                                              const char               *peer);
+SmRoute *sm_registry_add_route (SmRegistry               *self,
+                                SmPort                   *port,
+                                const SmSocketDefinition *definition,
+                                SmYamuxSession           *session,
+                                const char               *peer);
 
-SmPort     *sm_registry_lookup_port          (SmRegistry               *self,
-                                              GInetAddress             *address,
-                                              guint16                   number);
+SmPort  *sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, guint16 number);
 /* (transfer container) */
-GList      *sm_registry_get_ports            (SmRegistry               *self);
+GList   *sm_registry_get_ports (SmRegistry *self);
 /* Streams still open on the registered services' sessions */
-guint       sm_registry_get_n_active_streams (SmRegistry               *self);
+guint    sm_registry_get_n_active_streams (SmRegistry *self);
 
 /* First stage of an orderly exit: refuse new registrations, close the
  * public listeners and tell every service (yamux GoAway) that no new
  * streams will come. Open streams carry on. */
-void        sm_registry_shutdown             (SmRegistry               *self);
+void     sm_registry_shutdown (SmRegistry *self);
 /* Last stage: abort proxied connections, close all sessions and ports */
-void        sm_registry_close                (SmRegistry               *self);
+void     sm_registry_close (SmRegistry *self);
 
 G_END_DECLS

@@ -24,7 +24,8 @@ struct _SmRoute
   gboolean            gone;
 };
 
-enum {
+enum
+{
   SIGNAL_GONE,
   N_SIGNALS
 };
@@ -36,7 +37,7 @@ G_DEFINE_FINAL_TYPE (SmRoute, sm_route, G_TYPE_OBJECT)
 static void
 mark_gone (SmRoute *self)
 {
-  g_autoptr(SmRoute) hold = NULL;
+  g_autoptr (SmRoute) hold = NULL;
 
   if (self->gone)
     return;
@@ -48,18 +49,14 @@ mark_gone (SmRoute *self)
 }
 
 static void
-on_session_go_away (SmYamuxSession *session,
-                    guint           code,
-                    SmRoute        *self)
+on_session_go_away (SmYamuxSession *session, guint code, SmRoute *self)
 {
   g_debug ("Service %s sent GoAway (code %u)", self->peer, code);
   mark_gone (self);
 }
 
 static void
-on_session_closed (SmYamuxSession *session,
-                   GError         *error,
-                   SmRoute        *self)
+on_session_closed (SmYamuxSession *session, GError *error, SmRoute *self)
 {
   if (error != NULL)
     g_debug ("Session with service %s ended: %s", self->peer, error->message);
@@ -88,8 +85,8 @@ sm_route_dispose (GObject *object)
        * the last reference may be dropped from one of the session's own
        * signal handlers. */
       if (!sm_yamux_session_is_closed (self->session))
-        g_idle_add_full (G_PRIORITY_DEFAULT, close_session_cb,
-                         g_steal_pointer (&self->session), g_object_unref);
+        g_idle_add_full (G_PRIORITY_DEFAULT, close_session_cb, g_steal_pointer (&self->session),
+                         g_object_unref);
       g_clear_object (&self->session);
     }
 
@@ -116,9 +113,8 @@ sm_route_class_init (SmRouteClass *klass)
   object_class->dispose = sm_route_dispose;
   object_class->finalize = sm_route_finalize;
 
-  signals[SIGNAL_GONE] =
-    g_signal_new ("gone", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_GONE] = g_signal_new ("gone", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -255,8 +251,7 @@ sm_route_is_gone (SmRoute *self)
 }
 
 SmYamuxStream *
-sm_route_open_stream (SmRoute  *self,
-                      GError  **error)
+sm_route_open_stream (SmRoute *self, GError **error)
 {
   SmYamuxStream *stream;
 
@@ -264,8 +259,8 @@ sm_route_open_stream (SmRoute  *self,
 
   if (sm_route_is_gone (self))
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_GOING_AWAY,
-                   "service %s takes no new connections", self->peer);
+      g_set_error (error, SM_ERROR, SM_ERROR_GOING_AWAY, "service %s takes no new connections",
+                   self->peer);
       return NULL;
     }
 
@@ -282,9 +277,7 @@ sm_route_open_stream (SmRoute  *self,
 }
 
 void
-sm_route_stream_finished (SmRoute *self,
-                          guint64  bytes_in,
-                          guint64  bytes_out)
+sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out)
 {
   g_return_if_fail (SM_IS_ROUTE (self));
   g_return_if_fail (self->active_streams > 0);

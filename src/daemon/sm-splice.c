@@ -17,7 +17,8 @@
  * before it lets other sources of the main context run. */
 #define SM_SPLICE_BUFFERS_PER_DISPATCH 4
 
-typedef enum {
+typedef enum
+{
   SM_SPLICE_WAIT_NONE,
   SM_SPLICE_WAIT_READABLE,
   SM_SPLICE_WAIT_WRITABLE,
@@ -25,16 +26,17 @@ typedef enum {
 
 typedef struct _SmSplice SmSplice;
 
-typedef struct {
+typedef struct
+{
   SmSplice              *splice;
-  const char            *name;      /* for debug output */
-  GIOStream             *target;    /* the stream our output belongs to */
+  const char            *name;   /* for debug output */
+  GIOStream             *target; /* the stream our output belongs to */
   GPollableInputStream  *input;
   GPollableOutputStream *output;
 
   guint8                *buffer;
-  gsize                  start;     /* first unwritten byte */
-  gsize                  end;       /* one past the last buffered byte */
+  gsize                  start; /* first unwritten byte */
+  gsize                  end;   /* one past the last buffered byte */
 
   GSource               *watch;
   SmSpliceWait           waiting;
@@ -48,25 +50,25 @@ typedef struct {
   gboolean               done;
 } SmSpliceDirection;
 
-struct _SmSplice {
-  GTask             *task;          /* the reference held while running */
-  GMainContext      *context;
-  GCancellable      *cancellable;
-  GIOStream         *a;
-  GIOStream         *b;
-  gsize              buffer_size;
+struct _SmSplice
+{
+  GTask            *task; /* the reference held while running */
+  GMainContext     *context;
+  GCancellable     *cancellable;
+  GIOStream        *a;
+  GIOStream        *b;
+  gsize             buffer_size;
 
-  SmSpliceDirection  a_to_b;
-  SmSpliceDirection  b_to_a;
+  SmSpliceDirection a_to_b;
+  SmSpliceDirection b_to_a;
 
-  GSource           *cancel_watch;
-  GError            *error;         /* why we are ending, NULL on success */
-  guint              pending_closes;
-  gboolean           ending;
+  GSource          *cancel_watch;
+  GError           *error; /* why we are ending, NULL on success */
+  guint             pending_closes;
+  gboolean          ending;
 };
 
-static void sm_splice_end (SmSplice *splice,
-                           GError   *error);
+static void sm_splice_end (SmSplice *splice, GError *error);
 
 static void
 sm_splice_direction_clear_watch (SmSpliceDirection *dir)
@@ -106,22 +108,19 @@ sm_splice_direction_done (SmSpliceDirection *dir)
 {
   SmSplice *splice = dir->splice;
 
-  g_debug ("splice %p: %s done after %" G_GUINT64_FORMAT " bytes",
-           splice, dir->name, dir->written);
+  g_debug ("splice %p: %s done after %" G_GUINT64_FORMAT " bytes", splice, dir->name, dir->written);
   dir->done = TRUE;
   if (splice->a_to_b.done && splice->b_to_a.done)
     sm_splice_end (splice, NULL);
 }
 
 static void
-on_half_closed (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data)
+on_half_closed (GObject *object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  SmSplice *splice = g_task_get_task_data (task);
+  g_autoptr (GTask) task = user_data;
+  SmSplice          *splice = g_task_get_task_data (task);
   SmSpliceDirection *dir;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (!g_output_stream_close_finish (G_OUTPUT_STREAM (object), result, &error))
     {
@@ -132,8 +131,8 @@ on_half_closed (GObject      *object,
   if (splice->ending)
     return;
 
-  dir = G_OUTPUT_STREAM (object) == G_OUTPUT_STREAM (splice->a_to_b.output)
-        ? &splice->a_to_b : &splice->b_to_a;
+  dir = G_OUTPUT_STREAM (object) == G_OUTPUT_STREAM (splice->a_to_b.output) ? &splice->a_to_b
+                                                                            : &splice->b_to_a;
   sm_splice_direction_done (dir);
 }
 
@@ -150,7 +149,7 @@ sm_splice_direction_half_close (SmSpliceDirection *dir)
   if (G_IS_SOCKET_CONNECTION (dir->target))
     {
       GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (dir->target));
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
 
       if (!g_socket_shutdown (socket, FALSE, TRUE, &error))
         {
@@ -162,8 +161,8 @@ sm_splice_direction_half_close (SmSpliceDirection *dir)
     }
 
   /* For a yamux stream this sends FIN. */
-  g_output_stream_close_async (G_OUTPUT_STREAM (dir->output), G_PRIORITY_DEFAULT,
-                               NULL, on_half_closed, g_object_ref (splice->task));
+  g_output_stream_close_async (G_OUTPUT_STREAM (dir->output), G_PRIORITY_DEFAULT, NULL,
+                               on_half_closed, g_object_ref (splice->task));
 }
 
 /*
@@ -175,20 +174,18 @@ static SmSpliceWait
 sm_splice_direction_pump (SmSpliceDirection *dir)
 {
   SmSplice *splice = dir->splice;
-  gsize budget = splice->buffer_size * SM_SPLICE_BUFFERS_PER_DISPATCH;
+  gsize     budget = splice->buffer_size * SM_SPLICE_BUFFERS_PER_DISPATCH;
 
   while (TRUE)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       gssize n;
 
       if (dir->start < dir->end)
         {
-          n = g_pollable_output_stream_write_nonblocking (dir->output,
-                                                          dir->buffer + dir->start,
+          n = g_pollable_output_stream_write_nonblocking (dir->output, dir->buffer + dir->start,
                                                           dir->end - dir->start,
-                                                          splice->cancellable,
-                                                          &error);
+                                                          splice->cancellable, &error);
           if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             return SM_SPLICE_WAIT_WRITABLE;
           if (n < 0)
@@ -220,11 +217,8 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
           return SM_SPLICE_WAIT_READABLE;
         }
 
-      n = g_pollable_input_stream_read_nonblocking (dir->input,
-                                                    dir->buffer,
-                                                    splice->buffer_size,
-                                                    splice->cancellable,
-                                                    &error);
+      n = g_pollable_input_stream_read_nonblocking (dir->input, dir->buffer, splice->buffer_size,
+                                                    splice->cancellable, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         return SM_SPLICE_WAIT_READABLE;
       if (n < 0)
@@ -241,12 +235,10 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
     }
 }
 
-static gboolean on_direction_ready (GObject  *stream,
-                                    gpointer  user_data);
+static gboolean on_direction_ready (GObject *stream, gpointer user_data);
 
 static void
-sm_splice_direction_wait (SmSpliceDirection *dir,
-                          SmSpliceWait       wait)
+sm_splice_direction_wait (SmSpliceDirection *dir, SmSpliceWait wait)
 {
   GSource *source;
 
@@ -270,13 +262,12 @@ sm_splice_direction_wait (SmSpliceDirection *dir,
 }
 
 static gboolean
-on_direction_ready (GObject  *stream,
-                    gpointer  user_data)
+on_direction_ready (GObject *stream, gpointer user_data)
 {
   SmSpliceDirection *dir = user_data;
   /* Ending the splice may drop the last other reference to the task,
    * which owns @dir. */
-  g_autoptr(GTask) task = g_object_ref (dir->splice->task);
+  g_autoptr (GTask) task = g_object_ref (dir->splice->task);
   SmSpliceWait was = dir->waiting;
   SmSpliceWait next;
 
@@ -293,11 +284,10 @@ sm_splice_return (SmSplice *splice)
 {
   GTask *task = g_steal_pointer (&splice->task);
 
-  g_debug ("splice %p: finished, %" G_GUINT64_FORMAT " bytes a->b, %"
-           G_GUINT64_FORMAT " bytes b->a%s%s", splice,
-           splice->a_to_b.written, splice->b_to_a.written,
-           splice->error != NULL ? ": " : "",
-           splice->error != NULL ? splice->error->message : "");
+  g_debug ("splice %p: finished, %" G_GUINT64_FORMAT " bytes a->b, %" G_GUINT64_FORMAT
+           " bytes b->a%s%s",
+           splice, splice->a_to_b.written, splice->b_to_a.written,
+           splice->error != NULL ? ": " : "", splice->error != NULL ? splice->error->message : "");
 
   if (splice->error != NULL)
     g_task_return_error (task, g_steal_pointer (&splice->error));
@@ -307,13 +297,11 @@ sm_splice_return (SmSplice *splice)
 }
 
 static void
-on_stream_closed (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
+on_stream_closed (GObject *object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  g_autoptr (GTask) task = user_data;
   SmSplice *splice = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   /* Both directions are over by now; a failing close changes nothing. */
   if (!g_io_stream_close_finish (G_IO_STREAM (object), result, &error))
@@ -326,8 +314,7 @@ on_stream_closed (GObject      *object,
 
 /* Takes @error; NULL when both directions finished normally. */
 static void
-sm_splice_end (SmSplice *splice,
-               GError   *error)
+sm_splice_end (SmSplice *splice, GError *error)
 {
   GIOStream *streams[2] = { splice->a, splice->b };
 
@@ -357,8 +344,8 @@ sm_splice_end (SmSplice *splice,
           continue;
         }
       splice->pending_closes++;
-      g_io_stream_close_async (streams[i], G_PRIORITY_DEFAULT, NULL,
-                               on_stream_closed, g_object_ref (splice->task));
+      g_io_stream_close_async (streams[i], G_PRIORITY_DEFAULT, NULL, on_stream_closed,
+                               g_object_ref (splice->task));
     }
 
   if (splice->pending_closes == 0)
@@ -366,26 +353,25 @@ sm_splice_end (SmSplice *splice,
 }
 
 static gboolean
-on_cancelled (GCancellable *cancellable,
-              gpointer      user_data)
+on_cancelled (GCancellable *cancellable, gpointer user_data)
 {
   SmSplice *splice = user_data;
-  g_autoptr(GTask) task = g_object_ref (splice->task);
+  g_autoptr (GTask) task = g_object_ref (splice->task);
 
-  sm_splice_end (splice, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                              "Operation was cancelled"));
+  sm_splice_end (splice,
+                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
   return G_SOURCE_REMOVE;
 }
 
 static gboolean
-sm_splice_direction_init (SmSpliceDirection  *dir,
-                          SmSplice           *splice,
-                          const char         *name,
-                          GIOStream          *source,
-                          GIOStream          *target,
-                          GError            **error)
+sm_splice_direction_init (SmSpliceDirection *dir,
+                          SmSplice          *splice,
+                          const char        *name,
+                          GIOStream         *source,
+                          GIOStream         *target,
+                          GError           **error)
 {
-  GInputStream *input = g_io_stream_get_input_stream (source);
+  GInputStream  *input = g_io_stream_get_input_stream (source);
   GOutputStream *output = g_io_stream_get_output_stream (target);
 
   dir->splice = splice;
@@ -404,22 +390,22 @@ sm_splice_direction_init (SmSpliceDirection  *dir,
 
   dir->input = G_POLLABLE_INPUT_STREAM (input);
   dir->output = G_POLLABLE_OUTPUT_STREAM (output);
-  dir->short_read_drains = sm_stream_get_socket (G_OBJECT (input)) != NULL ||
-                           SM_IS_YAMUX_STREAM (source);
+  dir->short_read_drains =
+      sm_stream_get_socket (G_OBJECT (input)) != NULL || SM_IS_YAMUX_STREAM (source);
   dir->buffer = g_malloc (splice->buffer_size);
   return TRUE;
 }
 
 void
-sm_splice_async (GIOStream           *a,
-                 GIOStream           *b,
-                 gsize                buffer_size,
-                 GCancellable        *cancellable,
-                 GAsyncReadyCallback  callback,
-                 gpointer             user_data)
+sm_splice_async (GIOStream          *a,
+                 GIOStream          *b,
+                 gsize               buffer_size,
+                 GCancellable       *cancellable,
+                 GAsyncReadyCallback callback,
+                 gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GError) error = NULL;
   SmSplice *splice;
 
   g_return_if_fail (G_IS_IO_STREAM (a));
@@ -442,8 +428,7 @@ sm_splice_async (GIOStream           *a,
   splice->buffer_size = buffer_size != 0 ? buffer_size : SM_SPLICE_DEFAULT_BUFFER_SIZE;
   g_task_set_task_data (task, splice, sm_splice_free);
 
-  g_debug ("splice %p: starting %s <-> %s", splice,
-           G_OBJECT_TYPE_NAME (a), G_OBJECT_TYPE_NAME (b));
+  g_debug ("splice %p: starting %s <-> %s", splice, G_OBJECT_TYPE_NAME (a), G_OBJECT_TYPE_NAME (b));
 
   if (!sm_splice_direction_init (&splice->a_to_b, splice, "a->b", a, b, &error) ||
       !sm_splice_direction_init (&splice->b_to_a, splice, "b->a", b, a, &error))
@@ -455,8 +440,7 @@ sm_splice_async (GIOStream           *a,
   if (cancellable != NULL)
     {
       splice->cancel_watch = g_cancellable_source_new (cancellable);
-      g_source_set_callback (splice->cancel_watch, G_SOURCE_FUNC (on_cancelled),
-                             splice, NULL);
+      g_source_set_callback (splice->cancel_watch, G_SOURCE_FUNC (on_cancelled), splice, NULL);
       g_source_set_static_name (splice->cancel_watch, "[socketmaster] splice cancel");
       g_source_attach (splice->cancel_watch, splice->context);
     }
@@ -468,9 +452,7 @@ sm_splice_async (GIOStream           *a,
 }
 
 gboolean
-sm_splice_finish (GAsyncResult    *result,
-                  SmSpliceCounts  *counts,
-                  GError         **error)
+sm_splice_finish (GAsyncResult *result, SmSpliceCounts *counts, GError **error)
 {
   SmSplice *splice;
 

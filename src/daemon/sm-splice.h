@@ -18,21 +18,20 @@ G_BEGIN_DECLS
 
 #define SM_SPLICE_DEFAULT_BUFFER_SIZE (64 * 1024)
 
-typedef struct {
-  guint64 a_to_b;   /* bytes read from a and written to b */
+typedef struct
+{
+  guint64 a_to_b; /* bytes read from a and written to b */
   guint64 b_to_a;
 } SmSpliceCounts;
 
 /* @buffer_size: per direction; 0 for the default */
-void     sm_splice_async  (GIOStream           *a,
-                           GIOStream           *b,
-                           gsize                buffer_size,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data);
+void     sm_splice_async (GIOStream          *a,
+                          GIOStream          *b,
+                          gsize               buffer_size,
+                          GCancellable       *cancellable,
+                          GAsyncReadyCallback callback,
+                          gpointer            user_data);
 /* @counts may be NULL. Counts are set on failure too. */
-gboolean sm_splice_finish (GAsyncResult        *result,
-                           SmSpliceCounts      *counts,
-                           GError             **error);
+gboolean sm_splice_finish (GAsyncResult *result, SmSpliceCounts *counts, GError **error);
 
 G_END_DECLS

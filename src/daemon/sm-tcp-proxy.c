@@ -10,13 +10,13 @@
 
 struct _SmTcpProxy
 {
-  GObject            parent_instance;
+  GObject        parent_instance;
 
-  GIOStream         *connection;
-  SmRoute           *route;
-  SmYamuxStream     *stream;
-  char              *client;
-  gboolean           started;
+  GIOStream     *connection;
+  SmRoute       *route;
+  SmYamuxStream *stream;
+  char          *client;
+  gboolean       started;
 };
 
 G_DEFINE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, G_TYPE_OBJECT)
@@ -64,37 +64,34 @@ sm_tcp_proxy_new (GIOStream      *client,
   self->connection = g_object_ref (client);
   self->route = g_object_ref (route);
   self->stream = g_object_ref (stream);
-  self->client = client_address != NULL ? sm_address_format_socket (client_address)
-                                        : g_strdup ("(unknown)");
+  self->client =
+      client_address != NULL ? sm_address_format_socket (client_address) : g_strdup ("(unknown)");
 
   return self;
 }
 
 static void
-splice_done_cb (GObject      *source_object,
-                GAsyncResult *result,
-                gpointer      user_data)
+splice_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(SmTcpProxy) self = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (SmTcpProxy) self = user_data;
+  g_autoptr (GError) error = NULL;
   SmSpliceCounts counts = { 0, 0 };
 
   if (!sm_splice_finish (result, &counts, &error))
-    g_debug ("Connection from %s (stream %u to %s) aborted: %s",
-             self->client, sm_yamux_stream_get_id (self->stream),
-             sm_route_get_peer (self->route), error->message);
+    g_debug ("Connection from %s (stream %u to %s) aborted: %s", self->client,
+             sm_yamux_stream_get_id (self->stream), sm_route_get_peer (self->route),
+             error->message);
   else
     g_debug ("Connection from %s (stream %u to %s) done: %" G_GUINT64_FORMAT
              " bytes in, %" G_GUINT64_FORMAT " bytes out",
-             self->client, sm_yamux_stream_get_id (self->stream),
-             sm_route_get_peer (self->route), counts.a_to_b, counts.b_to_a);
+             self->client, sm_yamux_stream_get_id (self->stream), sm_route_get_peer (self->route),
+             counts.a_to_b, counts.b_to_a);
 
   sm_route_stream_finished (self->route, counts.a_to_b, counts.b_to_a);
 }
 
 void
-sm_tcp_proxy_start (SmTcpProxy   *self,
-                    GCancellable *cancellable)
+sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable)
 {
   g_return_if_fail (SM_IS_TCP_PROXY (self));
   g_return_if_fail (!self->started);
@@ -107,11 +104,9 @@ sm_tcp_proxy_start (SmTcpProxy   *self,
     g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->connection)),
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  g_debug ("Connection from %s goes to %s as stream %u",
-           self->client, sm_route_get_peer (self->route),
-           sm_yamux_stream_get_id (self->stream));
+  g_debug ("Connection from %s goes to %s as stream %u", self->client,
+           sm_route_get_peer (self->route), sm_yamux_stream_get_id (self->stream));
 
-  sm_splice_async (self->connection, G_IO_STREAM (self->stream),
-                   SM_TCP_PROXY_BUFFER_SIZE, cancellable,
-                   splice_done_cb, g_object_ref (self));
+  sm_splice_async (self->connection, G_IO_STREAM (self->stream), SM_TCP_PROXY_BUFFER_SIZE,
+                   cancellable, splice_done_cb, g_object_ref (self));
 }

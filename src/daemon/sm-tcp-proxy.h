@@ -28,12 +28,11 @@ G_DECLARE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, SM, TCP_PROXY, GObject)
 
 /* @stream must come from sm_route_open_stream (@route); @client_address
  * is for messages (NULL: unknown) */
-SmTcpProxy *sm_tcp_proxy_new   (GIOStream         *client,
-                                GSocketAddress    *client_address,
-                                SmRoute           *route,
-                                SmYamuxStream     *stream);
+SmTcpProxy *sm_tcp_proxy_new (GIOStream      *client,
+                              GSocketAddress *client_address,
+                              SmRoute        *route,
+                              SmYamuxStream  *stream);
 /* Cancelling @cancellable aborts the copy (daemon shutdown) */
-void        sm_tcp_proxy_start (SmTcpProxy        *self,
-                                GCancellable      *cancellable);
+void        sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable);
 
 G_END_DECLS

@@ -9,9 +9,10 @@
 #include "sm-rate-limit.h"
 #include "sm-tls-terminator.h"
 
-typedef struct {
-  char   *id;
-  gint64  expires_at;
+typedef struct
+{
+  char  *id;
+  gint64 expires_at;
 } RetiredCertificate;
 
 struct _SmTlsTerminator
@@ -32,7 +33,8 @@ struct _SmTlsTerminator
   SmRateLimit       overflow_log_limit;
 };
 
-enum {
+enum
+{
   SIGNAL_ACTIVE_CHANGED,
   N_SIGNALS
 };
@@ -69,8 +71,8 @@ static void schedule_retirement (SmTlsTerminator *self);
 static gboolean
 on_retirement_due (gpointer user_data)
 {
-  SmTlsTerminator *self = user_data;
-  gint64 now = g_get_monotonic_time ();
+  SmTlsTerminator    *self = user_data;
+  gint64              now = g_get_monotonic_time ();
   RetiredCertificate *retired;
 
   self->retire_source = 0;
@@ -78,8 +80,8 @@ on_retirement_due (gpointer user_data)
     {
       g_queue_pop_head (&self->retired);
       if (sm_tls_credentials_remove (self->credentials, retired->id))
-        g_message ("TLS certificate \"%s\" on %s dropped: its service left",
-                   retired->id, self->display_name);
+        g_message ("TLS certificate \"%s\" on %s dropped: its service left", retired->id,
+                   self->display_name);
       retired_certificate_free (retired);
     }
 
@@ -92,14 +94,14 @@ static void
 schedule_retirement (SmTlsTerminator *self)
 {
   RetiredCertificate *oldest = g_queue_peek_head (&self->retired);
-  gint64 remaining_us;
+  gint64              remaining_us;
 
   if (oldest == NULL || self->retire_source != 0)
     return;
 
   remaining_us = MAX (0, oldest->expires_at - g_get_monotonic_time ());
-  self->retire_source = g_timeout_add ((guint) ((remaining_us + 999) / 1000),
-                                       on_retirement_due, self);
+  self->retire_source =
+      g_timeout_add ((guint) ((remaining_us + 999) / 1000), on_retirement_due, self);
 }
 
 static void
@@ -133,8 +135,8 @@ sm_tls_terminator_class_init (SmTlsTerminatorClass *klass)
   object_class->finalize = sm_tls_terminator_finalize;
 
   signals[SIGNAL_ACTIVE_CHANGED] =
-    g_signal_new ("active-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+      g_signal_new ("active-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -145,13 +147,13 @@ sm_tls_terminator_init (SmTlsTerminator *self)
 }
 
 SmTlsTerminator *
-sm_tls_terminator_new (const char         *display_name,
-                       gint64              hold_us,
-                       const char         *priority,
-                       const char * const *alpn_protocols,
-                       int                 handshake_timeout)
+sm_tls_terminator_new (const char        *display_name,
+                       gint64             hold_us,
+                       const char        *priority,
+                       const char *const *alpn_protocols,
+                       int                handshake_timeout)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   SmTlsTerminator *self;
 
   g_return_val_if_fail (display_name != NULL, NULL);
@@ -189,11 +191,11 @@ sm_tls_terminator_get_n_handshakes (SmTlsTerminator *self)
 }
 
 gboolean
-sm_tls_terminator_add_certificate (SmTlsTerminator  *self,
-                                   const char       *id,
-                                   const char       *cert_pem,
-                                   const char       *key_pem,
-                                   GError          **error)
+sm_tls_terminator_add_certificate (SmTlsTerminator *self,
+                                   const char      *id,
+                                   const char      *cert_pem,
+                                   const char      *key_pem,
+                                   GError         **error)
 {
   g_return_val_if_fail (SM_IS_TLS_TERMINATOR (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
@@ -206,8 +208,7 @@ sm_tls_terminator_add_certificate (SmTlsTerminator  *self,
 }
 
 void
-sm_tls_terminator_retire_certificate (SmTlsTerminator *self,
-                                      const char      *id)
+sm_tls_terminator_retire_certificate (SmTlsTerminator *self, const char *id)
 {
   RetiredCertificate *retired;
 
@@ -223,14 +224,12 @@ sm_tls_terminator_retire_certificate (SmTlsTerminator *self,
 }
 
 static void
-handshake_done_cb (GObject      *source_object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  g_autoptr (GTask) task = user_data;
   SmTlsTerminator *self = g_task_get_source_object (task);
-  SmTlsStream *stream = SM_TLS_STREAM (source_object);
-  g_autoptr(GError) error = NULL;
+  SmTlsStream     *stream = SM_TLS_STREAM (source_object);
+  g_autoptr (GError) error = NULL;
 
   self->n_handshakes--;
 
@@ -248,16 +247,16 @@ handshake_done_cb (GObject      *source_object,
 }
 
 void
-sm_tls_terminator_handshake_async (SmTlsTerminator     *self,
-                                   GSocketConnection   *connection,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data)
+sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
+                                   GSocketConnection  *connection,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(SmTlsStream) stream = NULL;
-  g_autoptr(GSocketAddress) remote = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (SmTlsStream) stream = NULL;
+  g_autoptr (GSocketAddress) remote = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_return_if_fail (SM_IS_TLS_TERMINATOR (self));
   g_return_if_fail (G_IS_SOCKET_CONNECTION (connection));
@@ -265,21 +264,14 @@ sm_tls_terminator_handshake_async (SmTlsTerminator     *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, sm_tls_terminator_handshake_async);
   remote = g_socket_connection_get_remote_address (connection, NULL);
-  g_task_set_task_data (task,
-                        remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)"),
-                        g_free);
+  g_task_set_task_data (
+      task, remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)"), g_free);
 
   if (self->n_handshakes >= SM_TLS_MAX_HANDSHAKES)
     {
-      guint suppressed = 0;
-
-      if (sm_rate_limit_check (&self->overflow_log_limit, g_get_monotonic_time (), &suppressed))
-        {
-          g_autofree char *more = sm_rate_limit_describe_suppressed (suppressed);
-
-          g_warning ("Closing a connection to %s: %u TLS handshakes already in progress%s",
-                     self->display_name, self->n_handshakes, more);
-        }
+      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
+                         "Closing a connection to %s: %u TLS handshakes already in progress",
+                         self->display_name, self->n_handshakes);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_FAILED,
                                "too many TLS handshakes in progress");
@@ -299,22 +291,19 @@ sm_tls_terminator_handshake_async (SmTlsTerminator     *self,
   sm_tls_stream_set_truncation_is_eof (stream, TRUE);
 
   /* The handshake's flights are small: no Nagle delays between them */
-  g_socket_set_option (g_socket_connection_get_socket (connection),
-                       IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1,
+                       NULL);
 
   self->n_handshakes++;
-  sm_tls_stream_handshake_async (stream, self->handshake_timeout, cancellable,
-                                 handshake_done_cb, g_steal_pointer (&task));
+  sm_tls_stream_handshake_async (stream, self->handshake_timeout, cancellable, handshake_done_cb,
+                                 g_steal_pointer (&task));
 }
 
 SmTlsStream *
-sm_tls_terminator_handshake_finish (SmTlsTerminator  *self,
-                                    GAsyncResult     *result,
-                                    GError          **error)
+sm_tls_terminator_handshake_finish (SmTlsTerminator *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  g_return_val_if_fail (g_async_result_is_tagged (result, sm_tls_terminator_handshake_async),
-                        NULL);
+  g_return_val_if_fail (g_async_result_is_tagged (result, sm_tls_terminator_handshake_async), NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }

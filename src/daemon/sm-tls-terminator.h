@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 #define SM_TLS_MAX_HANDSHAKE_TIMEOUT     3600
 /* Handshakes in progress at once per port; more connections are closed at
  * once. Bounds what clients that never finish can hold. */
-#define SM_TLS_MAX_HANDSHAKES            1024
+#define SM_TLS_MAX_HANDSHAKES 1024
 
 /**
  * SmTlsTerminator:
@@ -33,36 +33,34 @@ G_DECLARE_FINAL_TYPE (SmTlsTerminator, sm_tls_terminator, SM, TLS_TERMINATOR, GO
 /* @display_name: the port, for messages; @priority: a GnuTLS priority
  * string already checked (NULL: SM_TLS_DEFAULT_PRIORITY); @alpn_protocols:
  * offered to clients (NULL: none) */
-SmTlsTerminator *sm_tls_terminator_new                (const char          *display_name,
-                                                       gint64               hold_us,
-                                                       const char          *priority,
-                                                       const char * const  *alpn_protocols,
-                                                       int                  handshake_timeout);
+SmTlsTerminator *sm_tls_terminator_new (const char        *display_name,
+                                        gint64             hold_us,
+                                        const char        *priority,
+                                        const char *const *alpn_protocols,
+                                        int                handshake_timeout);
 
-gboolean         sm_tls_terminator_is_active          (SmTlsTerminator     *self);
-guint            sm_tls_terminator_get_n_handshakes   (SmTlsTerminator     *self);
+gboolean         sm_tls_terminator_is_active (SmTlsTerminator *self);
+guint            sm_tls_terminator_get_n_handshakes (SmTlsTerminator *self);
 
 /* Errors as sm_tls_credentials_add(); nothing changes then */
-gboolean         sm_tls_terminator_add_certificate    (SmTlsTerminator     *self,
-                                                       const char          *id,
-                                                       const char          *cert_pem,
-                                                       const char          *key_pem,
-                                                       GError             **error);
+gboolean         sm_tls_terminator_add_certificate (SmTlsTerminator *self,
+                                                    const char      *id,
+                                                    const char      *cert_pem,
+                                                    const char      *key_pem,
+                                                    GError         **error);
 /* Its service left: removed after the hold timeout */
-void             sm_tls_terminator_retire_certificate (SmTlsTerminator     *self,
-                                                       const char          *id);
+void             sm_tls_terminator_retire_certificate (SmTlsTerminator *self, const char *id);
 
 /* Runs the server handshake on @connection, for at most the handshake
  * timeout (then SM_ERROR_TIMED_OUT). Fails at once (SM_ERROR_FAILED) when
  * SM_TLS_MAX_HANDSHAKES are in progress. On failure the connection is
  * closed and the reason traced (g_debug). */
-void             sm_tls_terminator_handshake_async    (SmTlsTerminator     *self,
-                                                       GSocketConnection   *connection,
-                                                       GCancellable        *cancellable,
-                                                       GAsyncReadyCallback  callback,
-                                                       gpointer             user_data);
-SmTlsStream     *sm_tls_terminator_handshake_finish   (SmTlsTerminator     *self,
-                                                       GAsyncResult        *result,
-                                                       GError             **error);
+void             sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
+                                                    GSocketConnection  *connection,
+                                                    GCancellable       *cancellable,
+                                                    GAsyncReadyCallback callback,
+                                                    gpointer            user_data);
+SmTlsStream *
+sm_tls_terminator_handshake_finish (SmTlsTerminator *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

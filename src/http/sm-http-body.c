@@ -9,11 +9,12 @@
 
 /* Chunked decoding and body framing: only counts bytes, never copies them */
 
-enum {
-  CHUNK_SIZE_START,  /* first hex digit of a chunk size */
+enum
+{
+  CHUNK_SIZE_START, /* first hex digit of a chunk size */
   CHUNK_SIZE,
-  CHUNK_SIZE_WS,     /* whitespace after the size: only ";" may follow */
-  CHUNK_EXT,         /* chunk extensions, up to CR */
+  CHUNK_SIZE_WS, /* whitespace after the size: only ";" may follow */
+  CHUNK_EXT,     /* chunk extensions, up to CR */
   CHUNK_SIZE_LF,
   CHUNK_DATA,
   CHUNK_DATA_CR,
@@ -35,10 +36,7 @@ sm_http_chunked_decoder_init (SmHttpChunkedDecoder *decoder)
 }
 
 static SmHttpResult
-chunked_fail (SmHttpChunkedDecoder  *decoder,
-              GError               **error,
-              SmError                code,
-              const char            *problem)
+chunked_fail (SmHttpChunkedDecoder *decoder, GError **error, SmError code, const char *problem)
 {
   decoder->state = CHUNK_FAILED;
   g_set_error (error, SM_ERROR, code, "Invalid chunked body: %s", problem);
@@ -66,7 +64,7 @@ sm_http_chunked_feed (SmHttpChunkedDecoder *decoder,
   while (i < len && decoder->state != CHUNK_DONE)
     {
       guchar c = buf[i];
-      guint state = decoder->state;
+      guint  state = decoder->state;
 
       if (state == CHUNK_DATA)
         {
@@ -174,15 +172,13 @@ sm_http_chunked_feed (SmHttpChunkedDecoder *decoder,
 }
 
 void
-sm_http_body_tracker_init (SmHttpBodyTracker *tracker,
-                           SmHttpBodyKind     kind,
-                           guint64            content_length)
+sm_http_body_tracker_init (SmHttpBodyTracker *tracker, SmHttpBodyKind kind, guint64 content_length)
 {
   memset (tracker, 0, sizeof *tracker);
   tracker->kind = kind;
   tracker->remaining = kind == SM_HTTP_BODY_LENGTH ? content_length : 0;
-  tracker->complete = kind == SM_HTTP_BODY_NONE ||
-                      (kind == SM_HTTP_BODY_LENGTH && content_length == 0);
+  tracker->complete =
+      kind == SM_HTTP_BODY_NONE || (kind == SM_HTTP_BODY_LENGTH && content_length == 0);
   sm_http_chunked_decoder_init (&tracker->chunked);
 }
 
@@ -223,8 +219,7 @@ sm_http_body_tracker_feed (SmHttpBodyTracker *tracker,
 }
 
 gboolean
-sm_http_body_tracker_finish (SmHttpBodyTracker *tracker,
-                             GError           **error)
+sm_http_body_tracker_finish (SmHttpBodyTracker *tracker, GError **error)
 {
   if (tracker->complete || tracker->kind == SM_HTTP_BODY_UNTIL_CLOSE)
     {

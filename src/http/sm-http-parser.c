@@ -8,13 +8,14 @@
 #include "sm-http-private.h"
 
 /* Head scanner states */
-enum {
-  HEAD_LEADING,      /* before the start line: empty lines are skipped */
+enum
+{
+  HEAD_LEADING, /* before the start line: empty lines are skipped */
   HEAD_LEADING_CR,
-  HEAD_LINE,         /* inside the start line or a field line */
+  HEAD_LINE, /* inside the start line or a field line */
   HEAD_LINE_CR,
-  HEAD_LINE_START,   /* just after the end of a line */
-  HEAD_FINAL_CR,     /* CR of the empty line that ends the head */
+  HEAD_LINE_START, /* just after the end of a line */
+  HEAD_FINAL_CR,   /* CR of the empty line that ends the head */
   HEAD_DONE,
 };
 
@@ -23,7 +24,7 @@ enum {
 static gboolean
 tracing (void)
 {
-  static gsize state = 0;  /* 1: off, 2: on */
+  static gsize state = 0; /* 1: off, 2: on */
 
   if (g_once_init_enter (&state))
     g_once_init_leave (&state,
@@ -45,10 +46,12 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
                        gsize             *head_len,
                        GError           **error)
 {
-  SmHttpHeadScanner one_shot = { 0, };
+  SmHttpHeadScanner one_shot = {
+    0,
+  };
   const char *problem = NULL;
-  guint state;
-  gsize end, i;
+  guint       state;
+  gsize       end, i;
 
   if (scanner == NULL)
     scanner = &one_shot;
@@ -67,11 +70,13 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
         case HEAD_LINE:
         case HEAD_LINE_START:
           if (c == '\r')
-            state = state == HEAD_LEADING ? HEAD_LEADING_CR :
-                    state == HEAD_LINE ? HEAD_LINE_CR : HEAD_FINAL_CR;
+            state = state == HEAD_LEADING ? HEAD_LEADING_CR
+                    : state == HEAD_LINE  ? HEAD_LINE_CR
+                                          : HEAD_FINAL_CR;
           else if (c == '\n')
-            state = state == HEAD_LEADING ? HEAD_LEADING :
-                    state == HEAD_LINE ? HEAD_LINE_START : HEAD_DONE;
+            state = state == HEAD_LEADING ? HEAD_LEADING
+                    : state == HEAD_LINE  ? HEAD_LINE_START
+                                          : HEAD_DONE;
           else if (!sm_http_is_field_byte (c))
             problem = "control character";
           else if (state == HEAD_LINE_START && (c == ' ' || c == '\t'))
@@ -86,8 +91,9 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
           if (c != '\n')
             problem = "CR without LF";
           else
-            state = state == HEAD_LEADING_CR ? HEAD_LEADING :
-                    state == HEAD_LINE_CR ? HEAD_LINE_START : HEAD_DONE;
+            state = state == HEAD_LEADING_CR ? HEAD_LEADING
+                    : state == HEAD_LINE_CR  ? HEAD_LINE_START
+                                             : HEAD_DONE;
           break;
 
         default:
@@ -127,12 +133,9 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
  * again so that they are safe on any input (fuzzing, misuse); the result is
  * a NUL-terminated copy with the final empty line cut off, as libsoup wants. */
 static char *
-copy_head (const guint8  *head,
-           gsize          head_len,
-           gsize         *out_len,
-           GError       **error)
+copy_head (const guint8 *head, gsize head_len, gsize *out_len, GError **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   gsize found = 0;
 
   if (head_len > G_MAXINT)
@@ -170,10 +173,7 @@ skip_empty_lines (const char *text)
 
 /* Parses "HTTP/1.x" at *p; FALSE with @error if absent or another version */
 static gboolean
-parse_version (const char     **p,
-               SoupHTTPVersion *version,
-               guint           *out_status,
-               GError         **error)
+parse_version (const char **p, SoupHTTPVersion *version, guint *out_status, GError **error)
 {
   const char *v = *p;
 
@@ -187,8 +187,7 @@ parse_version (const char     **p,
   if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
     {
       *out_status = SOUP_STATUS_HTTP_VERSION_NOT_SUPPORTED;
-      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                   "Unsupported HTTP version %.8s", v);
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT, "Unsupported HTTP version %.8s", v);
       return FALSE;
     }
   *version = v[7] == '0' ? SOUP_HTTP_1_0 : SOUP_HTTP_1_1;
@@ -205,8 +204,7 @@ is_line_end (const char *p)
 /* libsoup silently drops field lines it cannot parse, and a server behind
  * us might not: "Content-Length : 5" must be an error, not ignored. */
 static gboolean
-check_field_lines (const char  *text,
-                   GError     **error)
+check_field_lines (const char *text, GError **error)
 {
   const char *p = strchr (text, '\n') + 1;
 
@@ -227,16 +225,15 @@ check_field_lines (const char  *text,
   return TRUE;
 }
 
-typedef struct {
+typedef struct
+{
   const char *name;
   guint       count;
   const char *value;
 } FieldCount;
 
 static void
-count_field (const char *name,
-             const char *value,
-             gpointer    user_data)
+count_field (const char *name, const char *value, gpointer user_data)
 {
   FieldCount *field = user_data;
 
@@ -249,8 +246,7 @@ count_field (const char *name,
 
 /* Each field line counts: "Content-Length: 5" twice is two values */
 static FieldCount
-find_field (SoupMessageHeaders *headers,
-            const char         *name)
+find_field (SoupMessageHeaders *headers, const char *name)
 {
   FieldCount field = { name, 0, NULL };
 
@@ -267,7 +263,7 @@ parse_content_length (SoupMessageHeaders *headers,
                       GError            **error)
 {
   FieldCount field = find_field (headers, "Content-Length");
-  guint64 value = 0;
+  guint64    value = 0;
 
   *present = field.count > 0;
   *length = 0;
@@ -308,17 +304,15 @@ parse_content_length (SoupMessageHeaders *headers,
  * coding is chunked. chunked anywhere else, or with parameters, is an
  * error: a sender must apply it once and last (RFC 9112 §6.1). */
 static gboolean
-parse_transfer_encoding (const char  *value,
-                         gboolean    *chunked_final,
-                         GError     **error)
+parse_transfer_encoding (const char *value, gboolean *chunked_final, GError **error)
 {
-  GSList *codings = soup_header_parse_list (value);
+  GSList  *codings = soup_header_parse_list (value);
   gboolean ok = codings != NULL;
 
   *chunked_final = FALSE;
   for (GSList *l = codings; l != NULL && ok; l = l->next)
     {
-      const char *coding = l->data;
+      const char      *coding = l->data;
       g_autofree char *name = g_strndup (coding, strcspn (coding, ";"));
 
       g_strchomp (name);
@@ -338,17 +332,16 @@ parse_transfer_encoding (const char  *value,
 /* Connection may not name framing fields: stripping it before forwarding
  * would change how the next hop reads the message. */
 static gboolean
-check_connection_options (SoupMessageHeaders *headers,
-                          GError            **error)
+check_connection_options (SoupMessageHeaders *headers, GError **error)
 {
-  static const char * const framing[] = { "Content-Length", "Transfer-Encoding", "Host" };
+  static const char *const framing[] = { "Content-Length", "Transfer-Encoding", "Host" };
 
   for (guint i = 0; i < G_N_ELEMENTS (framing); i++)
     {
       if (soup_message_headers_header_contains (headers, "Connection", framing[i]))
         {
-          g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                       "Connection names the %s field", framing[i]);
+          g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "Connection names the %s field",
+                       framing[i]);
           return FALSE;
         }
     }
@@ -356,8 +349,7 @@ check_connection_options (SoupMessageHeaders *headers,
 }
 
 static gboolean
-wants_keep_alive (SoupMessageHeaders *headers,
-                  SoupHTTPVersion     version)
+wants_keep_alive (SoupMessageHeaders *headers, SoupHTTPVersion version)
 {
   if (soup_message_headers_header_contains (headers, "Connection", "close"))
     return FALSE;
@@ -371,13 +363,11 @@ wants_keep_alive (SoupMessageHeaders *headers,
  * RFC 3986's reg-name on purpose: sub-delims and %-escapes in a name we
  * route on only invite disagreement. */
 static gboolean
-parse_host (const char  *authority,
-            char       **out_host,
-            GError     **error)
+parse_host (const char *authority, char **out_host, GError **error)
 {
   const char *p = authority;
   const char *start, *end;
-  guint port = 0, port_digits = 0;
+  guint       port = 0, port_digits = 0;
 
   if (*p == '[')
     {
@@ -421,11 +411,10 @@ invalid:
 
 /* Fills forward_target, path and, for absolute-form, host (and Host) */
 static gboolean
-parse_target (SmHttpRequest  *request,
-              GError        **error)
+parse_target (SmHttpRequest *request, GError **error)
 {
-  const char *target = request->target;
-  const char *authority, *authority_end;
+  const char      *target = request->target;
+  const char      *authority, *authority_end;
   g_autofree char *authority_text = NULL;
 
   if (strchr (target, '#') != NULL)
@@ -470,8 +459,7 @@ parse_target (SmHttpRequest  *request,
         request->forward_target = g_strconcat ("/", authority_end, NULL);
     }
 
-  request->path = g_strndup (request->forward_target,
-                             strcspn (request->forward_target, "?"));
+  request->path = g_strndup (request->forward_target, strcspn (request->forward_target, "?"));
   return TRUE;
 
 invalid:
@@ -481,10 +469,7 @@ invalid:
 
 /* method SP request-target SP HTTP-version, single spaces, nothing else */
 static gboolean
-parse_request_line (const char     *line,
-                    SmHttpRequest  *request,
-                    guint          *out_status,
-                    GError        **error)
+parse_request_line (const char *line, SmHttpRequest *request, guint *out_status, GError **error)
 {
   const char *p = line;
   const char *method = p, *target;
@@ -516,11 +501,10 @@ invalid:
 }
 
 static gboolean
-parse_request_framing (SmHttpRequest  *request,
-                       GError        **error)
+parse_request_framing (SmHttpRequest *request, GError **error)
 {
   const char *transfer_encoding;
-  gboolean has_length, chunked_final;
+  gboolean    has_length, chunked_final;
 
   if (!parse_content_length (request->headers, &has_length, &request->content_length, error))
     return FALSE;
@@ -560,18 +544,18 @@ parse_request_framing (SmHttpRequest  *request,
 }
 
 gboolean
-sm_http_request_parse (const guint8    *head,
-                       gsize            head_len,
-                       SmHttpRequest  **out_request,
-                       guint           *out_status,
-                       GError         **error)
+sm_http_request_parse (const guint8   *head,
+                       gsize           head_len,
+                       SmHttpRequest **out_request,
+                       guint          *out_status,
+                       GError        **error)
 {
-  g_autoptr(SmHttpRequest) request = g_new0 (SmHttpRequest, 1);
+  g_autoptr (SmHttpRequest) request = g_new0 (SmHttpRequest, 1);
   g_autofree char *text = NULL;
-  FieldCount host;
-  SoupHTTPVersion soup_version;
-  gsize text_len;
-  guint status_unused, soup_status;
+  FieldCount       host;
+  SoupHTTPVersion  soup_version;
+  gsize            text_len;
+  guint            status_unused, soup_status;
 
   if (out_status == NULL)
     out_status = &status_unused;
@@ -592,8 +576,8 @@ sm_http_request_parse (const guint8    *head,
   if (!check_field_lines (skip_empty_lines (text), error))
     return FALSE;
 
-  soup_status = soup_headers_parse_request (text, text_len, request->headers,
-                                            NULL, NULL, &soup_version);
+  soup_status =
+      soup_headers_parse_request (text, text_len, request->headers, NULL, NULL, &soup_version);
   if (soup_status == SOUP_STATUS_EXPECTATION_FAILED)
     {
       *out_status = soup_status;
@@ -624,8 +608,7 @@ sm_http_request_parse (const guint8    *head,
       request->host = g_strdup ("");
     }
 
-  if (!parse_target (request, error) ||
-      !check_connection_options (request->headers, error) ||
+  if (!parse_target (request, error) || !check_connection_options (request->headers, error) ||
       !parse_request_framing (request, error))
     return FALSE;
 
@@ -636,15 +619,15 @@ sm_http_request_parse (const guint8    *head,
       const char *upgrade = soup_message_headers_get_one (request->headers, "Upgrade");
 
       request->expect_continue =
-        soup_message_headers_header_contains (request->headers, "Expect", "100-continue");
+          soup_message_headers_header_contains (request->headers, "Expect", "100-continue");
       request->upgrade =
-        soup_message_headers_header_contains (request->headers, "Connection", "upgrade") &&
-        upgrade != NULL && *upgrade != '\0';
+          soup_message_headers_header_contains (request->headers, "Connection", "upgrade") &&
+          upgrade != NULL && *upgrade != '\0';
     }
 
   if (G_UNLIKELY (tracing ()))
-    g_debug ("HTTP request %s %s host '%s' body %d", request->method,
-             request->target, request->host, request->body);
+    g_debug ("HTTP request %s %s host '%s' body %d", request->method, request->target,
+             request->host, request->body);
   *out_status = SOUP_STATUS_OK;
   *out_request = g_steal_pointer (&request);
   return TRUE;
@@ -668,17 +651,15 @@ sm_http_request_free (SmHttpRequest *request)
 
 /* HTTP-version SP 3DIGIT [SP reason]; a missing reason is common enough */
 static gboolean
-check_status_line (const char  *line,
-                   GError     **error)
+check_status_line (const char *line, GError **error)
 {
-  const char *p = line;
+  const char     *p = line;
   SoupHTTPVersion version;
-  guint status_unused;
+  guint           status_unused;
 
-  if (!parse_version (&p, &version, &status_unused, NULL) ||
-      p[0] != ' ' || !g_ascii_isdigit (p[1]) || !g_ascii_isdigit (p[2]) ||
-      !g_ascii_isdigit (p[3]) || p[1] < '1' || p[1] > '5' ||
-      (p[4] != ' ' && !is_line_end (p + 4)))
+  if (!parse_version (&p, &version, &status_unused, NULL) || p[0] != ' ' ||
+      !g_ascii_isdigit (p[1]) || !g_ascii_isdigit (p[2]) || !g_ascii_isdigit (p[3]) || p[1] < '1' ||
+      p[1] > '5' || (p[4] != ' ' && !is_line_end (p + 4)))
     {
       g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "Invalid HTTP status line");
       return FALSE;
@@ -687,13 +668,11 @@ check_status_line (const char  *line,
 }
 
 static gboolean
-parse_response_framing (SmHttpResponse  *response,
-                        const char      *request_method,
-                        GError         **error)
+parse_response_framing (SmHttpResponse *response, const char *request_method, GError **error)
 {
   const char *transfer_encoding;
-  gboolean has_length, chunked_final;
-  guint status = response->status;
+  gboolean    has_length, chunked_final;
+  guint       status = response->status;
 
   if (!parse_content_length (response->headers, &has_length, &response->content_length, error))
     return FALSE;
@@ -742,20 +721,19 @@ parse_response_framing (SmHttpResponse  *response,
 }
 
 gboolean
-sm_http_response_parse (const guint8     *head,
-                        gsize             head_len,
-                        const char       *request_method,
-                        SmHttpResponse  **out_response,
-                        GError          **error)
+sm_http_response_parse (const guint8    *head,
+                        gsize            head_len,
+                        const char      *request_method,
+                        SmHttpResponse **out_response,
+                        GError         **error)
 {
-  g_autoptr(SmHttpResponse) response = g_new0 (SmHttpResponse, 1);
+  g_autoptr (SmHttpResponse) response = g_new0 (SmHttpResponse, 1);
   g_autofree char *text = NULL;
-  gsize text_len;
+  gsize            text_len;
 
   response->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   text = copy_head (head, head_len, &text_len, error);
-  if (text == NULL ||
-      !check_status_line (skip_empty_lines (text), error) ||
+  if (text == NULL || !check_status_line (skip_empty_lines (text), error) ||
       !check_field_lines (skip_empty_lines (text), error))
     return FALSE;
 
@@ -772,13 +750,12 @@ sm_http_response_parse (const guint8     *head,
   response->informational = response->status < 200 && response->status != 101;
   response->switching_protocols = response->status == 101;
   response->tunnel = response->tunnel || response->switching_protocols;
-  response->keep_alive = !response->tunnel &&
-                         response->body != SM_HTTP_BODY_UNTIL_CLOSE &&
+  response->keep_alive = !response->tunnel && response->body != SM_HTTP_BODY_UNTIL_CLOSE &&
                          wants_keep_alive (response->headers, response->version);
 
   if (G_UNLIKELY (tracing ()))
-    g_debug ("HTTP response %u body %d keep-alive %d", response->status,
-             response->body, response->keep_alive);
+    g_debug ("HTTP response %u body %d keep-alive %d", response->status, response->body,
+             response->keep_alive);
   *out_response = g_steal_pointer (&response);
   return TRUE;
 }

@@ -30,21 +30,23 @@
 G_BEGIN_DECLS
 
 /* Upper bounds of our own (chunk framing is checked as it streams by) */
-#define SM_HTTP_MAX_CHUNK_LINE   (4 * 1024)    /* size + extensions + CRLF */
-#define SM_HTTP_MAX_TRAILERS     (64 * 1024)   /* trailer section */
-#define SM_HTTP_MAX_SIZE_DIGITS  16            /* hex digits of a chunk size */
+#define SM_HTTP_MAX_CHUNK_LINE  (4 * 1024)  /* size + extensions + CRLF */
+#define SM_HTTP_MAX_TRAILERS    (64 * 1024) /* trailer section */
+#define SM_HTTP_MAX_SIZE_DIGITS 16          /* hex digits of a chunk size */
 
-typedef enum {
-  SM_HTTP_NEED_MORE,   /* everything so far is valid; feed more bytes */
-  SM_HTTP_COMPLETE,    /* the head or body ended; see the out arguments */
-  SM_HTTP_ERROR,       /* the input can never become valid; error set */
+typedef enum
+{
+  SM_HTTP_NEED_MORE, /* everything so far is valid; feed more bytes */
+  SM_HTTP_COMPLETE,  /* the head or body ended; see the out arguments */
+  SM_HTTP_ERROR,     /* the input can never become valid; error set */
 } SmHttpResult;
 
-typedef enum {
-  SM_HTTP_BODY_NONE,         /* no body bytes follow the head */
-  SM_HTTP_BODY_LENGTH,       /* exactly content_length bytes (never 0) */
-  SM_HTTP_BODY_CHUNKED,      /* chunked coding, ends with the last chunk */
-  SM_HTTP_BODY_UNTIL_CLOSE,  /* responses only: ends when the server closes */
+typedef enum
+{
+  SM_HTTP_BODY_NONE,        /* no body bytes follow the head */
+  SM_HTTP_BODY_LENGTH,      /* exactly content_length bytes (never 0) */
+  SM_HTTP_BODY_CHUNKED,     /* chunked coding, ends with the last chunk */
+  SM_HTTP_BODY_UNTIL_CLOSE, /* responses only: ends when the server closes */
 } SmHttpBodyKind;
 
 /* Head detection ---------------------------------------------------------- */
@@ -53,7 +55,8 @@ typedef enum {
  * arrives one byte at a time costs linear time. Zero-filled (or
  * sm_http_head_scanner_init()) means "at the start of a message"; start it
  * again for the next message. */
-typedef struct {
+typedef struct
+{
   /*< private >*/
   gsize offset;
   guint state;
@@ -79,15 +82,16 @@ SmHttpResult sm_http_find_head_end (SmHttpHeadScanner *scanner,
 
 /* Requests ---------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   char               *method;
-  char               *target;          /* request-target as received */
-  char               *forward_target;  /* origin-form to send on: absolute-form
-                                          is reduced to path and query */
-  char               *path;            /* forward_target without the query, not
-                                          percent-decoded: used for routing */
-  char               *host;            /* lowercased, without port, IPv6
-                                          brackets or final dot; "" if none */
+  char               *target;         /* request-target as received */
+  char               *forward_target; /* origin-form to send on: absolute-form
+                                         is reduced to path and query */
+  char               *path;           /* forward_target without the query, not
+                                         percent-decoded: used for routing */
+  char               *host;           /* lowercased, without port, IPv6
+                                         brackets or final dot; "" if none */
   SoupHTTPVersion     version;
   SoupMessageHeaders *headers;         /* as received, except that Host holds
                                           the authority of an absolute-form
@@ -108,35 +112,35 @@ typedef struct {
  * (SM_ERROR_PROTOCOL or SM_ERROR_INVALID_ARGUMENT) and *out_status to the
  * status a proxy answers with: 400, 417 (unknown expectation), 501
  * (CONNECT) or 505 (HTTP version other than 1.0 and 1.1). */
-gboolean     sm_http_request_parse      (const guint8    *head,
-                                         gsize            head_len,
-                                         SmHttpRequest  **out_request,
-                                         guint           *out_status,
-                                         GError         **error);
-void         sm_http_request_free       (SmHttpRequest   *request);
+gboolean sm_http_request_parse (const guint8   *head,
+                                gsize           head_len,
+                                SmHttpRequest **out_request,
+                                guint          *out_status,
+                                GError        **error);
+void     sm_http_request_free (SmHttpRequest *request);
 
 /* Appends "METHOD forward_target HTTP/1.x", the fields and the empty line.
  * The version is the client's: downgrading HTTP/1.0 requests keeps servers
  * from answering with chunked coding that an HTTP/1.0 client cannot read
  * (chunk framing is forwarded unchanged, never re-coded). */
-void         sm_http_request_write_head (const SmHttpRequest *request,
-                                         GString             *out);
+void     sm_http_request_write_head (const SmHttpRequest *request, GString *out);
 
 /* Responses --------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   guint               status;
   char               *reason;
   SoupHTTPVersion     version;
-  SoupMessageHeaders *headers;         /* Content-Length removed if chunked */
+  SoupMessageHeaders *headers; /* Content-Length removed if chunked */
   SmHttpBodyKind      body;
-  guint64             content_length;  /* when body is LENGTH */
-  gboolean            keep_alive;      /* FALSE when body is UNTIL_CLOSE */
-  gboolean            informational;   /* 1xx other than 101: the final
-                                          response head follows */
+  guint64             content_length;      /* when body is LENGTH */
+  gboolean            keep_alive;          /* FALSE when body is UNTIL_CLOSE */
+  gboolean            informational;       /* 1xx other than 101: the final
+                                              response head follows */
   gboolean            switching_protocols; /* 101 */
-  gboolean            tunnel;          /* 101, or 2xx to CONNECT: after the
-                                          head, bytes flow raw both ways */
+  gboolean            tunnel;              /* 101, or 2xx to CONNECT: after the
+                                              head, bytes flow raw both ways */
 } SmHttpResponse;
 
 /* Parses a complete response head; the framing depends on the method of the
@@ -144,25 +148,25 @@ typedef struct {
  * 204 and 304 have no body; chunked wins over Content-Length, which is then
  * removed; no framing means until close. Errors are SM_ERROR_PROTOCOL (a
  * proxy answers 502). */
-gboolean     sm_http_response_parse      (const guint8     *head,
-                                          gsize             head_len,
-                                          const char       *request_method,
-                                          SmHttpResponse  **out_response,
-                                          GError          **error);
-void         sm_http_response_free       (SmHttpResponse   *response);
+gboolean sm_http_response_parse (const guint8    *head,
+                                 gsize            head_len,
+                                 const char      *request_method,
+                                 SmHttpResponse **out_response,
+                                 GError         **error);
+void     sm_http_response_free (SmHttpResponse *response);
 
 /* Appends "HTTP/1.1 status reason", the fields and the empty line. */
-void         sm_http_response_write_head (const SmHttpResponse *response,
-                                          GString              *out);
+void     sm_http_response_write_head (const SmHttpResponse *response, GString *out);
 
 /* Bodies ------------------------------------------------------------------ */
 
 /* Finds the end of a chunked body without copying it. */
-typedef struct {
+typedef struct
+{
   /*< private >*/
   guint   state;
   guint   size_digits;
-  guint64 remaining;     /* chunk size being read, then its data left */
+  guint64 remaining; /* chunk size being read, then its data left */
   gsize   line_len;
   gsize   trailers_len;
 } SmHttpChunkedDecoder;
@@ -174,14 +178,15 @@ void         sm_http_chunked_decoder_init (SmHttpChunkedDecoder *decoder);
  * final CRLF); the rest belongs to the next message. Errors:
  * SM_ERROR_PROTOCOL for malformed framing, SM_ERROR_TOO_LARGE for a size or
  * chunk line or trailer section over our limits. */
-SmHttpResult sm_http_chunked_feed         (SmHttpChunkedDecoder *decoder,
-                                           const guint8         *buf,
-                                           gsize                 len,
-                                           gsize                *consumed,
-                                           GError              **error);
+SmHttpResult sm_http_chunked_feed (SmHttpChunkedDecoder *decoder,
+                                   const guint8         *buf,
+                                   gsize                 len,
+                                   gsize                *consumed,
+                                   GError              **error);
 
 /* Tells, for any framing, how many bytes belong to the current body. */
-typedef struct {
+typedef struct
+{
   /*< private >*/
   SmHttpBodyKind       kind;
   guint64              remaining;
@@ -189,20 +194,18 @@ typedef struct {
   SmHttpChunkedDecoder chunked;
 } SmHttpBodyTracker;
 
-void         sm_http_body_tracker_init   (SmHttpBodyTracker *tracker,
-                                          SmHttpBodyKind     kind,
-                                          guint64            content_length);
+void
+sm_http_body_tracker_init (SmHttpBodyTracker *tracker, SmHttpBodyKind kind, guint64 content_length);
 /* Same contract as sm_http_chunked_feed(); a NONE body is COMPLETE at once
  * with 0 bytes consumed, UNTIL_CLOSE always wants more. */
-SmHttpResult sm_http_body_tracker_feed   (SmHttpBodyTracker *tracker,
-                                          const guint8      *buf,
-                                          gsize              len,
-                                          gsize             *consumed,
-                                          GError           **error);
+SmHttpResult sm_http_body_tracker_feed (SmHttpBodyTracker *tracker,
+                                        const guint8      *buf,
+                                        gsize              len,
+                                        gsize             *consumed,
+                                        GError           **error);
 /* The peer closed: TRUE if that ends the body properly (UNTIL_CLOSE or a
  * body already complete), else SM_ERROR_CLOSED. */
-gboolean     sm_http_body_tracker_finish (SmHttpBodyTracker *tracker,
-                                          GError           **error);
+gboolean     sm_http_body_tracker_finish (SmHttpBodyTracker *tracker, GError **error);
 
 /* Rewriting heads for forwarding ------------------------------------------- */
 
@@ -213,8 +216,7 @@ gboolean     sm_http_body_tracker_finish (SmHttpBodyTracker *tracker,
  * framing and trailers are forwarded unchanged, so they stay accurate.
  * Content-Length, Transfer-Encoding and Host are never removed because
  * Connection names them (the parsers reject such heads anyway). */
-void         sm_http_strip_hop_by_hop       (SoupMessageHeaders *headers,
-                                             gboolean            upgrade);
+void         sm_http_strip_hop_by_hop (SoupMessageHeaders *headers, gboolean upgrade);
 
 /* Appends @client_ip to X-Forwarded-For and an RFC 7239 element
  * (for=...;proto=...;host=...) to Forwarded; sets X-Forwarded-Proto, and
@@ -231,11 +233,11 @@ void         sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
  * and a body made of @body_text (the status line's text if NULL) and a
  * newline. Returns the length of the head part: an answer to a HEAD request
  * keeps only that many of the appended bytes. */
-gsize        sm_http_write_error_response   (guint               status,
-                                             const char         *body_text,
-                                             gboolean            close_connection,
-                                             SoupMessageHeaders *extra_headers,
-                                             GString            *out);
+gsize        sm_http_write_error_response (guint               status,
+                                           const char         *body_text,
+                                           gboolean            close_connection,
+                                           SoupMessageHeaders *extra_headers,
+                                           GString            *out);
 
 /* Routing ------------------------------------------------------------------ */
 
@@ -244,10 +246,10 @@ gsize        sm_http_write_error_response   (guint               status,
  * everything. Like the original's strings.HasSuffix, "example.com" also
  * matches "notexample.com": services wanting a label boundary register
  * ".example.com". */
-gboolean     sm_http_match         (const char *host,
-                                    const char *path,
-                                    const char *domain_suffix,
-                                    const char *path_prefix);
+gboolean     sm_http_match (const char *host,
+                            const char *path,
+                            const char *domain_suffix,
+                            const char *path_prefix);
 
 /* Ranking of two routes: negative if route a is preferred (longer domain
  * suffix first, then longer path prefix), 0 if they rank the same (the

@@ -12,9 +12,7 @@
  * appends, no printf formatting. */
 
 static void
-write_field (const char *name,
-             const char *value,
-             gpointer    user_data)
+write_field (const char *name, const char *value, gpointer user_data)
 {
   GString *out = user_data;
 
@@ -25,10 +23,9 @@ write_field (const char *name,
 }
 
 static void
-append_uint (GString *out,
-             guint    value)
+append_uint (GString *out, guint value)
 {
-  char digits[16];
+  char  digits[16];
   gsize start = sizeof digits;
 
   do
@@ -41,8 +38,7 @@ append_uint (GString *out,
 }
 
 void
-sm_http_request_write_head (const SmHttpRequest *request,
-                            GString             *out)
+sm_http_request_write_head (const SmHttpRequest *request, GString *out)
 {
   g_string_append (out, request->method);
   g_string_append_c (out, ' ');
@@ -53,8 +49,7 @@ sm_http_request_write_head (const SmHttpRequest *request,
 }
 
 void
-sm_http_response_write_head (const SmHttpResponse *response,
-                             GString              *out)
+sm_http_response_write_head (const SmHttpResponse *response, GString *out)
 {
   g_string_append_len (out, "HTTP/1.1 ", 9);
   append_uint (out, response->status);
@@ -75,11 +70,10 @@ is_framing_field (const char *name)
 }
 
 void
-sm_http_strip_hop_by_hop (SoupMessageHeaders *headers,
-                          gboolean            upgrade)
+sm_http_strip_hop_by_hop (SoupMessageHeaders *headers, gboolean upgrade)
 {
-  static const char * const hop_by_hop[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE",
+  static const char *const hop_by_hop[] = {
+    "Connection",         "Keep-Alive",          "Proxy-Connection", "TE",
     "Proxy-Authenticate", "Proxy-Authorization", "Upgrade",
   };
   const char *connection = soup_message_headers_get_list (headers, "Connection");
@@ -113,8 +107,7 @@ sm_http_strip_hop_by_hop (SoupMessageHeaders *headers,
 
 /* RFC 7239 §4: value = token / quoted-string */
 static void
-append_forwarded_value (GString    *out,
-                        const char *value)
+append_forwarded_value (GString *out, const char *value)
 {
   if (sm_http_is_token (value))
     {
@@ -132,11 +125,9 @@ append_forwarded_value (GString    *out,
 }
 
 static void
-append_to_list_field (SoupMessageHeaders *headers,
-                      const char         *name,
-                      const char         *element)
+append_to_list_field (SoupMessageHeaders *headers, const char *name, const char *element)
 {
-  const char *existing = soup_message_headers_get_list (headers, name);
+  const char      *existing = soup_message_headers_get_list (headers, name);
   g_autofree char *value = NULL;
 
   /* The usual case: the client sent none */
@@ -160,7 +151,7 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
                                 const char         *host)
 {
   const char *proto = https ? "https" : "http";
-  g_autoptr(GString) element = g_string_new ("for=");
+  g_autoptr (GString) element = g_string_new ("for=");
 
   g_return_if_fail (client_ip != NULL && *client_ip != '\0');
 
@@ -194,19 +185,30 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
 static const char *
 reason_phrase (guint status)
 {
-  static const struct {
+  static const struct
+  {
     guint       status;
     const char *phrase;
   } phrases[] = {
-    { 400, "Bad Request" }, { 403, "Forbidden" }, { 404, "Not Found" },
-    { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
-    { 411, "Length Required" }, { 413, "Content Too Large" },
-    { 414, "URI Too Long" }, { 417, "Expectation Failed" },
-    { 421, "Misdirected Request" }, { 426, "Upgrade Required" },
-    { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
-    { 500, "Internal Server Error" }, { 501, "Not Implemented" },
-    { 502, "Bad Gateway" }, { 503, "Service Unavailable" },
-    { 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+    { 400, "Bad Request" },
+    { 403, "Forbidden" },
+    { 404, "Not Found" },
+    { 405, "Method Not Allowed" },
+    { 408, "Request Timeout" },
+    { 411, "Length Required" },
+    { 413, "Content Too Large" },
+    { 414, "URI Too Long" },
+    { 417, "Expectation Failed" },
+    { 421, "Misdirected Request" },
+    { 426, "Upgrade Required" },
+    { 429, "Too Many Requests" },
+    { 431, "Request Header Fields Too Large" },
+    { 500, "Internal Server Error" },
+    { 501, "Not Implemented" },
+    { 502, "Bad Gateway" },
+    { 503, "Service Unavailable" },
+    { 504, "Gateway Timeout" },
+    { 505, "HTTP Version Not Supported" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (phrases); i++)
@@ -224,10 +226,10 @@ sm_http_write_error_response (guint               status,
                               SoupMessageHeaders *extra_headers,
                               GString            *out)
 {
-  const char *phrase = reason_phrase (status);
+  const char      *phrase = reason_phrase (status);
   g_autofree char *body = NULL;
-  gsize start = out->len;
-  gsize head_len;
+  gsize            start = out->len;
+  gsize            head_len;
 
   g_return_val_if_fail (status >= 100 && status <= 999, 0);
 
@@ -275,8 +277,7 @@ sm_http_match (const char *host,
 }
 
 static int
-compare_longer_first (const char *a,
-                      const char *b)
+compare_longer_first (const char *a, const char *b)
 {
   gsize len_a = a != NULL ? strlen (a) : 0;
   gsize len_b = b != NULL ? strlen (b) : 0;

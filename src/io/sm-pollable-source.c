@@ -22,19 +22,20 @@
  * child would fire again and again in a nested iteration.
  */
 
-typedef struct {
-  GSource              source;
-  GObject             *stream;        /* what the callback gets, owned */
-  SmPollableReadyFunc  is_ready;      /* NULL: only the fd or children */
-  GObject             *ready_object;  /* owned */
+typedef struct
+{
+  GSource             source;
+  GObject            *stream;       /* what the callback gets, owned */
+  SmPollableReadyFunc is_ready;     /* NULL: only the fd or children */
+  GObject            *ready_object; /* owned */
 
-  int                  fd;            /* a base socket's, or -1 */
-  GIOCondition         fd_condition;
-  gpointer             fd_tag;        /* NULL while kept out of the poll set */
+  int                 fd; /* a base socket's, or -1 */
+  GIOCondition        fd_condition;
+  gpointer            fd_tag; /* NULL while kept out of the poll set */
 
-  gboolean             dispatching;
-  gboolean             missed;        /* wanted to dispatch during the callback */
-  gboolean             has_base_child;
+  gboolean            dispatching;
+  gboolean            missed; /* wanted to dispatch during the callback */
+  gboolean            has_base_child;
 } SmPollableSource;
 
 static void
@@ -63,8 +64,7 @@ pollable_source_is_ready (SmPollableSource *self)
 }
 
 static gboolean
-pollable_source_prepare (GSource *source,
-                         gint    *timeout)
+pollable_source_prepare (GSource *source, gint *timeout)
 {
   SmPollableSource *self = (SmPollableSource *) source;
 
@@ -90,13 +90,11 @@ pollable_source_check (GSource *source)
 }
 
 static gboolean
-pollable_source_dispatch (GSource     *source,
-                          GSourceFunc  callback,
-                          gpointer     user_data)
+pollable_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
-  SmPollableSource *self = (SmPollableSource *) source;
+  SmPollableSource   *self = (SmPollableSource *) source;
   GPollableSourceFunc func = (GPollableSourceFunc) (void (*) (void)) callback;
-  gboolean result;
+  gboolean            result;
 
   /* Only a child source can get us here during our callback; it is
    * handled once the callback has returned. */
@@ -134,13 +132,12 @@ pollable_source_finalize (GSource *source)
 /* Needed by g_source_set_closure() and g_source_set_dummy_callback(),
  * which libsoup calls on the sources of the streams it reads */
 static gboolean
-pollable_source_closure_callback (GObject  *stream,
-                                  gpointer  data)
+pollable_source_closure_callback (GObject *stream, gpointer data)
 {
   GClosure *closure = data;
-  GValue param = G_VALUE_INIT;
-  GValue result_value = G_VALUE_INIT;
-  gboolean result;
+  GValue    param = G_VALUE_INIT;
+  GValue    result_value = G_VALUE_INIT;
+  gboolean  result;
 
   g_value_init (&result_value, G_TYPE_BOOLEAN);
   g_value_init (&param, G_TYPE_OBJECT);
@@ -161,16 +158,16 @@ static GSourceFuncs pollable_source_funcs = {
 };
 
 GSource *
-sm_pollable_source_new (GObject             *stream,
-                        SmPollableReadyFunc  is_ready,
-                        GObject             *ready_object,
-                        GCancellable        *cancellable)
+sm_pollable_source_new (GObject            *stream,
+                        SmPollableReadyFunc is_ready,
+                        GObject            *ready_object,
+                        GCancellable       *cancellable)
 {
-  GSource *source;
+  GSource          *source;
   SmPollableSource *self;
 
-  g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (stream) ||
-                        G_IS_POLLABLE_OUTPUT_STREAM (stream), NULL);
+  g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (stream) || G_IS_POLLABLE_OUTPUT_STREAM (stream),
+                        NULL);
   g_return_val_if_fail (ready_object == NULL || G_IS_OBJECT (ready_object), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
@@ -203,7 +200,7 @@ GSocket *
 sm_stream_get_socket (GObject *stream)
 {
   const char *type_name = G_OBJECT_TYPE_NAME (stream);
-  GSocket *socket = NULL;
+  GSocket    *socket = NULL;
 
   /* GIO keeps these types private; their names are stable since 2.22.
    * Exact names, so that wrappers (a GTcpWrapperConnection's TLS streams)
@@ -219,9 +216,7 @@ sm_stream_get_socket (GObject *stream)
 }
 
 static void
-pollable_source_watch_socket (SmPollableSource *self,
-                              GSocket          *socket,
-                              GIOCondition      condition)
+pollable_source_watch_socket (SmPollableSource *self, GSocket *socket, GIOCondition condition)
 {
   self->fd = g_socket_get_fd (socket);
   self->fd_condition = condition;
@@ -230,9 +225,7 @@ pollable_source_watch_socket (SmPollableSource *self,
 
 /* The source of @stream's own for @condition (G_IO_IN or G_IO_OUT) */
 static GSource *
-stream_create_own_source (GObject      *stream,
-                          GIOCondition  condition,
-                          GCancellable *cancellable)
+stream_create_own_source (GObject *stream, GIOCondition condition, GCancellable *cancellable)
 {
   if (condition == G_IO_IN)
     return g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (stream), cancellable);
@@ -240,13 +233,11 @@ stream_create_own_source (GObject      *stream,
 }
 
 void
-sm_pollable_source_add_base (GSource      *source,
-                             GObject      *base_stream,
-                             GIOCondition  condition)
+sm_pollable_source_add_base (GSource *source, GObject *base_stream, GIOCondition condition)
 {
   SmPollableSource *self = (SmPollableSource *) source;
-  GSocket *socket;
-  GSource *child;
+  GSocket          *socket;
+  GSource          *child;
 
   g_return_if_fail (source->source_funcs == &pollable_source_funcs);
   g_return_if_fail (g_source_get_context (source) == NULL);
@@ -270,9 +261,7 @@ sm_pollable_source_add_base (GSource      *source,
 }
 
 static GSource *
-stream_create_source (GObject      *stream,
-                      GIOCondition  condition,
-                      GCancellable *cancellable)
+stream_create_source (GObject *stream, GIOCondition condition, GCancellable *cancellable)
 {
   GSocket *socket = sm_stream_get_socket (stream);
   GSource *source;
@@ -288,8 +277,7 @@ stream_create_source (GObject      *stream,
 }
 
 GSource *
-sm_stream_create_read_source (GPollableInputStream *stream,
-                              GCancellable         *cancellable)
+sm_stream_create_read_source (GPollableInputStream *stream, GCancellable *cancellable)
 {
   g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (stream), NULL);
 
@@ -297,8 +285,7 @@ sm_stream_create_read_source (GPollableInputStream *stream,
 }
 
 GSource *
-sm_stream_create_write_source (GPollableOutputStream *stream,
-                               GCancellable          *cancellable)
+sm_stream_create_write_source (GPollableOutputStream *stream, GCancellable *cancellable)
 {
   g_return_val_if_fail (G_IS_POLLABLE_OUTPUT_STREAM (stream), NULL);
 

@@ -32,10 +32,10 @@ typedef gboolean (*SmPollableReadyFunc) (GObject *object);
  * below) tells readiness. The source holds references to @stream and
  * @ready_object. It also dispatches when @cancellable is cancelled.
  */
-GSource *sm_pollable_source_new        (GObject               *stream,
-                                        SmPollableReadyFunc    is_ready,
-                                        GObject               *ready_object,
-                                        GCancellable          *cancellable);
+GSource *sm_pollable_source_new (GObject            *stream,
+                                 SmPollableReadyFunc is_ready,
+                                 GObject            *ready_object,
+                                 GCancellable       *cancellable);
 /*
  * Also dispatches while @base_stream (a pollable stream that @stream is
  * built on) is ready for @condition (G_IO_IN or G_IO_OUT). A
@@ -43,9 +43,7 @@ GSource *sm_pollable_source_new        (GObject               *stream,
  * socket's file descriptor; any other pollable stream through a child
  * source. Call before attaching.
  */
-void     sm_pollable_source_add_base   (GSource               *source,
-                                        GObject               *base_stream,
-                                        GIOCondition           condition);
+void sm_pollable_source_add_base (GSource *source, GObject *base_stream, GIOCondition condition);
 
 /*
  * What g_pollable_input_stream_create_source() and
@@ -54,14 +52,12 @@ void     sm_pollable_source_add_base   (GSource               *source,
  * polls the socket directly instead of nesting a socket source in a
  * GPollableSource. Other streams get the source they make themselves.
  */
-GSource *sm_stream_create_read_source  (GPollableInputStream  *stream,
-                                        GCancellable          *cancellable);
-GSource *sm_stream_create_write_source (GPollableOutputStream *stream,
-                                        GCancellable          *cancellable);
+GSource *sm_stream_create_read_source (GPollableInputStream *stream, GCancellable *cancellable);
+GSource *sm_stream_create_write_source (GPollableOutputStream *stream, GCancellable *cancellable);
 
 /* The socket behind a GSocketConnection's own input or output stream
  * (not a wrapper's, such as GTcpWrapperConnection's); NULL for any other
  * stream. No new reference. */
-GSocket *sm_stream_get_socket          (GObject               *stream);
+GSocket *sm_stream_get_socket (GObject *stream);
 
 G_END_DECLS

@@ -14,34 +14,35 @@ struct _SmTlsCertificate
   gnutls_pcert_st *pcerts;
   unsigned int     n_pcerts;
   gnutls_privkey_t key;
-  GStrv            names;   /* lower case; SAN DNS names, or the CN */
+  GStrv            names; /* lower case; SAN DNS names, or the CN */
 };
 
 struct _SmTlsCredentials
 {
-  GObject parent_instance;
+  GObject                          parent_instance;
 
   /* Guards what handshakes read (certificates, priority, ALPN, ticket
    * key): streams in other threads may share these credentials. */
-  GMutex lock;
+  GMutex                           lock;
 
   /* shared by all sessions; the certificate is picked per session by
    * sm_tls_stream_retrieve_certificate() */
   gnutls_certificate_credentials_t x509;
-  GPtrArray                       *certificates;   /* SmTlsCertificate, oldest first */
+  GPtrArray                       *certificates; /* SmTlsCertificate, oldest first */
 
-  char             *priority_string;
-  gnutls_priority_t priority;   /* sessions keep their own reference */
+  char                            *priority_string;
+  gnutls_priority_t                priority; /* sessions keep their own reference */
 
-  GStrv           alpn_protocols;
-  gnutls_datum_t *alpn_datums;
-  guint           n_alpn;
+  GStrv                            alpn_protocols;
+  gnutls_datum_t                  *alpn_datums;
+  guint                            n_alpn;
 
-  gnutls_datum_t ticket_key;
-  GSource       *ticket_key_source;
+  gnutls_datum_t                   ticket_key;
+  GSource                         *ticket_key_source;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_PRIORITY,
   PROP_ALPN_PROTOCOLS,
@@ -95,8 +96,7 @@ sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
 }
 
 static void
-free_x509_list (gnutls_x509_crt_t *crts,
-                unsigned int       n_crts)
+free_x509_list (gnutls_x509_crt_t *crts, unsigned int n_crts)
 {
   for (unsigned int i = 0; i < n_crts; i++)
     gnutls_x509_crt_deinit (crts[i]);
@@ -104,8 +104,7 @@ free_x509_list (gnutls_x509_crt_t *crts,
 }
 
 static char *
-normalize_dns_name (const char *name,
-                    gsize       length)
+normalize_dns_name (const char *name, gsize length)
 {
   while (length > 0 && name[length - 1] == '.')
     length--;
@@ -120,13 +119,13 @@ normalize_dns_name (const char *name,
 static GStrv
 collect_dns_names (gnutls_x509_crt_t crt)
 {
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   char buffer[256];
 
   for (unsigned int seq = 0;; seq++)
     {
       size_t size = sizeof buffer;
-      int type = gnutls_x509_crt_get_subject_alt_name (crt, seq, buffer, &size, NULL);
+      int    type = gnutls_x509_crt_get_subject_alt_name (crt, seq, buffer, &size, NULL);
 
       if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
         break;
@@ -147,8 +146,8 @@ collect_dns_names (gnutls_x509_crt_t crt)
     {
       size_t size = sizeof buffer;
 
-      if (gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-                                         buffer, &size) == 0)
+      if (gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buffer, &size) ==
+          0)
         {
           char *name = normalize_dns_name (buffer, size);
           if (name != NULL)
@@ -161,17 +160,16 @@ collect_dns_names (gnutls_x509_crt_t crt)
 }
 
 static void
-warn_if_not_valid_now (const char        *id,
-                       gnutls_x509_crt_t  crt)
+warn_if_not_valid_now (const char *id, gnutls_x509_crt_t crt)
 {
-  time_t now = time (NULL);
-  time_t not_before = gnutls_x509_crt_get_activation_time (crt);
-  time_t not_after = gnutls_x509_crt_get_expiration_time (crt);
+  time_t         now = time (NULL);
+  time_t         not_before = gnutls_x509_crt_get_activation_time (crt);
+  time_t         not_after = gnutls_x509_crt_get_expiration_time (crt);
   gnutls_datum_t dn = { NULL, 0 };
-  g_autoptr(GDateTime) when = NULL;
+  g_autoptr (GDateTime) when = NULL;
   g_autofree char *when_text = NULL;
-  gboolean expired = not_after != (time_t) -1 && not_after < now;
-  gboolean early = not_before != (time_t) -1 && not_before > now;
+  gboolean         expired = not_after != (time_t) -1 && not_after < now;
+  gboolean         early = not_before != (time_t) -1 && not_before > now;
 
   if (!expired && !early)
     return;
@@ -181,22 +179,21 @@ warn_if_not_valid_now (const char        *id,
   gnutls_x509_crt_get_dn3 (crt, &dn, 0);
 
   if (expired)
-    g_warning ("TLS certificate \"%s\" (%s) expired on %s; serving it anyway",
-               id, dn.data != NULL ? (char *) dn.data : "?", when_text);
+    g_warning ("TLS certificate \"%s\" (%s) expired on %s; serving it anyway", id,
+               dn.data != NULL ? (char *) dn.data : "?", when_text);
   else
-    g_warning ("TLS certificate \"%s\" (%s) is not valid before %s; serving it anyway",
-               id, dn.data != NULL ? (char *) dn.data : "?", when_text);
+    g_warning ("TLS certificate \"%s\" (%s) is not valid before %s; serving it anyway", id,
+               dn.data != NULL ? (char *) dn.data : "?", when_text);
   gnutls_free (dn.data);
 }
 
 static gboolean
-key_matches_certificate (gnutls_x509_privkey_t key,
-                         gnutls_x509_crt_t     crt)
+key_matches_certificate (gnutls_x509_privkey_t key, gnutls_x509_crt_t crt)
 {
   unsigned char crt_id[64];
   unsigned char key_id[64];
-  size_t crt_id_size = sizeof crt_id;
-  size_t key_id_size = sizeof key_id;
+  size_t        crt_id_size = sizeof crt_id;
+  size_t        key_id_size = sizeof key_id;
 
   if (gnutls_x509_crt_get_key_id (crt, GNUTLS_KEYID_USE_SHA256, crt_id, &crt_id_size) < 0 ||
       gnutls_x509_privkey_get_key_id (key, GNUTLS_KEYID_USE_SHA256, key_id, &key_id_size) < 0)
@@ -206,13 +203,13 @@ key_matches_certificate (gnutls_x509_privkey_t key,
 }
 
 static gboolean
-pem_has_block (const char *pem,
-               const char *label_suffix)
+pem_has_block (const char *pem, const char *label_suffix)
 {
   g_autofree char *end_marker = g_strconcat (label_suffix, "-----", NULL);
-  const char *begin;
+  const char      *begin;
 
-  for (begin = strstr (pem, "-----BEGIN "); begin != NULL; begin = strstr (begin + 1, "-----BEGIN "))
+  for (begin = strstr (pem, "-----BEGIN "); begin != NULL;
+       begin = strstr (begin + 1, "-----BEGIN "))
     {
       const char *line_end = strchr (begin, '\n');
       const char *marker = strstr (begin, end_marker);
@@ -225,17 +222,14 @@ pem_has_block (const char *pem,
 
 /* @id NULL: only checking, no validity warning */
 static SmTlsCertificate *
-sm_tls_certificate_new (const char  *id,
-                        const char  *cert_pem,
-                        const char  *key_pem,
-                        GError     **error)
+sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pem, GError **error)
 {
-  g_autoptr(SmTlsCertificate) cert = NULL;
-  gnutls_datum_t cert_datum = { (unsigned char *) cert_pem, strlen (cert_pem) };
-  gnutls_x509_crt_t *crts = NULL;
-  unsigned int n_crts = 0;
+  g_autoptr (SmTlsCertificate) cert = NULL;
+  gnutls_datum_t        cert_datum = { (unsigned char *) cert_pem, strlen (cert_pem) };
+  gnutls_x509_crt_t    *crts = NULL;
+  unsigned int          n_crts = 0;
   gnutls_x509_privkey_t x509_key = NULL;
-  int ret;
+  int                   ret;
 
   if (!pem_has_block (cert_pem, "CERTIFICATE"))
     {
@@ -319,16 +313,14 @@ sm_tls_certificate_new (const char  *id,
 }
 
 static gboolean
-name_matches_exactly (const char *pattern,
-                      const char *server_name)
+name_matches_exactly (const char *pattern, const char *server_name)
 {
   return g_ascii_strcasecmp (pattern, server_name) == 0;
 }
 
 /* "*.example.com" covers exactly one label: "a.example.com" only */
 static gboolean
-name_matches_wildcard (const char *pattern,
-                       const char *server_name)
+name_matches_wildcard (const char *pattern, const char *server_name)
 {
   const char *first_dot;
 
@@ -343,9 +335,7 @@ name_matches_wildcard (const char *pattern,
 }
 
 static gboolean
-certificate_matches (SmTlsCertificate *cert,
-                     const char       *server_name,
-                     gboolean          wildcard)
+certificate_matches (SmTlsCertificate *cert, const char *server_name, gboolean wildcard)
 {
   for (guint i = 0; cert->names[i] != NULL; i++)
     {
@@ -357,10 +347,9 @@ certificate_matches (SmTlsCertificate *cert,
 }
 
 SmTlsCertificate *
-sm_tls_credentials_select (SmTlsCredentials *self,
-                           const char       *server_name)
+sm_tls_credentials_select (SmTlsCredentials *self, const char *server_name)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
   GPtrArray *certs = self->certificates;
 
   if (certs->len == 0)
@@ -385,9 +374,7 @@ sm_tls_credentials_select (SmTlsCredentials *self,
 /* Credentials */
 
 static gboolean
-find_certificate (SmTlsCredentials *self,
-                  const char       *id,
-                  guint            *index)
+find_certificate (SmTlsCredentials *self, const char *id, guint *index)
 {
   for (guint i = 0; i < self->certificates->len; i++)
     {
@@ -402,14 +389,14 @@ find_certificate (SmTlsCredentials *self,
 }
 
 gboolean
-sm_tls_credentials_add (SmTlsCredentials  *self,
-                        const char        *id,
-                        const char        *cert_pem,
-                        const char        *key_pem,
-                        GError           **error)
+sm_tls_credentials_add (SmTlsCredentials *self,
+                        const char       *id,
+                        const char       *cert_pem,
+                        const char       *key_pem,
+                        GError          **error)
 {
   SmTlsCertificate *cert;
-  guint index;
+  guint             index;
 
   g_return_val_if_fail (SM_IS_TLS_CREDENTIALS (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
@@ -431,11 +418,9 @@ sm_tls_credentials_add (SmTlsCredentials  *self,
 }
 
 gboolean
-sm_tls_credentials_check (const char  *cert_pem,
-                          const char  *key_pem,
-                          GError     **error)
+sm_tls_credentials_check (const char *cert_pem, const char *key_pem, GError **error)
 {
-  g_autoptr(SmTlsCertificate) cert = NULL;
+  g_autoptr (SmTlsCertificate) cert = NULL;
 
   g_return_val_if_fail (cert_pem != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -445,10 +430,9 @@ sm_tls_credentials_check (const char  *cert_pem,
 }
 
 gboolean
-sm_tls_credentials_remove (SmTlsCredentials *self,
-                           const char       *id)
+sm_tls_credentials_remove (SmTlsCredentials *self, const char *id)
 {
-  g_autoptr(GMutexLocker) locker = NULL;
+  g_autoptr (GMutexLocker) locker = NULL;
   guint index;
 
   g_return_val_if_fail (SM_IS_TLS_CREDENTIALS (self), FALSE);
@@ -481,13 +465,11 @@ sm_tls_credentials_get_priority (SmTlsCredentials *self)
 }
 
 gboolean
-sm_tls_credentials_set_priority (SmTlsCredentials  *self,
-                                 const char        *priority,
-                                 GError           **error)
+sm_tls_credentials_set_priority (SmTlsCredentials *self, const char *priority, GError **error)
 {
   gnutls_priority_t cache = NULL;
-  const char *error_position = NULL;
-  int ret;
+  const char       *error_position = NULL;
+  int               ret;
 
   g_return_val_if_fail (SM_IS_TLS_CREDENTIALS (self), FALSE);
   g_return_val_if_fail (priority != NULL, FALSE);
@@ -519,18 +501,18 @@ sm_tls_credentials_set_priority (SmTlsCredentials  *self,
   return TRUE;
 }
 
-const char * const *
+const char *const *
 sm_tls_credentials_get_alpn_protocols (SmTlsCredentials *self)
 {
   g_return_val_if_fail (SM_IS_TLS_CREDENTIALS (self), NULL);
 
-  return (const char * const *) self->alpn_protocols;
+  return (const char *const *) self->alpn_protocols;
 }
 
 gboolean
-sm_tls_credentials_set_alpn_protocols (SmTlsCredentials    *self,
-                                       const char * const  *protocols,
-                                       GError             **error)
+sm_tls_credentials_set_alpn_protocols (SmTlsCredentials  *self,
+                                       const char *const *protocols,
+                                       GError           **error)
 {
   guint n = protocols != NULL ? g_strv_length ((GStrv) protocols) : 0;
 
@@ -548,8 +530,7 @@ sm_tls_credentials_set_alpn_protocols (SmTlsCredentials    *self,
       if (length == 0 || length > SM_TLS_MAX_ALPN_PROTOCOL_SIZE)
         {
           g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
-                       "ALPN protocol names are 1 to %d bytes long",
-                       SM_TLS_MAX_ALPN_PROTOCOL_SIZE);
+                       "ALPN protocol names are 1 to %d bytes long", SM_TLS_MAX_ALPN_PROTOCOL_SIZE);
           return FALSE;
         }
     }
@@ -572,11 +553,9 @@ sm_tls_credentials_set_alpn_protocols (SmTlsCredentials    *self,
 }
 
 gboolean
-sm_tls_credentials_setup_session (SmTlsCredentials  *self,
-                                  gnutls_session_t   session,
-                                  GError           **error)
+sm_tls_credentials_setup_session (SmTlsCredentials *self, gnutls_session_t session, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
   int ret;
 
   ret = gnutls_priority_set (session, self->priority);
@@ -636,10 +615,7 @@ rotate_ticket_key_cb (gpointer user_data)
 }
 
 static void
-sm_tls_credentials_get_property (GObject    *object,
-                                 guint       prop_id,
-                                 GValue     *value,
-                                 GParamSpec *pspec)
+sm_tls_credentials_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
 
@@ -663,7 +639,7 @@ sm_tls_credentials_set_property (GObject      *object,
                                  GParamSpec   *pspec)
 {
   SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   switch (prop_id)
     {
@@ -725,14 +701,12 @@ sm_tls_credentials_class_init (SmTlsCredentialsClass *klass)
   object_class->dispose = sm_tls_credentials_dispose;
   object_class->finalize = sm_tls_credentials_finalize;
 
-  properties[PROP_PRIORITY] =
-    g_param_spec_string ("priority", "Priority", "GnuTLS priority string",
-                         SM_TLS_DEFAULT_PRIORITY,
-                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_PRIORITY] = g_param_spec_string (
+      "priority", "Priority", "GnuTLS priority string", SM_TLS_DEFAULT_PRIORITY,
+      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_ALPN_PROTOCOLS] =
-    g_param_spec_boxed ("alpn-protocols", "ALPN protocols", "ALPN protocols offered",
-                        G_TYPE_STRV,
-                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boxed ("alpn-protocols", "ALPN protocols", "ALPN protocols offered", G_TYPE_STRV,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -740,7 +714,7 @@ static void
 sm_tls_credentials_init (SmTlsCredentials *self)
 {
   const char *error_position = NULL;
-  int ret;
+  int         ret;
 
   g_mutex_init (&self->lock);
   self->certificates = g_ptr_array_new_with_free_func ((GDestroyNotify) sm_tls_certificate_unref);

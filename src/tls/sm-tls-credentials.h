@@ -48,44 +48,40 @@ G_BEGIN_DECLS
 #define SM_TYPE_TLS_CREDENTIALS (sm_tls_credentials_get_type ())
 G_DECLARE_FINAL_TYPE (SmTlsCredentials, sm_tls_credentials, SM, TLS_CREDENTIALS, GObject)
 
-SmTlsCredentials   *sm_tls_credentials_new                (void);
+SmTlsCredentials *sm_tls_credentials_new (void);
 
 /* Fails with SM_ERROR_TLS and a message fit for a handshake status:
  * "no certificate in TLS certificate PEM",
  * "TLS certificate could not be parsed: ...",
  * "TLS private key could not be parsed: ...",
  * "TLS private key does not match the certificate". */
-gboolean            sm_tls_credentials_add                (SmTlsCredentials    *self,
-                                                           const char          *id,
-                                                           const char          *cert_pem,
-                                                           const char          *key_pem,
-                                                           GError             **error);
+gboolean          sm_tls_credentials_add (SmTlsCredentials *self,
+                                          const char       *id,
+                                          const char       *cert_pem,
+                                          const char       *key_pem,
+                                          GError          **error);
 /* Checks a certificate and key as sm_tls_credentials_add() does, with
  * the same errors, keeping and logging nothing: to refuse bad input before
  * anything changes. */
-gboolean            sm_tls_credentials_check              (const char          *cert_pem,
-                                                           const char          *key_pem,
-                                                           GError             **error);
+gboolean    sm_tls_credentials_check (const char *cert_pem, const char *key_pem, GError **error);
 /* FALSE if there was no certificate with that id */
-gboolean            sm_tls_credentials_remove             (SmTlsCredentials    *self,
-                                                           const char          *id);
-guint               sm_tls_credentials_get_n_certificates (SmTlsCredentials    *self);
+gboolean    sm_tls_credentials_remove (SmTlsCredentials *self, const char *id);
+guint       sm_tls_credentials_get_n_certificates (SmTlsCredentials *self);
 
 /* GnuTLS priority string; property "priority", SM_TLS_DEFAULT_PRIORITY by
  * default. An invalid string fails with SM_ERROR_TLS and changes nothing. */
-const char         *sm_tls_credentials_get_priority       (SmTlsCredentials    *self);
-gboolean            sm_tls_credentials_set_priority       (SmTlsCredentials    *self,
-                                                           const char          *priority,
-                                                           GError             **error);
+const char *sm_tls_credentials_get_priority (SmTlsCredentials *self);
+gboolean
+sm_tls_credentials_set_priority (SmTlsCredentials *self, const char *priority, GError **error);
 
 /* ALPN protocols offered, in our order of preference (the server's order
  * wins); property "alpn-protocols", none by default. A client that offers
  * none of them still connects, without ALPN. At most
  * SM_TLS_MAX_ALPN_PROTOCOLS names of 1 to SM_TLS_MAX_ALPN_PROTOCOL_SIZE
  * bytes, else SM_ERROR_INVALID_ARGUMENT. NULL or empty clears the list. */
-const char * const *sm_tls_credentials_get_alpn_protocols (SmTlsCredentials    *self);
-gboolean            sm_tls_credentials_set_alpn_protocols (SmTlsCredentials    *self,
-                                                           const char * const  *protocols,
-                                                           GError             **error);
+const char *const *sm_tls_credentials_get_alpn_protocols (SmTlsCredentials *self);
+gboolean           sm_tls_credentials_set_alpn_protocols (SmTlsCredentials  *self,
+                                                          const char *const *protocols,
+                                                          GError           **error);
 
 G_END_DECLS

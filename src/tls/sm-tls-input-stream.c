@@ -6,18 +6,19 @@ struct _SmTlsInputStream
 {
   GInputStream parent_instance;
 
-  GWeakRef tls;   /* the TLS stream owns us */
+  GWeakRef     tls; /* the TLS stream owns us */
 };
 
 static void sm_tls_input_stream_pollable_init (GPollableInputStreamInterface *iface);
 
-G_DEFINE_TYPE_WITH_CODE (SmTlsInputStream, sm_tls_input_stream, G_TYPE_INPUT_STREAM,
+G_DEFINE_TYPE_WITH_CODE (SmTlsInputStream,
+                         sm_tls_input_stream,
+                         G_TYPE_INPUT_STREAM,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
                                                 sm_tls_input_stream_pollable_init))
 
 static SmTlsStream *
-get_tls (SmTlsInputStream  *self,
-         GError           **error)
+get_tls (SmTlsInputStream *self, GError **error)
 {
   SmTlsStream *tls = g_weak_ref_get (&self->tls);
 
@@ -27,13 +28,13 @@ get_tls (SmTlsInputStream  *self,
 }
 
 static gssize
-sm_tls_input_stream_read (GInputStream  *stream,
-                          void          *buffer,
-                          gsize          count,
-                          GCancellable  *cancellable,
-                          GError       **error)
+sm_tls_input_stream_read (GInputStream *stream,
+                          void         *buffer,
+                          gsize         count,
+                          GCancellable *cancellable,
+                          GError      **error)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
 
   if (tls == NULL)
     return -1;
@@ -41,12 +42,12 @@ sm_tls_input_stream_read (GInputStream  *stream,
 }
 
 static gssize
-sm_tls_input_stream_read_nonblocking (GPollableInputStream  *stream,
-                                      void                  *buffer,
-                                      gsize                  count,
-                                      GError               **error)
+sm_tls_input_stream_read_nonblocking (GPollableInputStream *stream,
+                                      void                 *buffer,
+                                      gsize                 count,
+                                      GError              **error)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
 
   if (tls == NULL)
     return -1;
@@ -61,7 +62,7 @@ sm_tls_input_stream_read_nonblocking (GPollableInputStream  *stream,
 static gboolean
 sm_tls_input_stream_can_poll (GPollableInputStream *stream)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
 
   return tls != NULL && sm_tls_stream_can_poll (tls);
 }
@@ -69,48 +70,43 @@ sm_tls_input_stream_can_poll (GPollableInputStream *stream)
 static gboolean
 sm_tls_input_stream_is_readable (GPollableInputStream *stream)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
 
   /* a read will report the closed stream at once */
   return tls == NULL || sm_tls_stream_is_ready (tls, G_IO_IN);
 }
 
 static GSource *
-sm_tls_input_stream_create_source (GPollableInputStream *stream,
-                                   GCancellable         *cancellable)
+sm_tls_input_stream_create_source (GPollableInputStream *stream, GCancellable *cancellable)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
 
   return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_IN, cancellable);
 }
 
 /* Nothing to release: the TLS stream closes the transport */
 static gboolean
-sm_tls_input_stream_close (GInputStream  *stream,
-                           GCancellable  *cancellable,
-                           GError       **error)
+sm_tls_input_stream_close (GInputStream *stream, GCancellable *cancellable, GError **error)
 {
   return TRUE;
 }
 
 /* GInputStream would close in a thread otherwise */
 static void
-sm_tls_input_stream_close_async (GInputStream        *stream,
-                                 int                  io_priority,
-                                 GCancellable        *cancellable,
-                                 GAsyncReadyCallback  callback,
-                                 gpointer             user_data)
+sm_tls_input_stream_close_async (GInputStream       *stream,
+                                 int                 io_priority,
+                                 GCancellable       *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer            user_data)
 {
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, sm_tls_input_stream_close_async);
   g_task_return_boolean (task, TRUE);
 }
 
 static gboolean
-sm_tls_input_stream_close_finish (GInputStream  *stream,
-                                  GAsyncResult  *result,
-                                  GError       **error)
+sm_tls_input_stream_close_finish (GInputStream *stream, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -128,7 +124,7 @@ sm_tls_input_stream_finalize (GObject *object)
 static void
 sm_tls_input_stream_class_init (SmTlsInputStreamClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass      *object_class = G_OBJECT_CLASS (klass);
   GInputStreamClass *input_class = G_INPUT_STREAM_CLASS (klass);
 
   object_class->finalize = sm_tls_input_stream_finalize;

@@ -6,18 +6,19 @@ struct _SmTlsOutputStream
 {
   GOutputStream parent_instance;
 
-  GWeakRef tls;   /* the TLS stream owns us */
+  GWeakRef      tls; /* the TLS stream owns us */
 };
 
 static void sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface);
 
-G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream, sm_tls_output_stream, G_TYPE_OUTPUT_STREAM,
+G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream,
+                         sm_tls_output_stream,
+                         G_TYPE_OUTPUT_STREAM,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
                                                 sm_tls_output_stream_pollable_init))
 
 static SmTlsStream *
-get_tls (SmTlsOutputStream  *self,
-         GError            **error)
+get_tls (SmTlsOutputStream *self, GError **error)
 {
   SmTlsStream *tls = g_weak_ref_get (&self->tls);
 
@@ -27,13 +28,13 @@ get_tls (SmTlsOutputStream  *self,
 }
 
 static gssize
-sm_tls_output_stream_write (GOutputStream  *stream,
-                            const void     *buffer,
-                            gsize           count,
-                            GCancellable   *cancellable,
-                            GError        **error)
+sm_tls_output_stream_write (GOutputStream *stream,
+                            const void    *buffer,
+                            gsize          count,
+                            GCancellable  *cancellable,
+                            GError       **error)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
 
   if (tls == NULL)
     return -1;
@@ -41,12 +42,12 @@ sm_tls_output_stream_write (GOutputStream  *stream,
 }
 
 static gssize
-sm_tls_output_stream_write_nonblocking (GPollableOutputStream  *stream,
-                                        const void             *buffer,
-                                        gsize                   count,
-                                        GError                **error)
+sm_tls_output_stream_write_nonblocking (GPollableOutputStream *stream,
+                                        const void            *buffer,
+                                        gsize                  count,
+                                        GError               **error)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
 
   if (tls == NULL)
     return -1;
@@ -56,7 +57,7 @@ sm_tls_output_stream_write_nonblocking (GPollableOutputStream  *stream,
 static gboolean
 sm_tls_output_stream_can_poll (GPollableOutputStream *stream)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
 
   return tls != NULL && sm_tls_stream_can_poll (tls);
 }
@@ -64,28 +65,25 @@ sm_tls_output_stream_can_poll (GPollableOutputStream *stream)
 static gboolean
 sm_tls_output_stream_is_writable (GPollableOutputStream *stream)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
 
   /* a write will report the closed stream at once */
   return tls == NULL || sm_tls_stream_is_ready (tls, G_IO_OUT);
 }
 
 static GSource *
-sm_tls_output_stream_create_source (GPollableOutputStream *stream,
-                                    GCancellable          *cancellable)
+sm_tls_output_stream_create_source (GPollableOutputStream *stream, GCancellable *cancellable)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
 
   return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_OUT, cancellable);
 }
 
 /* Starts close_notify and the half-close, and returns: see sm-tls-stream.h */
 static gboolean
-sm_tls_output_stream_close (GOutputStream  *stream,
-                            GCancellable   *cancellable,
-                            GError        **error)
+sm_tls_output_stream_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
 
   if (tls == NULL)
     return TRUE;
@@ -93,11 +91,9 @@ sm_tls_output_stream_close (GOutputStream  *stream,
 }
 
 static void
-close_output_cb (GObject      *source_object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+close_output_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  g_autoptr (GTask) task = user_data;
   GError *error = NULL;
 
   if (sm_tls_stream_close_output_finish (SM_TLS_STREAM (source_object), result, &error))
@@ -107,13 +103,13 @@ close_output_cb (GObject      *source_object,
 }
 
 static void
-sm_tls_output_stream_close_async (GOutputStream       *stream,
-                                  int                  io_priority,
-                                  GCancellable        *cancellable,
-                                  GAsyncReadyCallback  callback,
-                                  gpointer             user_data)
+sm_tls_output_stream_close_async (GOutputStream      *stream,
+                                  int                 io_priority,
+                                  GCancellable       *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer            user_data)
 {
-  g_autoptr(SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
+  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
   GTask *task = g_task_new (stream, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, sm_tls_output_stream_close_async);
@@ -131,9 +127,7 @@ sm_tls_output_stream_close_async (GOutputStream       *stream,
 }
 
 static gboolean
-sm_tls_output_stream_close_finish (GOutputStream  *stream,
-                                   GAsyncResult   *result,
-                                   GError        **error)
+sm_tls_output_stream_close_finish (GOutputStream *stream, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -151,7 +145,7 @@ sm_tls_output_stream_finalize (GObject *object)
 static void
 sm_tls_output_stream_class_init (SmTlsOutputStreamClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass       *object_class = G_OBJECT_CLASS (klass);
   GOutputStreamClass *output_class = G_OUTPUT_STREAM_CLASS (klass);
 
   object_class->finalize = sm_tls_output_stream_finalize;

@@ -18,67 +18,67 @@ G_BEGIN_DECLS
  * the one it chose after it is removed from its credentials. */
 typedef struct _SmTlsCertificate SmTlsCertificate;
 
-SmTlsCertificate *sm_tls_certificate_ref             (SmTlsCertificate *cert);
-void              sm_tls_certificate_unref           (SmTlsCertificate *cert);
-const char       *sm_tls_certificate_get_id          (SmTlsCertificate *cert);
+SmTlsCertificate                *sm_tls_certificate_ref (SmTlsCertificate *cert);
+void                             sm_tls_certificate_unref (SmTlsCertificate *cert);
+const char                      *sm_tls_certificate_get_id (SmTlsCertificate *cert);
 /* The chain and key handed to GnuTLS; owned by @cert */
-void              sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
-                                                      gnutls_pcert_st **pcerts,
-                                                      unsigned int     *n_pcerts,
-                                                      gnutls_privkey_t *key);
+void                             sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
+                                                                     gnutls_pcert_st **pcerts,
+                                                                     unsigned int     *n_pcerts,
+                                                                     gnutls_privkey_t *key);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmTlsCertificate, sm_tls_certificate_unref)
 
 /* The certificate the selection rule (see sm-tls-credentials.h) picks for
  * @server_name (NULL: no SNI); a new reference, NULL if there is none. */
-SmTlsCertificate *sm_tls_credentials_select          (SmTlsCredentials *self,
-                                                      const char       *server_name);
+SmTlsCertificate *sm_tls_credentials_select (SmTlsCredentials *self, const char *server_name);
 /* Applies priority, certificate credentials, ALPN and tickets to a new
  * server session. Certificates are then chosen per handshake by the
  * callback below, which finds its stream with gnutls_session_get_ptr(). */
-gboolean          sm_tls_credentials_setup_session   (SmTlsCredentials *self,
-                                                      gnutls_session_t  session,
-                                                      GError          **error);
-int               sm_tls_stream_retrieve_certificate (gnutls_session_t        session,
-                                                      const gnutls_datum_t   *req_ca_rdn,
-                                                      int                     n_req_ca_rdn,
-                                                      const gnutls_pk_algorithm_t *pk_algos,
-                                                      int                     n_pk_algos,
-                                                      gnutls_pcert_st       **pcerts,
-                                                      unsigned int           *n_pcerts,
-                                                      gnutls_privkey_t       *key);
+gboolean
+sm_tls_credentials_setup_session (SmTlsCredentials *self, gnutls_session_t session, GError **error);
+int sm_tls_stream_retrieve_certificate (gnutls_session_t             session,
+                                        const gnutls_datum_t        *req_ca_rdn,
+                                        int                          n_req_ca_rdn,
+                                        const gnutls_pk_algorithm_t *pk_algos,
+                                        int                          n_pk_algos,
+                                        gnutls_pcert_st            **pcerts,
+                                        unsigned int                *n_pcerts,
+                                        gnutls_privkey_t            *key);
 
 /* SmTlsStream internals, shared by sm-tls-stream.c (session, transport,
  * handshake, life cycle) and sm-tls-stream-io.c (records, shutdown,
  * polling). */
 
-typedef enum {
+typedef enum
+{
   SM_TLS_HANDSHAKE_NOT_STARTED,
   SM_TLS_HANDSHAKE_RUNNING,
   SM_TLS_HANDSHAKE_DONE,
   SM_TLS_HANDSHAKE_FAILED,
 } SmTlsHandshakeState;
 
-typedef enum {
+typedef enum
+{
   SM_TLS_OUTPUT_OPEN,
-  SM_TLS_OUTPUT_SHUTTING_DOWN,  /* flushing, then sending close_notify */
-  SM_TLS_OUTPUT_SHUT,           /* done (or given up) and the base half-closed */
+  SM_TLS_OUTPUT_SHUTTING_DOWN, /* flushing, then sending close_notify */
+  SM_TLS_OUTPUT_SHUT,          /* done (or given up) and the base half-closed */
 } SmTlsOutputState;
 
 struct _SmTlsStream
 {
-  GIOStream parent_instance;
+  GIOStream              parent_instance;
 
   gboolean               set_up;
   GIOStream             *base;
-  GPollableInputStream  *base_input;    /* owned by base */
+  GPollableInputStream  *base_input; /* owned by base */
   GPollableOutputStream *base_output;
   gboolean               base_closed;
   GInputStream          *input;
   GOutputStream         *output;
 
   SmTlsCredentials      *credentials;
-  SmTlsCertificate      *certificate;   /* chosen at the handshake */
+  SmTlsCertificate      *certificate; /* chosen at the handshake */
   gnutls_session_t       session;
 
   /* how the transport callbacks do I/O during the current GnuTLS call */
@@ -94,8 +94,8 @@ struct _SmTlsStream
   char                  *server_name;
   char                  *alpn;
 
-  GError                *fatal_error;   /* the session is unusable both ways */
-  GError                *read_error;    /* sticky: truncation */
+  GError                *fatal_error; /* the session is unusable both ways */
+  GError                *read_error;  /* sticky: truncation */
   gboolean               read_eof;
   gboolean               truncation_is_eof;
 
@@ -105,7 +105,7 @@ struct _SmTlsStream
   GSource               *output_source; /* sends what GnuTLS holds as the socket drains */
   GSource               *linger_source;
   GError                *shutdown_error;
-  GPtrArray             *shutdown_waiters;   /* GTask */
+  GPtrArray             *shutdown_waiters; /* GTask */
   gboolean               close_base_after_shutdown;
   gboolean               holds_shutdown_ref; /* while closing in the background */
 };
@@ -120,63 +120,55 @@ sm_tls_clear_source (GSource **source)
 }
 
 /* Around each GnuTLS call: how the transport callbacks do I/O */
-void              sm_tls_stream_begin_io             (SmTlsStream      *self,
-                                                      gboolean          blocking,
-                                                      GCancellable     *cancellable);
-void              sm_tls_stream_end_io               (SmTlsStream      *self);
+void sm_tls_stream_begin_io (SmTlsStream *self, gboolean blocking, GCancellable *cancellable);
+void sm_tls_stream_end_io (SmTlsStream *self);
 /* A failed GnuTLS call as a GError: the transport's own error, truncation
  * as G_IO_ERROR_CONNECTION_CLOSED, else SM_ERROR_TLS "@what: reason" */
-void              sm_tls_stream_set_gnutls_error     (SmTlsStream      *self,
-                                                      int               ret,
-                                                      const char       *what,
-                                                      GError          **error);
+void sm_tls_stream_set_gnutls_error (SmTlsStream *self, int ret, const char *what, GError **error);
 /* Starts sending close_notify and half-closing the base, once */
-void              sm_tls_stream_begin_shutdown       (SmTlsStream      *self);
+void sm_tls_stream_begin_shutdown (SmTlsStream *self);
 /* Closes the base stream, once */
-void              sm_tls_stream_close_base           (SmTlsStream      *self);
+void sm_tls_stream_close_base (SmTlsStream *self);
 
 /* What SmTlsInputStream and SmTlsOutputStream delegate to. */
-gssize            sm_tls_stream_read                 (SmTlsStream      *self,
-                                                      void             *buffer,
-                                                      gsize             count,
-                                                      gboolean          blocking,
-                                                      GCancellable     *cancellable,
-                                                      GError          **error);
-gssize            sm_tls_stream_write                (SmTlsStream      *self,
-                                                      const void       *buffer,
-                                                      gsize             count,
-                                                      gboolean          blocking,
-                                                      GCancellable     *cancellable,
-                                                      GError          **error);
-gboolean          sm_tls_stream_is_ready             (SmTlsStream      *self,
-                                                      GIOCondition      condition);
-gboolean          sm_tls_stream_can_poll             (SmTlsStream      *self);
+gssize   sm_tls_stream_read (SmTlsStream  *self,
+                             void         *buffer,
+                             gsize         count,
+                             gboolean      blocking,
+                             GCancellable *cancellable,
+                             GError      **error);
+gssize   sm_tls_stream_write (SmTlsStream  *self,
+                              const void   *buffer,
+                              gsize         count,
+                              gboolean      blocking,
+                              GCancellable *cancellable,
+                              GError      **error);
+gboolean sm_tls_stream_is_ready (SmTlsStream *self, GIOCondition condition);
+gboolean sm_tls_stream_can_poll (SmTlsStream *self);
 /* A GPollableSourceFunc source for @pollable_stream (the TLS input or
  * output stream) that fires when sm_tls_stream_is_ready() may be TRUE;
  * @self may be NULL once the TLS stream is gone: the source fires at once. */
-GSource          *sm_tls_stream_create_source        (SmTlsStream      *self,
-                                                      GObject          *pollable_stream,
-                                                      GIOCondition      condition,
-                                                      GCancellable     *cancellable);
+GSource *sm_tls_stream_create_source (SmTlsStream  *self,
+                                      GObject      *pollable_stream,
+                                      GIOCondition  condition,
+                                      GCancellable *cancellable);
 /* Starts close_notify + half-close; returns at once (see sm-tls-stream.h) */
-gboolean          sm_tls_stream_close_output         (SmTlsStream      *self,
-                                                      GError          **error);
+gboolean sm_tls_stream_close_output (SmTlsStream *self, GError **error);
 /* Same, and @callback runs once the half-close is done or has failed */
-void              sm_tls_stream_close_output_async   (SmTlsStream         *self,
-                                                      GCancellable        *cancellable,
-                                                      GAsyncReadyCallback  callback,
-                                                      gpointer             user_data);
-gboolean          sm_tls_stream_close_output_finish  (SmTlsStream      *self,
-                                                      GAsyncResult     *result,
-                                                      GError          **error);
+void     sm_tls_stream_close_output_async (SmTlsStream        *self,
+                                           GCancellable       *cancellable,
+                                           GAsyncReadyCallback callback,
+                                           gpointer            user_data);
+gboolean
+sm_tls_stream_close_output_finish (SmTlsStream *self, GAsyncResult *result, GError **error);
 
 #define SM_TYPE_TLS_INPUT_STREAM (sm_tls_input_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmTlsInputStream, sm_tls_input_stream, SM, TLS_INPUT_STREAM, GInputStream)
 /* Holds only a weak reference on @tls: the TLS stream owns it */
-GInputStream     *sm_tls_input_stream_new            (SmTlsStream      *tls);
+GInputStream *sm_tls_input_stream_new (SmTlsStream *tls);
 
 #define SM_TYPE_TLS_OUTPUT_STREAM (sm_tls_output_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmTlsOutputStream, sm_tls_output_stream, SM, TLS_OUTPUT_STREAM, GOutputStream)
-GOutputStream    *sm_tls_output_stream_new           (SmTlsStream      *tls);
+GOutputStream *sm_tls_output_stream_new (SmTlsStream *tls);
 
 G_END_DECLS

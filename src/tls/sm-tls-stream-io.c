@@ -9,9 +9,7 @@
 #define MAX_RECORD_PLAINTEXT 16384
 
 static gboolean
-check_io_allowed (SmTlsStream   *self,
-                  GCancellable  *cancellable,
-                  GError       **error)
+check_io_allowed (SmTlsStream *self, GCancellable *cancellable, GError **error)
 {
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
@@ -37,12 +35,12 @@ check_io_allowed (SmTlsStream   *self,
 /* Reading */
 
 gssize
-sm_tls_stream_read (SmTlsStream   *self,
-                    void          *buffer,
-                    gsize          count,
-                    gboolean       blocking,
-                    GCancellable  *cancellable,
-                    GError       **error)
+sm_tls_stream_read (SmTlsStream  *self,
+                    void         *buffer,
+                    gsize         count,
+                    gboolean      blocking,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
   if (!check_io_allowed (self, cancellable, error))
     return -1;
@@ -82,8 +80,7 @@ sm_tls_stream_read (SmTlsStream   *self,
            * blocking read then goes on waiting for data */
           if (blocking)
             continue;
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                               "Operation would block");
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Operation would block");
           return -1;
 
         case GNUTLS_E_REHANDSHAKE:
@@ -93,8 +90,8 @@ sm_tls_stream_read (SmTlsStream   *self,
           sm_tls_stream_begin_io (self, FALSE, NULL);
           gnutls_alert_send (self->session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
           sm_tls_stream_end_io (self);
-          self->fatal_error = g_error_new_literal (SM_ERROR, SM_ERROR_TLS,
-                                                   "TLS renegotiation refused");
+          self->fatal_error =
+              g_error_new_literal (SM_ERROR, SM_ERROR_TLS, "TLS renegotiation refused");
           g_propagate_error (error, g_error_copy (self->fatal_error));
           return -1;
 
@@ -124,12 +121,10 @@ sm_tls_stream_read (SmTlsStream   *self,
 
 /* Writing and closing the output */
 
-static void
-drive_output (SmTlsStream *self);
+static void drive_output (SmTlsStream *self);
 
 static gboolean
-output_ready_cb (GObject  *pollable_stream,
-                 gpointer  user_data)
+output_ready_cb (GObject *pollable_stream, gpointer user_data)
 {
   /* may stop watching, or finish the shutdown and drop self */
   drive_output (user_data);
@@ -149,8 +144,7 @@ watch_output (SmTlsStream *self)
 }
 
 static void
-set_write_error (SmTlsStream *self,
-                 int          ret)
+set_write_error (SmTlsStream *self, int ret)
 {
   g_clear_error (&self->write_error);
   sm_tls_stream_set_gnutls_error (self, ret, "TLS write failed", &self->write_error);
@@ -159,10 +153,7 @@ set_write_error (SmTlsStream *self,
 /* Hands GnuTLS's held record to the socket; FALSE with WOULD_BLOCK while
  * the socket is full */
 static gboolean
-flush_pending (SmTlsStream   *self,
-               gboolean       blocking,
-               GCancellable  *cancellable,
-               GError       **error)
+flush_pending (SmTlsStream *self, gboolean blocking, GCancellable *cancellable, GError **error)
 {
   ssize_t ret;
 
@@ -196,14 +187,14 @@ flush_pending (SmTlsStream   *self,
 }
 
 gssize
-sm_tls_stream_write (SmTlsStream   *self,
-                     const void    *buffer,
-                     gsize          count,
-                     gboolean       blocking,
-                     GCancellable  *cancellable,
-                     GError       **error)
+sm_tls_stream_write (SmTlsStream  *self,
+                     const void   *buffer,
+                     gsize         count,
+                     gboolean      blocking,
+                     GCancellable *cancellable,
+                     GError      **error)
 {
-  gsize chunk = MIN (count, MAX_RECORD_PLAINTEXT);
+  gsize   chunk = MIN (count, MAX_RECORD_PLAINTEXT);
   ssize_t ret;
 
   if (!check_io_allowed (self, cancellable, error))
@@ -241,7 +232,7 @@ sm_tls_stream_write (SmTlsStream   *self,
 static void
 half_close_base (SmTlsStream *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (G_IS_SOCKET_CONNECTION (self->base))
     {
@@ -260,7 +251,7 @@ half_close_base (SmTlsStream *self)
 void
 sm_tls_stream_close_base (SmTlsStream *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (self->base_closed)
     return;
@@ -270,10 +261,9 @@ sm_tls_stream_close_base (SmTlsStream *self)
 }
 
 static void
-finish_shutdown (SmTlsStream *self,
-                 GError      *error)
+finish_shutdown (SmTlsStream *self, GError *error)
 {
-  g_autoptr(GPtrArray) waiters = NULL;
+  g_autoptr (GPtrArray) waiters = NULL;
 
   self->output_state = SM_TLS_OUTPUT_SHUT;
   sm_tls_clear_source (&self->output_source);
@@ -312,8 +302,7 @@ finish_shutdown (SmTlsStream *self,
 }
 
 static gboolean
-send_close_notify (SmTlsStream  *self,
-                   GError      **error)
+send_close_notify (SmTlsStream *self, GError **error)
 {
   int ret;
 
@@ -333,7 +322,7 @@ send_close_notify (SmTlsStream  *self,
 static void
 drive_output (SmTlsStream *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (flush_pending (self, FALSE, NULL, &error) &&
       (self->output_state != SM_TLS_OUTPUT_SHUTTING_DOWN || send_close_notify (self, &error)))
@@ -360,12 +349,12 @@ static gboolean
 linger_timeout_cb (gpointer user_data)
 {
   SmTlsStream *self = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_clear_pointer (&self->linger_source, g_source_unref);
-  error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                       "TLS peer did not take close_notify within %d s",
-                       SM_TLS_STREAM_LINGER_SECONDS);
+  error =
+      g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                   "TLS peer did not take close_notify within %d s", SM_TLS_STREAM_LINGER_SECONDS);
   finish_shutdown (self, error);
   return G_SOURCE_REMOVE;
 }
@@ -401,10 +390,10 @@ sm_tls_stream_begin_shutdown (SmTlsStream *self)
 }
 
 gboolean
-sm_tls_stream_close_output (SmTlsStream  *self,
-                            GError      **error)
+sm_tls_stream_close_output (SmTlsStream *self, GError **error)
 {
-  g_autoptr(GError) write_error = self->write_error != NULL ? g_error_copy (self->write_error) : NULL;
+  g_autoptr (GError) write_error =
+      self->write_error != NULL ? g_error_copy (self->write_error) : NULL;
 
   sm_tls_stream_begin_shutdown (self);
   if (write_error != NULL)
@@ -416,12 +405,12 @@ sm_tls_stream_close_output (SmTlsStream  *self,
 }
 
 void
-sm_tls_stream_close_output_async (SmTlsStream         *self,
-                                  GCancellable        *cancellable,
-                                  GAsyncReadyCallback  callback,
-                                  gpointer             user_data)
+sm_tls_stream_close_output_async (SmTlsStream        *self,
+                                  GCancellable       *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer            user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask  *task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
 
   g_task_set_source_tag (task, sm_tls_stream_close_output_async);
@@ -448,9 +437,7 @@ sm_tls_stream_close_output_async (SmTlsStream         *self,
 }
 
 gboolean
-sm_tls_stream_close_output_finish (SmTlsStream   *self,
-                                   GAsyncResult  *result,
-                                   GError       **error)
+sm_tls_stream_close_output_finish (SmTlsStream *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
@@ -468,8 +455,7 @@ sm_tls_stream_can_poll (SmTlsStream *self)
 
 /* Ready because of our own state, whatever the socket says */
 static gboolean
-is_ready_without_base (SmTlsStream  *self,
-                       GIOCondition  condition)
+is_ready_without_base (SmTlsStream *self, GIOCondition condition)
 {
   if (self->handshake_state != SM_TLS_HANDSHAKE_DONE || self->fatal_error != NULL ||
       self->base_closed)
@@ -483,8 +469,7 @@ is_ready_without_base (SmTlsStream  *self,
 }
 
 gboolean
-sm_tls_stream_is_ready (SmTlsStream  *self,
-                        GIOCondition  condition)
+sm_tls_stream_is_ready (SmTlsStream *self, GIOCondition condition)
 {
   if (is_ready_without_base (self, condition))
     return TRUE;
@@ -526,14 +511,14 @@ sm_tls_stream_create_source (SmTlsStream  *self,
 
   if (condition & G_IO_IN)
     {
-      source = sm_pollable_source_new (pollable_stream, input_ready_without_base,
-                                       G_OBJECT (self), cancellable);
+      source = sm_pollable_source_new (pollable_stream, input_ready_without_base, G_OBJECT (self),
+                                       cancellable);
       sm_pollable_source_add_base (source, G_OBJECT (self->base_input), G_IO_IN);
     }
   else
     {
-      source = sm_pollable_source_new (pollable_stream, output_ready_without_base,
-                                       G_OBJECT (self), cancellable);
+      source = sm_pollable_source_new (pollable_stream, output_ready_without_base, G_OBJECT (self),
+                                       cancellable);
       sm_pollable_source_add_base (source, G_OBJECT (self->base_output), G_IO_OUT);
     }
   g_source_set_static_name (source, "[socketmaster] TLS stream");

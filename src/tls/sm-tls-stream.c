@@ -16,9 +16,7 @@ G_DEFINE_TYPE (SmTlsStream, sm_tls_stream, G_TYPE_IO_STREAM)
 /* Transport: GnuTLS reads and writes the base streams through these */
 
 void
-sm_tls_stream_begin_io (SmTlsStream  *self,
-                        gboolean      blocking,
-                        GCancellable *cancellable)
+sm_tls_stream_begin_io (SmTlsStream *self, gboolean blocking, GCancellable *cancellable)
 {
   self->blocking = blocking;
   self->cancellable = cancellable;
@@ -33,8 +31,7 @@ sm_tls_stream_end_io (SmTlsStream *self)
 }
 
 static ssize_t
-transport_failed (SmTlsStream *self,
-                  GError      *error)
+transport_failed (SmTlsStream *self, GError *error)
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     {
@@ -51,13 +48,11 @@ transport_failed (SmTlsStream *self,
 }
 
 static ssize_t
-pull_cb (gnutls_transport_ptr_t  transport,
-         void                   *buffer,
-         size_t                  size)
+pull_cb (gnutls_transport_ptr_t transport, void *buffer, size_t size)
 {
   SmTlsStream *self = transport;
-  GError *error = NULL;
-  gssize n;
+  GError      *error = NULL;
+  gssize       n;
 
   n = g_pollable_stream_read (G_INPUT_STREAM (self->base_input), buffer, MIN (size, G_MAXSSIZE),
                               self->blocking, self->cancellable, &error);
@@ -67,31 +62,27 @@ pull_cb (gnutls_transport_ptr_t  transport,
 }
 
 static ssize_t
-push_cb (gnutls_transport_ptr_t  transport,
-         const void             *buffer,
-         size_t                  size)
+push_cb (gnutls_transport_ptr_t transport, const void *buffer, size_t size)
 {
   SmTlsStream *self = transport;
-  GError *error = NULL;
-  gssize n;
+  GError      *error = NULL;
+  gssize       n;
 
-  n = g_pollable_stream_write (G_OUTPUT_STREAM (self->base_output), buffer,
-                               MIN (size, G_MAXSSIZE), self->blocking, self->cancellable, &error);
+  n = g_pollable_stream_write (G_OUTPUT_STREAM (self->base_output), buffer, MIN (size, G_MAXSSIZE),
+                               self->blocking, self->cancellable, &error);
   if (n < 0)
     return transport_failed (self, error);
   return n;
 }
 
 static ssize_t
-vec_push_cb (gnutls_transport_ptr_t  transport,
-             const giovec_t         *iov,
-             int                     iovcnt)
+vec_push_cb (gnutls_transport_ptr_t transport, const giovec_t *iov, int iovcnt)
 {
-  SmTlsStream *self = transport;
+  SmTlsStream  *self = transport;
   GOutputVector vectors[MAX_PUSH_VECTORS];
-  gsize n_vectors = MIN ((gsize) MAX (iovcnt, 0), G_N_ELEMENTS (vectors));
-  gsize written = 0;
-  GError *error = NULL;
+  gsize         n_vectors = MIN ((gsize) MAX (iovcnt, 0), G_N_ELEMENTS (vectors));
+  gsize         written = 0;
+  GError       *error = NULL;
 
   for (gsize i = 0; i < n_vectors; i++)
     {
@@ -127,8 +118,7 @@ vec_push_cb (gnutls_transport_ptr_t  transport,
  * timeouts are main loop sources. Answers "ready" so that the pull
  * function, which knows whether to block, decides. */
 static int
-pull_timeout_cb (gnutls_transport_ptr_t transport,
-                 unsigned int           ms)
+pull_timeout_cb (gnutls_transport_ptr_t transport, unsigned int ms)
 {
   SmTlsStream *self = transport;
 
@@ -138,8 +128,7 @@ pull_timeout_cb (gnutls_transport_ptr_t transport,
 }
 
 void
-sm_tls_stream_set_truncation_is_eof (SmTlsStream *self,
-                                     gboolean     truncation_is_eof)
+sm_tls_stream_set_truncation_is_eof (SmTlsStream *self, gboolean truncation_is_eof)
 {
   g_return_if_fail (SM_IS_TLS_STREAM (self));
   self->truncation_is_eof = truncation_is_eof;
@@ -148,10 +137,7 @@ sm_tls_stream_set_truncation_is_eof (SmTlsStream *self,
 /* Errors */
 
 void
-sm_tls_stream_set_gnutls_error (SmTlsStream  *self,
-                                int           ret,
-                                const char   *what,
-                                GError      **error)
+sm_tls_stream_set_gnutls_error (SmTlsStream *self, int ret, const char *what, GError **error)
 {
   if ((ret == GNUTLS_E_PULL_ERROR || ret == GNUTLS_E_PUSH_ERROR) && self->transport_error != NULL)
     g_propagate_error (error, g_steal_pointer (&self->transport_error));
@@ -166,8 +152,8 @@ sm_tls_stream_set_gnutls_error (SmTlsStream  *self,
 static char *
 read_server_name (gnutls_session_t session)
 {
-  char name[256];
-  size_t size = sizeof name;
+  char         name[256];
+  size_t       size = sizeof name;
   unsigned int type = 0;
 
   if (gnutls_server_name_get (session, name, &size, &type, 0) != 0 || type != GNUTLS_NAME_DNS)
@@ -188,14 +174,14 @@ read_server_name (gnutls_session_t session)
 }
 
 int
-sm_tls_stream_retrieve_certificate (gnutls_session_t              session,
-                                    const gnutls_datum_t         *req_ca_rdn,
-                                    int                           n_req_ca_rdn,
-                                    const gnutls_pk_algorithm_t  *pk_algos,
-                                    int                           n_pk_algos,
-                                    gnutls_pcert_st             **pcerts,
-                                    unsigned int                 *n_pcerts,
-                                    gnutls_privkey_t             *key)
+sm_tls_stream_retrieve_certificate (gnutls_session_t             session,
+                                    const gnutls_datum_t        *req_ca_rdn,
+                                    int                          n_req_ca_rdn,
+                                    const gnutls_pk_algorithm_t *pk_algos,
+                                    int                          n_pk_algos,
+                                    gnutls_pcert_st            **pcerts,
+                                    unsigned int                *n_pcerts,
+                                    gnutls_privkey_t            *key)
 {
   SmTlsStream *self = gnutls_session_get_ptr (session);
 
@@ -221,8 +207,7 @@ sm_tls_stream_retrieve_certificate (gnutls_session_t              session,
 
 /* Handshake */
 
-static void
-handshake_step (SmTlsStream *self);
+static void handshake_step (SmTlsStream *self);
 
 static void
 handshake_clear_sources (SmTlsStream *self)
@@ -232,8 +217,7 @@ handshake_clear_sources (SmTlsStream *self)
 }
 
 static void
-handshake_complete (SmTlsStream *self,
-                    GError      *error)
+handshake_complete (SmTlsStream *self, GError *error)
 {
   GTask *task = g_steal_pointer (&self->handshake_task);
 
@@ -277,8 +261,7 @@ handshake_succeeded (SmTlsStream *self)
 }
 
 static void
-handshake_failed (SmTlsStream *self,
-                  int          ret)
+handshake_failed (SmTlsStream *self, int ret)
 {
   const char *reason;
 
@@ -295,12 +278,12 @@ handshake_failed (SmTlsStream *self,
       sm_tls_stream_end_io (self);
     }
 
-  handshake_complete (self, g_error_new (SM_ERROR, SM_ERROR_TLS, "TLS handshake failed: %s", reason));
+  handshake_complete (self,
+                      g_error_new (SM_ERROR, SM_ERROR_TLS, "TLS handshake failed: %s", reason));
 }
 
 static gboolean
-handshake_ready_cb (GObject  *pollable_stream,
-                    gpointer  user_data)
+handshake_ready_cb (GObject *pollable_stream, gpointer user_data)
 {
   handshake_step (user_data);
   return G_SOURCE_REMOVE;
@@ -312,9 +295,9 @@ handshake_timeout_cb (gpointer user_data)
   SmTlsStream *self = user_data;
 
   g_clear_pointer (&self->handshake_timeout_source, g_source_unref);
-  handshake_complete (self, g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT,
-                                         "TLS handshake timed out after %d s",
-                                         self->handshake_timeout));
+  handshake_complete (self,
+                      g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT,
+                                   "TLS handshake timed out after %d s", self->handshake_timeout));
   return G_SOURCE_REMOVE;
 }
 
@@ -322,9 +305,9 @@ static void
 handshake_step (SmTlsStream *self)
 {
   GCancellable *cancellable = g_task_get_cancellable (self->handshake_task);
-  GError *error = NULL;
-  GSource *source;
-  int ret;
+  GError       *error = NULL;
+  GSource      *source;
+  int           ret;
 
   sm_tls_clear_source (&self->handshake_wait_source);
 
@@ -365,13 +348,13 @@ handshake_step (SmTlsStream *self)
 }
 
 void
-sm_tls_stream_handshake_async (SmTlsStream         *self,
-                               int                  timeout_seconds,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
+sm_tls_stream_handshake_async (SmTlsStream        *self,
+                               int                 timeout_seconds,
+                               GCancellable       *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (SM_IS_TLS_STREAM (self));
 
@@ -391,9 +374,11 @@ sm_tls_stream_handshake_async (SmTlsStream         *self,
   if (timeout_seconds > 0)
     {
       self->handshake_timeout = timeout_seconds;
-      self->handshake_timeout_source = g_timeout_source_new ((guint) MIN (timeout_seconds, G_MAXINT / 1000) * 1000);
+      self->handshake_timeout_source =
+          g_timeout_source_new ((guint) MIN (timeout_seconds, G_MAXINT / 1000) * 1000);
       g_source_set_callback (self->handshake_timeout_source, handshake_timeout_cb, self, NULL);
-      g_source_set_static_name (self->handshake_timeout_source, "[socketmaster] TLS handshake timeout");
+      g_source_set_static_name (self->handshake_timeout_source,
+                                "[socketmaster] TLS handshake timeout");
       g_source_attach (self->handshake_timeout_source, g_task_get_context (self->handshake_task));
     }
 
@@ -401,9 +386,7 @@ sm_tls_stream_handshake_async (SmTlsStream         *self,
 }
 
 gboolean
-sm_tls_stream_handshake_finish (SmTlsStream   *self,
-                                GAsyncResult  *result,
-                                GError       **error)
+sm_tls_stream_handshake_finish (SmTlsStream *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_async_result_is_tagged (result, sm_tls_stream_handshake_async), FALSE);
@@ -485,23 +468,21 @@ close_both (SmTlsStream *self)
 }
 
 static gboolean
-sm_tls_stream_close_fn (GIOStream     *stream,
-                        GCancellable  *cancellable,
-                        GError       **error)
+sm_tls_stream_close_fn (GIOStream *stream, GCancellable *cancellable, GError **error)
 {
   close_both (SM_TLS_STREAM (stream));
   return TRUE;
 }
 
 static void
-sm_tls_stream_close_async (GIOStream           *stream,
-                           int                  io_priority,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
+sm_tls_stream_close_async (GIOStream          *stream,
+                           int                 io_priority,
+                           GCancellable       *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data)
 {
   SmTlsStream *self = SM_TLS_STREAM (stream);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask       *task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, sm_tls_stream_close_async);
   g_task_set_check_cancellable (task, FALSE);
@@ -521,9 +502,7 @@ sm_tls_stream_close_async (GIOStream           *stream,
 }
 
 static gboolean
-sm_tls_stream_close_finish (GIOStream     *stream,
-                            GAsyncResult  *result,
-                            GError       **error)
+sm_tls_stream_close_finish (GIOStream *stream, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -576,7 +555,7 @@ sm_tls_stream_finalize (GObject *object)
 static void
 sm_tls_stream_class_init (SmTlsStreamClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass   *object_class = G_OBJECT_CLASS (klass);
   GIOStreamClass *stream_class = G_IO_STREAM_CLASS (klass);
 
   object_class->dispose = sm_tls_stream_dispose;
@@ -596,14 +575,12 @@ sm_tls_stream_init (SmTlsStream *self)
 }
 
 SmTlsStream *
-sm_tls_stream_new_server (GIOStream         *base,
-                          SmTlsCredentials  *creds,
-                          GError           **error)
+sm_tls_stream_new_server (GIOStream *base, SmTlsCredentials *creds, GError **error)
 {
-  g_autoptr(SmTlsStream) self = NULL;
-  GInputStream *input;
+  g_autoptr (SmTlsStream) self = NULL;
+  GInputStream  *input;
   GOutputStream *output;
-  int ret;
+  int            ret;
 
   g_return_val_if_fail (G_IS_IO_STREAM (base), NULL);
   g_return_val_if_fail (SM_IS_TLS_CREDENTIALS (creds), NULL);

@@ -55,39 +55,34 @@ G_DECLARE_FINAL_TYPE (SmTlsStream, sm_tls_stream, SM, TLS_STREAM, GIOStream)
 
 /* Fails with G_IO_ERROR_NOT_SUPPORTED if @base is not pollable, with
  * SM_ERROR_TLS if GnuTLS refuses to set up the session. */
-SmTlsStream *sm_tls_stream_new_server             (GIOStream            *base,
-                                                   SmTlsCredentials     *creds,
-                                                   GError              **error);
-GIOStream   *sm_tls_stream_get_base_stream        (SmTlsStream          *self);
+SmTlsStream *sm_tls_stream_new_server (GIOStream *base, SmTlsCredentials *creds, GError **error);
+GIOStream   *sm_tls_stream_get_base_stream (SmTlsStream *self);
 
 /* Runs the handshake without blocking. Fails with SM_ERROR_TIMED_OUT when
  * it takes longer than @timeout_seconds (<= 0: no limit), with
  * SM_ERROR_TLS when it fails (message from GnuTLS), with
  * G_IO_ERROR_CANCELLED when cancelled. Only one handshake per stream. */
-void         sm_tls_stream_handshake_async        (SmTlsStream          *self,
-                                                   int                   timeout_seconds,
-                                                   GCancellable         *cancellable,
-                                                   GAsyncReadyCallback   callback,
-                                                   gpointer              user_data);
-gboolean     sm_tls_stream_handshake_finish       (SmTlsStream          *self,
-                                                   GAsyncResult         *result,
-                                                   GError              **error);
+void         sm_tls_stream_handshake_async (SmTlsStream        *self,
+                                            int                 timeout_seconds,
+                                            GCancellable       *cancellable,
+                                            GAsyncReadyCallback callback,
+                                            gpointer            user_data);
+gboolean sm_tls_stream_handshake_finish (SmTlsStream *self, GAsyncResult *result, GError **error);
 
 /* Whether a peer that closes the transport without close_notify reads as
  * EOF (TRUE) or fails the read with G_IO_ERROR_CONNECTION_CLOSED (FALSE,
  * the default). A proxy that frames messages itself, or copies raw bytes
  * like a plain TCP connection would, wants TRUE: many clients just close. */
-void         sm_tls_stream_set_truncation_is_eof  (SmTlsStream          *self,
-                                                   gboolean              truncation_is_eof);
+void     sm_tls_stream_set_truncation_is_eof (SmTlsStream *self, gboolean truncation_is_eof);
 
 /* After a successful handshake; NULL before. */
 /* SNI host name the client asked for, lower case; NULL if none (or not a
  * plain DNS name) */
-const char  *sm_tls_stream_get_server_name        (SmTlsStream          *self);
+const char *sm_tls_stream_get_server_name (SmTlsStream *self);
 /* negotiated ALPN protocol, NULL if none */
-const char  *sm_tls_stream_get_alpn               (SmTlsStream          *self);
+const char *sm_tls_stream_get_alpn (SmTlsStream *self);
 /* id of the certificate served; on a resumed session (no certificate is
  * sent) the one the selection rule picks now, NULL if none is left */
-const char  *sm_tls_stream_get_certificate_id     (SmTlsStream          *self);
+const char *sm_tls_stream_get_certificate_id (SmTlsStream *self);
 
 G_END_DECLS

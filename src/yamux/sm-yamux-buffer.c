@@ -19,25 +19,27 @@
  */
 #define SEGMENT_MIN_SIZE   (4 * 1024)
 #define SEGMENT_MAX_SIZE   (64 * 1024)
-#define SEGMENT_CACHE_SIZE 64   /* of each size: 4.25 MiB per thread at most */
+#define SEGMENT_CACHE_SIZE 64 /* of each size: 4.25 MiB per thread at most */
 
 struct _SmYamuxSegment
 {
   SmYamuxSegment *next;
-  gsize           start;   /* first unread byte */
-  gsize           end;     /* one past the last written byte */
+  gsize           start; /* first unread byte */
+  gsize           end;   /* one past the last written byte */
   gsize           size;
   guint8          data[];
 };
 
-typedef struct {
+typedef struct
+{
   SmYamuxSegment *head;
   guint           len;
 } SegmentList;
 
-typedef struct {
-  SegmentList small;   /* SEGMENT_MIN_SIZE */
-  SegmentList big;     /* SEGMENT_MAX_SIZE */
+typedef struct
+{
+  SegmentList small; /* SEGMENT_MIN_SIZE */
+  SegmentList big;   /* SEGMENT_MAX_SIZE */
 } SegmentCache;
 
 static void
@@ -85,7 +87,7 @@ segment_cache_get (gsize size)
 static SmYamuxSegment *
 segment_new (gsize size)
 {
-  SegmentList *cached = segment_cache_get (size);
+  SegmentList    *cached = segment_cache_get (size);
   SmYamuxSegment *segment = NULL;
 
   if (cached != NULL && cached->head != NULL)
@@ -122,16 +124,14 @@ segment_free (SmYamuxSegment *segment)
 }
 
 void
-sm_yamux_buffer_append (SmYamuxBuffer *buffer,
-                        const void    *data,
-                        gsize          len)
+sm_yamux_buffer_append (SmYamuxBuffer *buffer, const void *data, gsize len)
 {
   const guint8 *bytes = data;
 
   while (len > 0)
     {
       SmYamuxSegment *tail = buffer->tail;
-      gsize n;
+      gsize           n;
 
       if (tail == NULL || tail->end == tail->size)
         {
@@ -153,9 +153,7 @@ sm_yamux_buffer_append (SmYamuxBuffer *buffer,
 }
 
 guint8 *
-sm_yamux_buffer_reserve (SmYamuxBuffer *buffer,
-                         gsize          want,
-                         gsize         *available)
+sm_yamux_buffer_reserve (SmYamuxBuffer *buffer, gsize want, gsize *available)
 {
   SmYamuxSegment *tail = buffer->tail;
 
@@ -176,8 +174,7 @@ sm_yamux_buffer_reserve (SmYamuxBuffer *buffer,
 }
 
 void
-sm_yamux_buffer_commit (SmYamuxBuffer *buffer,
-                        gsize          len)
+sm_yamux_buffer_commit (SmYamuxBuffer *buffer, gsize len)
 {
   g_assert (buffer->tail != NULL && len <= buffer->tail->size - buffer->tail->end);
 
@@ -187,16 +184,14 @@ sm_yamux_buffer_commit (SmYamuxBuffer *buffer,
 
 /* Consumes @len bytes, copying them to @out unless it is NULL. */
 static void
-sm_yamux_buffer_take (SmYamuxBuffer *buffer,
-                      guint8        *out,
-                      gsize          len)
+sm_yamux_buffer_take (SmYamuxBuffer *buffer, guint8 *out, gsize len)
 {
   g_assert (len <= buffer->length);
 
   while (len > 0)
     {
       SmYamuxSegment *head = buffer->head;
-      gsize n = MIN (len, head->end - head->start);
+      gsize           n = MIN (len, head->end - head->start);
 
       if (out != NULL)
         {
@@ -218,9 +213,7 @@ sm_yamux_buffer_take (SmYamuxBuffer *buffer,
 }
 
 gsize
-sm_yamux_buffer_pop (SmYamuxBuffer *buffer,
-                     void          *out,
-                     gsize          len)
+sm_yamux_buffer_pop (SmYamuxBuffer *buffer, void *out, gsize len)
 {
   len = MIN (len, buffer->length);
   sm_yamux_buffer_take (buffer, out, len);
@@ -228,21 +221,17 @@ sm_yamux_buffer_pop (SmYamuxBuffer *buffer,
 }
 
 void
-sm_yamux_buffer_consume (SmYamuxBuffer *buffer,
-                         gsize          len)
+sm_yamux_buffer_consume (SmYamuxBuffer *buffer, gsize len)
 {
   sm_yamux_buffer_take (buffer, NULL, len);
 }
 
 guint
-sm_yamux_buffer_peek (const SmYamuxBuffer *buffer,
-                      GOutputVector       *vectors,
-                      guint                max_vectors)
+sm_yamux_buffer_peek (const SmYamuxBuffer *buffer, GOutputVector *vectors, guint max_vectors)
 {
   guint n = 0;
 
-  for (SmYamuxSegment *segment = buffer->head;
-       segment != NULL && n < max_vectors;
+  for (SmYamuxSegment *segment = buffer->head; segment != NULL && n < max_vectors;
        segment = segment->next)
     {
       vectors[n].buffer = segment->data + segment->start;

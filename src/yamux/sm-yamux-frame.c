@@ -5,16 +5,14 @@
 #include "sm-yamux-frame.h"
 
 static void
-put_be16 (guint8  *out,
-          guint16  value)
+put_be16 (guint8 *out, guint16 value)
 {
   out[0] = value >> 8;
   out[1] = value & 0xff;
 }
 
 static void
-put_be32 (guint8  *out,
-          guint32  value)
+put_be32 (guint8 *out, guint32 value)
 {
   out[0] = value >> 24;
   out[1] = (value >> 16) & 0xff;
@@ -31,8 +29,8 @@ get_be16 (const guint8 *in)
 static guint32
 get_be32 (const guint8 *in)
 {
-  return ((guint32) in[0] << 24) | ((guint32) in[1] << 16) |
-         ((guint32) in[2] << 8) | (guint32) in[3];
+  return ((guint32) in[0] << 24) | ((guint32) in[1] << 16) | ((guint32) in[2] << 8) |
+         (guint32) in[3];
 }
 
 /**
@@ -43,8 +41,7 @@ get_be32 (const guint8 *in)
  * Writes @header as it is, without validating it.
  */
 void
-sm_yamux_header_encode (const SmYamuxHeader *header,
-                        guint8               out[SM_YAMUX_HEADER_SIZE])
+sm_yamux_header_encode (const SmYamuxHeader *header, guint8 out[SM_YAMUX_HEADER_SIZE])
 {
   g_return_if_fail (header != NULL);
   g_return_if_fail (out != NULL);
@@ -71,9 +68,9 @@ sm_yamux_header_encode (const SmYamuxHeader *header,
  * Returns: %TRUE if the header is valid
  */
 gboolean
-sm_yamux_header_decode (const guint8    in[SM_YAMUX_HEADER_SIZE],
-                        SmYamuxHeader  *header,
-                        GError        **error)
+sm_yamux_header_decode (const guint8   in[SM_YAMUX_HEADER_SIZE],
+                        SmYamuxHeader *header,
+                        GError       **error)
 {
   g_return_val_if_fail (in != NULL, FALSE);
   g_return_val_if_fail (header != NULL, FALSE);
@@ -87,24 +84,22 @@ sm_yamux_header_decode (const guint8    in[SM_YAMUX_HEADER_SIZE],
 
   if (header->version != SM_YAMUX_VERSION)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "unsupported yamux version %u", header->version);
+      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "unsupported yamux version %u",
+                   header->version);
       return FALSE;
     }
 
   if (header->type > SM_YAMUX_TYPE_GO_AWAY)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "unknown yamux frame type %u", header->type);
+      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "unknown yamux frame type %u", header->type);
       return FALSE;
     }
 
   if ((header->flags & ~SM_YAMUX_FLAGS_ALL) != 0)
     {
-      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "yamux %s frame has unknown flag bits 0x%04x",
-                   sm_yamux_type_to_string (header->type),
-                   (guint) (header->flags & ~SM_YAMUX_FLAGS_ALL));
+      g_set_error (
+          error, SM_ERROR, SM_ERROR_PROTOCOL, "yamux %s frame has unknown flag bits 0x%04x",
+          sm_yamux_type_to_string (header->type), (guint) (header->flags & ~SM_YAMUX_FLAGS_ALL));
       return FALSE;
     }
 
@@ -114,8 +109,7 @@ sm_yamux_header_decode (const guint8    in[SM_YAMUX_HEADER_SIZE],
     case SM_YAMUX_TYPE_WINDOW_UPDATE:
       if (header->stream_id == 0)
         {
-          g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                       "yamux %s frame for stream 0",
+          g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "yamux %s frame for stream 0",
                        sm_yamux_type_to_string (header->type));
           return FALSE;
         }
@@ -127,8 +121,7 @@ sm_yamux_header_decode (const guint8    in[SM_YAMUX_HEADER_SIZE],
         {
           g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
                        "yamux %s frame for stream %u, expected stream 0",
-                       sm_yamux_type_to_string (header->type),
-                       header->stream_id);
+                       sm_yamux_type_to_string (header->type), header->stream_id);
           return FALSE;
         }
       break;
@@ -171,8 +164,7 @@ sm_yamux_type_to_string (guint8 type)
  *   %SM_YAMUX_INITIAL_WINDOW if smaller
  */
 void
-sm_yamux_flow_init (SmYamuxFlow *flow,
-                    guint32      max_window)
+sm_yamux_flow_init (SmYamuxFlow *flow, guint32 max_window)
 {
   g_return_if_fail (flow != NULL);
 
@@ -212,9 +204,7 @@ sm_yamux_flow_initial_delta (SmYamuxFlow *flow)
 }
 
 gboolean
-sm_yamux_flow_receive (SmYamuxFlow  *flow,
-                       guint32       len,
-                       GError      **error)
+sm_yamux_flow_receive (SmYamuxFlow *flow, guint32 len, GError **error)
 {
   g_return_val_if_fail (flow != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -222,8 +212,7 @@ sm_yamux_flow_receive (SmYamuxFlow  *flow,
   if (len > flow->recv_window)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "yamux peer sent %u bytes, its window was %u bytes",
-                   len, flow->recv_window);
+                   "yamux peer sent %u bytes, its window was %u bytes", len, flow->recv_window);
       return FALSE;
     }
 
@@ -233,8 +222,7 @@ sm_yamux_flow_receive (SmYamuxFlow  *flow,
 }
 
 guint32
-sm_yamux_flow_consume (SmYamuxFlow *flow,
-                       guint32      len)
+sm_yamux_flow_consume (SmYamuxFlow *flow, guint32 len)
 {
   guint32 delta;
 
@@ -252,8 +240,7 @@ sm_yamux_flow_consume (SmYamuxFlow *flow,
 }
 
 guint32
-sm_yamux_flow_sendable (const SmYamuxFlow *flow,
-                        gsize              want)
+sm_yamux_flow_sendable (const SmYamuxFlow *flow, gsize want)
 {
   g_return_val_if_fail (flow != NULL, 0);
 
@@ -261,8 +248,7 @@ sm_yamux_flow_sendable (const SmYamuxFlow *flow,
 }
 
 void
-sm_yamux_flow_sent (SmYamuxFlow *flow,
-                    guint32      len)
+sm_yamux_flow_sent (SmYamuxFlow *flow, guint32 len)
 {
   g_return_if_fail (flow != NULL);
   g_return_if_fail (len <= flow->send_window);
@@ -271,9 +257,7 @@ sm_yamux_flow_sent (SmYamuxFlow *flow,
 }
 
 gboolean
-sm_yamux_flow_grant (SmYamuxFlow  *flow,
-                     guint32       delta,
-                     GError      **error)
+sm_yamux_flow_grant (SmYamuxFlow *flow, guint32 delta, GError **error)
 {
   g_return_val_if_fail (flow != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -281,8 +265,8 @@ sm_yamux_flow_grant (SmYamuxFlow  *flow,
   if (delta > G_MAXUINT32 - flow->send_window)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                   "yamux window update of %u bytes overflows the send window of %u bytes",
-                   delta, flow->send_window);
+                   "yamux window update of %u bytes overflows the send window of %u bytes", delta,
+                   flow->send_window);
       return FALSE;
     }
 

@@ -22,7 +22,8 @@ G_BEGIN_DECLS
  */
 typedef struct _SmYamuxSegment SmYamuxSegment;
 
-typedef struct {
+typedef struct
+{
   SmYamuxSegment *head;
   SmYamuxSegment *tail;
   gsize           length;
@@ -34,36 +35,26 @@ sm_yamux_buffer_get_length (const SmYamuxBuffer *buffer)
   return buffer->length;
 }
 
-void   sm_yamux_buffer_append  (SmYamuxBuffer       *buffer,
-                                const void          *data,
-                                gsize                len);
+void    sm_yamux_buffer_append (SmYamuxBuffer *buffer, const void *data, gsize len);
 /* Room for up to @want bytes at the tail, to be filled in place and then
  * committed; *@available says how much (at least 1). */
-guint8 *sm_yamux_buffer_reserve (SmYamuxBuffer      *buffer,
-                                 gsize               want,
-                                 gsize              *available);
-void   sm_yamux_buffer_commit  (SmYamuxBuffer       *buffer,
-                                gsize                len);
+guint8 *sm_yamux_buffer_reserve (SmYamuxBuffer *buffer, gsize want, gsize *available);
+void    sm_yamux_buffer_commit (SmYamuxBuffer *buffer, gsize len);
 /* Copies up to @len bytes out and consumes them; returns how many. */
-gsize  sm_yamux_buffer_pop     (SmYamuxBuffer       *buffer,
-                                void                *out,
-                                gsize                len);
-void   sm_yamux_buffer_consume (SmYamuxBuffer       *buffer,
-                                gsize                len);
+gsize   sm_yamux_buffer_pop (SmYamuxBuffer *buffer, void *out, gsize len);
+void    sm_yamux_buffer_consume (SmYamuxBuffer *buffer, gsize len);
 /* Points up to @max_vectors vectors at the queued bytes, in order;
  * returns how many it filled. */
-guint  sm_yamux_buffer_peek    (const SmYamuxBuffer *buffer,
-                                GOutputVector       *vectors,
-                                guint                max_vectors);
+guint sm_yamux_buffer_peek (const SmYamuxBuffer *buffer, GOutputVector *vectors, guint max_vectors);
 /* Empties the queue and frees its memory. */
-void   sm_yamux_buffer_clear   (SmYamuxBuffer       *buffer);
+void  sm_yamux_buffer_clear (SmYamuxBuffer *buffer);
 
 /* Session internals, shared by sm-yamux-session.c (object, stream table,
  * keep-alive) and sm-yamux-session-io.c (reading and writing the
  * connection). Everything runs in @context. */
 struct _SmYamuxSession
 {
-  GObject parent_instance;
+  GObject                parent_instance;
 
   GIOStream             *connection;
   GPollableInputStream  *input;
@@ -73,48 +64,48 @@ struct _SmYamuxSession
   SmYamuxConfig          config;
   gboolean               tracing;
 
-  GHashTable *streams;          /* id → SmYamuxStream, owned */
-  GQueue      syn_waiting;      /* outbound streams whose SYN waits for a slot */
-  guint       n_syn_pending;    /* our SYNs on the wire, not yet answered */
-  guint32     next_stream_id;
-  guint       notified_n_streams;
+  GHashTable            *streams;       /* id → SmYamuxStream, owned */
+  GQueue                 syn_waiting;   /* outbound streams whose SYN waits for a slot */
+  guint                  n_syn_pending; /* our SYNs on the wire, not yet answered */
+  guint32                next_stream_id;
+  guint                  notified_n_streams;
 
   /* Reader: frames are parsed in place in this buffer. */
-  guint8        *read_buffer;
-  gsize          read_capacity;
-  gsize          read_start;
-  gsize          read_end;
-  GSource       *read_source;
-  gboolean       reading_paused;    /* too much output queued, see on_input_ready() */
-  GSource       *initial_input_source;
-  guint32        payload_remaining;  /* of the DATA frame being received */
-  SmYamuxStream *payload_stream;     /* its stream, or NULL to discard it */
-  gboolean       payload_fin;        /* FIN of that frame, applied after its payload */
+  guint8                *read_buffer;
+  gsize                  read_capacity;
+  gsize                  read_start;
+  gsize                  read_end;
+  GSource               *read_source;
+  gboolean               reading_paused; /* too much output queued, see on_input_ready() */
+  GSource               *initial_input_source;
+  guint32                payload_remaining; /* of the DATA frame being received */
+  SmYamuxStream         *payload_stream;    /* its stream, or NULL to discard it */
+  gboolean               payload_fin;       /* FIN of that frame, applied after its payload */
 
   /* Writer */
-  SmYamuxBuffer  output_queue;
-  GSource       *write_source;       /* flushes the queue before each poll */
-  guint64        bytes_written;
-  GSource       *write_watchdog_source;
-  guint64        watchdog_bytes_written;
-  gint64         watchdog_progress_time;
+  SmYamuxBuffer          output_queue;
+  GSource               *write_source; /* flushes the queue before each poll */
+  guint64                bytes_written;
+  GSource               *write_watchdog_source;
+  guint64                watchdog_bytes_written;
+  gint64                 watchdog_progress_time;
 
   /* Keep-alive */
-  GSource *keepalive_source;
-  GSource *ping_timeout_source;
-  guint32  ping_next_id;
-  guint32  ping_unanswered_id;       /* oldest ping without an answer */
+  GSource               *keepalive_source;
+  GSource               *ping_timeout_source;
+  guint32                ping_next_id;
+  guint32                ping_unanswered_id; /* oldest ping without an answer */
 
   /* A write failure found inside a stream call ends the session from an
    * idle callback, so "closed" handlers never run under a caller's feet. */
-  GSource *fail_source;
-  GError  *fail_error;
+  GSource               *fail_source;
+  GError                *fail_error;
 
-  gboolean local_go_away;
-  gboolean remote_go_away;
-  guint32  remote_go_away_code;
-  gboolean closed;
-  SmYamuxStats stats;
+  gboolean               local_go_away;
+  gboolean               remote_go_away;
+  guint32                remote_go_away_code;
+  gboolean               closed;
+  SmYamuxStats           stats;
 };
 
 static inline void
@@ -128,124 +119,112 @@ sm_yamux_clear_source (GSource **source)
 }
 
 /* sm-yamux-session.c */
-gboolean sm_yamux_session_is_running       (SmYamuxSession      *self);
+gboolean      sm_yamux_session_is_running (SmYamuxSession *self);
 /* Ends the session at once: I/O stops, streams fail, "closed" is emitted
  * if @emit. The caller holds a reference or dispatches one of our sources. */
-void     sm_yamux_session_terminate        (SmYamuxSession      *self,
-                                            const GError        *error,
-                                            gboolean             emit);
+void          sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean emit);
 /* Takes @error: stops I/O now and ends the session from an idle, so that
  * "closed" handlers never run inside a stream call. */
-void     sm_yamux_session_fail             (SmYamuxSession      *self,
-                                            GError              *error);
+void          sm_yamux_session_fail (SmYamuxSession *self, GError *error);
 /* Takes @error: sends GoAway(protocol error) and ends the session. */
-void     sm_yamux_session_protocol_error   (SmYamuxSession      *self,
-                                            GError              *error);
-void     sm_yamux_session_send_waiting_syns (SmYamuxSession     *self);
+void          sm_yamux_session_protocol_error (SmYamuxSession *self, GError *error);
+void          sm_yamux_session_send_waiting_syns (SmYamuxSession *self);
 /* The peer's SYN for @id. FALSE if the session ended. */
-gboolean sm_yamux_session_accept_stream    (SmYamuxSession      *self,
-                                            guint32              id);
-void     sm_yamux_session_handle_go_away   (SmYamuxSession      *self,
-                                            const SmYamuxHeader *header);
+gboolean      sm_yamux_session_accept_stream (SmYamuxSession *self, guint32 id);
+void          sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *header);
 
 /* sm-yamux-session-io.c */
-void     sm_yamux_session_start_io         (SmYamuxSession      *self,
-                                            GBytes              *initial_input);
+void          sm_yamux_session_start_io (SmYamuxSession *self, GBytes *initial_input);
 /* Queues a frame, which goes out with the others right before the context
  * polls again; a big DATA frame goes to the socket at once. */
-void     sm_yamux_session_write_frame      (SmYamuxSession      *self,
-                                            SmYamuxType          type,
-                                            guint16              flags,
-                                            guint32              stream_id,
-                                            guint32              length,
-                                            const void          *payload,
-                                            gsize                payload_len);
+void          sm_yamux_session_write_frame (SmYamuxSession *self,
+                                            SmYamuxType     type,
+                                            guint16         flags,
+                                            guint32         stream_id,
+                                            guint32         length,
+                                            const void     *payload,
+                                            gsize           payload_len);
 /* Writes what the connection takes of the queue now. */
-void     sm_yamux_session_flush            (SmYamuxSession      *self);
+void          sm_yamux_session_flush (SmYamuxSession *self);
 
 /* Session side, used by streams. */
-GMainContext        *sm_yamux_session_get_context     (SmYamuxSession *self);
-const SmYamuxConfig *sm_yamux_session_get_config      (SmYamuxSession *self);
+GMainContext *sm_yamux_session_get_context (SmYamuxSession *self);
+const SmYamuxConfig *sm_yamux_session_get_config (SmYamuxSession *self);
 /* TRUE while the session takes more output (alive, queue under its limit) */
-gboolean             sm_yamux_session_can_send        (SmYamuxSession *self);
-void                 sm_yamux_session_send_header     (SmYamuxSession *self,
-                                                       SmYamuxType     type,
-                                                       guint16         flags,
-                                                       guint32         stream_id,
-                                                       guint32         length);
-void                 sm_yamux_session_send_data       (SmYamuxSession *self,
-                                                       guint32         stream_id,
-                                                       const void     *data,
-                                                       guint32         len);
+gboolean             sm_yamux_session_can_send (SmYamuxSession *self);
+void                 sm_yamux_session_send_header (SmYamuxSession *self,
+                                                   SmYamuxType     type,
+                                                   guint16         flags,
+                                                   guint32         stream_id,
+                                                   guint32         length);
+void
+sm_yamux_session_send_data (SmYamuxSession *self, guint32 stream_id, const void *data, guint32 len);
 /* @stream left the session: drops the session's reference to it. */
-void                 sm_yamux_session_remove_stream   (SmYamuxSession *self,
-                                                       SmYamuxStream  *stream);
+void sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream);
 
 /* Stream side, used by the session. */
-SmYamuxStream *sm_yamux_stream_new_internal   (SmYamuxSession *session,
-                                               guint32         id,
-                                               gboolean        outbound);
+SmYamuxStream               *
+sm_yamux_stream_new_internal (SmYamuxSession *session, guint32 id, gboolean outbound);
 /* Sends our SYN (outbound) or ACK (inbound) with the initial window delta. */
-void           sm_yamux_stream_send_open      (SmYamuxStream  *self);
+void          sm_yamux_stream_send_open (SmYamuxStream *self);
 /* Outbound stream whose SYN is out and not yet answered. */
-gboolean       sm_yamux_stream_is_syn_pending (SmYamuxStream  *self);
+gboolean      sm_yamux_stream_is_syn_pending (SmYamuxStream *self);
 /* Outbound stream whose SYN has not been sent yet. */
-gboolean       sm_yamux_stream_is_syn_waiting (SmYamuxStream  *self);
-void           sm_yamux_stream_handle_ack     (SmYamuxStream  *self);
-gboolean       sm_yamux_stream_handle_grant   (SmYamuxStream  *self,
-                                               guint32         delta,
-                                               GError        **error);
+gboolean      sm_yamux_stream_is_syn_waiting (SmYamuxStream *self);
+void          sm_yamux_stream_handle_ack (SmYamuxStream *self);
+gboolean      sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error);
 /* A DATA frame of @len bytes announced: checks and charges the window. */
-gboolean       sm_yamux_stream_handle_data    (SmYamuxStream  *self,
-                                               guint32         len,
-                                               GError        **error);
+gboolean      sm_yamux_stream_handle_data (SmYamuxStream *self, guint32 len, GError **error);
 /* Payload bytes of an announced DATA frame. */
-void           sm_yamux_stream_push_data      (SmYamuxStream  *self,
-                                               const guint8   *data,
-                                               gsize           len);
+void          sm_yamux_stream_push_data (SmYamuxStream *self, const guint8 *data, gsize len);
 /* Reads up to @max payload bytes from @input straight into the receive
  * buffer, saving a copy for bulk data. Only while the stream takes data
  * (see push_data); *@requested is how much was asked for. */
-gboolean       sm_yamux_stream_takes_data     (SmYamuxStream  *self);
-gssize         sm_yamux_stream_receive_from   (SmYamuxStream         *self,
-                                               GPollableInputStream  *input,
-                                               gsize                  max,
-                                               gsize                 *requested,
-                                               GError               **error);
-void           sm_yamux_stream_handle_fin     (SmYamuxStream  *self);
-void           sm_yamux_stream_handle_rst     (SmYamuxStream  *self);
+gboolean      sm_yamux_stream_takes_data (SmYamuxStream *self);
+gssize        sm_yamux_stream_receive_from (SmYamuxStream        *self,
+                                            GPollableInputStream *input,
+                                            gsize                 max,
+                                            gsize                *requested,
+                                            GError              **error);
+void          sm_yamux_stream_handle_fin (SmYamuxStream *self);
+void          sm_yamux_stream_handle_rst (SmYamuxStream *self);
 /* Fails the stream without telling the peer (session over, SYN never sent). */
-void           sm_yamux_stream_abort          (SmYamuxStream  *self,
-                                               gboolean        session_ended);
+void          sm_yamux_stream_abort (SmYamuxStream *self, gboolean session_ended);
 
 /* Stream side, used by its input and output objects. */
-GMainContext  *sm_yamux_stream_get_context    (SmYamuxStream  *self);
-gboolean       sm_yamux_stream_is_readable    (SmYamuxStream  *self);
-gboolean       sm_yamux_stream_is_writable    (SmYamuxStream  *self);
+GMainContext *sm_yamux_stream_get_context (SmYamuxStream *self);
+gboolean      sm_yamux_stream_is_readable (SmYamuxStream *self);
+gboolean      sm_yamux_stream_is_writable (SmYamuxStream *self);
 /* Non-blocking: G_IO_ERROR_WOULD_BLOCK when nothing can be done now. */
-gssize         sm_yamux_stream_read_nonblocking  (SmYamuxStream  *self,
-                                                  void           *buffer,
-                                                  gsize           count,
-                                                  GError        **error);
-gssize         sm_yamux_stream_write_nonblocking (SmYamuxStream  *self,
-                                                  const void     *buffer,
-                                                  gsize           count,
-                                                  GError        **error);
-void           sm_yamux_stream_close_read     (SmYamuxStream  *self);
-void           sm_yamux_stream_close_write    (SmYamuxStream  *self);
+gssize
+sm_yamux_stream_read_nonblocking (SmYamuxStream *self, void *buffer, gsize count, GError **error);
+gssize sm_yamux_stream_write_nonblocking (SmYamuxStream *self,
+                                          const void    *buffer,
+                                          gsize          count,
+                                          GError       **error);
+void   sm_yamux_stream_close_read (SmYamuxStream *self);
+void   sm_yamux_stream_close_write (SmYamuxStream *self);
 
 /* The pollable halves of a stream (sm-yamux-stream-io.c). They point back
  * at their stream without a reference; the stream detaches them when it is
  * finalized, after which they behave as closed. */
 #define SM_TYPE_YAMUX_INPUT_STREAM (sm_yamux_input_stream_get_type ())
-G_DECLARE_FINAL_TYPE (SmYamuxInputStream, sm_yamux_input_stream, SM, YAMUX_INPUT_STREAM, GInputStream)
+G_DECLARE_FINAL_TYPE (SmYamuxInputStream,
+                      sm_yamux_input_stream,
+                      SM,
+                      YAMUX_INPUT_STREAM,
+                      GInputStream)
 
 #define SM_TYPE_YAMUX_OUTPUT_STREAM (sm_yamux_output_stream_get_type ())
-G_DECLARE_FINAL_TYPE (SmYamuxOutputStream, sm_yamux_output_stream, SM, YAMUX_OUTPUT_STREAM, GOutputStream)
+G_DECLARE_FINAL_TYPE (SmYamuxOutputStream,
+                      sm_yamux_output_stream,
+                      SM,
+                      YAMUX_OUTPUT_STREAM,
+                      GOutputStream)
 
-GInputStream  *sm_yamux_input_stream_new     (SmYamuxStream       *owner);
-void           sm_yamux_input_stream_detach  (SmYamuxInputStream  *self);
-GOutputStream *sm_yamux_output_stream_new    (SmYamuxStream       *owner);
+GInputStream  *sm_yamux_input_stream_new (SmYamuxStream *owner);
+void           sm_yamux_input_stream_detach (SmYamuxInputStream *self);
+GOutputStream *sm_yamux_output_stream_new (SmYamuxStream *owner);
 void           sm_yamux_output_stream_detach (SmYamuxOutputStream *self);
 
 G_END_DECLS

@@ -29,21 +29,22 @@
 
 #define READ_BUFFER_SIZE (256 * 1024)
 /* Bytes read per dispatch before other sources get a turn. */
-#define READ_BUDGET      (1024 * 1024)
+#define READ_BUDGET (1024 * 1024)
 /* Payload left in a DATA frame above which it is read in place */
-#define DIRECT_READ_MIN  (16 * 1024)
+#define DIRECT_READ_MIN (16 * 1024)
 /* Segments of the output queue handed to one writev() */
-#define FLUSH_VECTORS    16
+#define FLUSH_VECTORS 16
 /* DATA payloads from this size on are written without queueing */
 #define DIRECT_WRITE_MIN (16 * 1024)
 
-typedef struct {
+typedef struct
+{
   GSource         source;
-  SmYamuxSession *session;      /* not owned: it destroys us before it goes */
-  GSource        *output_wait;  /* child while the connection is full */
-  GError         *error;        /* a failed write, for dispatch to handle */
-  gboolean        full;         /* the socket took less than offered */
-  gboolean        room_made;    /* the queue fell below its limit */
+  SmYamuxSession *session;     /* not owned: it destroys us before it goes */
+  GSource        *output_wait; /* child while the connection is full */
+  GError         *error;       /* a failed write, for dispatch to handle */
+  gboolean        full;        /* the socket took less than offered */
+  gboolean        room_made;   /* the queue fell below its limit */
 } SmYamuxWriterSource;
 
 static void session_start_reading (SmYamuxSession *self);
@@ -51,9 +52,7 @@ static void session_start_reading (SmYamuxSession *self);
 /* Writes as much of the queue as the connection takes now: FALSE on a
  * write failure. *@full when it took less than offered. */
 static gboolean
-session_write_queue (SmYamuxSession  *self,
-                     gboolean        *full,
-                     GError         **error)
+session_write_queue (SmYamuxSession *self, gboolean *full, GError **error)
 {
   gsize queued;
 
@@ -61,16 +60,16 @@ session_write_queue (SmYamuxSession  *self,
   while ((queued = sm_yamux_buffer_get_length (&self->output_queue)) > 0)
     {
       GOutputVector vectors[FLUSH_VECTORS];
-      guint n_vectors = sm_yamux_buffer_peek (&self->output_queue, vectors, FLUSH_VECTORS);
+      guint         n_vectors = sm_yamux_buffer_peek (&self->output_queue, vectors, FLUSH_VECTORS);
       GPollableReturn ret;
-      gsize offered = 0;
-      gsize written = 0;
+      gsize           offered = 0;
+      gsize           written = 0;
 
       for (guint i = 0; i < n_vectors; i++)
         offered += vectors[i].size;
 
-      ret = g_pollable_output_stream_writev_nonblocking (self->output, vectors, n_vectors,
-                                                         &written, NULL, error);
+      ret = g_pollable_output_stream_writev_nonblocking (self->output, vectors, n_vectors, &written,
+                                                         NULL, error);
       if (ret == G_POLLABLE_RETURN_FAILED)
         return FALSE;
       if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
@@ -102,8 +101,7 @@ session_output_is_blocked (SmYamuxSession *self)
 
 /* Watches the connection for room while @full, and only then. */
 static void
-session_watch_output (SmYamuxSession *self,
-                      gboolean        full)
+session_watch_output (SmYamuxSession *self, gboolean full)
 {
   SmYamuxWriterSource *writer = (SmYamuxWriterSource *) self->write_source;
 
@@ -126,7 +124,7 @@ session_watch_output (SmYamuxSession *self,
 void
 sm_yamux_session_flush (SmYamuxSession *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean full;
 
   if (!sm_yamux_session_is_running (self))
@@ -157,22 +155,22 @@ sm_yamux_session_write_frame (SmYamuxSession *self,
                               gsize           payload_len)
 {
   SmYamuxHeader header = { SM_YAMUX_VERSION, type, flags, stream_id, length };
-  guint8 encoded[SM_YAMUX_HEADER_SIZE];
+  guint8        encoded[SM_YAMUX_HEADER_SIZE];
   GOutputVector vectors[2] = {
     { encoded, SM_YAMUX_HEADER_SIZE },
     { payload, payload_len },
   };
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GPollableReturn ret;
-  gboolean full;
-  gsize written = 0;
+  gboolean        full;
+  gsize           written = 0;
 
   if (!sm_yamux_session_is_running (self))
     return;
 
   if (G_UNLIKELY (self->tracing))
-    g_debug ("yamux session %p: send %s flags 0x%x stream %u length %u",
-             self, sm_yamux_type_to_string (type), flags, stream_id, length);
+    g_debug ("yamux session %p: send %s flags 0x%x stream %u length %u", self,
+             sm_yamux_type_to_string (type), flags, stream_id, length);
 
   sm_yamux_header_encode (&header, encoded);
 
@@ -192,8 +190,8 @@ sm_yamux_session_write_frame (SmYamuxSession *self,
     }
   if (!full)
     {
-      ret = g_pollable_output_stream_writev_nonblocking (self->output, vectors, 2,
-                                                         &written, NULL, &error);
+      ret = g_pollable_output_stream_writev_nonblocking (self->output, vectors, 2, &written, NULL,
+                                                         &error);
       if (ret == G_POLLABLE_RETURN_FAILED)
         {
           sm_yamux_session_fail (self, g_steal_pointer (&error));
@@ -231,13 +229,12 @@ writer_has_work (SmYamuxWriterSource *writer)
 
 /* Runs right before the context polls: the flush point of the queue. */
 static gboolean
-writer_prepare (GSource *source,
-                gint    *timeout)
+writer_prepare (GSource *source, gint *timeout)
 {
   SmYamuxWriterSource *writer = (SmYamuxWriterSource *) source;
-  SmYamuxSession *self = writer->session;
-  gsize limit = self->config.write_buffer_limit;
-  gsize before = sm_yamux_buffer_get_length (&self->output_queue);
+  SmYamuxSession      *self = writer->session;
+  gsize                limit = self->config.write_buffer_limit;
+  gsize                before = sm_yamux_buffer_get_length (&self->output_queue);
 
   *timeout = -1;
   if (before > 0 && writer->output_wait == NULL && !writer->full && writer->error == NULL)
@@ -259,12 +256,10 @@ writer_check (GSource *source)
 }
 
 static gboolean
-writer_dispatch (GSource     *source,
-                 GSourceFunc  callback,
-                 gpointer     user_data)
+writer_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
   SmYamuxWriterSource *writer = (SmYamuxWriterSource *) source;
-  g_autoptr(SmYamuxSession) self = g_object_ref (writer->session);
+  g_autoptr (SmYamuxSession) self = g_object_ref (writer->session);
 
   writer->room_made = FALSE;
   if (writer->error != NULL)
@@ -320,8 +315,8 @@ static gboolean
 on_write_watchdog (gpointer user_data)
 {
   SmYamuxSession *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  g_autoptr(GError) error = NULL;
+  gint64          now = g_get_monotonic_time ();
+  g_autoptr (GError) error = NULL;
 
   if (sm_yamux_buffer_get_length (&self->output_queue) == 0 ||
       self->bytes_written != self->watchdog_bytes_written)
@@ -342,16 +337,15 @@ on_write_watchdog (gpointer user_data)
 }
 
 static void
-session_handle_ping (SmYamuxSession      *self,
-                     const SmYamuxHeader *header)
+session_handle_ping (SmYamuxSession *self, const SmYamuxHeader *header)
 {
   guint32 outstanding, offset;
 
   if (header->flags & SM_YAMUX_FLAG_SYN)
     {
       self->stats.pings_received++;
-      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_ACK, 0,
-                                    header->length, NULL, 0);
+      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_ACK, 0, header->length,
+                                    NULL, 0);
       return;
     }
 
@@ -371,11 +365,10 @@ session_handle_ping (SmYamuxSession      *self,
 }
 
 static void
-session_handle_stream_frame (SmYamuxSession      *self,
-                             const SmYamuxHeader *header)
+session_handle_stream_frame (SmYamuxSession *self, const SmYamuxHeader *header)
 {
-  g_autoptr(SmYamuxStream) stream = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (SmYamuxStream) stream = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean is_data = header->type == SM_YAMUX_TYPE_DATA;
 
   if ((header->flags & SM_YAMUX_FLAG_SYN) &&
@@ -387,8 +380,8 @@ session_handle_stream_frame (SmYamuxSession      *self,
     {
       /* Most likely a stream we reset: its data still has to be read. */
       if (G_UNLIKELY (self->tracing))
-        g_debug ("yamux session %p: %s frame for unknown stream %u ignored",
-                 self, sm_yamux_type_to_string (header->type), header->stream_id);
+        g_debug ("yamux session %p: %s frame for unknown stream %u ignored", self,
+                 sm_yamux_type_to_string (header->type), header->stream_id);
       if (is_data)
         self->payload_remaining = header->length;
       return;
@@ -446,7 +439,7 @@ session_handle_stream_frame (SmYamuxSession      *self,
 static void
 session_finish_payload (SmYamuxSession *self)
 {
-  g_autoptr(SmYamuxStream) stream = g_steal_pointer (&self->payload_stream);
+  g_autoptr (SmYamuxStream) stream = g_steal_pointer (&self->payload_stream);
 
   if (stream != NULL && self->payload_fin)
     sm_yamux_stream_handle_fin (stream);
@@ -459,9 +452,9 @@ session_process_input (SmYamuxSession *self)
 {
   while (sm_yamux_session_is_running (self))
     {
-      gsize available = self->read_end - self->read_start;
+      gsize         available = self->read_end - self->read_start;
       SmYamuxHeader header;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
 
       if (self->payload_remaining > 0)
         {
@@ -470,8 +463,8 @@ session_process_input (SmYamuxSession *self)
           if (chunk == 0)
             break;
           if (self->payload_stream != NULL)
-            sm_yamux_stream_push_data (self->payload_stream,
-                                       self->read_buffer + self->read_start, chunk);
+            sm_yamux_stream_push_data (self->payload_stream, self->read_buffer + self->read_start,
+                                       chunk);
           self->read_start += chunk;
           self->payload_remaining -= chunk;
           self->stats.bytes_received += chunk;
@@ -491,9 +484,9 @@ session_process_input (SmYamuxSession *self)
       self->read_start += SM_YAMUX_HEADER_SIZE;
 
       if (G_UNLIKELY (self->tracing))
-        g_debug ("yamux session %p: recv %s flags 0x%x stream %u length %u",
-                 self, sm_yamux_type_to_string (header.type), header.flags,
-                 header.stream_id, header.length);
+        g_debug ("yamux session %p: recv %s flags 0x%x stream %u length %u", self,
+                 sm_yamux_type_to_string (header.type), header.flags, header.stream_id,
+                 header.length);
 
       switch ((SmYamuxType) header.type)
         {
@@ -527,30 +520,26 @@ session_process_input (SmYamuxSession *self)
 }
 
 static void
-session_connection_lost (SmYamuxSession *self,
-                         const GError   *read_error)
+session_connection_lost (SmYamuxSession *self, const GError *read_error)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (read_error != NULL)
     error = g_error_copy (read_error);
   else if (self->remote_go_away && self->remote_go_away_code != SM_YAMUX_GO_AWAY_NORMAL)
-    error = g_error_new (SM_ERROR, SM_ERROR_PROTOCOL,
-                         "The yamux peer went away with error code %u",
+    error = g_error_new (SM_ERROR, SM_ERROR_PROTOCOL, "The yamux peer went away with error code %u",
                          self->remote_go_away_code);
   else if (!self->remote_go_away && !self->local_go_away)
-    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED,
-                                 "The yamux peer closed the connection");
+    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, "The yamux peer closed the connection");
 
   sm_yamux_session_terminate (self, error, TRUE);
 }
 
 static gboolean
-on_input_ready (GObject  *pollable,
-                gpointer  user_data)
+on_input_ready (GObject *pollable, gpointer user_data)
 {
   SmYamuxSession *self = user_data;
-  gsize budget = READ_BUDGET;
+  gsize           budget = READ_BUDGET;
 
   /* Handlers of what we read may drop the last other reference. */
   g_object_ref (self);
@@ -558,10 +547,10 @@ on_input_ready (GObject  *pollable,
 
   while (sm_yamux_session_is_running (self) && budget > 0)
     {
-      g_autoptr(GError) error = NULL;
-      gsize space = self->read_capacity - self->read_end;
+      g_autoptr (GError) error = NULL;
+      gsize    space = self->read_capacity - self->read_end;
       gboolean direct;
-      gssize n;
+      gssize   n;
 
       /* Stream writes stop at the write buffer limit, so only frames the
        * peer makes us send (ping answers, refusals) get this far: a peer
@@ -577,16 +566,14 @@ on_input_ready (GObject  *pollable,
 
       /* In the middle of a big payload (the read buffer is empty then):
        * read it straight into its stream, sparing a copy. */
-      direct = self->payload_remaining >= DIRECT_READ_MIN &&
-               self->payload_stream != NULL &&
+      direct = self->payload_remaining >= DIRECT_READ_MIN && self->payload_stream != NULL &&
                sm_yamux_stream_takes_data (self->payload_stream);
       if (direct)
         n = sm_yamux_stream_receive_from (self->payload_stream, self->input,
                                           self->payload_remaining, &space, &error);
       else
-        n = g_pollable_input_stream_read_nonblocking (self->input,
-                                                      self->read_buffer + self->read_end,
-                                                      space, NULL, &error);
+        n = g_pollable_input_stream_read_nonblocking (
+            self->input, self->read_buffer + self->read_end, space, NULL, &error);
       if (n < 0)
         {
           if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -647,8 +634,7 @@ on_initial_input (gpointer user_data)
 }
 
 void
-sm_yamux_session_start_io (SmYamuxSession *self,
-                           GBytes         *initial_input)
+sm_yamux_session_start_io (SmYamuxSession *self, GBytes *initial_input)
 {
   gsize initial_len = initial_input != NULL ? g_bytes_get_size (initial_input) : 0;
 
@@ -671,7 +657,8 @@ sm_yamux_session_start_io (SmYamuxSession *self,
   if (self->config.write_timeout_ms > 0)
     {
       /* Checked a few times per timeout: a stall is noticed within 1.25x. */
-      self->write_watchdog_source = g_timeout_source_new (MAX (self->config.write_timeout_ms / 4, 1));
+      self->write_watchdog_source =
+          g_timeout_source_new (MAX (self->config.write_timeout_ms / 4, 1));
       g_source_set_callback (self->write_watchdog_source, on_write_watchdog, self, NULL);
       g_source_set_static_name (self->write_watchdog_source, "[socketmaster] yamux write watchdog");
       g_source_attach (self->write_watchdog_source, self->context);

@@ -14,7 +14,8 @@
 
 G_DEFINE_TYPE (SmYamuxSession, sm_yamux_session, G_TYPE_OBJECT)
 
-enum {
+enum
+{
   PROP_0,
   PROP_N_STREAMS,
   N_PROPS
@@ -22,7 +23,8 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-enum {
+enum
+{
   SIGNAL_INCOMING,
   SIGNAL_GO_AWAY,
   SIGNAL_CLOSED,
@@ -67,22 +69,19 @@ session_notify_n_streams (SmYamuxSession *self)
 /* Ends the session: no more I/O, streams fail, "closed" is emitted once.
  * Callers hold a reference or are a dispatch of one of our sources. */
 void
-sm_yamux_session_terminate (SmYamuxSession *self,
-                            const GError   *error,
-                            gboolean        emit)
+sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean emit)
 {
-  g_autoptr(GError) reason = error != NULL ? g_error_copy (error) : NULL;
-  g_autoptr(GPtrArray) streams = NULL;
+  g_autoptr (GError) reason = error != NULL ? g_error_copy (error) : NULL;
+  g_autoptr (GPtrArray) streams = NULL;
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   if (self->closed)
     return;
 
   g_object_ref (self);
   self->closed = TRUE;
-  g_debug ("yamux session %p closed: %s", self,
-           reason != NULL ? reason->message : "orderly end");
+  g_debug ("yamux session %p closed: %s", self, reason != NULL ? reason->message : "orderly end");
 
   sm_yamux_clear_source (&self->read_source);
   sm_yamux_clear_source (&self->initial_input_source);
@@ -100,8 +99,8 @@ sm_yamux_session_terminate (SmYamuxSession *self,
       guint n_vectors = sm_yamux_buffer_peek (&self->output_queue, vectors, G_N_ELEMENTS (vectors));
       gsize written;
 
-      g_pollable_output_stream_writev_nonblocking (self->output, vectors, n_vectors,
-                                                   &written, NULL, NULL);
+      g_pollable_output_stream_writev_nonblocking (self->output, vectors, n_vectors, &written, NULL,
+                                                   NULL);
     }
   sm_yamux_buffer_clear (&self->output_queue);
   g_io_stream_close (self->connection, NULL, NULL);
@@ -131,7 +130,7 @@ static gboolean
 on_fail_idle (gpointer user_data)
 {
   SmYamuxSession *self = user_data;
-  g_autoptr(GError) error = g_steal_pointer (&self->fail_error);
+  g_autoptr (GError) error = g_steal_pointer (&self->fail_error);
 
   g_clear_pointer (&self->fail_source, g_source_unref);
   sm_yamux_session_terminate (self, error, TRUE);
@@ -140,8 +139,7 @@ on_fail_idle (gpointer user_data)
 
 /* Takes @error. The session stops all I/O now and ends from an idle. */
 void
-sm_yamux_session_fail (SmYamuxSession *self,
-                       GError         *error)
+sm_yamux_session_fail (SmYamuxSession *self, GError *error)
 {
   if (!sm_yamux_session_is_running (self))
     {
@@ -160,14 +158,13 @@ sm_yamux_session_fail (SmYamuxSession *self,
 }
 
 void
-sm_yamux_session_protocol_error (SmYamuxSession *self,
-                                 GError         *error)
+sm_yamux_session_protocol_error (SmYamuxSession *self, GError *error)
 {
-  g_autoptr(GError) owned_error = error;
+  g_autoptr (GError) owned_error = error;
 
   g_debug ("yamux session %p: protocol error: %s", self, error->message);
-  sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_GO_AWAY, 0, 0,
-                                SM_YAMUX_GO_AWAY_PROTOCOL_ERROR, NULL, 0);
+  sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_GO_AWAY, 0, 0, SM_YAMUX_GO_AWAY_PROTOCOL_ERROR,
+                                NULL, 0);
   self->local_go_away = TRUE;
   sm_yamux_session_terminate (self, owned_error, TRUE);
 }
@@ -175,8 +172,7 @@ sm_yamux_session_protocol_error (SmYamuxSession *self,
 void
 sm_yamux_session_send_waiting_syns (SmYamuxSession *self)
 {
-  while (sm_yamux_session_is_running (self) &&
-         self->n_syn_pending < self->config.max_pending_syn &&
+  while (sm_yamux_session_is_running (self) && self->n_syn_pending < self->config.max_pending_syn &&
          !g_queue_is_empty (&self->syn_waiting))
     {
       SmYamuxStream *stream = g_queue_pop_head (&self->syn_waiting);
@@ -186,14 +182,13 @@ sm_yamux_session_send_waiting_syns (SmYamuxSession *self)
     }
 }
 
-static void
-session_send_ping (SmYamuxSession *self);
+static void session_send_ping (SmYamuxSession *self);
 
 static gboolean
 on_ping_timeout (gpointer user_data)
 {
   SmYamuxSession *self = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_clear_pointer (&self->ping_timeout_source, g_source_unref);
   g_set_error (&error, SM_ERROR, SM_ERROR_TIMED_OUT,
@@ -234,8 +229,7 @@ on_keepalive (gpointer user_data)
 }
 
 void
-sm_yamux_session_handle_go_away (SmYamuxSession      *self,
-                                 const SmYamuxHeader *header)
+sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *header)
 {
   g_debug ("yamux session %p: peer going away (code %u)", self, header->length);
 
@@ -245,7 +239,7 @@ sm_yamux_session_handle_go_away (SmYamuxSession      *self,
   /* The peer would reset these SYNs: fail them here instead. */
   while (!g_queue_is_empty (&self->syn_waiting))
     {
-      g_autoptr(SmYamuxStream) stream = g_object_ref (g_queue_pop_head (&self->syn_waiting));
+      g_autoptr (SmYamuxStream) stream = g_object_ref (g_queue_pop_head (&self->syn_waiting));
 
       sm_yamux_stream_abort (stream, FALSE);
     }
@@ -255,27 +249,24 @@ sm_yamux_session_handle_go_away (SmYamuxSession      *self,
 
 /* A SYN from the peer. FALSE if it broke the protocol (session over). */
 gboolean
-sm_yamux_session_accept_stream (SmYamuxSession *self,
-                                guint32         id)
+sm_yamux_session_accept_stream (SmYamuxSession *self, guint32 id)
 {
-  gboolean peer_opens_odd = self->role == SM_YAMUX_ROLE_SERVER;
+  gboolean       peer_opens_odd = self->role == SM_YAMUX_ROLE_SERVER;
   SmYamuxStream *stream;
 
   if (((id & 1) == 1) != peer_opens_odd)
     {
-      sm_yamux_session_protocol_error (self,
-                                       g_error_new (SM_ERROR, SM_ERROR_PROTOCOL,
-                                                    "yamux peer opened stream %u, an id of our own parity",
-                                                    id));
+      sm_yamux_session_protocol_error (
+          self, g_error_new (SM_ERROR, SM_ERROR_PROTOCOL,
+                             "yamux peer opened stream %u, an id of our own parity", id));
       return FALSE;
     }
 
   if (g_hash_table_contains (self->streams, GUINT_TO_POINTER (id)))
     {
-      sm_yamux_session_protocol_error (self,
-                                       g_error_new (SM_ERROR, SM_ERROR_PROTOCOL,
-                                                    "yamux peer opened stream %u, which is in use",
-                                                    id));
+      sm_yamux_session_protocol_error (
+          self, g_error_new (SM_ERROR, SM_ERROR_PROTOCOL,
+                             "yamux peer opened stream %u, which is in use", id));
       return FALSE;
     }
 
@@ -283,8 +274,8 @@ sm_yamux_session_accept_stream (SmYamuxSession *self,
       !g_signal_has_handler_pending (self, signals[SIGNAL_INCOMING], 0, FALSE))
     {
       g_debug ("yamux session %p: refusing stream %u", self, id);
-      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_WINDOW_UPDATE, SM_YAMUX_FLAG_RST,
-                                    id, 0, NULL, 0);
+      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_WINDOW_UPDATE, SM_YAMUX_FLAG_RST, id, 0,
+                                    NULL, 0);
       return TRUE;
     }
 
@@ -333,10 +324,7 @@ sm_yamux_session_finalize (GObject *object)
 }
 
 static void
-sm_yamux_session_get_property (GObject    *object,
-                               guint       prop_id,
-                               GValue     *value,
-                               GParamSpec *pspec)
+sm_yamux_session_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   SmYamuxSession *self = SM_YAMUX_SESSION (object);
 
@@ -360,21 +348,18 @@ sm_yamux_session_class_init (SmYamuxSessionClass *klass)
   object_class->get_property = sm_yamux_session_get_property;
 
   properties[PROP_N_STREAMS] =
-    g_param_spec_uint ("n-streams", NULL, NULL,
-                       0, G_MAXUINT, 0,
-                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_uint ("n-streams", NULL, NULL, 0, G_MAXUINT, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   signals[SIGNAL_INCOMING] =
-    g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
-  signals[SIGNAL_GO_AWAY] =
-    g_signal_new ("go-away", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+      g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
+  signals[SIGNAL_GO_AWAY] = g_signal_new ("go-away", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
   signals[SIGNAL_CLOSED] =
-    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
-                  G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
+      g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -391,8 +376,8 @@ sm_yamux_session_new (GIOStream           *connection,
                       GBytes              *initial_input)
 {
   SmYamuxSession *self;
-  GInputStream *input;
-  GOutputStream *output;
+  GInputStream   *input;
+  GOutputStream  *output;
 
   g_return_val_if_fail (G_IS_IO_STREAM (connection), NULL);
   g_return_val_if_fail (role == SM_YAMUX_ROLE_CLIENT || role == SM_YAMUX_ROLE_SERVER, NULL);
@@ -400,9 +385,11 @@ sm_yamux_session_new (GIOStream           *connection,
   input = g_io_stream_get_input_stream (connection);
   output = g_io_stream_get_output_stream (connection);
   g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (input) &&
-                        g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)), NULL);
+                            g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)),
+                        NULL);
   g_return_val_if_fail (G_IS_POLLABLE_OUTPUT_STREAM (output) &&
-                        g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (output)), NULL);
+                            g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (output)),
+                        NULL);
 
   self = g_object_new (SM_TYPE_YAMUX_SESSION, NULL);
   self->connection = g_object_ref (connection);
@@ -429,7 +416,7 @@ sm_yamux_session_new (GIOStream           *connection,
   if (G_IS_TCP_CONNECTION (connection))
     {
       GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (connection));
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
 
       if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, TRUE, &error))
         g_debug ("yamux session %p: cannot disable Nagle: %s", self, error->message);
@@ -451,25 +438,22 @@ sm_yamux_session_new (GIOStream           *connection,
 }
 
 SmYamuxStream *
-sm_yamux_session_open_stream (SmYamuxSession  *self,
-                              GError         **error)
+sm_yamux_session_open_stream (SmYamuxSession *self, GError **error)
 {
   SmYamuxStream *stream;
-  guint32 id;
+  guint32        id;
 
   g_return_val_if_fail (SM_IS_YAMUX_SESSION (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!sm_yamux_session_is_running (self))
     {
-      g_set_error_literal (error, SM_ERROR, SM_ERROR_CLOSED,
-                           "The yamux session is closed");
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_CLOSED, "The yamux session is closed");
       return NULL;
     }
   if (self->local_go_away || self->remote_go_away)
     {
-      g_set_error_literal (error, SM_ERROR, SM_ERROR_GOING_AWAY,
-                           "The yamux session is going away");
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_GOING_AWAY, "The yamux session is going away");
       return NULL;
     }
   if (self->next_stream_id >= G_MAXUINT32 - 1)
@@ -504,8 +488,7 @@ sm_yamux_session_open_stream (SmYamuxSession  *self,
 }
 
 void
-sm_yamux_session_go_away (SmYamuxSession    *self,
-                          SmYamuxGoAwayCode  code)
+sm_yamux_session_go_away (SmYamuxSession *self, SmYamuxGoAwayCode code)
 {
   g_return_if_fail (SM_IS_YAMUX_SESSION (self));
 
@@ -519,7 +502,7 @@ sm_yamux_session_go_away (SmYamuxSession    *self,
 void
 sm_yamux_session_close (SmYamuxSession *self)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_return_if_fail (SM_IS_YAMUX_SESSION (self));
 
@@ -530,8 +513,8 @@ sm_yamux_session_close (SmYamuxSession *self)
   if (error == NULL && !self->local_go_away)
     {
       self->local_go_away = TRUE;
-      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_GO_AWAY, 0, 0,
-                                    SM_YAMUX_GO_AWAY_NORMAL, NULL, 0);
+      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_GO_AWAY, 0, 0, SM_YAMUX_GO_AWAY_NORMAL,
+                                    NULL, 0);
     }
   sm_yamux_session_terminate (self, error, TRUE);
 }
@@ -577,8 +560,7 @@ sm_yamux_session_get_connection (SmYamuxSession *self)
 }
 
 void
-sm_yamux_session_get_stats (SmYamuxSession *self,
-                            SmYamuxStats   *stats)
+sm_yamux_session_get_stats (SmYamuxSession *self, SmYamuxStats *stats)
 {
   g_return_if_fail (SM_IS_YAMUX_SESSION (self));
   g_return_if_fail (stats != NULL);
@@ -626,20 +608,16 @@ sm_yamux_session_send_header (SmYamuxSession *self,
 }
 
 void
-sm_yamux_session_send_data (SmYamuxSession *self,
-                            guint32         stream_id,
-                            const void     *data,
-                            guint32         len)
+sm_yamux_session_send_data (SmYamuxSession *self, guint32 stream_id, const void *data, guint32 len)
 {
   self->stats.bytes_sent += len;
   sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_DATA, 0, stream_id, len, data, len);
 }
 
 void
-sm_yamux_session_remove_stream (SmYamuxSession *self,
-                                SmYamuxStream  *stream)
+sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream)
 {
-  guint32 id = sm_yamux_stream_get_id (stream);
+  guint32  id = sm_yamux_stream_get_id (stream);
   gboolean freed_syn_slot = FALSE;
 
   if (g_hash_table_lookup (self->streams, GUINT_TO_POINTER (id)) != stream)

@@ -22,7 +22,7 @@
 struct _SmYamuxInputStream
 {
   GInputStream   parent_instance;
-  SmYamuxStream *owner;           /* not owned; NULL once it is finalized */
+  SmYamuxStream *owner; /* not owned; NULL once it is finalized */
 };
 
 struct _SmYamuxOutputStream
@@ -31,14 +31,18 @@ struct _SmYamuxOutputStream
   SmYamuxStream *owner;
 };
 
-static void sm_yamux_input_stream_pollable_iface_init  (GPollableInputStreamInterface  *iface);
+static void sm_yamux_input_stream_pollable_iface_init (GPollableInputStreamInterface *iface);
 static void sm_yamux_output_stream_pollable_iface_init (GPollableOutputStreamInterface *iface);
 
-G_DEFINE_TYPE_WITH_CODE (SmYamuxInputStream, sm_yamux_input_stream, G_TYPE_INPUT_STREAM,
+G_DEFINE_TYPE_WITH_CODE (SmYamuxInputStream,
+                         sm_yamux_input_stream,
+                         G_TYPE_INPUT_STREAM,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
                                                 sm_yamux_input_stream_pollable_iface_init))
 
-G_DEFINE_TYPE_WITH_CODE (SmYamuxOutputStream, sm_yamux_output_stream, G_TYPE_OUTPUT_STREAM,
+G_DEFINE_TYPE_WITH_CODE (SmYamuxOutputStream,
+                         sm_yamux_output_stream,
+                         G_TYPE_OUTPUT_STREAM,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
                                                 sm_yamux_output_stream_pollable_iface_init))
 
@@ -63,20 +67,18 @@ output_is_ready (GObject *object)
 }
 
 static GSource *
-stream_source_new (GObject             *stream,
-                   SmPollableReadyFunc  is_ready,
-                   GCancellable        *cancellable)
+stream_source_new (GObject *stream, SmPollableReadyFunc is_ready, GCancellable *cancellable)
 {
   GSource *source = sm_pollable_source_new (stream, is_ready, stream, cancellable);
 
-  g_source_set_static_name (source, is_ready == input_is_ready ? "[socketmaster] yamux stream readable"
-                                                               : "[socketmaster] yamux stream writable");
+  g_source_set_static_name (source, is_ready == input_is_ready
+                                        ? "[socketmaster] yamux stream readable"
+                                        : "[socketmaster] yamux stream writable");
   return source;
 }
 
 static gboolean
-on_wait_ready (GObject  *stream,
-               gpointer  user_data)
+on_wait_ready (GObject *stream, gpointer user_data)
 {
   gboolean *ready = user_data;
 
@@ -86,19 +88,20 @@ on_wait_ready (GObject  *stream,
 
 /* Blocking I/O: iterates the session's context until @stream is ready. */
 static gboolean
-stream_wait (GObject              *stream,
-             SmPollableReadyFunc   is_ready,
-             GMainContext         *context,
-             GCancellable         *cancellable,
-             GError              **error)
+stream_wait (GObject            *stream,
+             SmPollableReadyFunc is_ready,
+             GMainContext       *context,
+             GCancellable       *cancellable,
+             GError            **error)
 {
   gboolean ready = FALSE;
   GSource *source;
 
   if (!g_main_context_acquire (context))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                           "Blocking I/O on a yamux stream is only possible in the thread of its session");
+      g_set_error_literal (
+          error, G_IO_ERROR, G_IO_ERROR_FAILED,
+          "Blocking I/O on a yamux stream is only possible in the thread of its session");
       return FALSE;
     }
 
@@ -121,16 +124,10 @@ stream_set_closed_error (GError **error)
   return -1;
 }
 
-typedef gssize (*StreamIoFunc) (SmYamuxStream  *owner,
-                                void           *buffer,
-                                gsize           count,
-                                GError        **error);
+typedef gssize (*StreamIoFunc) (SmYamuxStream *owner, void *buffer, gsize count, GError **error);
 
 static gssize
-owner_write_nonblocking (SmYamuxStream  *owner,
-                         void           *buffer,
-                         gsize           count,
-                         GError        **error)
+owner_write_nonblocking (SmYamuxStream *owner, void *buffer, gsize count, GError **error)
 {
   return sm_yamux_stream_write_nonblocking (owner, buffer, count, error);
 }
@@ -150,7 +147,7 @@ stream_io_blocking (GObject              *stream,
   for (;;)
     {
       GError *local_error = NULL;
-      gssize n;
+      gssize  n;
 
       if (*owner == NULL)
         return stream_set_closed_error (error);
@@ -164,8 +161,7 @@ stream_io_blocking (GObject              *stream,
         }
       g_error_free (local_error);
 
-      if (!stream_wait (stream, is_ready, sm_yamux_stream_get_context (*owner),
-                        cancellable, error))
+      if (!stream_wait (stream, is_ready, sm_yamux_stream_get_context (*owner), cancellable, error))
         return -1;
     }
 }
@@ -173,14 +169,14 @@ stream_io_blocking (GObject              *stream,
 /* Closing never blocks nor fails, so the async variants complete in the
  * calling thread. */
 static void
-stream_return_closed (gpointer             stream,
-                      gpointer             source_tag,
-                      int                  io_priority,
-                      GCancellable        *cancellable,
-                      GAsyncReadyCallback  callback,
-                      gpointer             user_data)
+stream_return_closed (gpointer            stream,
+                      gpointer            source_tag,
+                      int                 io_priority,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data)
 {
-  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, source_tag);
   g_task_set_priority (task, io_priority);
@@ -196,10 +192,10 @@ sm_yamux_input_stream_is_readable (GPollableInputStream *pollable)
 }
 
 static gssize
-sm_yamux_input_stream_read_nonblocking (GPollableInputStream  *pollable,
-                                        void                  *buffer,
-                                        gsize                  count,
-                                        GError               **error)
+sm_yamux_input_stream_read_nonblocking (GPollableInputStream *pollable,
+                                        void                 *buffer,
+                                        gsize                 count,
+                                        GError              **error)
 {
   SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (pollable);
 
@@ -209,8 +205,7 @@ sm_yamux_input_stream_read_nonblocking (GPollableInputStream  *pollable,
 }
 
 static GSource *
-sm_yamux_input_stream_create_source (GPollableInputStream *pollable,
-                                     GCancellable         *cancellable)
+sm_yamux_input_stream_create_source (GPollableInputStream *pollable, GCancellable *cancellable)
 {
   return stream_source_new (G_OBJECT (pollable), input_is_ready, cancellable);
 }
@@ -231,11 +226,11 @@ sm_yamux_input_stream_pollable_iface_init (GPollableInputStreamInterface *iface)
 }
 
 static gssize
-sm_yamux_input_stream_read (GInputStream  *stream,
-                            void          *buffer,
-                            gsize          count,
-                            GCancellable  *cancellable,
-                            GError       **error)
+sm_yamux_input_stream_read (GInputStream *stream,
+                            void         *buffer,
+                            gsize         count,
+                            GCancellable *cancellable,
+                            GError      **error)
 {
   SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (stream);
 
@@ -244,9 +239,7 @@ sm_yamux_input_stream_read (GInputStream  *stream,
 }
 
 static gboolean
-sm_yamux_input_stream_close (GInputStream  *stream,
-                             GCancellable  *cancellable,
-                             GError       **error)
+sm_yamux_input_stream_close (GInputStream *stream, GCancellable *cancellable, GError **error)
 {
   SmYamuxInputStream *self = SM_YAMUX_INPUT_STREAM (stream);
 
@@ -256,21 +249,19 @@ sm_yamux_input_stream_close (GInputStream  *stream,
 }
 
 static void
-sm_yamux_input_stream_close_async (GInputStream        *stream,
-                                   int                  io_priority,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data)
+sm_yamux_input_stream_close_async (GInputStream       *stream,
+                                   int                 io_priority,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
 {
   sm_yamux_input_stream_close (stream, cancellable, NULL);
-  stream_return_closed (stream, sm_yamux_input_stream_close_async,
-                        io_priority, cancellable, callback, user_data);
+  stream_return_closed (stream, sm_yamux_input_stream_close_async, io_priority, cancellable,
+                        callback, user_data);
 }
 
 static gboolean
-sm_yamux_input_stream_close_finish (GInputStream  *stream,
-                                    GAsyncResult  *result,
-                                    GError       **error)
+sm_yamux_input_stream_close_finish (GInputStream *stream, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -315,10 +306,10 @@ sm_yamux_output_stream_is_writable (GPollableOutputStream *pollable)
 }
 
 static gssize
-sm_yamux_output_stream_write_nonblocking (GPollableOutputStream  *pollable,
-                                          const void             *buffer,
-                                          gsize                   count,
-                                          GError                **error)
+sm_yamux_output_stream_write_nonblocking (GPollableOutputStream *pollable,
+                                          const void            *buffer,
+                                          gsize                  count,
+                                          GError               **error)
 {
   SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (pollable);
 
@@ -328,8 +319,7 @@ sm_yamux_output_stream_write_nonblocking (GPollableOutputStream  *pollable,
 }
 
 static GSource *
-sm_yamux_output_stream_create_source (GPollableOutputStream *pollable,
-                                      GCancellable          *cancellable)
+sm_yamux_output_stream_create_source (GPollableOutputStream *pollable, GCancellable *cancellable)
 {
   return stream_source_new (G_OBJECT (pollable), output_is_ready, cancellable);
 }
@@ -350,11 +340,11 @@ sm_yamux_output_stream_pollable_iface_init (GPollableOutputStreamInterface *ifac
 }
 
 static gssize
-sm_yamux_output_stream_write (GOutputStream  *stream,
-                              const void     *buffer,
-                              gsize           count,
-                              GCancellable   *cancellable,
-                              GError        **error)
+sm_yamux_output_stream_write (GOutputStream *stream,
+                              const void    *buffer,
+                              gsize          count,
+                              GCancellable  *cancellable,
+                              GError       **error)
 {
   SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (stream);
 
@@ -364,9 +354,7 @@ sm_yamux_output_stream_write (GOutputStream  *stream,
 }
 
 static gboolean
-sm_yamux_output_stream_close (GOutputStream  *stream,
-                              GCancellable   *cancellable,
-                              GError        **error)
+sm_yamux_output_stream_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
 {
   SmYamuxOutputStream *self = SM_YAMUX_OUTPUT_STREAM (stream);
 
@@ -376,21 +364,19 @@ sm_yamux_output_stream_close (GOutputStream  *stream,
 }
 
 static void
-sm_yamux_output_stream_close_async (GOutputStream       *stream,
-                                    int                  io_priority,
-                                    GCancellable        *cancellable,
-                                    GAsyncReadyCallback  callback,
-                                    gpointer             user_data)
+sm_yamux_output_stream_close_async (GOutputStream      *stream,
+                                    int                 io_priority,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data)
 {
   sm_yamux_output_stream_close (stream, cancellable, NULL);
-  stream_return_closed (stream, sm_yamux_output_stream_close_async,
-                        io_priority, cancellable, callback, user_data);
+  stream_return_closed (stream, sm_yamux_output_stream_close_async, io_priority, cancellable,
+                        callback, user_data);
 }
 
 static gboolean
-sm_yamux_output_stream_close_finish (GOutputStream  *stream,
-                                     GAsyncResult   *result,
-                                     GError        **error)
+sm_yamux_output_stream_close_finish (GOutputStream *stream, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -16,9 +16,9 @@
 
 struct _SmYamuxStream
 {
-  GIOStream parent_instance;
+  GIOStream       parent_instance;
 
-  SmYamuxSession *session;       /* weak pointer */
+  SmYamuxSession *session; /* weak pointer */
   GMainContext   *context;
   guint32         id;
   SmYamuxFlow     flow;
@@ -28,28 +28,26 @@ struct _SmYamuxStream
   GSource        *close_timeout_source;
   guint           close_timeout_ms;
 
-  guint outbound      : 1;   /* we opened it */
-  guint attached      : 1;   /* in the session's table */
-  guint opened        : 1;   /* our SYN (outbound) or ACK (inbound) went out */
-  guint acked         : 1;   /* outbound: the peer answered our SYN */
-  guint fin_sent      : 1;   /* output closed; FIN rides on the SYN if that waits */
-  guint fin_received  : 1;
-  guint reset         : 1;   /* by either side */
-  guint reset_by_peer : 1;
-  guint session_ended : 1;
-  guint read_closed   : 1;
+  guint           outbound : 1; /* we opened it */
+  guint           attached : 1; /* in the session's table */
+  guint           opened : 1;   /* our SYN (outbound) or ACK (inbound) went out */
+  guint           acked : 1;    /* outbound: the peer answered our SYN */
+  guint           fin_sent : 1; /* output closed; FIN rides on the SYN if that waits */
+  guint           fin_received : 1;
+  guint           reset : 1; /* by either side */
+  guint           reset_by_peer : 1;
+  guint           session_ended : 1;
+  guint           read_closed : 1;
 };
 
 G_DEFINE_TYPE (SmYamuxStream, sm_yamux_stream, G_TYPE_IO_STREAM)
 
 static void
-stream_send_header (SmYamuxStream *self,
-                    guint16        flags,
-                    guint32        length)
+stream_send_header (SmYamuxStream *self, guint16 flags, guint32 length)
 {
   if (self->attached && self->session != NULL)
-    sm_yamux_session_send_header (self->session, SM_YAMUX_TYPE_WINDOW_UPDATE,
-                                  flags, self->id, length);
+    sm_yamux_session_send_header (self->session, SM_YAMUX_TYPE_WINDOW_UPDATE, flags, self->id,
+                                  length);
 }
 
 /* The caller holds a reference: the session drops its own here. */
@@ -75,8 +73,7 @@ stream_drop_received (SmYamuxStream *self)
 /* @len buffered bytes are gone (read or discarded): grant the peer more
  * window when the flow accounting says an update is due. */
 static void
-stream_credit (SmYamuxStream *self,
-               gsize          len)
+stream_credit (SmYamuxStream *self, gsize len)
 {
   guint32 delta = sm_yamux_flow_consume (&self->flow, len);
 
@@ -129,7 +126,7 @@ sm_yamux_stream_finalize (GObject *object)
 static void
 sm_yamux_stream_class_init (SmYamuxStreamClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass   *object_class = G_OBJECT_CLASS (klass);
   GIOStreamClass *io_stream_class = G_IO_STREAM_CLASS (klass);
 
   object_class->finalize = sm_yamux_stream_finalize;
@@ -190,11 +187,9 @@ sm_yamux_stream_was_reset (SmYamuxStream *self)
 /* Internal API for the session (sm-yamux-private.h) */
 
 SmYamuxStream *
-sm_yamux_stream_new_internal (SmYamuxSession *session,
-                              guint32         id,
-                              gboolean        outbound)
+sm_yamux_stream_new_internal (SmYamuxSession *session, guint32 id, gboolean outbound)
 {
-  SmYamuxStream *self = g_object_new (SM_TYPE_YAMUX_STREAM, NULL);
+  SmYamuxStream       *self = g_object_new (SM_TYPE_YAMUX_STREAM, NULL);
   const SmYamuxConfig *config = sm_yamux_session_get_config (session);
 
   self->session = session;
@@ -239,17 +234,13 @@ sm_yamux_stream_handle_ack (SmYamuxStream *self)
 }
 
 gboolean
-sm_yamux_stream_handle_grant (SmYamuxStream  *self,
-                              guint32         delta,
-                              GError        **error)
+sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error)
 {
   return sm_yamux_flow_grant (&self->flow, delta, error);
 }
 
 gboolean
-sm_yamux_stream_handle_data (SmYamuxStream  *self,
-                             guint32         len,
-                             GError        **error)
+sm_yamux_stream_handle_data (SmYamuxStream *self, guint32 len, GError **error)
 {
   if (!sm_yamux_flow_receive (&self->flow, len, error))
     {
@@ -266,14 +257,14 @@ sm_yamux_stream_takes_data (SmYamuxStream *self)
 }
 
 gssize
-sm_yamux_stream_receive_from (SmYamuxStream         *self,
-                              GPollableInputStream  *input,
-                              gsize                  max,
-                              gsize                 *requested,
-                              GError               **error)
+sm_yamux_stream_receive_from (SmYamuxStream        *self,
+                              GPollableInputStream *input,
+                              gsize                 max,
+                              gsize                *requested,
+                              GError              **error)
 {
   guint8 *space = sm_yamux_buffer_reserve (&self->receive_buffer, max, requested);
-  gssize n;
+  gssize  n;
 
   n = g_pollable_input_stream_read_nonblocking (input, space, *requested, NULL, error);
   if (n > 0)
@@ -282,9 +273,7 @@ sm_yamux_stream_receive_from (SmYamuxStream         *self,
 }
 
 void
-sm_yamux_stream_push_data (SmYamuxStream *self,
-                           const guint8  *data,
-                           gsize          len)
+sm_yamux_stream_push_data (SmYamuxStream *self, const guint8 *data, gsize len)
 {
   /* Nobody will read it; still credit it so the peer's writer moves on. */
   if (!sm_yamux_stream_takes_data (self))
@@ -318,8 +307,7 @@ sm_yamux_stream_handle_rst (SmYamuxStream *self)
 }
 
 void
-sm_yamux_stream_abort (SmYamuxStream *self,
-                       gboolean       session_ended)
+sm_yamux_stream_abort (SmYamuxStream *self, gboolean session_ended)
 {
   if (session_ended)
     {
@@ -344,9 +332,8 @@ sm_yamux_stream_get_context (SmYamuxStream *self)
 gboolean
 sm_yamux_stream_is_readable (SmYamuxStream *self)
 {
-  return self->read_closed || self->reset || self->fin_received ||
-         self->session_ended || !self->attached ||
-         sm_yamux_buffer_get_length (&self->receive_buffer) > 0;
+  return self->read_closed || self->reset || self->fin_received || self->session_ended ||
+         !self->attached || sm_yamux_buffer_get_length (&self->receive_buffer) > 0;
 }
 
 gboolean
@@ -355,13 +342,12 @@ sm_yamux_stream_is_writable (SmYamuxStream *self)
   if (self->reset || self->session_ended || self->fin_sent || !self->attached)
     return TRUE;
 
-  return self->opened && self->flow.send_window > 0 &&
-         self->session != NULL && sm_yamux_session_can_send (self->session);
+  return self->opened && self->flow.send_window > 0 && self->session != NULL &&
+         sm_yamux_session_can_send (self->session);
 }
 
 static gboolean
-stream_check_alive (SmYamuxStream  *self,
-                    GError        **error)
+stream_check_alive (SmYamuxStream *self, GError **error)
 {
   if (self->reset)
     {
@@ -373,10 +359,7 @@ stream_check_alive (SmYamuxStream  *self,
 }
 
 gssize
-sm_yamux_stream_read_nonblocking (SmYamuxStream  *self,
-                                  void           *buffer,
-                                  gsize           count,
-                                  GError        **error)
+sm_yamux_stream_read_nonblocking (SmYamuxStream *self, void *buffer, gsize count, GError **error)
 {
   gsize n;
 
@@ -403,16 +386,15 @@ sm_yamux_stream_read_nonblocking (SmYamuxStream  *self,
       return -1;
     }
 
-  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                       g_strerror (EAGAIN));
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, g_strerror (EAGAIN));
   return -1;
 }
 
 gssize
-sm_yamux_stream_write_nonblocking (SmYamuxStream  *self,
-                                   const void     *buffer,
-                                   gsize           count,
-                                   GError        **error)
+sm_yamux_stream_write_nonblocking (SmYamuxStream *self,
+                                   const void    *buffer,
+                                   gsize          count,
+                                   GError       **error)
 {
   guint32 len;
 
@@ -432,11 +414,9 @@ sm_yamux_stream_write_nonblocking (SmYamuxStream  *self,
   if (count == 0)
     return 0;
 
-  if (!self->opened || self->flow.send_window == 0 ||
-      !sm_yamux_session_can_send (self->session))
+  if (!self->opened || self->flow.send_window == 0 || !sm_yamux_session_can_send (self->session))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           g_strerror (EAGAIN));
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, g_strerror (EAGAIN));
       return -1;
     }
 
@@ -480,7 +460,8 @@ sm_yamux_stream_close_write (SmYamuxStream *self)
     {
       self->close_timeout_source = g_timeout_source_new (self->close_timeout_ms);
       g_source_set_callback (self->close_timeout_source, on_close_timeout, self, NULL);
-      g_source_set_static_name (self->close_timeout_source, "[socketmaster] yamux stream close timeout");
+      g_source_set_static_name (self->close_timeout_source,
+                                "[socketmaster] yamux stream close timeout");
       g_source_attach (self->close_timeout_source, self->context);
     }
   g_object_unref (self);

@@ -25,12 +25,12 @@ G_BEGIN_DECLS
 #define SM_TYPE_YAMUX_STREAM (sm_yamux_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmYamuxStream, sm_yamux_stream, SM, YAMUX_STREAM, GIOStream)
 
-guint32         sm_yamux_stream_get_id      (SmYamuxStream *self);
+guint32         sm_yamux_stream_get_id (SmYamuxStream *self);
 /* NULL once the session is gone */
 SmYamuxSession *sm_yamux_stream_get_session (SmYamuxStream *self);
 /* Abort: sends RST, fails local I/O, leaves the session */
-void            sm_yamux_stream_reset       (SmYamuxStream *self);
+void            sm_yamux_stream_reset (SmYamuxStream *self);
 /* TRUE if the peer reset it */
-gboolean        sm_yamux_stream_was_reset   (SmYamuxStream *self);
+gboolean        sm_yamux_stream_was_reset (SmYamuxStream *self);
 
 G_END_DECLS

@@ -29,7 +29,15 @@
  * (GnuTLS also derives short-lived keys from it on its own); tickets from
  * before a replacement are no longer accepted and those clients do a full
  * handshake. The key rotation timer runs in the thread-default main
- * context of the thread that created the object.
+ * context of the thread that created the object. Should GnuTLS fail to
+ * make a key (no working RNG), that is logged and sessions go without
+ * tickets until the next rotation.
+ *
+ * Should GnuTLS refuse to set up the certificate credentials or the
+ * default priority string, sm_tls_credentials_new() logs a warning and
+ * returns credentials that refuse every TLS session (SM_ERROR_TLS from
+ * sm_tls_stream_new_server()); a priority string set later that GnuTLS
+ * accepts lifts the latter.
  */
 
 #include <glib-object.h>
@@ -69,7 +77,8 @@ gboolean    sm_tls_credentials_remove (SmTlsCredentials *self, const char *id);
 guint       sm_tls_credentials_get_n_certificates (SmTlsCredentials *self);
 
 /* GnuTLS priority string; property "priority", SM_TLS_DEFAULT_PRIORITY by
- * default. An invalid string fails with SM_ERROR_TLS and changes nothing. */
+ * default (NULL if GnuTLS refused it). An invalid string fails with
+ * SM_ERROR_TLS and changes nothing. */
 const char *sm_tls_credentials_get_priority (SmTlsCredentials *self);
 gboolean
 sm_tls_credentials_set_priority (SmTlsCredentials *self, const char *priority, GError **error);

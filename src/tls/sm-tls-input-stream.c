@@ -17,16 +17,6 @@ G_DEFINE_TYPE_WITH_CODE (SmTlsInputStream,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
                                                 sm_tls_input_stream_pollable_init))
 
-static SmTlsStream *
-get_tls (SmTlsInputStream *self, GError **error)
-{
-  SmTlsStream *tls = g_weak_ref_get (&self->tls);
-
-  if (tls == NULL)
-    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS stream is closed");
-  return tls;
-}
-
 static gssize
 sm_tls_input_stream_read (GInputStream *stream,
                           void         *buffer,
@@ -34,11 +24,8 @@ sm_tls_input_stream_read (GInputStream *stream,
                           GCancellable *cancellable,
                           GError      **error)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
-
-  if (tls == NULL)
-    return -1;
-  return sm_tls_stream_read (tls, buffer, count, TRUE, cancellable, error);
+  return sm_tls_stream_read (&SM_TLS_INPUT_STREAM (stream)->tls, stream, buffer, count, TRUE,
+                             cancellable, error);
 }
 
 static gssize
@@ -47,41 +34,27 @@ sm_tls_input_stream_read_nonblocking (GPollableInputStream *stream,
                                       gsize                 count,
                                       GError              **error)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), error);
-
-  if (tls == NULL)
-    return -1;
-  if (g_input_stream_is_closed (G_INPUT_STREAM (stream)))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is already closed");
-      return -1;
-    }
-  return sm_tls_stream_read (tls, buffer, count, FALSE, NULL, error);
+  return sm_tls_stream_read (&SM_TLS_INPUT_STREAM (stream)->tls, G_INPUT_STREAM (stream), buffer,
+                             count, FALSE, NULL, error);
 }
 
 static gboolean
 sm_tls_input_stream_can_poll (GPollableInputStream *stream)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
-
-  return tls != NULL && sm_tls_stream_can_poll (tls);
+  return sm_tls_stream_can_poll (&SM_TLS_INPUT_STREAM (stream)->tls);
 }
 
 static gboolean
 sm_tls_input_stream_is_readable (GPollableInputStream *stream)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
-
-  /* a read will report the closed stream at once */
-  return tls == NULL || sm_tls_stream_is_ready (tls, G_IO_IN);
+  return sm_tls_stream_is_ready (&SM_TLS_INPUT_STREAM (stream)->tls, G_IO_IN);
 }
 
 static GSource *
 sm_tls_input_stream_create_source (GPollableInputStream *stream, GCancellable *cancellable)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_INPUT_STREAM (stream), NULL);
-
-  return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_IN, cancellable);
+  return sm_tls_stream_create_source (&SM_TLS_INPUT_STREAM (stream)->tls, G_OBJECT (stream),
+                                      G_IO_IN, cancellable);
 }
 
 /* Nothing to release: the TLS stream closes the transport */
@@ -114,9 +87,7 @@ sm_tls_input_stream_close_finish (GInputStream *stream, GAsyncResult *result, GE
 static void
 sm_tls_input_stream_finalize (GObject *object)
 {
-  SmTlsInputStream *self = SM_TLS_INPUT_STREAM (object);
-
-  g_weak_ref_clear (&self->tls);
+  g_weak_ref_clear (&SM_TLS_INPUT_STREAM (object)->tls);
 
   G_OBJECT_CLASS (sm_tls_input_stream_parent_class)->finalize (object);
 }

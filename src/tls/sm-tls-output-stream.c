@@ -17,16 +17,6 @@ G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream,
                          G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
                                                 sm_tls_output_stream_pollable_init))
 
-static SmTlsStream *
-get_tls (SmTlsOutputStream *self, GError **error)
-{
-  SmTlsStream *tls = g_weak_ref_get (&self->tls);
-
-  if (tls == NULL)
-    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS stream is closed");
-  return tls;
-}
-
 static gssize
 sm_tls_output_stream_write (GOutputStream *stream,
                             const void    *buffer,
@@ -34,11 +24,8 @@ sm_tls_output_stream_write (GOutputStream *stream,
                             GCancellable  *cancellable,
                             GError       **error)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
-
-  if (tls == NULL)
-    return -1;
-  return sm_tls_stream_write (tls, buffer, count, TRUE, cancellable, error);
+  return sm_tls_stream_write (&SM_TLS_OUTPUT_STREAM (stream)->tls, buffer, count, TRUE, cancellable,
+                              error);
 }
 
 static gssize
@@ -47,59 +34,34 @@ sm_tls_output_stream_write_nonblocking (GPollableOutputStream *stream,
                                         gsize                  count,
                                         GError               **error)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), error);
-
-  if (tls == NULL)
-    return -1;
-  return sm_tls_stream_write (tls, buffer, count, FALSE, NULL, error);
+  return sm_tls_stream_write (&SM_TLS_OUTPUT_STREAM (stream)->tls, buffer, count, FALSE, NULL,
+                              error);
 }
 
 static gboolean
 sm_tls_output_stream_can_poll (GPollableOutputStream *stream)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
-
-  return tls != NULL && sm_tls_stream_can_poll (tls);
+  return sm_tls_stream_can_poll (&SM_TLS_OUTPUT_STREAM (stream)->tls);
 }
 
 static gboolean
 sm_tls_output_stream_is_writable (GPollableOutputStream *stream)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
-
-  /* a write will report the closed stream at once */
-  return tls == NULL || sm_tls_stream_is_ready (tls, G_IO_OUT);
+  return sm_tls_stream_is_ready (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_IO_OUT);
 }
 
 static GSource *
 sm_tls_output_stream_create_source (GPollableOutputStream *stream, GCancellable *cancellable)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
-
-  return sm_tls_stream_create_source (tls, G_OBJECT (stream), G_IO_OUT, cancellable);
+  return sm_tls_stream_create_source (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_OBJECT (stream),
+                                      G_IO_OUT, cancellable);
 }
 
 /* Starts close_notify and the half-close, and returns: see sm-tls-stream.h */
 static gboolean
 sm_tls_output_stream_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
-
-  if (tls == NULL)
-    return TRUE;
-  return sm_tls_stream_close_output (tls, error);
-}
-
-static void
-close_output_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  GError *error = NULL;
-
-  if (sm_tls_stream_close_output_finish (SM_TLS_STREAM (source_object), result, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
+  return sm_tls_stream_close_output (&SM_TLS_OUTPUT_STREAM (stream)->tls, error);
 }
 
 static void
@@ -109,21 +71,12 @@ sm_tls_output_stream_close_async (GOutputStream      *stream,
                                   GAsyncReadyCallback callback,
                                   gpointer            user_data)
 {
-  g_autoptr (SmTlsStream) tls = get_tls (SM_TLS_OUTPUT_STREAM (stream), NULL);
   GTask *task = g_task_new (stream, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, sm_tls_output_stream_close_async);
   g_task_set_check_cancellable (task, FALSE);
   g_task_set_priority (task, io_priority);
-
-  if (tls == NULL)
-    {
-      g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-      return;
-    }
-
-  sm_tls_stream_close_output_async (tls, cancellable, close_output_cb, task);
+  sm_tls_stream_close_output_async (&SM_TLS_OUTPUT_STREAM (stream)->tls, task);
 }
 
 static gboolean
@@ -135,9 +88,7 @@ sm_tls_output_stream_close_finish (GOutputStream *stream, GAsyncResult *result, 
 static void
 sm_tls_output_stream_finalize (GObject *object)
 {
-  SmTlsOutputStream *self = SM_TLS_OUTPUT_STREAM (object);
-
-  g_weak_ref_clear (&self->tls);
+  g_weak_ref_clear (&SM_TLS_OUTPUT_STREAM (object)->tls);
 
   G_OBJECT_CLASS (sm_tls_output_stream_parent_class)->finalize (object);
 }

@@ -8,47 +8,26 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 
+#include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-stream.h"
 
 G_BEGIN_DECLS
 
-/* One added certificate: the chain as GnuTLS serves it, its private key
- * and the names it is selected by. Ref-counted so that a handshake keeps
- * the one it chose after it is removed from its credentials. */
-typedef struct _SmTlsCertificate SmTlsCertificate;
-
-SmTlsCertificate                *sm_tls_certificate_ref (SmTlsCertificate *cert);
-void                             sm_tls_certificate_unref (SmTlsCertificate *cert);
-const char                      *sm_tls_certificate_get_id (SmTlsCertificate *cert);
-/* The chain and key handed to GnuTLS; owned by @cert */
-void                             sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
-                                                                     gnutls_pcert_st **pcerts,
-                                                                     unsigned int     *n_pcerts,
-                                                                     gnutls_privkey_t *key);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmTlsCertificate, sm_tls_certificate_unref)
-
 /* The certificate the selection rule (see sm-tls-credentials.h) picks for
  * @server_name (NULL: no SNI); a new reference, NULL if there is none. */
 SmTlsCertificate *sm_tls_credentials_select (SmTlsCredentials *self, const char *server_name);
 /* Applies priority, certificate credentials, ALPN and tickets to a new
- * server session. Certificates are then chosen per handshake by the
+ * server session; fails with SM_ERROR_TLS if GnuTLS could not set these
+ * credentials up. Certificates are then chosen per handshake by the
  * callback below, which finds its stream with gnutls_session_get_ptr(). */
 gboolean
 sm_tls_credentials_setup_session (SmTlsCredentials *self, gnutls_session_t session, GError **error);
-int sm_tls_stream_retrieve_certificate (gnutls_session_t             session,
-                                        const gnutls_datum_t        *req_ca_rdn,
-                                        int                          n_req_ca_rdn,
-                                        const gnutls_pk_algorithm_t *pk_algos,
-                                        int                          n_pk_algos,
-                                        gnutls_pcert_st            **pcerts,
-                                        unsigned int                *n_pcerts,
-                                        gnutls_privkey_t            *key);
+gnutls_certificate_retrieve_function2 sm_tls_stream_retrieve_certificate;
 
 /* SmTlsStream internals, shared by sm-tls-stream.c (session, transport,
- * handshake, life cycle) and sm-tls-stream-io.c (records, shutdown,
- * polling). */
+ * handshake, life cycle) and sm-tls-record-io.c (reading and writing
+ * records, close_notify and the half-close, polling). */
 
 typedef enum
 {
@@ -127,44 +106,50 @@ void sm_tls_stream_end_io (SmTlsStream *self);
 void sm_tls_stream_set_gnutls_error (SmTlsStream *self, int ret, const char *what, GError **error);
 /* Starts sending close_notify and half-closing the base, once */
 void sm_tls_stream_begin_shutdown (SmTlsStream *self);
+/* Returns @task (taking it over) with how the shutdown ended, once it has */
+void sm_tls_stream_return_when_shut (SmTlsStream *self, GTask *task);
 /* Closes the base stream, once */
 void sm_tls_stream_close_base (SmTlsStream *self);
 
-/* What SmTlsInputStream and SmTlsOutputStream delegate to. */
-gssize   sm_tls_stream_read (SmTlsStream  *self,
+/* What SmTlsInputStream and SmTlsOutputStream delegate to. They hold their
+ * TLS stream by the weak reference @tls_ref (the TLS stream owns them);
+ * once it is gone, reading and writing fail with G_IO_ERROR_CLOSED,
+ * closing succeeds at once and polling says ready (the next call reports
+ * the closed stream). */
+
+/* Also fails with G_IO_ERROR_CLOSED once @input is closed: GIO only
+ * checks that before blocking reads */
+gssize   sm_tls_stream_read (GWeakRef     *tls_ref,
+                             GInputStream *input,
                              void         *buffer,
                              gsize         count,
                              gboolean      blocking,
                              GCancellable *cancellable,
                              GError      **error);
-gssize   sm_tls_stream_write (SmTlsStream  *self,
+gssize   sm_tls_stream_write (GWeakRef     *tls_ref,
                               const void   *buffer,
                               gsize         count,
                               gboolean      blocking,
                               GCancellable *cancellable,
                               GError      **error);
-gboolean sm_tls_stream_is_ready (SmTlsStream *self, GIOCondition condition);
-gboolean sm_tls_stream_can_poll (SmTlsStream *self);
+gboolean sm_tls_stream_can_poll (GWeakRef *tls_ref);
+gboolean sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition);
 /* A GPollableSourceFunc source for @pollable_stream (the TLS input or
- * output stream) that fires when sm_tls_stream_is_ready() may be TRUE;
- * @self may be NULL once the TLS stream is gone: the source fires at once. */
-GSource *sm_tls_stream_create_source (SmTlsStream  *self,
+ * output stream) that fires when sm_tls_stream_is_ready() may be TRUE */
+GSource *sm_tls_stream_create_source (GWeakRef     *tls_ref,
                                       GObject      *pollable_stream,
                                       GIOCondition  condition,
                                       GCancellable *cancellable);
-/* Starts close_notify + half-close; returns at once (see sm-tls-stream.h) */
-gboolean sm_tls_stream_close_output (SmTlsStream *self, GError **error);
-/* Same, and @callback runs once the half-close is done or has failed */
-void     sm_tls_stream_close_output_async (SmTlsStream        *self,
-                                           GCancellable       *cancellable,
-                                           GAsyncReadyCallback callback,
-                                           gpointer            user_data);
-gboolean
-sm_tls_stream_close_output_finish (SmTlsStream *self, GAsyncResult *result, GError **error);
+/* Starts close_notify + half-close; returns at once (see sm-tls-stream.h)
+ * with a deferred write failure, if any */
+gboolean sm_tls_stream_close_output (GWeakRef *tls_ref, GError **error);
+/* Same, and returns @task (taking it over; the output stream's own) once
+ * the half-close is done or has failed */
+void     sm_tls_stream_close_output_async (GWeakRef *tls_ref, GTask *task);
 
 #define SM_TYPE_TLS_INPUT_STREAM (sm_tls_input_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmTlsInputStream, sm_tls_input_stream, SM, TLS_INPUT_STREAM, GInputStream)
-/* Holds only a weak reference on @tls: the TLS stream owns it */
+/* Hold only a weak reference on @tls: the TLS stream owns them */
 GInputStream *sm_tls_input_stream_new (SmTlsStream *tls);
 
 #define SM_TYPE_TLS_OUTPUT_STREAM (sm_tls_output_stream_get_type ())

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* SmTlsStream: the GnuTLS session, its transport over the base stream, the
- * handshake and the stream's life cycle. Reading, writing, closing the
- * output and polling are in sm-tls-stream-io.c. */
+ * handshake and the stream's life cycle. Reading and writing records,
+ * closing the output and polling are in sm-tls-record-io.c. */
 #include <errno.h>
 #include <string.h>
 
@@ -442,8 +442,8 @@ sm_tls_stream_get_output_stream (GIOStream *stream)
 }
 
 /* Marks both halves closed and starts the shutdown; the base is closed
- * once that is done. TRUE if all is done already. */
-static gboolean
+ * once that is done. */
+static void
 close_both (SmTlsStream *self)
 {
   if (self->handshake_state == SM_TLS_HANDSHAKE_RUNNING)
@@ -459,12 +459,9 @@ close_both (SmTlsStream *self)
     g_input_stream_close (self->input, NULL, NULL);
   sm_tls_stream_begin_shutdown (self);
 
-  if (self->output_state != SM_TLS_OUTPUT_SHUT)
-    return FALSE;
   /* the output may have been shut before: a half-close */
-  if (self->set_up)
+  if (self->output_state == SM_TLS_OUTPUT_SHUT && self->set_up)
     sm_tls_stream_close_base (self);
-  return TRUE;
 }
 
 static gboolean
@@ -488,17 +485,8 @@ sm_tls_stream_close_async (GIOStream          *stream,
   g_task_set_check_cancellable (task, FALSE);
   g_task_set_priority (task, io_priority);
 
-  if (close_both (self))
-    {
-      if (self->shutdown_error != NULL)
-        g_task_return_error (task, g_error_copy (self->shutdown_error));
-      else
-        g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-      return;
-    }
-
-  g_ptr_array_add (self->shutdown_waiters, task);
+  close_both (self);
+  sm_tls_stream_return_when_shut (self, task);
 }
 
 static gboolean

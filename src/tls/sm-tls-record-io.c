@@ -1,12 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* SmTlsStream: reading and writing records, closing the output
- * (close_notify, half-close, linger) and polling. */
+ * (close_notify, half-close, linger) and polling, for its input and output
+ * streams. The session, its transport and the handshake are in
+ * sm-tls-stream.c. */
 #include "sm-error.h"
 #include "sm-pollable-source.h"
 #include "sm-tls-private.h"
 
 /* plaintext of one TLS record: what a single write takes at most */
 #define MAX_RECORD_PLAINTEXT 16384
+
+/* The TLS stream behind an input or output stream; NULL with
+ * G_IO_ERROR_CLOSED once it is gone */
+static SmTlsStream *
+ref_tls (GWeakRef *tls_ref, GError **error)
+{
+  SmTlsStream *self = g_weak_ref_get (tls_ref);
+
+  if (self == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "TLS stream is closed");
+  return self;
+}
 
 static gboolean
 check_io_allowed (SmTlsStream *self, GCancellable *cancellable, GError **error)
@@ -34,13 +48,13 @@ check_io_allowed (SmTlsStream *self, GCancellable *cancellable, GError **error)
 
 /* Reading */
 
-gssize
-sm_tls_stream_read (SmTlsStream  *self,
-                    void         *buffer,
-                    gsize         count,
-                    gboolean      blocking,
-                    GCancellable *cancellable,
-                    GError      **error)
+static gssize
+read_record (SmTlsStream  *self,
+             void         *buffer,
+             gsize         count,
+             gboolean      blocking,
+             GCancellable *cancellable,
+             GError      **error)
 {
   if (!check_io_allowed (self, cancellable, error))
     return -1;
@@ -119,6 +133,27 @@ sm_tls_stream_read (SmTlsStream  *self,
     }
 }
 
+gssize
+sm_tls_stream_read (GWeakRef     *tls_ref,
+                    GInputStream *input,
+                    void         *buffer,
+                    gsize         count,
+                    gboolean      blocking,
+                    GCancellable *cancellable,
+                    GError      **error)
+{
+  g_autoptr (SmTlsStream) self = ref_tls (tls_ref, error);
+
+  if (self == NULL)
+    return -1;
+  if (g_input_stream_is_closed (input))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "Stream is already closed");
+      return -1;
+    }
+  return read_record (self, buffer, count, blocking, cancellable, error);
+}
+
 /* Writing and closing the output */
 
 static void drive_output (SmTlsStream *self);
@@ -187,16 +222,19 @@ flush_pending (SmTlsStream *self, gboolean blocking, GCancellable *cancellable, 
 }
 
 gssize
-sm_tls_stream_write (SmTlsStream  *self,
+sm_tls_stream_write (GWeakRef     *tls_ref,
                      const void   *buffer,
                      gsize         count,
                      gboolean      blocking,
                      GCancellable *cancellable,
                      GError      **error)
 {
+  g_autoptr (SmTlsStream) self = ref_tls (tls_ref, error);
   gsize   chunk = MIN (count, MAX_RECORD_PLAINTEXT);
   ssize_t ret;
 
+  if (self == NULL)
+    return -1;
   if (!check_io_allowed (self, cancellable, error))
     return -1;
   if (self->output_state != SM_TLS_OUTPUT_OPEN)
@@ -284,15 +322,7 @@ finish_shutdown (SmTlsStream *self, GError *error)
   waiters = g_steal_pointer (&self->shutdown_waiters);
   self->shutdown_waiters = g_ptr_array_new ();
   for (guint i = 0; i < waiters->len; i++)
-    {
-      GTask *task = g_ptr_array_index (waiters, i);
-
-      if (self->shutdown_error != NULL)
-        g_task_return_error (task, g_error_copy (self->shutdown_error));
-      else
-        g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-    }
+    sm_tls_stream_return_when_shut (self, g_ptr_array_index (waiters, i));
 
   if (self->holds_shutdown_ref)
     {
@@ -389,12 +419,33 @@ sm_tls_stream_begin_shutdown (SmTlsStream *self)
     }
 }
 
-gboolean
-sm_tls_stream_close_output (SmTlsStream *self, GError **error)
+void
+sm_tls_stream_return_when_shut (SmTlsStream *self, GTask *task)
 {
-  g_autoptr (GError) write_error =
-      self->write_error != NULL ? g_error_copy (self->write_error) : NULL;
+  if (self->output_state != SM_TLS_OUTPUT_SHUT)
+    {
+      g_ptr_array_add (self->shutdown_waiters, task);
+      return;
+    }
 
+  if (self->shutdown_error != NULL)
+    g_task_return_error (task, g_error_copy (self->shutdown_error));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+gboolean
+sm_tls_stream_close_output (GWeakRef *tls_ref, GError **error)
+{
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
+  g_autoptr (GError) write_error = NULL;
+
+  if (self == NULL)
+    return TRUE;
+
+  if (self->write_error != NULL)
+    write_error = g_error_copy (self->write_error);
   sm_tls_stream_begin_shutdown (self);
   if (write_error != NULL)
     {
@@ -405,51 +456,36 @@ sm_tls_stream_close_output (SmTlsStream *self, GError **error)
 }
 
 void
-sm_tls_stream_close_output_async (SmTlsStream        *self,
-                                  GCancellable       *cancellable,
-                                  GAsyncReadyCallback callback,
-                                  gpointer            user_data)
+sm_tls_stream_close_output_async (GWeakRef *tls_ref, GTask *task)
 {
-  GTask  *task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
   GError *error = NULL;
 
-  g_task_set_source_tag (task, sm_tls_stream_close_output_async);
-  g_task_set_check_cancellable (task, FALSE);
+  if (self == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
 
   sm_tls_stream_begin_shutdown (self);
-  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+  if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error))
     {
       g_task_return_error (task, error);
       g_object_unref (task);
+      return;
     }
-  else if (self->output_state == SM_TLS_OUTPUT_SHUT)
-    {
-      if (self->shutdown_error != NULL)
-        g_task_return_error (task, g_error_copy (self->shutdown_error));
-      else
-        g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-    }
-  else
-    {
-      g_ptr_array_add (self->shutdown_waiters, task);
-    }
-}
-
-gboolean
-sm_tls_stream_close_output_finish (SmTlsStream *self, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
+  sm_tls_stream_return_when_shut (self, task);
 }
 
 /* Polling */
 
 gboolean
-sm_tls_stream_can_poll (SmTlsStream *self)
+sm_tls_stream_can_poll (GWeakRef *tls_ref)
 {
-  return g_pollable_input_stream_can_poll (self->base_input) &&
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
+
+  return self != NULL && g_pollable_input_stream_can_poll (self->base_input) &&
          g_pollable_output_stream_can_poll (self->base_output);
 }
 
@@ -469,9 +505,12 @@ is_ready_without_base (SmTlsStream *self, GIOCondition condition)
 }
 
 gboolean
-sm_tls_stream_is_ready (SmTlsStream *self, GIOCondition condition)
+sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition)
 {
-  if (is_ready_without_base (self, condition))
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
+
+  /* gone: the next call reports the closed stream at once */
+  if (self == NULL || is_ready_without_base (self, condition))
     return TRUE;
 
   if (condition & G_IO_IN)
@@ -498,11 +537,12 @@ always_ready (GObject *object)
 }
 
 GSource *
-sm_tls_stream_create_source (SmTlsStream  *self,
+sm_tls_stream_create_source (GWeakRef     *tls_ref,
                              GObject      *pollable_stream,
                              GIOCondition  condition,
                              GCancellable *cancellable)
 {
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
   GSource *source;
 
   /* Gone: the next call on @pollable_stream reports the closed stream */

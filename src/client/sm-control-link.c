@@ -634,18 +634,60 @@ sm_control_link_close_finish (SmControlLink *self, GAsyncResult *result, GError 
 /* --- accessors and GObject --- */
 
 SmControlLink *
-sm_control_link_new (const char *control_address, const SmSocketDefinition *definition)
+sm_control_link_new (void)
 {
-  SmControlLink *self;
+  return g_object_new (SM_TYPE_CONTROL_LINK, NULL);
+}
 
-  g_return_val_if_fail (control_address != NULL, NULL);
+void
+sm_control_link_set_control_address (SmControlLink *self, const char *control_address)
+{
+  const char *from_env = g_getenv ("SOCKETMASTER_ADDRESS");
 
-  self = g_object_new (SM_TYPE_CONTROL_LINK, NULL);
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+  g_return_if_fail (self->state == SM_CONTROL_LINK_IDLE);
+
+  if (control_address == NULL)
+    control_address = from_env != NULL && *from_env != '\0' ? from_env : SM_DEFAULT_CONTROL_ADDRESS;
+
+  g_free (self->control_address);
   self->control_address = g_strdup (control_address);
+  g_clear_object (&self->connectable);
+}
+
+GMainContext *
+sm_control_link_get_context (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
+
+  return self->context;
+}
+
+const char *
+sm_control_link_get_control_address (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
+
+  return self->control_address;
+}
+
+void
+sm_control_link_set_definition (SmControlLink *self, const SmSocketDefinition *definition)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+  g_return_if_fail (self->state == SM_CONTROL_LINK_IDLE);
+
+  g_clear_pointer (&self->definition, sm_socket_definition_free);
   if (definition != NULL)
     self->definition = sm_socket_definition_copy (definition);
+}
 
-  return self;
+const SmSocketDefinition *
+sm_control_link_get_definition (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
+
+  return self->definition;
 }
 
 gboolean
@@ -663,6 +705,14 @@ sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds)
   g_return_if_fail (seconds >= 0);
 
   self->reconnect_timeout = seconds;
+}
+
+double
+sm_control_link_get_reconnect_timeout (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), 0);
+
+  return self->reconnect_timeout;
 }
 
 void
@@ -745,4 +795,5 @@ sm_control_link_init (SmControlLink *self)
   self->context = g_main_context_ref_thread_default ();
   self->reconnect_timeout = 30;
   self->state = SM_CONTROL_LINK_IDLE;
+  sm_control_link_set_control_address (self, NULL);
 }

@@ -25,9 +25,10 @@ G_BEGIN_DECLS
 #define SM_TYPE_CONTROL_LINK (sm_control_link_get_type ())
 G_DECLARE_FINAL_TYPE (SmControlLink, sm_control_link, SM, CONTROL_LINK, GObject)
 
-/* @definition: NULL makes start fail */
-SmControlLink *sm_control_link_new (const char               *control_address,
-                                    const SmSocketDefinition *definition);
+/* Runs in the thread-default main context of the calling thread. Set the
+ * address and the definition before starting. */
+SmControlLink *sm_control_link_new (void);
+GMainContext  *sm_control_link_get_context (SmControlLink *self);
 
 void           sm_control_link_start_async (SmControlLink      *self,
                                             GCancellable       *cancellable,
@@ -45,9 +46,18 @@ gboolean sm_control_link_close_finish (SmControlLink *self, GAsyncResult *result
 void     sm_control_link_abort (SmControlLink *self);
 
 gboolean sm_control_link_is_connected (SmControlLink *self);
+
+/* @control_address: "host:port", "[v6]:port"; NULL (also the initial
+ * value): $SOCKETMASTER_ADDRESS if set, else SM_DEFAULT_CONTROL_ADDRESS */
+void     sm_control_link_set_control_address (SmControlLink *self, const char *control_address);
+const char *sm_control_link_get_control_address (SmControlLink *self);
+/* @definition: copied; NULL (the initial value) makes start fail */
+void sm_control_link_set_definition (SmControlLink *self, const SmSocketDefinition *definition);
+const SmSocketDefinition *sm_control_link_get_definition (SmControlLink *self);
 /* Seconds to keep retrying after the session ends; 0: give up at once */
-void     sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds);
+void   sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds);
+double sm_control_link_get_reconnect_timeout (SmControlLink *self);
 /* Counters of the current session; all zero while disconnected */
-void     sm_control_link_get_yamux_stats (SmControlLink *self, SmYamuxStats *stats);
+void   sm_control_link_get_yamux_stats (SmControlLink *self, SmYamuxStats *stats);
 
 G_END_DECLS

@@ -13,17 +13,14 @@
 
 struct _SmListener
 {
-  GObject             parent_instance;
+  GObject        parent_instance;
 
-  GMainContext       *context;
-  char               *control_address;
-  SmSocketDefinition *definition;
-  double              reconnect_timeout; /* until there is a link */
-
-  SmControlLink      *link;
-  SmAcceptQueue      *accept_queue;
-  gboolean            closed; /* close or abort was called */
-  GError             *lost_error;
+  /* holds the main context, the address, the definition and the
+   * reconnect timeout */
+  SmControlLink *link;
+  SmAcceptQueue *accept_queue;
+  gboolean       closed; /* close or abort was called */
+  GError        *lost_error;
 };
 
 enum
@@ -128,6 +125,22 @@ on_link_done (GObject *source, GAsyncResult *result, gpointer user_data)
     g_task_return_boolean (task, TRUE);
 }
 
+/* Cancellation is left to the link and the accept queue: a registration
+ * that succeeded, or a stream handed out, is never reported as cancelled */
+static GTask *
+sm_listener_task_new (SmListener         *self,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data,
+                      gpointer            source_tag)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_check_cancellable (task, FALSE);
+  return task;
+}
+
 static gboolean
 sm_listener_propagate_boolean (SmListener   *self,
                                GAsyncResult *result,
@@ -152,11 +165,7 @@ sm_listener_start_async (SmListener         *self,
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sm_listener_start_async);
-  /* the link reports cancellation itself, and only while not yet registered */
-  g_task_set_check_cancellable (task, FALSE);
-
+  task = sm_listener_task_new (self, cancellable, callback, user_data, sm_listener_start_async);
   if (self->closed)
     {
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
@@ -183,14 +192,16 @@ gboolean
 sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
+  GMainContext *context;
 
   g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
 
-  g_main_context_push_thread_default (self->context);
+  context = sm_control_link_get_context (self->link);
+  g_main_context_push_thread_default (context);
   sm_listener_start_async (self, cancellable, on_start_sync_done, &result);
   while (result == NULL)
-    g_main_context_iteration (self->context, TRUE);
-  g_main_context_pop_thread_default (self->context);
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
 
   return sm_listener_start_finish (self, result, error);
 }
@@ -207,11 +218,7 @@ sm_listener_accept_async (SmListener         *self,
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sm_listener_accept_async);
-  /* a stream handed to a cancelled task would be lost without a reset */
-  g_task_set_check_cancellable (task, FALSE);
-
+  task = sm_listener_task_new (self, cancellable, callback, user_data, sm_listener_accept_async);
   stream = sm_accept_queue_pop_stream (self->accept_queue);
   if (stream != NULL)
     g_task_return_pointer (task, stream, g_object_unref);
@@ -262,10 +269,7 @@ sm_listener_close_async (SmListener         *self,
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, sm_listener_close_async);
-  g_task_set_check_cancellable (task, FALSE);
-
+  task = sm_listener_task_new (self, cancellable, callback, user_data, sm_listener_close_async);
   sm_listener_mark_closed (self);
   sm_control_link_close_async (self->link, cancellable, on_link_done, g_steal_pointer (&task));
 }
@@ -300,7 +304,7 @@ sm_listener_get_definition (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return self->definition;
+  return sm_control_link_get_definition (self->link);
 }
 
 const char *
@@ -308,7 +312,7 @@ sm_listener_get_control_address (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return self->control_address;
+  return sm_control_link_get_control_address (self->link);
 }
 
 void
@@ -317,12 +321,10 @@ sm_listener_set_reconnect_timeout (SmListener *self, double seconds)
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (seconds >= 0);
 
-  if (self->reconnect_timeout == seconds)
+  if (sm_control_link_get_reconnect_timeout (self->link) == seconds)
     return;
 
-  self->reconnect_timeout = seconds;
-  if (self->link != NULL)
-    sm_control_link_set_reconnect_timeout (self->link, seconds);
+  sm_control_link_set_reconnect_timeout (self->link, seconds);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RECONNECT_TIMEOUT]);
 }
 
@@ -331,7 +333,7 @@ sm_listener_get_reconnect_timeout (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), 0);
 
-  return self->reconnect_timeout;
+  return sm_control_link_get_reconnect_timeout (self->link);
 }
 
 void
@@ -343,29 +345,6 @@ sm_listener_get_yamux_stats (SmListener *self, SmYamuxStats *stats)
 }
 
 static void
-sm_listener_constructed (GObject *object)
-{
-  SmListener *self = SM_LISTENER (object);
-  G_OBJECT_CLASS (sm_listener_parent_class)->constructed (object);
-
-  if (self->control_address == NULL)
-    {
-      const char *from_env = g_getenv ("SOCKETMASTER_ADDRESS");
-
-      if (from_env != NULL && *from_env != '\0')
-        self->control_address = g_strdup (from_env);
-      else
-        self->control_address = g_strdup (SM_DEFAULT_CONTROL_ADDRESS);
-    }
-
-  self->link = sm_control_link_new (self->control_address, self->definition);
-  sm_control_link_set_reconnect_timeout (self->link, self->reconnect_timeout);
-  g_signal_connect (self->link, "incoming", G_CALLBACK (on_link_incoming), self);
-  g_signal_connect (self->link, "lost", G_CALLBACK (on_link_lost), self);
-  g_signal_connect (self->link, "notify::connected", G_CALLBACK (on_link_connected), self);
-}
-
-static void
 sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   SmListener *self = SM_LISTENER (object);
@@ -373,16 +352,16 @@ sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamS
   switch (prop_id)
     {
     case PROP_CONTROL_ADDRESS:
-      g_value_set_string (value, self->control_address);
+      g_value_set_string (value, sm_listener_get_control_address (self));
       break;
     case PROP_DEFINITION:
-      g_value_set_boxed (value, self->definition);
+      g_value_set_boxed (value, sm_listener_get_definition (self));
       break;
     case PROP_CONNECTED:
       g_value_set_boolean (value, sm_listener_is_connected (self));
       break;
     case PROP_RECONNECT_TIMEOUT:
-      g_value_set_double (value, self->reconnect_timeout);
+      g_value_set_double (value, sm_listener_get_reconnect_timeout (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -397,12 +376,10 @@ sm_listener_set_property (GObject *object, guint prop_id, const GValue *value, G
   switch (prop_id)
     {
     case PROP_CONTROL_ADDRESS:
-      g_free (self->control_address);
-      self->control_address = g_value_dup_string (value);
+      sm_control_link_set_control_address (self->link, g_value_get_string (value));
       break;
     case PROP_DEFINITION:
-      g_clear_pointer (&self->definition, sm_socket_definition_free);
-      self->definition = g_value_dup_boxed (value);
+      sm_control_link_set_definition (self->link, g_value_get_boxed (value));
       break;
     case PROP_RECONNECT_TIMEOUT:
       sm_listener_set_reconnect_timeout (self, g_value_get_double (value));
@@ -419,14 +396,9 @@ sm_listener_dispose (GObject *object)
 
   /* tasks hold a reference to us: none is pending here, so nothing
    * calls back into user code */
-  if (self->link != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->link, self);
-      sm_control_link_abort (self->link);
-      g_clear_object (&self->link);
-    }
-  if (self->accept_queue != NULL)
-    sm_accept_queue_reset_streams (self->accept_queue);
+  g_signal_handlers_disconnect_by_data (self->link, self);
+  sm_control_link_abort (self->link);
+  sm_accept_queue_reset_streams (self->accept_queue);
 
   G_OBJECT_CLASS (sm_listener_parent_class)->dispose (object);
 }
@@ -436,11 +408,9 @@ sm_listener_finalize (GObject *object)
 {
   SmListener *self = SM_LISTENER (object);
 
+  g_clear_object (&self->link);
   g_clear_pointer (&self->accept_queue, sm_accept_queue_free);
-  g_clear_pointer (&self->control_address, g_free);
-  g_clear_pointer (&self->definition, sm_socket_definition_free);
   g_clear_error (&self->lost_error);
-  g_main_context_unref (self->context);
 
   G_OBJECT_CLASS (sm_listener_parent_class)->finalize (object);
 }
@@ -450,7 +420,6 @@ sm_listener_class_init (SmListenerClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
-  object_class->constructed = sm_listener_constructed;
   object_class->get_property = sm_listener_get_property;
   object_class->set_property = sm_listener_set_property;
   object_class->dispose = sm_listener_dispose;
@@ -495,7 +464,10 @@ sm_listener_class_init (SmListenerClass *klass)
 static void
 sm_listener_init (SmListener *self)
 {
-  self->context = g_main_context_ref_thread_default ();
-  self->reconnect_timeout = 30;
-  self->accept_queue = sm_accept_queue_new (self->context, MAX_UNACCEPTED_STREAMS);
+  self->link = sm_control_link_new ();
+  self->accept_queue =
+      sm_accept_queue_new (sm_control_link_get_context (self->link), MAX_UNACCEPTED_STREAMS);
+  g_signal_connect (self->link, "incoming", G_CALLBACK (on_link_incoming), self);
+  g_signal_connect (self->link, "lost", G_CALLBACK (on_link_lost), self);
+  g_signal_connect (self->link, "notify::connected", G_CALLBACK (on_link_connected), self);
 }

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+
 #include "sm-error.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-stream.h"
@@ -39,6 +41,26 @@ server_free (Server *server)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Server, server_free)
 
+/* An SmTlsStream over one end of a new socketpair, the other end in
+ * *client_fd */
+static SmTlsStream *
+new_server_stream (SmTlsCredentials  *creds,
+                   int               *client_fd,
+                   GError           **error)
+{
+  g_autoptr(GError) socket_error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], &socket_error);
+  g_assert_no_error (socket_error);
+  connection = g_socket_connection_factory_create_connection (socket);
+  *client_fd = fds[1];
+  return sm_tls_stream_new_server (G_IO_STREAM (connection), creds, error);
+}
+
 static void
 start_pair (SmTlsCredentials  *creds,
             TestClient        *client,
@@ -46,23 +68,17 @@ start_pair (SmTlsCredentials  *creds,
             gboolean           start_client)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketConnection) connection = NULL;
   Server *server = g_new0 (Server, 1);
-  int fds[2];
+  int fd;
 
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  socket = g_socket_new_from_fd (fds[0], &error);
-  g_assert_no_error (error);
-  connection = g_socket_connection_factory_create_connection (socket);
-  server->tls = sm_tls_stream_new_server (G_IO_STREAM (connection), creds, &error);
+  server->tls = new_server_stream (creds, &fd, &error);
   g_assert_no_error (error);
   server->received = g_string_new (NULL);
 
   if (start_client)
-    test_client_start (client, fds[1]);
+    test_client_start (client, fd);
   else
-    client->fd = fds[1];
+    client->fd = fd;
   *server_out = server;
 }
 
@@ -275,11 +291,30 @@ check_selection (SmTlsCredentials    *creds,
     }
 }
 
+/* Five certificates, "d" added last; with @newer also "a-new" (another
+ * certificate for a.example.test) and then "star" (*.example.test) */
+static SmTlsCredentials *
+selection_credentials (gboolean newer)
+{
+  SmTlsCredentials *creds = credentials_with (&test_pki.cn_only, "cn", &test_pki.a, "a",
+                                              &test_pki.b, "b", &test_pki.wild, "wild",
+                                              &test_pki.d, "d", NULL);
+
+  if (newer)
+    {
+      g_assert_true (sm_tls_credentials_add (creds, "a-new", test_pki.a_new.cert_pem,
+                                             test_pki.a_new.key_pem, NULL));
+      g_assert_true (sm_tls_credentials_add (creds, "star", test_pki.wild_example.cert_pem,
+                                             test_pki.wild_example.key_pem, NULL));
+    }
+  return creds;
+}
+
 static void
 test_sni_selection (void)
 {
-  g_autoptr(SmTlsCredentials) creds = NULL;
-  const SelectionCase first[] = {
+  g_autoptr(SmTlsCredentials) creds = selection_credentials (FALSE);
+  const SelectionCase cases[] = {
     { "a.example.test", "a", &test_pki.a },
     { "B.Example.Test", "b", &test_pki.b },
     { "x.wild.test", "wild", &test_pki.wild },
@@ -289,30 +324,38 @@ test_sni_selection (void)
     { "unknown.test", "d", &test_pki.d },
     { NULL, "d", &test_pki.d },                 /* no SNI: most recently added */
   };
-  const SelectionCase second[] = {
-    { "a.example.test", "a-new", &test_pki.a_new },            /* newest exact match */
+
+  check_selection (creds, cases, G_N_ELEMENTS (cases));
+}
+
+/* The newest exact match wins, even over a more recent wildcard */
+static void
+test_sni_selection_newest (void)
+{
+  g_autoptr(SmTlsCredentials) creds = selection_credentials (TRUE);
+  const SelectionCase cases[] = {
+    { "a.example.test", "a-new", &test_pki.a_new },
     { "other.example.test", "star", &test_pki.wild_example },
     { "unknown.test", "star", &test_pki.wild_example },
   };
-  const SelectionCase third[] = {
+
+  check_selection (creds, cases, G_N_ELEMENTS (cases));
+}
+
+/* A removed certificate is no longer chosen: the older one is again */
+static void
+test_sni_selection_after_remove (void)
+{
+  g_autoptr(SmTlsCredentials) creds = selection_credentials (TRUE);
+  const SelectionCase cases[] = {
     { "a.example.test", "a", &test_pki.a },
     { "unknown.test", "star", &test_pki.wild_example },
   };
 
-  creds = credentials_with (&test_pki.cn_only, "cn", &test_pki.a, "a", &test_pki.b, "b", &test_pki.wild, "wild",
-                            &test_pki.d, "d", NULL);
-  check_selection (creds, first, G_N_ELEMENTS (first));
-
-  /* an exact match beats a more recent wildcard */
-  g_assert_true (sm_tls_credentials_add (creds, "a-new", test_pki.a_new.cert_pem, test_pki.a_new.key_pem, NULL));
-  g_assert_true (sm_tls_credentials_add (creds, "star", test_pki.wild_example.cert_pem,
-                                         test_pki.wild_example.key_pem, NULL));
-  check_selection (creds, second, G_N_ELEMENTS (second));
-
   g_assert_true (sm_tls_credentials_remove (creds, "a-new"));
   g_assert_false (sm_tls_credentials_remove (creds, "a-new"));
   g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 6);
-  check_selection (creds, third, G_N_ELEMENTS (third));
+  check_selection (creds, cases, G_N_ELEMENTS (cases));
 }
 
 static void
@@ -358,12 +401,9 @@ assert_add_fails (SmTlsCredentials *creds,
 }
 
 static void
-test_credential_errors (void)
+test_certificate_errors (void)
 {
   g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *priority = NULL;
-  const char *bad_alpn[] = { "a-protocol-name-longer-than-32-bytes", NULL };
   const char *broken_cert = "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n";
   const char *broken_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
 
@@ -376,27 +416,104 @@ test_credential_errors (void)
   assert_add_fails (creds, test_pki.b.cert_pem, test_pki.d.key_pem, "TLS private key does not match the certificate");
   assert_add_fails (creds, test_pki.a.cert_pem, test_pki.b.key_pkcs8_pem, "TLS private key does not match the certificate");
   g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 0);
+}
+
+/* Refused, and the priority in use stays */
+static void
+test_invalid_priority (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *priority = NULL;
 
   g_assert_false (sm_tls_credentials_set_priority (creds, "NORMAL:+NO-SUCH-THING", &error));
   g_assert_error (error, SM_ERROR, SM_ERROR_TLS);
-  g_clear_error (&error);
   g_object_get (creds, "priority", &priority, NULL);
   g_assert_cmpstr (priority, ==, SM_TLS_DEFAULT_PRIORITY);
+}
+
+static void
+test_invalid_alpn (void)
+{
+  g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
+  g_autoptr(GError) error = NULL;
+  const char *bad_alpn[] = { "a-protocol-name-longer-than-32-bytes", NULL };
 
   g_assert_false (sm_tls_credentials_set_alpn_protocols (creds, bad_alpn, &error));
   g_assert_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT);
   g_assert_null (sm_tls_credentials_get_alpn_protocols (creds));
 }
 
+/* In a process whose GnuTLS configuration leaves the default priority
+ * string nothing to allow */
+static void
+check_default_priority_refused (void)
+{
+  g_autoptr(SmTlsCredentials) creds = NULL;
+  g_autoptr(SmTlsStream) tls = NULL;
+  g_autoptr(GError) error = NULL;
+  int client_fd;
+
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+                         "*default TLS priority string, refusing TLS handshakes*");
+  creds = credentials_with (&test_pki.b, "b", NULL);
+  g_test_assert_expected_messages ();
+  g_assert_null (sm_tls_credentials_get_priority (creds));
+
+  tls = new_server_stream (creds, &client_fd, &error);
+  close (client_fd);
+  g_assert_null (tls);
+  g_assert_error (error, SM_ERROR, SM_ERROR_TLS);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "default TLS priority string"));
+  g_clear_error (&error);
+
+  /* a priority string GnuTLS accepts lifts it */
+  sm_tls_credentials_set_priority (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.1", &error);
+  g_assert_no_error (error);
+  tls = new_server_stream (creds, &client_fd, &error);
+  close (client_fd);
+  g_assert_no_error (error);
+  g_assert_nonnull (tls);
+}
+
+/* GnuTLS reads its system-wide configuration as it starts: the test runs
+ * again in a subprocess started with one that disables TLS 1.2 and 1.3 */
+static void
+test_default_priority_refused (void)
+{
+  const char *config = "[overrides]\ndisabled-version = tls1.3\ndisabled-version = tls1.2\n";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  int fd;
+
+  if (g_test_subprocess ())
+    {
+      check_default_priority_refused ();
+      return;
+    }
+
+  fd = g_file_open_tmp ("test-tls-gnutls-XXXXXX.conf", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_file_set_contents (path, config, -1, &error);
+  g_assert_no_error (error);
+
+  /* no other thread runs at this point */
+  g_setenv ("GNUTLS_SYSTEM_PRIORITY_FILE", path, TRUE);
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv ("GNUTLS_SYSTEM_PRIORITY_FILE");
+  g_unlink (path);
+  g_test_trap_assert_passed ();
+}
+
+/* The intermediate is served with the leaf: the client verifies the chain */
 static void
 test_chain (void)
 {
   g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
-  g_autoptr(SmTlsCredentials) leaf_only = sm_tls_credentials_new ();
   g_autoptr(TestClient) client = test_client_new ("chain.example.test", SCRIPT_NONE);
-  g_autoptr(TestClient) unverifiable = test_client_new ("chain.example.test", SCRIPT_NONE);
   g_autoptr(Server) server = NULL;
-  g_autoptr(Server) leaf_only_server = NULL;
   g_autoptr(GError) error = NULL;
 
   sm_tls_credentials_add (creds, "chain", test_pki.chain_pem, test_pki.chain.key_pem, &error);
@@ -411,8 +528,17 @@ test_chain (void)
   g_assert_cmpuint (client->verify_status, ==, 0);
   g_assert_cmpuint (client->n_peer_certs, ==, 2);
   g_assert_cmpstr (client->peer_dn, ==, test_pki.chain.dn);
+}
 
-  /* control: without the intermediate the client cannot verify */
+/* The control: without the intermediate the client cannot verify */
+static void
+test_chain_leaf_only (void)
+{
+  g_autoptr(SmTlsCredentials) leaf_only = sm_tls_credentials_new ();
+  g_autoptr(TestClient) unverifiable = test_client_new ("chain.example.test", SCRIPT_NONE);
+  g_autoptr(Server) leaf_only_server = NULL;
+  g_autoptr(GError) error = NULL;
+
   sm_tls_credentials_add (leaf_only, "leaf", test_pki.chain.cert_pem, test_pki.chain.key_pem, &error);
   g_assert_no_error (error);
   unverifiable->verify = TRUE;
@@ -425,35 +551,75 @@ test_chain (void)
   g_assert_true (unverifiable->verify_status & GNUTLS_CERT_SIGNER_NOT_FOUND);
 }
 
+/* Added with a warning, and served */
 static void
-test_expired_accepted (void)
+check_invalid_now_accepted (const char *id,
+                            TestCert   *cert,
+                            const char *warning_pattern,
+                            const char *server_name,
+                            unsigned    verify_flag)
 {
   g_autoptr(SmTlsCredentials) creds = sm_tls_credentials_new ();
-  g_autoptr(TestClient) client = test_client_new ("expired.example.test", SCRIPT_NONE);
+  g_autoptr(TestClient) client = test_client_new (server_name, SCRIPT_NONE);
   g_autoptr(Server) server = NULL;
   g_autoptr(GError) error = NULL;
 
-  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
-                         "*\"expired\"*CN=expired.example.test*expired on*");
-  sm_tls_credentials_add (creds, "expired", test_pki.expired.cert_pem, test_pki.expired.key_pem, &error);
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING, warning_pattern);
+  sm_tls_credentials_add (creds, id, cert->cert_pem, cert->key_pem, &error);
   g_assert_no_error (error);
   g_test_assert_expected_messages ();
-
-  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
-                         "*\"future\"*CN=future.example.test*not valid before*");
-  sm_tls_credentials_add (creds, "future", test_pki.future.cert_pem, test_pki.future.key_pem, &error);
-  g_assert_no_error (error);
-  g_test_assert_expected_messages ();
-  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 2);
+  g_assert_cmpuint (sm_tls_credentials_get_n_certificates (creds), ==, 1);
 
   server = start_handshake (creds, client);
   wait_handshake (server);
-  g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, "expired");
+  g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, id);
   g_clear_object (&server->tls);
   test_client_finish (client);
   g_assert_cmpint (client->handshake_ret, ==, 0);
-  g_assert_cmpstr (client->peer_dn, ==, test_pki.expired.dn);
-  g_assert_true (client->verify_status & GNUTLS_CERT_EXPIRED);
+  g_assert_cmpstr (client->peer_dn, ==, cert->dn);
+  g_assert_true (client->verify_status & verify_flag);
+}
+
+static void
+test_expired_accepted (void)
+{
+  check_invalid_now_accepted ("expired", &test_pki.expired,
+                              "*\"expired\"*CN=expired.example.test*expired on*",
+                              "expired.example.test", GNUTLS_CERT_EXPIRED);
+}
+
+static void
+test_not_yet_valid_accepted (void)
+{
+  check_invalid_now_accepted ("future", &test_pki.future,
+                              "*\"future\"*CN=future.example.test*not valid before*",
+                              "future.example.test", GNUTLS_CERT_NOT_ACTIVATED);
+}
+
+static void
+test_io_before_handshake (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new (NULL, SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GError) error = NULL;
+  GInputStream *input;
+  GOutputStream *output;
+  char buffer[16];
+
+  start_pair (creds, client, &server, FALSE);
+
+  input = g_io_stream_get_input_stream (G_IO_STREAM (server->tls));
+  g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input), buffer, sizeof buffer,
+                                            NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
+  g_clear_error (&error);
+
+  output = g_io_stream_get_output_stream (G_IO_STREAM (server->tls));
+  g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output), "x", 1, NULL,
+                                              &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
+  close (client->fd);
 }
 
 static void
@@ -462,17 +628,9 @@ test_handshake_timeout (void)
   g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
   g_autoptr(TestClient) client = test_client_new (NULL, SCRIPT_NONE);
   g_autoptr(Server) server = NULL;
-  g_autoptr(GError) error = NULL;
-  GInputStream *input;
-  char buffer[16];
 
   /* the client end stays silent */
   start_pair (creds, client, &server, FALSE);
-
-  input = g_io_stream_get_input_stream (G_IO_STREAM (server->tls));
-  g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input), buffer, sizeof buffer,
-                                            NULL, &error);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
 
   sm_tls_stream_handshake_async (server->tls, 1, NULL, handshake_cb, server);
   test_wait_for (&server->handshake_done, "the handshake timeout");
@@ -498,36 +656,48 @@ check_refused (SmTlsCredentials *creds,
   g_assert_cmpint (client->handshake_ret, <, 0);
 }
 
+/* TLS 1.2 and 1.3 only, by default */
 static void
 test_old_tls_refused (void)
 {
   g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
-  g_autoptr(GError) error = NULL;
 
   check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.1");
   check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.0");
+}
 
-  /* the priority string is what sessions get */
+/* The priority string is what sessions get */
+static void
+test_priority_applies (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(GError) error = NULL;
+
   sm_tls_credentials_set_priority (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.3", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (sm_tls_credentials_get_priority (creds), ==, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
   check_refused (creds, "NORMAL:-VERS-ALL:+VERS-TLS1.2");
 }
 
-static void
-test_alpn (void)
+static SmTlsCredentials *
+credentials_with_alpn (void)
 {
-  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
-  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_NONE);
-  g_autoptr(TestClient) plain_client = test_client_new ("b.example.test", SCRIPT_NONE);
-  g_autoptr(Server) server = NULL;
-  g_autoptr(Server) plain_server = NULL;
+  SmTlsCredentials *creds = credentials_with (&test_pki.b, "b", NULL);
   g_autoptr(GError) error = NULL;
   const char *protocols[] = { "http/1.1", NULL };
 
   sm_tls_credentials_set_alpn_protocols (creds, protocols, &error);
   g_assert_no_error (error);
   g_assert_cmpstrv (sm_tls_credentials_get_alpn_protocols (creds), protocols);
+  return creds;
+}
+
+static void
+test_alpn (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with_alpn ();
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(Server) server = NULL;
 
   client->offer_alpn = TRUE;
   server = start_handshake (creds, client);
@@ -536,6 +706,15 @@ test_alpn (void)
   g_clear_object (&server->tls);
   test_client_finish (client);
   g_assert_cmpstr (client->alpn, ==, "http/1.1");
+}
+
+/* A client that offers no protocol still connects, without ALPN */
+static void
+test_alpn_not_offered (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with_alpn ();
+  g_autoptr(TestClient) plain_client = test_client_new ("b.example.test", SCRIPT_NONE);
+  g_autoptr(Server) plain_server = NULL;
 
   plain_server = start_handshake (creds, plain_client);
   wait_handshake (plain_server);
@@ -843,13 +1022,23 @@ main (int    argc,
 
   g_test_add_func ("/tls/echo", test_echo);
   g_test_add_func ("/tls/sni-selection", test_sni_selection);
+  g_test_add_func ("/tls/sni-selection/newest", test_sni_selection_newest);
+  g_test_add_func ("/tls/sni-selection/after-remove", test_sni_selection_after_remove);
   g_test_add_func ("/tls/key-formats", test_key_formats);
-  g_test_add_func ("/tls/credential-errors", test_credential_errors);
+  g_test_add_func ("/tls/credentials/certificate-errors", test_certificate_errors);
+  g_test_add_func ("/tls/credentials/invalid-priority", test_invalid_priority);
+  g_test_add_func ("/tls/credentials/invalid-alpn", test_invalid_alpn);
+  g_test_add_func ("/tls/credentials/default-priority-refused", test_default_priority_refused);
   g_test_add_func ("/tls/chain", test_chain);
+  g_test_add_func ("/tls/chain/leaf-only", test_chain_leaf_only);
   g_test_add_func ("/tls/expired-accepted", test_expired_accepted);
+  g_test_add_func ("/tls/not-yet-valid-accepted", test_not_yet_valid_accepted);
+  g_test_add_func ("/tls/io-before-handshake", test_io_before_handshake);
   g_test_add_func ("/tls/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/tls/old-tls-refused", test_old_tls_refused);
+  g_test_add_func ("/tls/priority-applies", test_priority_applies);
   g_test_add_func ("/tls/alpn", test_alpn);
+  g_test_add_func ("/tls/alpn/not-offered", test_alpn_not_offered);
   g_test_add_func ("/tls/half-close", test_half_close);
   g_test_add_func ("/tls/bulk", test_bulk);
   g_test_add_func ("/tls/blocking-io", test_blocking_io);

@@ -49,9 +49,18 @@ guint sm_yamux_buffer_peek (const SmYamuxBuffer *buffer, GOutputVector *vectors,
 /* Empties the queue and frees its memory. */
 void  sm_yamux_buffer_clear (SmYamuxBuffer *buffer);
 
-/* Session internals, shared by sm-yamux-session.c (object, stream table,
- * keep-alive) and sm-yamux-session-io.c (reading and writing the
- * connection). Everything runs in @context. */
+/*
+ * The session is one object in three files, which share its struct:
+ *  - sm-yamux-session.c: the object, its stream table and SYN slots,
+ *    keep-alive, go-away and its end;
+ *  - sm-yamux-reader.c: reads the connection and hands each frame to the
+ *    session or to its stream;
+ *  - sm-yamux-writer.c: queues frames and writes them to the connection.
+ * The first group of fields is set up by sm-yamux-session.c and read by
+ * all three; each other group belongs to the file named above it, which
+ * the other files call through the functions declared below. Everything
+ * runs in @context.
+ */
 struct _SmYamuxSession
 {
   GObject                parent_instance;
@@ -64,25 +73,28 @@ struct _SmYamuxSession
   SmYamuxConfig          config;
   gboolean               tracing;
 
+  /* sm-yamux-session.c; the reader looks streams up by id. */
   GHashTable            *streams;       /* id → SmYamuxStream, owned */
   GQueue                 syn_waiting;   /* outbound streams whose SYN waits for a slot */
   guint                  n_syn_pending; /* our SYNs on the wire, not yet answered */
   guint32                next_stream_id;
   guint                  notified_n_streams;
 
-  /* Reader: frames are parsed in place in this buffer. */
+  /* sm-yamux-reader.c: frames are parsed in place in read_buffer (which
+   * sm-yamux-session.c frees in finalize: a dispatch of the reader may
+   * still use it after the session ended). */
   guint8                *read_buffer;
   gsize                  read_capacity;
   gsize                  read_start;
   gsize                  read_end;
   GSource               *read_source;
-  gboolean               reading_paused; /* too much output queued, see on_input_ready() */
+  gboolean               reading_paused; /* too much output queued; the writer resumes */
   GSource               *initial_input_source;
   guint32                payload_remaining; /* of the DATA frame being received */
   SmYamuxStream         *payload_stream;    /* its stream, or NULL to discard it */
   gboolean               payload_fin;       /* FIN of that frame, applied after its payload */
 
-  /* Writer */
+  /* sm-yamux-writer.c */
   SmYamuxBuffer          output_queue;
   GSource               *write_source; /* flushes the queue before each poll */
   guint64                bytes_written;
@@ -90,22 +102,24 @@ struct _SmYamuxSession
   guint64                watchdog_bytes_written;
   gint64                 watchdog_progress_time;
 
-  /* Keep-alive */
+  /* sm-yamux-session.c: keep-alive */
   GSource               *keepalive_source;
   GSource               *ping_timeout_source;
   guint32                ping_next_id;
   guint32                ping_unanswered_id; /* oldest ping without an answer */
 
-  /* A write failure found inside a stream call ends the session from an
-   * idle callback, so "closed" handlers never run under a caller's feet. */
+  /* sm-yamux-session.c: a write failure found inside a stream call ends
+   * the session from an idle callback, so "closed" handlers never run
+   * under a caller's feet. */
   GSource               *fail_source;
   GError                *fail_error;
 
+  /* sm-yamux-session.c */
   gboolean               local_go_away;
   gboolean               remote_go_away;
   guint32                remote_go_away_code;
   gboolean               closed;
-  SmYamuxStats           stats;
+  SmYamuxStats           stats; /* the reader and writer count payload bytes */
 };
 
 static inline void
@@ -118,39 +132,73 @@ sm_yamux_clear_source (GSource **source)
   g_clear_pointer (source, g_source_unref);
 }
 
-/* sm-yamux-session.c */
-gboolean      sm_yamux_session_is_running (SmYamuxSession *self);
+/* Neither closed nor failing: I/O goes on. */
+static inline gboolean
+sm_yamux_session_is_running (SmYamuxSession *self)
+{
+  return !self->closed && self->fail_error == NULL;
+}
+
+/* sm-yamux-session.c, for the reader and the writer */
 /* Ends the session at once: I/O stops, streams fail, "closed" is emitted
  * if @emit. The caller holds a reference or dispatches one of our sources. */
-void          sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean emit);
+void     sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean emit);
 /* Takes @error: stops I/O now and ends the session from an idle, so that
  * "closed" handlers never run inside a stream call. */
-void          sm_yamux_session_fail (SmYamuxSession *self, GError *error);
+void     sm_yamux_session_fail (SmYamuxSession *self, GError *error);
 /* Takes @error: sends GoAway(protocol error) and ends the session. */
-void          sm_yamux_session_protocol_error (SmYamuxSession *self, GError *error);
-void          sm_yamux_session_send_waiting_syns (SmYamuxSession *self);
+void     sm_yamux_session_protocol_error (SmYamuxSession *self, GError *error);
+/* EOF (@read_error NULL) or a read failure on the connection */
+void     sm_yamux_session_connection_lost (SmYamuxSession *self, const GError *read_error);
 /* The peer's SYN for @id. FALSE if the session ended. */
-gboolean      sm_yamux_session_accept_stream (SmYamuxSession *self, guint32 id);
-void          sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *header);
+gboolean sm_yamux_session_accept_stream (SmYamuxSession *self, guint32 id);
+/* An ACK for @stream: if it answers our SYN, that SYN's slot is free. */
+void     sm_yamux_session_handle_ack (SmYamuxSession *self, SmYamuxStream *stream);
+void     sm_yamux_session_handle_ping (SmYamuxSession *self, const SmYamuxHeader *header);
+void     sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *header);
 
-/* sm-yamux-session-io.c */
-void          sm_yamux_session_start_io (SmYamuxSession *self, GBytes *initial_input);
+/* sm-yamux-reader.c */
+void     sm_yamux_session_start_reading (SmYamuxSession *self, GBytes *initial_input);
+/* After a pause for too much queued output */
+void     sm_yamux_session_resume_reading (SmYamuxSession *self);
+/* Stops reading now, the session failing */
+void     sm_yamux_session_stop_reading (SmYamuxSession *self);
+/* Stops reading for good and drops the frame being received */
+void     sm_yamux_session_end_reading (SmYamuxSession *self);
+
+/* sm-yamux-writer.c */
+void     sm_yamux_session_start_writing (SmYamuxSession *self);
+/* Ends a session whose output makes no progress for write_timeout_ms */
+void     sm_yamux_session_start_watchdog (SmYamuxSession *self);
+/* Stops writing now, the session failing */
+void     sm_yamux_session_stop_writing (SmYamuxSession *self);
+/* Stops writing for good: what the connection takes of the queue now goes
+ * out, the rest is dropped. */
+void     sm_yamux_session_end_writing (SmYamuxSession *self);
 /* Queues a frame, which goes out with the others right before the context
  * polls again; a big DATA frame goes to the socket at once. */
-void          sm_yamux_session_write_frame (SmYamuxSession *self,
-                                            SmYamuxType     type,
-                                            guint16         flags,
-                                            guint32         stream_id,
-                                            guint32         length,
-                                            const void     *payload,
-                                            gsize           payload_len);
-/* Writes what the connection takes of the queue now. */
-void          sm_yamux_session_flush (SmYamuxSession *self);
+void     sm_yamux_session_write_frame (SmYamuxSession *self,
+                                       SmYamuxType     type,
+                                       guint16         flags,
+                                       guint32         stream_id,
+                                       guint32         length,
+                                       const void     *payload,
+                                       gsize           payload_len);
 
-/* Session side, used by streams. */
-GMainContext *sm_yamux_session_get_context (SmYamuxSession *self);
+/* Output queued and not yet written */
+static inline gsize
+sm_yamux_session_get_queued (SmYamuxSession *self)
+{
+  return sm_yamux_buffer_get_length (&self->output_queue);
+}
+
+/* Session side, used by streams: sm-yamux-session.c */
+GMainContext        *sm_yamux_session_get_context (SmYamuxSession *self);
 const SmYamuxConfig *sm_yamux_session_get_config (SmYamuxSession *self);
-/* TRUE while the session takes more output (alive, queue under its limit) */
+/* @stream left the session: drops the session's reference to it. */
+void                 sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream);
+/* sm-yamux-writer.c: TRUE while the session takes more output (alive,
+ * queue under its limit) */
 gboolean             sm_yamux_session_can_send (SmYamuxSession *self);
 void                 sm_yamux_session_send_header (SmYamuxSession *self,
                                                    SmYamuxType     type,
@@ -159,42 +207,39 @@ void                 sm_yamux_session_send_header (SmYamuxSession *self,
                                                    guint32         length);
 void
 sm_yamux_session_send_data (SmYamuxSession *self, guint32 stream_id, const void *data, guint32 len);
-/* @stream left the session: drops the session's reference to it. */
-void sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream);
 
 /* Stream side, used by the session. */
-SmYamuxStream               *
+SmYamuxStream          *
 sm_yamux_stream_new_internal (SmYamuxSession *session, guint32 id, gboolean outbound);
 /* Sends our SYN (outbound) or ACK (inbound) with the initial window delta. */
-void          sm_yamux_stream_send_open (SmYamuxStream *self);
+void     sm_yamux_stream_send_open (SmYamuxStream *self);
 /* Outbound stream whose SYN is out and not yet answered. */
-gboolean      sm_yamux_stream_is_syn_pending (SmYamuxStream *self);
+gboolean sm_yamux_stream_is_syn_pending (SmYamuxStream *self);
 /* Outbound stream whose SYN has not been sent yet. */
-gboolean      sm_yamux_stream_is_syn_waiting (SmYamuxStream *self);
-void          sm_yamux_stream_handle_ack (SmYamuxStream *self);
-gboolean      sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error);
+gboolean sm_yamux_stream_is_syn_waiting (SmYamuxStream *self);
+void     sm_yamux_stream_handle_ack (SmYamuxStream *self);
+gboolean sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error);
 /* A DATA frame of @len bytes announced: checks and charges the window. */
-gboolean      sm_yamux_stream_handle_data (SmYamuxStream *self, guint32 len, GError **error);
+gboolean sm_yamux_stream_handle_data (SmYamuxStream *self, guint32 len, GError **error);
 /* Payload bytes of an announced DATA frame. */
-void          sm_yamux_stream_push_data (SmYamuxStream *self, const guint8 *data, gsize len);
+void     sm_yamux_stream_push_data (SmYamuxStream *self, const guint8 *data, gsize len);
 /* Reads up to @max payload bytes from @input straight into the receive
  * buffer, saving a copy for bulk data. Only while the stream takes data
  * (see push_data); *@requested is how much was asked for. */
-gboolean      sm_yamux_stream_takes_data (SmYamuxStream *self);
-gssize        sm_yamux_stream_receive_from (SmYamuxStream        *self,
-                                            GPollableInputStream *input,
-                                            gsize                 max,
-                                            gsize                *requested,
-                                            GError              **error);
-void          sm_yamux_stream_handle_fin (SmYamuxStream *self);
-void          sm_yamux_stream_handle_rst (SmYamuxStream *self);
+gboolean sm_yamux_stream_takes_data (SmYamuxStream *self);
+gssize   sm_yamux_stream_receive_from (SmYamuxStream        *self,
+                                       GPollableInputStream *input,
+                                       gsize                 max,
+                                       gsize                *requested,
+                                       GError              **error);
+void     sm_yamux_stream_handle_fin (SmYamuxStream *self);
+void     sm_yamux_stream_handle_rst (SmYamuxStream *self);
 /* Fails the stream without telling the peer (session over, SYN never sent). */
-void          sm_yamux_stream_abort (SmYamuxStream *self, gboolean session_ended);
+void     sm_yamux_stream_abort (SmYamuxStream *self, gboolean session_ended);
 
-/* Stream side, used by its input and output objects. */
-GMainContext *sm_yamux_stream_get_context (SmYamuxStream *self);
-gboolean      sm_yamux_stream_is_readable (SmYamuxStream *self);
-gboolean      sm_yamux_stream_is_writable (SmYamuxStream *self);
+/* Stream side, used by its input and output streams. */
+gboolean sm_yamux_stream_is_readable (SmYamuxStream *self);
+gboolean sm_yamux_stream_is_writable (SmYamuxStream *self);
 /* Non-blocking: G_IO_ERROR_WOULD_BLOCK when nothing can be done now. */
 gssize
 sm_yamux_stream_read_nonblocking (SmYamuxStream *self, void *buffer, gsize count, GError **error);
@@ -204,10 +249,41 @@ gssize sm_yamux_stream_write_nonblocking (SmYamuxStream *self,
                                           GError       **error);
 void   sm_yamux_stream_close_read (SmYamuxStream *self);
 void   sm_yamux_stream_close_write (SmYamuxStream *self);
+/* Sets G_IO_ERROR_CLOSED and returns -1 */
+gssize sm_yamux_stream_set_closed_error (GError **error);
+/* The source of @half, the stream's input (@condition G_IO_IN) or output
+ * (G_IO_OUT): it fires while the half is ready. */
+GSource *
+sm_yamux_stream_source_new (GObject *half, GIOCondition condition, GCancellable *cancellable);
+/* The blocking read_fn and write_fn of the halves: they iterate the
+ * session's context until the stream is ready, which only the thread of
+ * the session may do. @owner points at the half's owner field, which a
+ * nested iteration may clear. */
+gssize sm_yamux_stream_read_blocking (GObject              *half,
+                                      SmYamuxStream *const *owner,
+                                      void                 *buffer,
+                                      gsize                 count,
+                                      GCancellable         *cancellable,
+                                      GError              **error);
+gssize sm_yamux_stream_write_blocking (GObject              *half,
+                                       SmYamuxStream *const *owner,
+                                       const void           *buffer,
+                                       gsize                 count,
+                                       GCancellable         *cancellable,
+                                       GError              **error);
+/* close_async of the halves: closing never blocks nor fails, so the task
+ * completes in the calling thread. */
+void   sm_yamux_stream_return_closed (gpointer            half,
+                                      gpointer            source_tag,
+                                      int                 io_priority,
+                                      GCancellable       *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer            user_data);
 
-/* The pollable halves of a stream (sm-yamux-stream-io.c). They point back
- * at their stream without a reference; the stream detaches them when it is
- * finalized, after which they behave as closed. */
+/* The pollable halves of a stream (sm-yamux-input-stream.c and
+ * sm-yamux-output-stream.c). They point back at their stream without a
+ * reference; the stream detaches them when it is finalized, after which
+ * they behave as closed. */
 #define SM_TYPE_YAMUX_INPUT_STREAM (sm_yamux_input_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmYamuxInputStream,
                       sm_yamux_input_stream,
@@ -226,5 +302,9 @@ GInputStream  *sm_yamux_input_stream_new (SmYamuxStream *owner);
 void           sm_yamux_input_stream_detach (SmYamuxInputStream *self);
 GOutputStream *sm_yamux_output_stream_new (SmYamuxStream *owner);
 void           sm_yamux_output_stream_detach (SmYamuxOutputStream *self);
+/* SmPollableReadyFunc of their sources: readable or writable, or in a
+ * state (EOF, error, closed) that the next call reports at once */
+gboolean       sm_yamux_input_stream_is_ready (GObject *object);
+gboolean       sm_yamux_output_stream_is_ready (GObject *object);
 
 G_END_DECLS

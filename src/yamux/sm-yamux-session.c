@@ -9,7 +9,8 @@
 
 /*
  * The session object: lifecycle, stream table, SYN slots, keep-alive and
- * go-away. Reading and writing the connection is in sm-yamux-session-io.c.
+ * go-away. Reading the connection is in sm-yamux-reader.c, writing it in
+ * sm-yamux-writer.c.
  */
 
 G_DEFINE_TYPE (SmYamuxSession, sm_yamux_session, G_TYPE_OBJECT)
@@ -48,12 +49,6 @@ sm_yamux_config_init (SmYamuxConfig *config)
   config->stream_close_timeout_ms = SM_YAMUX_DEFAULT_STREAM_CLOSE_TIMEOUT;
 }
 
-gboolean
-sm_yamux_session_is_running (SmYamuxSession *self)
-{
-  return !self->closed && self->fail_error == NULL;
-}
-
 static void
 session_notify_n_streams (SmYamuxSession *self)
 {
@@ -83,30 +78,14 @@ sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean 
   self->closed = TRUE;
   g_debug ("yamux session %p closed: %s", self, reason != NULL ? reason->message : "orderly end");
 
-  sm_yamux_clear_source (&self->read_source);
-  sm_yamux_clear_source (&self->initial_input_source);
+  sm_yamux_session_end_reading (self);
   sm_yamux_clear_source (&self->keepalive_source);
   sm_yamux_clear_source (&self->ping_timeout_source);
-  sm_yamux_clear_source (&self->write_watchdog_source);
   sm_yamux_clear_source (&self->fail_source);
-  sm_yamux_clear_source (&self->write_source);
   g_clear_error (&self->fail_error);
-
-  /* Best effort: what fits into the socket now goes out (a GoAway at least). */
-  if (sm_yamux_buffer_get_length (&self->output_queue) > 0)
-    {
-      GOutputVector vectors[16];
-      guint n_vectors = sm_yamux_buffer_peek (&self->output_queue, vectors, G_N_ELEMENTS (vectors));
-      gsize written;
-
-      g_pollable_output_stream_writev_nonblocking (self->output, vectors, n_vectors, &written, NULL,
-                                                   NULL);
-    }
-  sm_yamux_buffer_clear (&self->output_queue);
+  sm_yamux_session_end_writing (self);
   g_io_stream_close (self->connection, NULL, NULL);
 
-  g_clear_object (&self->payload_stream);
-  self->payload_remaining = 0;
   g_queue_clear (&self->syn_waiting);
   self->n_syn_pending = 0;
 
@@ -148,8 +127,8 @@ sm_yamux_session_fail (SmYamuxSession *self, GError *error)
     }
 
   self->fail_error = error;
-  sm_yamux_clear_source (&self->read_source);
-  sm_yamux_clear_source (&self->write_source);
+  sm_yamux_session_stop_reading (self);
+  sm_yamux_session_stop_writing (self);
   self->fail_source = g_idle_source_new ();
   g_source_set_priority (self->fail_source, G_PRIORITY_HIGH);
   g_source_set_callback (self->fail_source, on_fail_idle, self, NULL);
@@ -169,8 +148,8 @@ sm_yamux_session_protocol_error (SmYamuxSession *self, GError *error)
   sm_yamux_session_terminate (self, owned_error, TRUE);
 }
 
-void
-sm_yamux_session_send_waiting_syns (SmYamuxSession *self)
+static void
+session_send_waiting_syns (SmYamuxSession *self)
 {
   while (sm_yamux_session_is_running (self) && self->n_syn_pending < self->config.max_pending_syn &&
          !g_queue_is_empty (&self->syn_waiting))
@@ -229,6 +208,34 @@ on_keepalive (gpointer user_data)
 }
 
 void
+sm_yamux_session_handle_ping (SmYamuxSession *self, const SmYamuxHeader *header)
+{
+  guint32 outstanding, offset;
+
+  if (header->flags & SM_YAMUX_FLAG_SYN)
+    {
+      self->stats.pings_received++;
+      sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_ACK, 0, header->length,
+                                    NULL, 0);
+      return;
+    }
+
+  if ((header->flags & SM_YAMUX_FLAG_ACK) == 0)
+    return;
+
+  /* Modular arithmetic: the ids in flight are [unanswered, next). */
+  outstanding = self->ping_next_id - self->ping_unanswered_id;
+  offset = header->length - self->ping_unanswered_id;
+  if (offset >= outstanding)
+    return;
+
+  self->stats.pongs_received++;
+  self->ping_unanswered_id = header->length + 1;
+  if (self->ping_unanswered_id == self->ping_next_id)
+    sm_yamux_clear_source (&self->ping_timeout_source);
+}
+
+void
 sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *header)
 {
   g_debug ("yamux session %p: peer going away (code %u)", self, header->length);
@@ -245,6 +252,17 @@ sm_yamux_session_handle_go_away (SmYamuxSession *self, const SmYamuxHeader *head
     }
 
   g_signal_emit (self, signals[SIGNAL_GO_AWAY], 0, (guint) header->length);
+}
+
+void
+sm_yamux_session_handle_ack (SmYamuxSession *self, SmYamuxStream *stream)
+{
+  if (!sm_yamux_stream_is_syn_pending (stream))
+    return;
+
+  sm_yamux_stream_handle_ack (stream);
+  self->n_syn_pending--;
+  session_send_waiting_syns (self);
 }
 
 /* A SYN from the peer. FALSE if it broke the protocol (session over). */
@@ -298,6 +316,22 @@ sm_yamux_session_accept_stream (SmYamuxSession *self, guint32 id)
   return sm_yamux_session_is_running (self);
 }
 
+void
+sm_yamux_session_connection_lost (SmYamuxSession *self, const GError *read_error)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (read_error != NULL)
+    error = g_error_copy (read_error);
+  else if (self->remote_go_away && self->remote_go_away_code != SM_YAMUX_GO_AWAY_NORMAL)
+    error = g_error_new (SM_ERROR, SM_ERROR_PROTOCOL, "The yamux peer went away with error code %u",
+                         self->remote_go_away_code);
+  else if (!self->remote_go_away && !self->local_go_away)
+    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, "The yamux peer closed the connection");
+
+  sm_yamux_session_terminate (self, error, TRUE);
+}
+
 static void
 sm_yamux_session_dispose (GObject *object)
 {
@@ -316,7 +350,6 @@ sm_yamux_session_finalize (GObject *object)
 
   g_hash_table_unref (self->streams);
   g_free (self->read_buffer);
-  sm_yamux_buffer_clear (&self->output_queue);
   g_clear_object (&self->connection);
   g_clear_pointer (&self->context, g_main_context_unref);
 
@@ -422,8 +455,10 @@ sm_yamux_session_new (GIOStream           *connection,
         g_debug ("yamux session %p: cannot disable Nagle: %s", self, error->message);
     }
 
-  sm_yamux_session_start_io (self, initial_input);
-
+  /* Sources of one priority dispatch in the order they were attached. */
+  sm_yamux_session_start_writing (self);
+  sm_yamux_session_start_reading (self, initial_input);
+  sm_yamux_session_start_watchdog (self);
   if (self->config.keepalive_interval_ms > 0)
     {
       self->keepalive_source = g_timeout_source_new (self->config.keepalive_interval_ms);
@@ -590,30 +625,6 @@ sm_yamux_session_get_config (SmYamuxSession *self)
   return &self->config;
 }
 
-gboolean
-sm_yamux_session_can_send (SmYamuxSession *self)
-{
-  return sm_yamux_session_is_running (self) &&
-         sm_yamux_buffer_get_length (&self->output_queue) < self->config.write_buffer_limit;
-}
-
-void
-sm_yamux_session_send_header (SmYamuxSession *self,
-                              SmYamuxType     type,
-                              guint16         flags,
-                              guint32         stream_id,
-                              guint32         length)
-{
-  sm_yamux_session_write_frame (self, type, flags, stream_id, length, NULL, 0);
-}
-
-void
-sm_yamux_session_send_data (SmYamuxSession *self, guint32 stream_id, const void *data, guint32 len)
-{
-  self->stats.bytes_sent += len;
-  sm_yamux_session_write_frame (self, SM_YAMUX_TYPE_DATA, 0, stream_id, len, data, len);
-}
-
 void
 sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream)
 {
@@ -637,7 +648,7 @@ sm_yamux_session_remove_stream (SmYamuxSession *self, SmYamuxStream *stream)
   g_object_ref (self);
   g_hash_table_remove (self->streams, GUINT_TO_POINTER (id));
   if (freed_syn_slot)
-    sm_yamux_session_send_waiting_syns (self);
+    session_send_waiting_syns (self);
   session_notify_n_streams (self);
   g_object_unref (self);
 }

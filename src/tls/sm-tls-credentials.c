@@ -260,7 +260,8 @@ sm_tls_credentials_setup_session (SmTlsCredentials *self, gnutls_session_t sessi
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
   int ret;
 
-  /* a priority set since may have replaced a refused default */
+  /* GnuTLS refused these at init (see init_failed()); a priority string
+   * set since then replaces the default */
   if (self->x509 == NULL || self->priority == NULL)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_TLS, "TLS session setup failed: %s",

@@ -338,27 +338,51 @@ have_curl (void)
 
 /* The original's TestTLS: one HTTP service with a certificate, a client
  * that verifies it for real */
+static HttpService *
+https_service_a (SmTestDaemon *daemon,
+                 guint16       port)
+{
+  HttpService *service = http_service_new (daemon, port, "", "/a/", "svc-a",
+                                           test_pki.a.cert_pem, test_pki.a.key_pem);
+  g_autofree char *enabled = g_strdup_printf ("TLS enabled on 127.0.0.1:%u", port);
+
+  sm_test_daemon_wait_for_line (daemon, enabled, WAIT_MS);
+  return service;
+}
+
 static void
 test_https_one_service (void)
 {
   SmTestDaemon *daemon = NULL;
   g_autoptr(HttpService) service = NULL;
-  g_autoptr(HttpService) plain = NULL;
-  g_autofree char *enabled = NULL;
   guint16 port = sm_test_free_port ();
 
   if (!have_curl ())
     return;
 
   daemon = sm_test_daemon_start (5);
-  service = http_service_new (daemon, port, "", "/a/", "svc-a",
-                              test_pki.a.cert_pem, test_pki.a.key_pem);
-  enabled = g_strdup_printf ("TLS enabled on 127.0.0.1:%u", port);
-  sm_test_daemon_wait_for_line (daemon, enabled, WAIT_MS);
+  service = https_service_a (daemon, port);
 
   assert_https_answer ("a.example.test", port, "/a/", test_pki.a.dn, "svc-a");
 
-  /* A service without a certificate joins: served through TLS too */
+  g_clear_pointer (&service, http_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* A service without a certificate joins: served through TLS too */
+static void
+test_https_service_without_certificate (void)
+{
+  SmTestDaemon *daemon = NULL;
+  g_autoptr(HttpService) service = NULL;
+  g_autoptr(HttpService) plain = NULL;
+  guint16 port = sm_test_free_port ();
+
+  if (!have_curl ())
+    return;
+
+  daemon = sm_test_daemon_start (5);
+  service = https_service_a (daemon, port);
   plain = http_service_new (daemon, port, "", "/plain/", "svc-plain", NULL, NULL);
   sm_test_daemon_wait_for_line (daemon, "registered no certificate", WAIT_MS);
   assert_https_answer ("a.example.test", port, "/plain/", test_pki.a.dn, "svc-plain");
@@ -411,25 +435,28 @@ test_https_sni (void)
   sm_test_daemon_stop (daemon);
 }
 
-/* Raw TCP through TLS: echo, a bulk transfer both ways with close_notify,
- * certificate choice without SNI, resumption, old protocol versions */
+/* A raw TCP service with a.example.test's certificate (PKCS#8 key) */
+static SmTestService *
+tcp_service_a (SmTestDaemon *daemon,
+               guint16       port)
+{
+  SmTestService *service = sm_test_service_new_tls (daemon->control_address, port, WELCOME,
+                                                    test_pki.a.cert_pem,
+                                                    test_pki.a.key_pkcs8_pem);
+
+  wait_registered (daemon, port, 1);
+  return service;
+}
+
+/* Raw TCP through TLS, verified, and without SNI */
 static void
 test_tcp_echo (void)
 {
   SmTestDaemon *daemon = sm_test_daemon_start (5);
   guint16 port = sm_test_free_port ();
-  guint16 bulk_port = sm_test_free_port ();
-  g_autoptr(SmTestService) a = NULL;
-  g_autoptr(SmTestService) bulk = NULL;
+  g_autoptr(SmTestService) a = tcp_service_a (daemon, port);
   g_autoptr(TestClient) verified = NULL;
-  g_autoptr(TestClient) first = NULL;
-  g_autoptr(TestClient) resumed = NULL;
-  g_autoptr(TestClient) old = NULL;
-  g_autoptr(TestClient) bulk_client = NULL;
 
-  a = sm_test_service_new_tls (daemon->control_address, port, WELCOME,
-                               test_pki.a.cert_pem, test_pki.a.key_pkcs8_pem);
-  wait_registered (daemon, port, 1);
   verified = tls_client_start (port, "a.example.test", TRUE, SCRIPT_ECHO);
   test_client_finish (verified);
   g_assert_cmpint (verified->handshake_ret, ==, 0);
@@ -438,7 +465,20 @@ test_tcp_echo (void)
   g_assert_null (verified->alpn);
   assert_tls_echo (port, NULL, test_pki.a.dn);
 
-  /* Session tickets: the second handshake resumes the first session */
+  g_clear_pointer (&a, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* Session tickets: the second handshake resumes the first session */
+static void
+test_tcp_resumption (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) a = tcp_service_a (daemon, port);
+  g_autoptr(TestClient) first = NULL;
+  g_autoptr(TestClient) resumed = NULL;
+
   first = tls_client_start (port, "a.example.test", TRUE, SCRIPT_ECHO);
   test_client_finish (first);
   g_assert_cmpint (first->handshake_ret, ==, 0);
@@ -451,70 +491,150 @@ test_tcp_echo (void)
   g_assert_cmpint (resumed->handshake_ret, ==, 0);
   g_assert_true (resumed->resumed);
 
-  /* TLS 1.2 and 1.3 only */
+  g_clear_pointer (&a, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* TLS 1.2 and 1.3 only */
+static void
+test_tcp_old_versions_refused (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) a = tcp_service_a (daemon, port);
+  g_autoptr(TestClient) old = NULL;
+
   old = test_client_new ("a.example.test", SCRIPT_ECHO);
   old->priority = "NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0";
   test_client_start (old, connect_fd (port));
   test_client_finish (old);
   g_assert_cmpint (old->handshake_ret, <, 0);
 
-  /* 4 MiB each way at once, ended by close_notify both ways */
-  bulk = sm_test_service_new_tls (daemon->control_address, bulk_port, NULL,
-                                  test_pki.b.cert_pem, test_pki.b.key_pem);
-  wait_registered (daemon, bulk_port, 1);
-  bulk_client = tls_client_start (bulk_port, "b.example.test", TRUE, SCRIPT_BULK);
-  test_client_finish (bulk_client);
-  g_assert_cmpint (bulk_client->handshake_ret, ==, 0);
-  g_assert_cmpstr (bulk_client->peer_dn, ==, test_pki.b.dn);
-
-  g_clear_pointer (&bulk, sm_test_service_free);
   g_clear_pointer (&a, sm_test_service_free);
   sm_test_daemon_stop (daemon);
 }
 
-/* Certificates come with their services and go the hold timeout after
- * them; without SNI the most recent one is served; a port stops
- * terminating TLS when its last certificate goes */
+/* 4 MiB each way at once, ended by close_notify both ways */
 static void
-test_certificates_follow_services (void)
+test_tcp_bulk (void)
 {
-  SmTestDaemon *daemon = sm_test_daemon_start (2);
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) bulk = NULL;
+  g_autoptr(TestClient) client = NULL;
+
+  bulk = sm_test_service_new_tls (daemon->control_address, port, NULL,
+                                  test_pki.b.cert_pem, test_pki.b.key_pem);
+  wait_registered (daemon, port, 1);
+  client = tls_client_start (port, "b.example.test", TRUE, SCRIPT_BULK);
+  test_client_finish (client);
+  g_assert_cmpint (client->handshake_ret, ==, 0);
+  g_assert_cmpstr (client->peer_dn, ==, test_pki.b.dn);
+
+  g_clear_pointer (&bulk, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+static SmTestService *
+tcp_service_with (SmTestDaemon *daemon,
+                  guint16       port,
+                  TestCert     *cert)
+{
+  return sm_test_service_new_tls (daemon->control_address, port, WELCOME,
+                                  cert->cert_pem, cert->key_pem);
+}
+
+/* A port terminates TLS from its first certificate on, for the services
+ * without one as well */
+static void
+test_tcp_enabled_with_first_certificate (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
   guint16 port = sm_test_free_port ();
   g_autoptr(SmTestService) plain = NULL;
   g_autoptr(SmTestService) a = NULL;
-  g_autoptr(SmTestService) b = NULL;
   g_autofree char *enabled = g_strdup_printf ("TLS enabled on 127.0.0.1:%u", port);
-  g_autofree char *disabled = g_strdup_printf ("TLS disabled on 127.0.0.1:%u", port);
-  g_autofree char *dropped = g_strdup_printf ("on 127.0.0.1:%u dropped", port);
 
   plain = sm_test_service_new (daemon->control_address, port, WELCOME);
   wait_registered (daemon, port, 1);
   g_assert_true (plain_welcome (port));
 
-  a = sm_test_service_new_tls (daemon->control_address, port, WELCOME,
-                               test_pki.a.cert_pem, test_pki.a.key_pem);
+  a = tcp_service_with (daemon, port, &test_pki.a);
   sm_test_daemon_wait_for_line (daemon, enabled, WAIT_MS);
   /* Both services echo: the plain one is reached through TLS as well */
   for (guint i = 0; i < 4; i++)
     assert_tls_echo (port, NULL, test_pki.a.dn);
   g_assert_cmpuint (sm_test_service_get_n_accepted (plain), >, 1);
 
-  b = sm_test_service_new_tls (daemon->control_address, port, WELCOME,
-                               test_pki.b.cert_pem, test_pki.b.key_pem);
-  wait_registered (daemon, port, 3);
+  g_clear_pointer (&a, sm_test_service_free);
+  g_clear_pointer (&plain, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* By SNI; without SNI, or for another name, the most recent */
+static void
+test_tcp_certificate_selection (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) a = NULL;
+  g_autoptr(SmTestService) b = NULL;
+
+  a = tcp_service_with (daemon, port, &test_pki.a);
+  wait_registered (daemon, port, 1);
+  b = tcp_service_with (daemon, port, &test_pki.b);
+  wait_registered (daemon, port, 2);
   assert_tls_echo (port, NULL, test_pki.b.dn);
   assert_tls_echo (port, "unknown.example.test", test_pki.b.dn);
   assert_tls_echo (port, "a.example.test", test_pki.a.dn);
   assert_tls_echo (port, "b.example.test", test_pki.b.dn);
 
-  /* b leaves: its certificate stays for the hold timeout, then goes */
+  g_clear_pointer (&b, sm_test_service_free);
+  g_clear_pointer (&a, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* A certificate stays for the hold timeout after its service, then goes */
+static void
+test_tcp_certificate_held_after_service (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (2);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) a = NULL;
+  g_autoptr(SmTestService) b = NULL;
+  g_autofree char *dropped = g_strdup_printf ("on 127.0.0.1:%u dropped", port);
+
+  a = tcp_service_with (daemon, port, &test_pki.a);
+  wait_registered (daemon, port, 1);
+  b = tcp_service_with (daemon, port, &test_pki.b);
+  wait_registered (daemon, port, 2);
+
   g_clear_pointer (&b, sm_test_service_free);
   assert_tls_echo (port, "b.example.test", test_pki.b.dn);
   sm_test_daemon_wait_for_line (daemon, dropped, WAIT_MS);
   assert_tls_echo (port, NULL, test_pki.a.dn);
   assert_tls_echo (port, "b.example.test", test_pki.a.dn);
 
-  /* The last one leaves: plain again after the hold timeout */
+  g_clear_pointer (&a, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* The last certificate leaves: plain again after the hold timeout */
+static void
+test_tcp_plain_after_last_certificate (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (2);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) plain = NULL;
+  g_autoptr(SmTestService) a = NULL;
+  g_autofree char *enabled = g_strdup_printf ("TLS enabled on 127.0.0.1:%u", port);
+  g_autofree char *disabled = g_strdup_printf ("TLS disabled on 127.0.0.1:%u", port);
+
+  plain = sm_test_service_new (daemon->control_address, port, WELCOME);
+  wait_registered (daemon, port, 1);
+  a = tcp_service_with (daemon, port, &test_pki.a);
+  sm_test_daemon_wait_for_line (daemon, enabled, WAIT_MS);
+
   g_clear_pointer (&a, sm_test_service_free);
   assert_tls_echo (port, NULL, test_pki.a.dn);
   sm_test_daemon_wait_for_line (daemon, disabled, WAIT_MS);
@@ -538,12 +658,9 @@ test_bad_certificates (void)
 {
   SmTestDaemon *daemon = sm_test_daemon_start (5);
   guint16 port = sm_test_free_port ();
-  guint16 unused_port = sm_test_free_port ();
   g_autoptr(SmTestService) healthy = NULL;
-  g_autoptr(SmTestService) expired = NULL;
   g_autoptr(TestClient) during = NULL;
   g_autoptr(TestClient) after = NULL;
-  g_autoptr(TestClient) expired_client = NULL;
   const char *bad_cert = "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n";
   const char *bad_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
   BadCase cases[] = {
@@ -577,14 +694,6 @@ test_bad_certificates (void)
       g_assert_cmpstr (status, ==, cases[i].expected);
       g_free (cases[i].expected);
     }
-  /* On a port not open yet: it is not opened */
-  {
-    g_autofree char *status = register_tls_raw (daemon, unused_port, bad_cert,
-                                                test_pki.a.key_pem);
-
-    g_assert_true (g_str_has_prefix (status, "TLS certificate could not be parsed: "));
-    g_assert_false (can_connect (unused_port));
-  }
 
   test_client_finish (during);
   g_assert_cmpint (during->handshake_ret, ==, 0);
@@ -596,7 +705,34 @@ test_bad_certificates (void)
   g_assert_cmpstr (after->peer_dn, ==, test_pki.a.dn);
   g_assert_cmpuint (sm_test_service_get_n_accepted (healthy), ==, 2);
 
-  /* An expired certificate is served, with a warning */
+  g_clear_pointer (&healthy, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
+/* On a port not open yet: it is not opened */
+static void
+test_bad_certificate_on_new_port (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  const char *bad_cert = "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n";
+  g_autofree char *status = register_tls_raw (daemon, port, bad_cert, test_pki.a.key_pem);
+
+  g_assert_true (g_str_has_prefix (status, "TLS certificate could not be parsed: "));
+  g_assert_false (can_connect (port));
+
+  sm_test_daemon_stop (daemon);
+}
+
+/* An expired certificate is served, with a warning */
+static void
+test_expired_certificate_served (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) expired = NULL;
+  g_autoptr(TestClient) expired_client = NULL;
+
   expired = sm_test_service_new_tls (daemon->control_address, port, NULL,
                                      test_pki.expired.cert_pem, test_pki.expired.key_pem);
   sm_test_daemon_wait_for_line (daemon, "(CN=expired.example.test) expired on", WAIT_MS);
@@ -608,7 +744,6 @@ test_bad_certificates (void)
   g_assert_true (expired_client->verify_status & GNUTLS_CERT_EXPIRED);
 
   g_clear_pointer (&expired, sm_test_service_free);
-  g_clear_pointer (&healthy, sm_test_service_free);
   sm_test_daemon_stop (daemon);
 }
 
@@ -675,10 +810,22 @@ main (int   argc,
   g_assert_no_error (error);
 
   g_test_add_func ("/tls/https/one-service", test_https_one_service);
+  g_test_add_func ("/tls/https/service-without-certificate",
+                   test_https_service_without_certificate);
   g_test_add_func ("/tls/https/sni", test_https_sni);
   g_test_add_func ("/tls/tcp/echo", test_tcp_echo);
-  g_test_add_func ("/tls/tcp/certificates-follow-services", test_certificates_follow_services);
+  g_test_add_func ("/tls/tcp/resumption", test_tcp_resumption);
+  g_test_add_func ("/tls/tcp/old-versions-refused", test_tcp_old_versions_refused);
+  g_test_add_func ("/tls/tcp/bulk", test_tcp_bulk);
+  g_test_add_func ("/tls/tcp/enabled-with-first-certificate",
+                   test_tcp_enabled_with_first_certificate);
+  g_test_add_func ("/tls/tcp/certificate-selection", test_tcp_certificate_selection);
+  g_test_add_func ("/tls/tcp/certificate-held-after-service",
+                   test_tcp_certificate_held_after_service);
+  g_test_add_func ("/tls/tcp/plain-after-last-certificate", test_tcp_plain_after_last_certificate);
   g_test_add_func ("/tls/bad-certificates", test_bad_certificates);
+  g_test_add_func ("/tls/bad-certificate-on-new-port", test_bad_certificate_on_new_port);
+  g_test_add_func ("/tls/expired-certificate-served", test_expired_certificate_served);
   g_test_add_func ("/tls/stalled-handshake", test_stalled_handshake);
 
   result = g_test_run ();

@@ -133,6 +133,23 @@ write_status (SmControlConnection *self, const char *status, GAsyncReadyCallback
                                    self->cancellable, callback, g_object_ref (self));
 }
 
+/* Whether the status went out and the connection is still ours to use */
+static gboolean
+status_written (SmControlConnection *self, GObject *output, GAsyncResult *result)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (output), result, NULL, &error))
+    {
+      if (!self->finished)
+        g_debug ("Control connection from %s: cannot send status: %s", self->peer, error->message);
+      finish (self);
+      return FALSE;
+    }
+
+  return !self->finished;
+}
+
 static gboolean
 on_linger_readable (GObject *pollable_stream, gpointer user_data)
 {
@@ -168,18 +185,9 @@ static void
 refusal_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (SmControlConnection) self = user_data;
-  g_autoptr (GError) error = NULL;
   GSocket *socket;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
-    {
-      if (!self->finished)
-        g_debug ("Control connection from %s: cannot send status: %s", self->peer, error->message);
-      finish (self);
-      return;
-    }
-
-  if (self->finished)
+  if (!status_written (self, source_object, result))
     return;
 
   /* Let the status reach the service, then wait for it to hang up */
@@ -204,21 +212,12 @@ static void
 ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (SmControlConnection) self = user_data;
-  g_autoptr (GError) error = NULL;
   g_autoptr (SmYamuxSession) session = NULL;
   g_autoptr (SmRoute) route = NULL;
   g_autoptr (SmPort) port = NULL;
   SmYamuxConfig config;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
-    {
-      if (!self->finished)
-        g_debug ("Control connection from %s: cannot send status: %s", self->peer, error->message);
-      finish (self);
-      return;
-    }
-
-  if (self->finished)
+  if (!status_written (self, source_object, result))
     return;
 
   /* The handshake is over: the rest of the connection is the session's */

@@ -228,17 +228,6 @@ test_tables (Fixture       *fixture,
 }
 
 static void
-echo_done_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  gint *done = data;
-
-  g_assert_true (sm_test_echo_finish (result, NULL));
-  sm_test_signal_int (done, 1);
-}
-
-static void
 test_queued (Fixture       *fixture,
              gconstpointer  data)
 {
@@ -253,7 +242,7 @@ test_queued (Fixture       *fixture,
   g_clear_pointer (&fixture->services[2], sm_test_bus_service_free);
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 2);
-  sm_test_echo_async (fixture->port_b, 100, 1, NULL, echo_done_cb, &done);
+  sm_test_echo_start (fixture->port_b, 100, 1, &done);
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "QueuedConnections", 1);
 

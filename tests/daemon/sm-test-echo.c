@@ -226,6 +226,27 @@ sm_test_echo_finish (GAsyncResult *result,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+static void
+echo_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!sm_test_echo_finish (result, &error))
+    sm_test_fail ("echo check failed: %s", error->message);
+  sm_test_signal_int (data, 1);
+}
+
+void
+sm_test_echo_start (guint16  port,
+                    gsize    size,
+                    guint32  seed,
+                    gint    *done)
+{
+  sm_test_echo_async (port, size, seed, NULL, echo_done_cb, done);
+}
+
 /* ---- Many at once ---- */
 
 typedef struct {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* An in-process service speaking the protocol directly (hand-written
  * handshake, then the yamux server role), so tests can script what the
- * service side does to a stream: echo it, half-close it, reset it. */
+ * service side does to a stream: echo it, half-close it, reset it. Also
+ * blocking I/O on such streams, and the example service as a process. */
 #include "config.h"
 
 #include "sm-test-util.h"
@@ -284,4 +285,60 @@ sm_test_service_free (SmTestService *self)
   g_object_unref (self->connection);
   g_free (self->tag);
   g_free (self);
+}
+
+/* ---- Stream I/O in the test thread ---- */
+
+char *
+sm_test_stream_read_until (SmYamuxStream *stream,
+                           const char    *end)
+{
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  while (end == NULL || !g_str_has_suffix (text->str, end))
+    {
+      g_autoptr(GError) error = NULL;
+      char c;
+      gssize n = g_input_stream_read (input, &c, 1, NULL, &error);
+
+      g_assert_no_error (error);
+      if (n == 0 && end == NULL)
+        break;
+      if (n == 0)
+        sm_test_fail ("EOF before \"%s\" after \"%s\"", end, text->str);
+      g_string_append_c (text, c);
+      g_assert_cmpuint (text->len, <, 64 * 1024);
+    }
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+void
+sm_test_stream_write (SmYamuxStream *stream,
+                      const char    *text)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)), text,
+                             strlen (text), NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* ---- The example service ---- */
+
+SmTestProcess *
+sm_test_tcp_echo_start (const char *control_address,
+                        guint16     port,
+                        const char *name)
+{
+  g_autofree char *port_arg = g_strdup_printf ("%u", port);
+  g_autofree char *ready = g_strdup_printf ("tcp-echo: serving port %u", port);
+  const char *argv[] = {
+    SM_TEST_TCP_ECHO, "--control", control_address, "--address", "127.0.0.1",
+    "--port", port_arg, NULL
+  };
+  SmTestProcess *echo = sm_test_process_spawn (name, argv);
+
+  sm_test_process_wait_for_line (echo, ready, 30000);
+  return echo;
 }

@@ -5,8 +5,9 @@
  * Helpers for the integration and interop tests: child processes whose
  * output is collected line by line, the daemon, waiting on the main context
  * with a deadline, blocking public-side sockets for worker threads,
- * asynchronous echo checks, and an in-process service built directly on the
- * yamux session (so a test can script exactly what the service does).
+ * asynchronous echo checks, an in-process service built directly on the
+ * yamux session (so a test can script exactly what the service does) and
+ * the example service examples/tcp-echo as a process.
  *
  * Everything except the blocking socket helpers runs on the default main
  * context of the test thread. The blocking helpers are meant for
@@ -14,7 +15,7 @@
  * in-process services and the echo checks that share its main context.
  *
  * Implemented in sm-test-util.c, sm-test-echo.c (echo checks) and
- * sm-test-service.c (the in-process service).
+ * sm-test-service.c (the services).
  */
 
 #include <gio/gio.h>
@@ -202,6 +203,12 @@ void     sm_test_echo_async  (guint16              port,
                               gpointer             user_data);
 gboolean sm_test_echo_finish (GAsyncResult        *result,
                               GError             **error);
+/* An echo check that sets @done to 1 once it succeeded, for
+ * sm_test_wait_for_int(); a failed one fails the test */
+void     sm_test_echo_start  (guint16              port,
+                              gsize                size,
+                              guint32              seed,
+                              gint                *done);
 /* @n_connections concurrent echo checks; fails the test if any fails */
 void     sm_test_echo_many   (guint16              port,
                               guint                n_connections,
@@ -253,5 +260,22 @@ gboolean       sm_test_service_is_closed    (SmTestService     *service);
 void           sm_test_service_free         (SmTestService     *service);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmTestService, sm_test_service_free)
+
+/* Blocking I/O on a service's stream in the test thread (allowed: the
+ * stream iterates the main context while it waits); fails the test on an
+ * error. Reads one byte at a time, so nothing after @end is consumed;
+ * @end NULL reads to EOF. At most 64 KiB. */
+char          *sm_test_stream_read_until    (SmYamuxStream     *stream,
+                                             const char        *end);
+void           sm_test_stream_write         (SmYamuxStream     *stream,
+                                             const char        *text);
+
+/* ---- The example service (examples/tcp-echo, the client library) ---- */
+
+/* Serves 127.0.0.1:@port through the daemon at @control_address; returns
+ * once it says so. @name prefixes its output in the log. */
+SmTestProcess *sm_test_tcp_echo_start       (const char        *control_address,
+                                             guint16            port,
+                                             const char        *name);
 
 G_END_DECLS

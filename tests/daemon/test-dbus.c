@@ -144,64 +144,112 @@ check_route (SmTestBus        *bus,
   g_assert_cmpuint (get_uint64 (route, "RequestsServed"), ==, 0);
 }
 
-/* Two services on one port (HTTP /a and /b, or two raw TCP services): one
- * Port object listing both Route objects; they leave one by one; the port
- * is marked empty, then goes after the hold timeout. */
-static void
-test_routes (gconstpointer data)
-{
-  gboolean http = GPOINTER_TO_INT (data);
-  SmTestBus *bus = sm_test_bus_new ();
-  SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, SHORT_HOLD_TIMEOUT, NULL);
-  guint16 port = sm_test_free_port ();
-  gint64 before = g_get_real_time ();
-  SmTestBusService *a = sm_test_bus_service_new (daemon->control_address, port, http, "", "/a");
-  SmTestBusService *b = sm_test_bus_service_new (daemon->control_address, port, http, "", "/b");
-  /* The daemon makes a route after the service read "OK" */
-  g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 2);
-  gint64 after = g_get_real_time ();
-  g_autofree char *route_a = sm_test_bus_find_route (bus, a->peer);
-  g_autofree char *route_b = sm_test_bus_find_route (bus, b->peer);
-  g_autoptr(GVariant) properties = sm_test_bus_get_all (bus, port_path, SM_DBUS_PORT_IFACE);
-  g_auto(GStrv) routes = sm_test_bus_get_port_routes (bus, port_path);
-  SingleRoute only_b = { port_path, route_b };
-  guint64 empty_since;
-  gint64 before_last;
+/* Two services on one port (HTTP /a and /b, or two raw TCP services) */
+typedef struct {
+  gboolean          http;
+  SmTestBus        *bus;
+  SmTestDaemon     *daemon;
+  SmTestBusService *a;
+  SmTestBusService *b;
+  char             *port_path;
+  char             *route_a;
+  char             *route_b;
+  gint64            before_registering;
+  gint64            after_registering;  /* the daemon made their routes */
+} TwoRoutes;
 
-  /* The port */
+static void
+two_routes_set_up (TwoRoutes     *fixture,
+                   gconstpointer  data)
+{
+  guint16 port = sm_test_free_port ();
+
+  fixture->http = GPOINTER_TO_INT (data);
+  fixture->bus = sm_test_bus_new ();
+  fixture->daemon = sm_test_bus_start_daemon (fixture->bus, SHORT_HOLD_TIMEOUT, NULL);
+  fixture->before_registering = g_get_real_time ();
+  fixture->a = sm_test_bus_service_new (fixture->daemon->control_address, port, fixture->http,
+                                        "", "/a");
+  fixture->b = sm_test_bus_service_new (fixture->daemon->control_address, port, fixture->http,
+                                        "", "/b");
+  /* The daemon makes a route after the service read "OK" */
+  fixture->port_path = sm_test_bus_wait_for_port (fixture->bus, port, 2);
+  fixture->after_registering = g_get_real_time ();
+  fixture->route_a = sm_test_bus_find_route (fixture->bus, fixture->a->peer);
+  fixture->route_b = sm_test_bus_find_route (fixture->bus, fixture->b->peer);
+  g_assert_nonnull (fixture->route_a);
+  g_assert_nonnull (fixture->route_b);
+}
+
+static void
+two_routes_tear_down (TwoRoutes     *fixture,
+                      gconstpointer  data)
+{
+  g_clear_pointer (&fixture->a, sm_test_bus_service_free);
+  g_clear_pointer (&fixture->b, sm_test_bus_service_free);
+  sm_test_daemon_stop (fixture->daemon);
+  sm_test_bus_free (fixture->bus);
+  g_free (fixture->port_path);
+  g_free (fixture->route_a);
+  g_free (fixture->route_b);
+}
+
+/* One Port object listing both Route objects, in registration order */
+static void
+test_routes_properties (TwoRoutes     *fixture,
+                        gconstpointer  data)
+{
+  SmTestBus *bus = fixture->bus;
+  g_autoptr(GVariant) properties = sm_test_bus_get_all (bus, fixture->port_path,
+                                                        SM_DBUS_PORT_IFACE);
+  g_auto(GStrv) routes = sm_test_bus_get_port_routes (bus, fixture->port_path);
+
   g_assert_nonnull (properties);
   g_assert_cmpstr (get_string (properties, "Address"), ==, "127.0.0.1");
-  g_assert_cmpstr (get_string (properties, "Mode"), ==, http ? "http" : "tcp");
+  g_assert_cmpstr (get_string (properties, "Mode"), ==, fixture->http ? "http" : "tcp");
   g_assert_false (get_boolean (properties, "Tls"));
   g_assert_cmpuint (get_uint32 (properties, "ActiveConnections"), ==, 0);
   g_assert_cmpuint (get_uint32 (properties, "QueuedConnections"), ==, 0);
   g_assert_cmpuint (get_uint64 (properties, "EmptySince"), ==, 0);
-  /* In registration order */
-  g_assert_nonnull (route_a);
-  g_assert_nonnull (route_b);
-  g_assert_cmpstr (routes[0], ==, route_a);
-  g_assert_cmpstr (routes[1], ==, route_b);
+  g_assert_cmpuint (g_strv_length (routes), ==, 2);
+  g_assert_cmpstr (routes[0], ==, fixture->route_a);
+  g_assert_cmpstr (routes[1], ==, fixture->route_b);
 
-  check_route (bus, route_a, port_path, a, http, "/a", before, after);
-  check_route (bus, route_b, port_path, b, http, "/b", before, after);
+  check_route (bus, fixture->route_a, fixture->port_path, fixture->a, fixture->http, "/a",
+               fixture->before_registering, fixture->after_registering);
+  check_route (bus, fixture->route_b, fixture->port_path, fixture->b, fixture->http, "/b",
+               fixture->before_registering, fixture->after_registering);
 
   sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "PortCount", 1);
   sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "RouteCount", 2);
+}
+
+/* They leave one by one; the port is marked empty, then goes after the
+ * hold timeout */
+static void
+test_routes_services_leave (TwoRoutes     *fixture,
+                            gconstpointer  data)
+{
+  SmTestBus *bus = fixture->bus;
+  const char *port_path = fixture->port_path;
+  SingleRoute only_b = { port_path, fixture->route_b };
+  guint64 empty_since;
+  gint64 before_last;
 
   /* One leaves: its Route goes, the port stays with a service */
-  sm_test_bus_service_free (a);
-  wait_for_removal (bus, route_a);
+  g_clear_pointer (&fixture->a, sm_test_bus_service_free);
+  wait_for_removal (bus, fixture->route_a);
   sm_test_bus_wait (bus, port_has_only_route, &only_b, "the port to list only route b");
   g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "EmptySince"), ==, 0);
   g_assert_cmpuint (sm_test_bus_count_removed (bus, port_path), ==, 0);
-  g_assert_cmpuint (sm_test_bus_count_removed (bus, route_b), ==, 0);
+  g_assert_cmpuint (sm_test_bus_count_removed (bus, fixture->route_b), ==, 0);
 
   /* The last leaves: the port is empty, then closes */
   before_last = g_get_real_time ();
-  sm_test_bus_service_free (b);
-  wait_for_removal (bus, route_b);
-  sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
+  g_clear_pointer (&fixture->b, sm_test_bus_service_free);
+  wait_for_removal (bus, fixture->route_b);
+  sm_test_bus_wait (bus, port_is_empty, (gpointer) port_path, "EmptySince to be set");
   empty_since = sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE, "EmptySince");
   g_assert_cmpuint (empty_since, >=, (guint64) before_last);
   g_assert_cmpuint (empty_since, <=, (guint64) g_get_real_time ());
@@ -211,25 +259,9 @@ test_routes (gconstpointer data)
   g_assert_null (sm_test_bus_get_all (bus, port_path, SM_DBUS_PORT_IFACE));
   sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "PortCount", 0);
   sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "RouteCount", 0);
-
-  sm_test_daemon_stop (daemon);
-  sm_test_bus_free (bus);
 }
 
 /* ---- Queued connections ---- */
-
-static void
-echo_done_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  gint *done = data;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (sm_test_echo_finish (result, &error));
-  g_assert_no_error (error);
-  sm_test_signal_int (done, 1);
-}
 
 /* Raw TCP: a connection to a port without services waits; it is listed,
  * counted, and leaves the list when a service comes and serves it */
@@ -244,7 +276,6 @@ test_queued_tcp (void)
   g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 1);
   g_autoptr(GVariant) queued = NULL;
   g_autoptr(GVariant) after = NULL;
-  g_autofree char *route_path = NULL;
   SmTestService *second;
   const char *queued_port, *client, *host, *path;
   guint16 client_port;
@@ -255,7 +286,7 @@ test_queued_tcp (void)
   sm_test_bus_service_free (first);
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
 
-  sm_test_echo_async (port, 1000, 7, NULL, echo_done_cb, &done);
+  sm_test_echo_start (port, 1000, 7, &done);
   sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 1);
   sm_test_bus_wait_uint (bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "QueuedConnections", 1);
@@ -285,21 +316,34 @@ test_queued_tcp (void)
   g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "EmptySince"), ==, 0);
 
-  /* What went through is counted on the service's route */
-  {
-    g_auto(GStrv) routes = sm_test_bus_get_port_routes (bus, port_path);
+  sm_test_service_free (second);
+  sm_test_daemon_stop (daemon);
+  sm_test_bus_free (bus);
+}
 
-    g_assert_cmpuint (g_strv_length (routes), ==, 1);
-    route_path = g_strdup (routes[0]);
-  }
-  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "ActiveStreams", 0);
-  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "TotalStreams", 1);
-  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "BytesIn", 1000);
-  sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "BytesOut", 1000);
+/* What went through is counted on the service's route */
+static void
+test_route_counters (void)
+{
+  SmTestBus *bus = sm_test_bus_new ();
+  SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, LONG_HOLD_TIMEOUT, NULL);
+  guint16 port = sm_test_free_port ();
+  SmTestService *service = sm_test_service_new (daemon->control_address, port, NULL);
+  g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 1);
+  g_auto(GStrv) routes = sm_test_bus_get_port_routes (bus, port_path);
+  gint done = 0;
+
+  g_assert_cmpuint (g_strv_length (routes), ==, 1);
+  sm_test_echo_start (port, 1000, 7, &done);
+  sm_test_wait_for_int (&done, 1, SM_TEST_DBUS_WAIT_MS, "the echo");
+  sm_test_bus_wait_uint (bus, routes[0], SM_DBUS_ROUTE_IFACE, "ActiveStreams", 0);
+  sm_test_bus_wait_uint (bus, routes[0], SM_DBUS_ROUTE_IFACE, "TotalStreams", 1);
+  sm_test_bus_wait_uint (bus, routes[0], SM_DBUS_ROUTE_IFACE, "BytesIn", 1000);
+  sm_test_bus_wait_uint (bus, routes[0], SM_DBUS_ROUTE_IFACE, "BytesOut", 1000);
   g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
                                           "ActiveConnections"), ==, 0);
 
-  sm_test_service_free (second);
+  sm_test_service_free (service);
   sm_test_daemon_stop (daemon);
   sm_test_bus_free (bus);
 }
@@ -324,27 +368,6 @@ http_client_thread (gpointer data)
   g_assert_no_error (error);
   client->response = g_strndup (g_bytes_get_data (response, NULL), g_bytes_get_size (response));
   return NULL;
-}
-
-/* Reads a request head from @stream (in the test thread: the stream
- * iterates the main context while it waits) */
-static char *
-read_request_head (SmYamuxStream *stream)
-{
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-  g_autoptr(GString) head = g_string_new (NULL);
-
-  while (!g_str_has_suffix (head->str, "\r\n\r\n"))
-    {
-      g_autoptr(GError) error = NULL;
-      char c;
-
-      g_assert_cmpint (g_input_stream_read (input, &c, 1, NULL, &error), ==, 1);
-      g_assert_no_error (error);
-      g_string_append_c (head, c);
-      g_assert_cmpuint (head->len, <, 64 * 1024);
-    }
-  return g_string_free (g_steal_pointer (&head), FALSE);
 }
 
 /* HTTP: a request for a service that left waits; it is listed with its
@@ -391,10 +414,9 @@ test_queued_http (void)
   /* The service comes back and answers */
   second = sm_test_bus_service_new (daemon->control_address, port, TRUE, "", "/a");
   stream = sm_test_bus_service_next_stream (second);
-  head = read_request_head (stream);
+  head = sm_test_stream_read_until (stream, "\r\n\r\n");
   g_assert_true (g_str_has_prefix (head, "GET /a/x HTTP/1.1\r\n"));
-  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)), answer,
-                             strlen (answer), NULL, NULL, NULL);
+  sm_test_stream_write (stream, answer);
   g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
   sm_test_thread_join (thread, SM_TEST_DBUS_WAIT_MS);
   g_assert_true (g_str_has_prefix (client.response, "HTTP/1.1 200 OK\r\n"));
@@ -458,9 +480,16 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_data_func ("/dbus/routes/tcp", GINT_TO_POINTER (FALSE), test_routes);
-  g_test_add_data_func ("/dbus/routes/http", GINT_TO_POINTER (TRUE), test_routes);
+  g_test_add ("/dbus/routes/tcp/properties", TwoRoutes, GINT_TO_POINTER (FALSE),
+              two_routes_set_up, test_routes_properties, two_routes_tear_down);
+  g_test_add ("/dbus/routes/http/properties", TwoRoutes, GINT_TO_POINTER (TRUE),
+              two_routes_set_up, test_routes_properties, two_routes_tear_down);
+  g_test_add ("/dbus/routes/tcp/services-leave", TwoRoutes, GINT_TO_POINTER (FALSE),
+              two_routes_set_up, test_routes_services_leave, two_routes_tear_down);
+  g_test_add ("/dbus/routes/http/services-leave", TwoRoutes, GINT_TO_POINTER (TRUE),
+              two_routes_set_up, test_routes_services_leave, two_routes_tear_down);
   g_test_add_func ("/dbus/queued/tcp", test_queued_tcp);
+  g_test_add_func ("/dbus/route-counters", test_route_counters);
   g_test_add_func ("/dbus/queued/http", test_queued_http);
   g_test_add_func ("/dbus/counters-coalesced", test_counters_coalesced);
 

@@ -14,76 +14,6 @@
 
 #define WAIT_MS 30000
 
-static SmTestProcess *
-start_tcp_echo (SmTestDaemon *daemon,
-                guint16       port,
-                const char   *name)
-{
-  g_autofree char *port_arg = g_strdup_printf ("%u", port);
-  g_autofree char *ready = g_strdup_printf ("tcp-echo: serving port %u", port);
-  const char *argv[] = {
-    SM_TEST_TCP_ECHO, "--control", daemon->control_address, "--address", "127.0.0.1",
-    "--port", port_arg, NULL
-  };
-  SmTestProcess *echo = sm_test_process_spawn (name, argv);
-
-  sm_test_process_wait_for_line (echo, ready, WAIT_MS);
-  return echo;
-}
-
-/* Reads sync from a yamux stream in the test thread (allowed: the stream
- * iterates the main context while it waits) until EOF */
-static char *
-stream_read_to_eof (SmYamuxStream *stream)
-{
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-  g_autoptr(GString) text = g_string_new (NULL);
-  char buffer[1024];
-  gssize n;
-
-  do
-    {
-      g_autoptr(GError) error = NULL;
-
-      n = g_input_stream_read (input, buffer, sizeof buffer, NULL, &error);
-      g_assert_no_error (error);
-      g_string_append_len (text, buffer, n);
-      g_assert_cmpuint (text->len, <, 64 * 1024);
-    }
-  while (n > 0);
-  return g_string_free (g_steal_pointer (&text), FALSE);
-}
-
-static char *
-stream_read_line (SmYamuxStream *stream)
-{
-  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (stream));
-  g_autoptr(GString) line = g_string_new (NULL);
-  char c = 0;
-
-  while (c != '\n')
-    {
-      g_autoptr(GError) error = NULL;
-
-      /* One byte at a time so nothing after the line is consumed */
-      g_assert_cmpint (g_input_stream_read (input, &c, 1, NULL, &error), ==, 1);
-      g_assert_no_error (error);
-      g_string_append_c (line, c);
-    }
-  return g_string_free (g_steal_pointer (&line), FALSE);
-}
-
-static void
-stream_write (SmYamuxStream *stream,
-              const char    *text)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (stream)), text,
-                             strlen (text), NULL, NULL, &error);
-  g_assert_no_error (error);
-}
-
 static void
 assert_connection_refused (guint16 port)
 {
@@ -101,7 +31,7 @@ test_echo_concurrent (void)
 {
   SmTestDaemon *daemon = sm_test_daemon_start (30);
   guint16 port = sm_test_free_port ();
-  SmTestProcess *echo = start_tcp_echo (daemon, port, "tcp-echo");
+  SmTestProcess *echo = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo");
 
   sm_test_echo_many (port, 5, 256 * 1024, WAIT_MS);
 
@@ -115,7 +45,7 @@ test_echo_many_large (void)
 {
   SmTestDaemon *daemon = sm_test_daemon_start (30);
   guint16 port = sm_test_free_port ();
-  SmTestProcess *echo = start_tcp_echo (daemon, port, "tcp-echo");
+  SmTestProcess *echo = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo");
 
   /* All on one service session: one yamux connection carries 200 streams,
    * each moving 1 MiB both ways */
@@ -163,9 +93,9 @@ test_half_close_from_public (void)
   sm_test_service_set_mode (service, SM_TEST_SERVICE_QUEUE);
   client = sm_test_thread_new ("public", public_half_close_thread, GUINT_TO_POINTER (port));
   stream = sm_test_service_next_stream (service, WAIT_MS);
-  request = stream_read_to_eof (stream);
+  request = sm_test_stream_read_until (stream, NULL);
   g_assert_cmpstr (request, ==, "hello, service");
-  stream_write (stream, "HELLO, SERVICE");
+  sm_test_stream_write (stream, "HELLO, SERVICE");
   g_io_stream_close (G_IO_STREAM (stream), NULL, &error);
   g_assert_no_error (error);
 
@@ -212,10 +142,10 @@ test_half_close_from_service (void)
   sm_test_service_set_mode (service, SM_TEST_SERVICE_QUEUE);
   client = sm_test_thread_new ("public", service_half_close_thread, GUINT_TO_POINTER (port));
   stream = sm_test_service_next_stream (service, WAIT_MS);
-  stream_write (stream, "goodbye\n");
+  sm_test_stream_write (stream, "goodbye\n");
   g_output_stream_close (g_io_stream_get_output_stream (G_IO_STREAM (stream)), NULL, &error);
   g_assert_no_error (error);
-  late = stream_read_to_eof (stream);
+  late = sm_test_stream_read_until (stream, NULL);
   g_assert_cmpstr (late, ==, "still here");
   g_io_stream_close (G_IO_STREAM (stream), NULL, &error);
   g_assert_no_error (error);
@@ -261,7 +191,7 @@ test_half_close_through_client_library (void)
 {
   SmTestDaemon *daemon = sm_test_daemon_start (30);
   guint16 port = sm_test_free_port ();
-  SmTestProcess *echo = start_tcp_echo (daemon, port, "tcp-echo");
+  SmTestProcess *echo = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo");
 
   sm_test_thread_join (sm_test_thread_new ("public", half_close_echo_thread,
                                            GUINT_TO_POINTER (port)), WAIT_MS);
@@ -307,7 +237,7 @@ test_service_returns_within_hold (void)
   g_autofree char *left = g_strdup_printf ("Service * left *:%u", port);
   g_autofree char *closed = g_strdup_printf ("Closed listener on *:%u", port);
   QueuedClient queued = { port, 0 };
-  SmTestProcess *first = start_tcp_echo (daemon, port, "tcp-echo-1");
+  SmTestProcess *first = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo-1");
   SmTestProcess *second;
   SmTestThread *client;
 
@@ -318,7 +248,7 @@ test_service_returns_within_hold (void)
 
   client = sm_test_thread_new ("queued", queued_echo_thread, &queued);
   sm_test_wait_for_int (&queued.connected, 1, WAIT_MS, "the public connection");
-  second = start_tcp_echo (daemon, port, "tcp-echo-2");
+  second = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo-2");
   sm_test_thread_join (client, WAIT_MS);
   g_assert_cmpuint (sm_test_process_count_lines (daemon->process, closed), ==, 0);
 
@@ -346,7 +276,7 @@ test_hold_timeout_expires (void)
   guint16 port = sm_test_free_port ();
   g_autofree char *left = g_strdup_printf ("Service * left *:%u", port);
   g_autofree char *closed = g_strdup_printf ("Closed listener on *:%u", port);
-  SmTestProcess *echo = start_tcp_echo (daemon, port, "tcp-echo");
+  SmTestProcess *echo = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo");
   SmTestThread *client;
 
   sm_test_process_free (echo);
@@ -445,7 +375,7 @@ test_stream_reset_by_service (void)
   for (guint i = 0; i < 2; i++)
     {
       streams[i] = sm_test_service_next_stream (service, WAIT_MS);
-      lines[i] = stream_read_line (streams[i]);
+      lines[i] = sm_test_stream_read_until (streams[i], "\n");
     }
   for (guint i = 0; i < 2; i++)
     {
@@ -454,7 +384,7 @@ test_stream_reset_by_service (void)
       else
         {
           g_assert_cmpstr (lines[i], ==, "second\n");
-          stream_write (streams[i], lines[i]);
+          sm_test_stream_write (streams[i], lines[i]);
           sm_test_service_echo_stream (service, streams[i]);
         }
       g_object_unref (streams[i]);
@@ -479,36 +409,55 @@ service_session_closed (gpointer data)
   return sm_test_service_is_closed (data);
 }
 
-/* The daemon tells its services it is going (GoAway), closes the sessions
- * and exits 0; a client-library service survives the loss */
+/* SIGTERM: the daemon exits 0 and nothing listens any more */
 static void
-test_sigterm (void)
+terminate_daemon (SmTestDaemon *daemon)
 {
-  SmTestDaemon *daemon = sm_test_daemon_start (30);
-  guint16 port = sm_test_free_port ();
-  guint16 echo_port = sm_test_free_port ();
-  SmTestService *service = sm_test_service_new (daemon->control_address, port, NULL);
-  SmTestProcess *echo = start_tcp_echo (daemon, echo_port, "tcp-echo");
   int status;
 
-  sm_test_echo_many (port, 2, 64 * 1024, WAIT_MS);
-  sm_test_echo_many (echo_port, 2, 64 * 1024, WAIT_MS);
   sm_test_process_send_signal (daemon->process, SIGTERM);
-  g_assert_true (sm_test_wait_until (service_session_closed, service, WAIT_MS));
-  g_assert_true (sm_test_service_saw_go_away (service));
   status = sm_test_process_wait_exit (daemon->process, WAIT_MS);
   if (status != 0)
     sm_test_fail ("the daemon exited with status %d after SIGTERM", status);
-  assert_connection_refused (port);
-  assert_connection_refused (echo_port);
   assert_connection_refused (daemon->control_port);
+}
+
+/* The daemon tells its services it is going (GoAway) and closes the
+ * sessions */
+static void
+test_sigterm_go_away (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (30);
+  guint16 port = sm_test_free_port ();
+  SmTestService *service = sm_test_service_new (daemon->control_address, port, NULL);
+
+  sm_test_echo_many (port, 2, 64 * 1024, WAIT_MS);
+  terminate_daemon (daemon);
+  g_assert_true (sm_test_wait_until (service_session_closed, service, WAIT_MS));
+  g_assert_true (sm_test_service_saw_go_away (service));
+  assert_connection_refused (port);
+
+  sm_test_service_free (service);
+  sm_test_daemon_free (daemon);
+}
+
+/* A client-library service survives the loss of the daemon */
+static void
+test_sigterm_client_library (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (30);
+  guint16 port = sm_test_free_port ();
+  SmTestProcess *echo = sm_test_tcp_echo_start (daemon->control_address, port, "tcp-echo");
+
+  sm_test_echo_many (port, 2, 64 * 1024, WAIT_MS);
+  terminate_daemon (daemon);
+  assert_connection_refused (port);
 
   /* The library is retrying in the background; it still stops cleanly */
   g_assert_true (sm_test_process_is_running (echo));
   sm_test_process_terminate (echo, FALSE);
 
   sm_test_process_free (echo);
-  sm_test_service_free (service);
   sm_test_daemon_free (daemon);
 }
 
@@ -530,7 +479,8 @@ main (int   argc,
   g_test_add_func ("/tcp-proxy/hold/timeout-expires", test_hold_timeout_expires);
   g_test_add_func ("/tcp-proxy/round-robin", test_round_robin);
   g_test_add_func ("/tcp-proxy/stream-reset-by-service", test_stream_reset_by_service);
-  g_test_add_func ("/tcp-proxy/sigterm", test_sigterm);
+  g_test_add_func ("/tcp-proxy/sigterm/go-away", test_sigterm_go_away);
+  g_test_add_func ("/tcp-proxy/sigterm/client-library-survives", test_sigterm_client_library);
 
   return g_test_run ();
 }

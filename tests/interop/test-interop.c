@@ -69,7 +69,6 @@ test_client_library_with_go_daemon (void)
 {
   guint16 port = sm_test_free_port ();
   g_autofree char *port_arg = g_strdup_printf ("%u", port);
-  g_autofree char *ready = g_strdup_printf ("tcp-echo: serving port %u", port);
   const char *fake_argv[] = {
     SM_TEST_GO_FAKE_DAEMON, "-streams", "16", "-size", "1048576", "-pings", "5",
     "-keepalive", "100ms", "-keepalives", "10", "-expect-port", port_arg, NULL
@@ -82,18 +81,12 @@ test_client_library_with_go_daemon (void)
 
   control = g_strdup (strstr (sm_test_process_wait_for_line (fake, prefix, WAIT_MS), prefix) +
                       strlen (prefix));
-  {
-    const char *echo_argv[] = {
-      SM_TEST_TCP_ECHO, "--control", control, "--address", "127.0.0.1", "--port", port_arg, NULL
-    };
-    echo = sm_test_process_spawn ("tcp-echo", echo_argv);
-  }
+  echo = sm_test_tcp_echo_start (control, port, "tcp-echo");
 
   status = sm_test_process_wait_exit (fake, 4 * WAIT_MS);
   if (status != 0)
     sm_test_fail ("go-fake-daemon failed (status %d)", status);
   sm_test_process_wait_for_line (fake, "go-fake-daemon: OK ", WAIT_MS);
-  sm_test_process_wait_for_line (echo, ready, WAIT_MS);
 
   /* The session ended; the library may be reconnecting by now */
   sm_test_process_terminate (echo, FALSE);

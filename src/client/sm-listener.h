@@ -39,13 +39,15 @@ G_DECLARE_FINAL_TYPE (SmListener, sm_listener, SM, LISTENER, GObject)
 SmListener *sm_listener_new (const char *control_address, const SmSocketDefinition *definition);
 
 /* Connects and registers. Fails with the daemon's status message as an
- * SM_ERROR_REJECTED error, or a connection error. */
+ * SM_ERROR_REJECTED error, SM_ERROR_TIMED_OUT without an answer, a
+ * connection error, G_IO_ERROR_PENDING if already started or
+ * SM_ERROR_CLOSED after close or abort. A failed start may be retried. */
 void        sm_listener_start_async (SmListener         *self,
                                      GCancellable       *cancellable,
                                      GAsyncReadyCallback callback,
                                      gpointer            user_data);
 gboolean    sm_listener_start_finish (SmListener *self, GAsyncResult *result, GError **error);
-/* Blocking convenience: iterates the thread-default main context */
+/* Blocking convenience: iterates the listener's main context (see above) */
 gboolean    sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error);
 
 /* Next public connection, FIFO. Fails with SM_ERROR_CLOSED after close or

@@ -26,51 +26,36 @@ typedef enum
 
 struct _SmControlLink
 {
-  GObject             parent_instance;
+  GObject                    parent_instance;
 
-  GMainContext       *context;
-  char               *control_address;
-  SmSocketDefinition *definition;
-  double              reconnect_timeout;
+  const SmControlLinkEvents *events; /* NULL once disowned */
+  gpointer                   owner;
+  GMainContext              *context;
+  char                      *control_address;
+  SmSocketDefinition        *definition;
+  double                     reconnect_timeout;
 
-  SmControlLinkState  state;
-  gboolean            connected;
-  GSocketConnectable *connectable;
+  SmControlLinkState         state;
+  gboolean                   connected;
+  GSocketConnectable        *connectable;
 
   /* the registration in progress, if any */
-  GCancellable       *attempt_cancellable;
-  GSource            *attempt_timeout_source;
-  GTask              *start_task;
-  GSource            *start_cancel_source;
+  GCancellable              *attempt_cancellable;
+  GSource                   *attempt_timeout_source;
+  GTask                     *start_task;
+  GSource                   *start_cancel_source;
 
-  SmYamuxSession     *session;
+  SmYamuxSession            *session;
 
-  gint64              lost_at_us;
-  guint               retry_delay_ms;
-  GSource            *retry_source;
-  GError             *last_error; /* why the session or last attempt failed */
+  gint64                     lost_at_us;
+  guint                      retry_delay_ms;
+  GSource                   *retry_source;
+  GError                    *last_error; /* why the session or last attempt failed */
 
-  GTask              *close_task;
-  GSource            *close_cancel_source;
-  GSource            *drained_source;
+  GTask                     *close_task;
+  GSource                   *close_cancel_source;
+  GSource                   *drained_source;
 };
-
-enum
-{
-  PROP_0,
-  PROP_CONNECTED,
-  N_PROPS
-};
-
-enum
-{
-  SIGNAL_INCOMING,
-  SIGNAL_LOST,
-  N_SIGNALS
-};
-
-static GParamSpec *props[N_PROPS];
-static guint       signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmControlLink, sm_control_link, G_TYPE_OBJECT)
 
@@ -102,7 +87,9 @@ sm_control_link_set_connected (SmControlLink *self, gboolean connected)
     return;
 
   self->connected = connected;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
+  /* disowned: the owner is being disposed */
+  if (self->events != NULL)
+    self->events->connected_changed (self->owner);
 }
 
 /* --- registration attempts --- */
@@ -195,7 +182,7 @@ sm_control_link_give_up (SmControlLink *self)
   g_message ("Giving up on the daemon at %s: %s", self->control_address, error->message);
   self->state = SM_CONTROL_LINK_LOST;
   g_object_ref (self);
-  g_signal_emit (self, signals[SIGNAL_LOST], 0, error);
+  self->events->lost (error, self->owner);
   g_object_unref (self);
 }
 
@@ -331,7 +318,7 @@ on_session_incoming (SmYamuxSession *session, SmYamuxStream *stream, SmControlLi
       return;
     }
 
-  g_signal_emit (self, signals[SIGNAL_INCOMING], 0, stream);
+  self->events->incoming (stream, self->owner);
 }
 
 static void
@@ -634,9 +621,27 @@ sm_control_link_close_finish (SmControlLink *self, GAsyncResult *result, GError 
 /* --- accessors and GObject --- */
 
 SmControlLink *
-sm_control_link_new (void)
+sm_control_link_new (const SmControlLinkEvents *events, gpointer owner)
 {
-  return g_object_new (SM_TYPE_CONTROL_LINK, NULL);
+  SmControlLink *self;
+
+  g_return_val_if_fail (events != NULL, NULL);
+
+  self = g_object_new (SM_TYPE_CONTROL_LINK, NULL);
+  self->events = events;
+  self->owner = owner;
+
+  return self;
+}
+
+void
+sm_control_link_disown (SmControlLink *self)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  self->events = NULL;
+  self->owner = NULL;
+  sm_control_link_abort (self);
 }
 
 void
@@ -727,21 +732,6 @@ sm_control_link_get_yamux_stats (SmControlLink *self, SmYamuxStats *stats)
 }
 
 static void
-sm_control_link_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  SmControlLink *self = SM_CONTROL_LINK (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONNECTED:
-      g_value_set_boolean (value, self->connected);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
 sm_control_link_dispose (GObject *object)
 {
   SmControlLink *self = SM_CONTROL_LINK (object);
@@ -773,20 +763,8 @@ sm_control_link_class_init (SmControlLinkClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
-  object_class->get_property = sm_control_link_get_property;
   object_class->dispose = sm_control_link_dispose;
   object_class->finalize = sm_control_link_finalize;
-
-  props[PROP_CONNECTED] =
-      g_param_spec_boolean ("connected", NULL, NULL, FALSE,
-                            G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, props);
-
-  signals[SIGNAL_INCOMING] =
-      g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                    G_TYPE_NONE, 1, SM_TYPE_YAMUX_STREAM);
-  signals[SIGNAL_LOST] = g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                       NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void

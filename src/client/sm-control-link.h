@@ -6,13 +6,8 @@
  * Connects and registers (sm-client-handshake), runs the yamux session
  * (server role), re-registers with backoff when the session ends without
  * being asked to, and drains on close. Internal to the client library; the
- * public face is SmListener.
- *
- * Signals:
- *   "incoming" (SmYamuxStream *stream): the daemon opened @stream while
- *      registered; a handler that keeps it takes a reference, and must
- *      reset it if it does not want it.
- *   "lost" (GError *error): reconnecting timed out; the link stays down.
+ * public face is SmListener, its owner, which it tells what happens
+ * through SmControlLinkEvents (the owner's signals are the public ones).
  */
 
 #include <gio/gio.h>
@@ -25,9 +20,23 @@ G_BEGIN_DECLS
 #define SM_TYPE_CONTROL_LINK (sm_control_link_get_type ())
 G_DECLARE_FINAL_TYPE (SmControlLink, sm_control_link, SM, CONTROL_LINK, GObject)
 
+typedef struct
+{
+  /* The daemon opened @stream while registered: keep a reference to keep
+   * it, reset it if it is not wanted */
+  void (*incoming) (SmYamuxStream *stream, gpointer owner);
+  /* Reconnecting timed out; the link stays down */
+  void (*lost) (const GError *error, gpointer owner);
+  /* sm_control_link_is_connected() changed */
+  void (*connected_changed) (gpointer owner);
+} SmControlLinkEvents;
+
 /* Runs in the thread-default main context of the calling thread. Set the
- * address and the definition before starting. */
-SmControlLink *sm_control_link_new (void);
+ * address and the definition before starting. @events (static) go to
+ * @owner until sm_control_link_disown(). */
+SmControlLink *sm_control_link_new (const SmControlLinkEvents *events, gpointer owner);
+/* For the owner's dispose: no more events, and the registration ends */
+void           sm_control_link_disown (SmControlLink *self);
 GMainContext  *sm_control_link_get_context (SmControlLink *self);
 
 void           sm_control_link_start_async (SmControlLink      *self,

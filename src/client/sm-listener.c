@@ -46,9 +46,10 @@ static guint       signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (SmListener, sm_listener, G_TYPE_OBJECT)
 
 static void
-on_link_incoming (SmControlLink *link, SmYamuxStream *stream, SmListener *self)
+on_link_incoming (SmYamuxStream *stream, gpointer owner)
 {
-  gboolean handled = FALSE;
+  SmListener *self = owner;
+  gboolean    handled = FALSE;
 
   g_object_ref (self);
   g_signal_emit (self, signals[SIGNAL_INCOMING], 0, stream, &handled);
@@ -66,8 +67,10 @@ on_link_incoming (SmControlLink *link, SmYamuxStream *stream, SmListener *self)
 }
 
 static void
-on_link_lost (SmControlLink *link, const GError *error, SmListener *self)
+on_link_lost (const GError *error, gpointer owner)
 {
+  SmListener *self = owner;
+
   g_clear_error (&self->lost_error);
   self->lost_error = g_error_copy (error);
   sm_accept_queue_reset_streams (self->accept_queue);
@@ -77,14 +80,22 @@ on_link_lost (SmControlLink *link, const GError *error, SmListener *self)
 }
 
 static void
-on_link_connected (SmControlLink *link, GParamSpec *pspec, SmListener *self)
+on_link_connected_changed (gpointer owner)
 {
+  SmListener *self = owner;
+
   /* queued streams died with their session; their public clients are gone */
-  if (!sm_control_link_is_connected (link))
+  if (!sm_control_link_is_connected (self->link))
     sm_accept_queue_reset_streams (self->accept_queue);
 
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
 }
+
+static const SmControlLinkEvents link_events = {
+  .incoming = on_link_incoming,
+  .lost = on_link_lost,
+  .connected_changed = on_link_connected_changed,
+};
 
 /**
  * sm_listener_new:
@@ -396,8 +407,7 @@ sm_listener_dispose (GObject *object)
 
   /* tasks hold a reference to us: none is pending here, so nothing
    * calls back into user code */
-  g_signal_handlers_disconnect_by_data (self->link, self);
-  sm_control_link_abort (self->link);
+  sm_control_link_disown (self->link);
   sm_accept_queue_reset_streams (self->accept_queue);
 
   G_OBJECT_CLASS (sm_listener_parent_class)->dispose (object);
@@ -464,10 +474,7 @@ sm_listener_class_init (SmListenerClass *klass)
 static void
 sm_listener_init (SmListener *self)
 {
-  self->link = sm_control_link_new ();
+  self->link = sm_control_link_new (&link_events, self);
   self->accept_queue =
       sm_accept_queue_new (sm_control_link_get_context (self->link), MAX_UNACCEPTED_STREAMS);
-  g_signal_connect (self->link, "incoming", G_CALLBACK (on_link_incoming), self);
-  g_signal_connect (self->link, "lost", G_CALLBACK (on_link_lost), self);
-  g_signal_connect (self->link, "notify::connected", G_CALLBACK (on_link_connected), self);
 }

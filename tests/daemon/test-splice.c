@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
@@ -12,217 +13,34 @@
 #include "sm-splice.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
-#include "test-fixture-util.h"
+#include "sm-test-support.h"
 
 /*
  * Layout of every test:
  *
  *   a_app ⇄ a_splice ══ sm_splice ══ b_splice ⇄ b_app
  *
- * The test drives a_app and b_app (TestPeer) with async GIO in the same
+ * The test drives a_app and b_app (SmTestPeer) with async GIO in the same
  * main context as the splice. The pairs are socketpairs, pipes, loopback
  * TCP, or two ends of one yamux stream.
  */
 
 #define MIB (1024 * 1024)
-#define TEST_TIMEOUT_SECONDS 60
-#define PEER_CHUNK (64 * 1024)
 
 typedef struct {
-  const char   *name;
-  GIOStream    *stream;
-  GCancellable *cancellable;
-  guint         pending;        /* async operations in flight */
-
-  guint64       to_send;
-  guint64       sent;
-  guint8        send_seed;
-  gboolean      shutdown_when_sent;
-  gboolean      send_done;
-  GError       *send_error;
-  guint8        send_buffer[PEER_CHUNK];
-
-  guint64       received;
-  guint8        recv_seed;
-  guint64       first_mismatch; /* G_MAXUINT64: none */
-  gboolean      got_eof;
-  GError       *recv_error;
-  guint8        recv_buffer[PEER_CHUNK];
-
-  /* Called once when @received reaches @notify_at */
-  guint64       notify_at;
-  void        (*notify) (gpointer data);
-  gpointer      notify_data;
-} TestPeer;
-
-typedef struct {
-  TestPeer       a_app;
-  TestPeer       b_app;
-  GIOStream     *a_splice;
-  GIOStream     *b_splice;
-  GCancellable  *splice_cancellable;
+  SmTestPeer      a_app;
+  SmTestPeer      b_app;
+  GIOStream      *a_splice;
+  GIOStream      *b_splice;
+  GCancellable   *splice_cancellable;
   SmYamuxSession *client_session;
   SmYamuxSession *server_session;
 
-  gboolean       splice_done;
-  gboolean       splice_ok;
-  GError        *splice_error;
-  SmSpliceCounts counts;
-
-  guint          timeout_id;
-  gboolean       timed_out;
+  gboolean        splice_done;
+  gboolean        splice_ok;
+  GError         *splice_error;
+  SmSpliceCounts  counts;
 } Fixture;
-
-static void
-peer_init (TestPeer   *peer,
-           const char *name,
-           GIOStream  *stream,
-           guint8      seed)
-{
-  peer->name = name;
-  peer->stream = stream;
-  peer->cancellable = g_cancellable_new ();
-  peer->send_seed = seed;
-  peer->first_mismatch = G_MAXUINT64;
-}
-
-static void
-peer_shutdown_write (TestPeer *peer)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (G_IS_SOCKET_CONNECTION (peer->stream))
-    g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (peer->stream)),
-                       FALSE, TRUE, &error);
-  else
-    g_output_stream_close (g_io_stream_get_output_stream (peer->stream), NULL, &error);
-  g_assert_no_error (error);
-}
-
-static void peer_send_next (TestPeer *peer);
-
-static void
-on_peer_written (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  TestPeer *peer = user_data;
-  gssize n;
-
-  peer->pending--;
-  n = g_output_stream_write_finish (G_OUTPUT_STREAM (object), result, &peer->send_error);
-  if (n < 0)
-    return;
-  peer->sent += n;
-  peer_send_next (peer);
-}
-
-static void
-peer_send_next (TestPeer *peer)
-{
-  gsize chunk = MIN (PEER_CHUNK, peer->to_send - peer->sent);
-
-  if (chunk == 0)
-    {
-      if (peer->shutdown_when_sent)
-        peer_shutdown_write (peer);
-      peer->send_done = TRUE;
-      return;
-    }
-
-  for (gsize i = 0; i < chunk; i++)
-    peer->send_buffer[i] = pattern_byte (peer->send_seed, peer->sent + i);
-
-  peer->pending++;
-  g_output_stream_write_async (g_io_stream_get_output_stream (peer->stream),
-                               peer->send_buffer, chunk, G_PRIORITY_DEFAULT,
-                               peer->cancellable, on_peer_written, peer);
-}
-
-static void
-peer_start_send (TestPeer *peer,
-                 guint64   bytes,
-                 gboolean  shutdown_when_sent)
-{
-  peer->to_send = bytes;
-  peer->shutdown_when_sent = shutdown_when_sent;
-  peer_send_next (peer);
-}
-
-static void peer_receive_next (TestPeer *peer);
-
-static void
-on_peer_read (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  TestPeer *peer = user_data;
-  gssize n;
-
-  peer->pending--;
-  n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &peer->recv_error);
-  if (n < 0)
-    return;
-  if (n == 0)
-    {
-      peer->got_eof = TRUE;
-      return;
-    }
-
-  for (gssize i = 0; i < n && peer->first_mismatch == G_MAXUINT64; i++)
-    if (peer->recv_buffer[i] != pattern_byte (peer->recv_seed, peer->received + i))
-      peer->first_mismatch = peer->received + i;
-  peer->received += n;
-
-  if (peer->notify != NULL && peer->received >= peer->notify_at)
-    {
-      void (*notify) (gpointer) = peer->notify;
-
-      peer->notify = NULL;
-      notify (peer->notify_data);
-    }
-  /* The notify hook may have closed the stream to stop reading. */
-  if (!g_io_stream_is_closed (peer->stream))
-    peer_receive_next (peer);
-}
-
-static void
-peer_receive_next (TestPeer *peer)
-{
-  peer->pending++;
-  g_input_stream_read_async (g_io_stream_get_input_stream (peer->stream),
-                             peer->recv_buffer, sizeof peer->recv_buffer,
-                             G_PRIORITY_DEFAULT, peer->cancellable,
-                             on_peer_read, peer);
-}
-
-static void
-peer_start_receive (TestPeer *peer,
-                    guint8    expected_seed)
-{
-  peer->recv_seed = expected_seed;
-  peer_receive_next (peer);
-}
-
-static void
-peer_notify_at (TestPeer *peer,
-                guint64   received,
-                void    (*notify) (gpointer data),
-                gpointer  notify_data)
-{
-  peer->notify_at = received;
-  peer->notify = notify;
-  peer->notify_data = notify_data;
-}
-
-static void
-peer_clear (TestPeer *peer)
-{
-  g_clear_object (&peer->stream);
-  g_clear_object (&peer->cancellable);
-  g_clear_error (&peer->send_error);
-  g_clear_error (&peer->recv_error);
-}
 
 /* Two pipes as one GIOStream pair: not a GSocketConnection, so the splice
  * half-closes by closing the output stream. */
@@ -284,13 +102,11 @@ fixture_init (Fixture   *fixture,
               GIOStream *b_splice,
               GIOStream *b_app)
 {
-  peer_init (&fixture->a_app, "a_app", a_app, 0x11);
-  peer_init (&fixture->b_app, "b_app", b_app, 0x77);
+  sm_test_peer_init (&fixture->a_app, a_app, 0x11);
+  sm_test_peer_init (&fixture->b_app, b_app, 0x77);
   fixture->a_splice = a_splice;
   fixture->b_splice = b_splice;
   fixture->splice_cancellable = g_cancellable_new ();
-  fixture->timeout_id = g_timeout_add_seconds (TEST_TIMEOUT_SECONDS, on_test_timeout,
-                                              &fixture->timed_out);
 }
 
 /* The b pair is always a socketpair; @make_a_pair makes the a pair */
@@ -301,7 +117,7 @@ fixture_setup_pairs (Fixture *fixture,
   GIOStream *a_app, *a_splice, *b_splice, *b_app;
 
   make_a_pair (&a_app, &a_splice);
-  make_connections (&b_splice, &b_app);
+  sm_test_socketpair (&b_splice, &b_app);
   fixture_init (fixture, a_app, a_splice, b_splice, b_app);
 }
 
@@ -309,7 +125,7 @@ static void
 fixture_setup_sockets (Fixture       *fixture,
                        gconstpointer  data)
 {
-  fixture_setup_pairs (fixture, make_connections);
+  fixture_setup_pairs (fixture, sm_test_socketpair);
 }
 
 static void
@@ -348,8 +164,8 @@ fixture_setup_yamux (Fixture       *fixture,
   GIOStream *a_app, *a_splice, *b_app = NULL;
   SmYamuxStream *b_splice;
 
-  make_connections (&a_app, &a_splice);
-  make_connections (&client_link, &server_link);
+  sm_test_socketpair (&a_app, &a_splice);
+  sm_test_socketpair (&client_link, &server_link);
   fixture->client_session = sm_yamux_session_new (client_link, SM_YAMUX_ROLE_CLIENT, NULL, NULL);
   fixture->server_session = sm_yamux_session_new (server_link, SM_YAMUX_ROLE_SERVER, NULL, NULL);
   g_signal_connect (fixture->server_session, "incoming", G_CALLBACK (on_yamux_incoming), &b_app);
@@ -357,7 +173,7 @@ fixture_setup_yamux (Fixture       *fixture,
   b_splice = sm_yamux_session_open_stream (fixture->client_session, &error);
   g_assert_no_error (error);
   fixture_init (fixture, a_app, a_splice, G_IO_STREAM (b_splice), NULL);
-  WAIT_FOR (fixture, b_app != NULL);
+  SM_TEST_WAIT_FOR (b_app != NULL);
   fixture->b_app.stream = b_app;
   g_signal_handlers_disconnect_by_data (fixture->server_session, &b_app);
 }
@@ -369,11 +185,11 @@ fixture_teardown (Fixture       *fixture,
   /* Let every async operation of the test peers finish before freeing */
   g_cancellable_cancel (fixture->a_app.cancellable);
   g_cancellable_cancel (fixture->b_app.cancellable);
-  WAIT_FOR (fixture, fixture->a_app.pending == 0 && fixture->b_app.pending == 0);
+  SM_TEST_WAIT_FOR (fixture->a_app.pending == 0 && fixture->b_app.pending == 0);
   if (!fixture->splice_done)
     {
       g_cancellable_cancel (fixture->splice_cancellable);
-      WAIT_FOR (fixture, fixture->splice_done);
+      SM_TEST_WAIT_FOR (fixture->splice_done);
     }
 
   if (fixture->client_session != NULL)
@@ -381,15 +197,14 @@ fixture_teardown (Fixture       *fixture,
       sm_yamux_session_close (fixture->client_session);
       sm_yamux_session_close (fixture->server_session);
     }
-  peer_clear (&fixture->a_app);
-  peer_clear (&fixture->b_app);
+  sm_test_peer_clear (&fixture->a_app);
+  sm_test_peer_clear (&fixture->b_app);
   g_clear_object (&fixture->client_session);
   g_clear_object (&fixture->server_session);
   g_clear_object (&fixture->a_splice);
   g_clear_object (&fixture->b_splice);
   g_clear_object (&fixture->splice_cancellable);
   g_clear_error (&fixture->splice_error);
-  g_clear_handle_id (&fixture->timeout_id, g_source_remove);
 }
 
 static void
@@ -416,8 +231,8 @@ start_splice (Fixture *fixture,
 static void
 peers_start_receive (Fixture *fixture)
 {
-  peer_start_receive (&fixture->a_app, fixture->b_app.send_seed);
-  peer_start_receive (&fixture->b_app, fixture->a_app.send_seed);
+  sm_test_peer_start_receive (&fixture->a_app, fixture->b_app.send_seed);
+  sm_test_peer_start_receive (&fixture->b_app, fixture->a_app.send_seed);
 }
 
 static void
@@ -435,7 +250,7 @@ assert_splice_succeeded (Fixture *fixture,
 static void
 wait_splice_io_error (Fixture *fixture)
 {
-  WAIT_FOR (fixture, fixture->splice_done);
+  SM_TEST_WAIT_FOR (fixture->splice_done);
   g_assert_false (fixture->splice_ok);
   g_assert_nonnull (fixture->splice_error);
   g_assert_true (fixture->splice_error->domain == G_IO_ERROR);
@@ -443,34 +258,24 @@ wait_splice_io_error (Fixture *fixture)
 }
 
 static void
-assert_peer_received (TestPeer *peer,
-                      guint64   expected)
-{
-  g_assert_cmpuint (peer->first_mismatch, ==, G_MAXUINT64);
-  g_assert_no_error (peer->recv_error);
-  g_assert_true (peer->got_eof);
-  g_assert_cmpuint (peer->received, ==, expected);
-}
-
-static void
 test_bulk_both_ways (Fixture       *fixture,
                      gconstpointer  data)
 {
   const guint64 size = 16 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
   peers_start_receive (fixture);
-  peer_start_send (a, size, TRUE);
-  peer_start_send (b, size, TRUE);
+  sm_test_peer_start_send (a, size, TRUE);
+  sm_test_peer_start_send (b, size, TRUE);
 
-  WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
+  SM_TEST_WAIT_FOR (fixture->splice_done && a->got_eof && b->got_eof);
 
   assert_splice_succeeded (fixture, size, size);
   g_assert_true (a->send_done);
   g_assert_true (b->send_done);
-  assert_peer_received (a, size);
-  assert_peer_received (b, size);
+  sm_test_peer_assert_received (a, size);
+  sm_test_peer_assert_received (b, size);
   /* The splice closed its ends when it finished */
   g_assert_true (g_io_stream_is_closed (fixture->a_splice));
   g_assert_true (g_io_stream_is_closed (fixture->b_splice));
@@ -482,27 +287,27 @@ test_half_close (Fixture       *fixture,
                  gconstpointer  data)
 {
   const guint64 a_size = 1000, b_size = 300 * 1024;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
   peers_start_receive (fixture);
-  peer_start_send (a, a_size, TRUE);
+  sm_test_peer_start_send (a, a_size, TRUE);
 
-  WAIT_FOR (fixture, b->got_eof);
-  assert_peer_received (b, a_size);
+  SM_TEST_WAIT_FOR (b->got_eof);
+  sm_test_peer_assert_received (b, a_size);
   g_assert_false (fixture->splice_done);
   g_assert_false (a->got_eof);
   g_assert_cmpuint (a->received, ==, 0);
 
   /* The other direction still flows after the half-close */
-  peer_start_send (b, b_size, FALSE);
-  WAIT_FOR (fixture, (b->send_done && a->received == b_size) || a->got_eof);
+  sm_test_peer_start_send (b, b_size, FALSE);
+  SM_TEST_WAIT_FOR ((b->send_done && a->received == b_size) || a->got_eof);
   g_assert_false (a->got_eof);
   g_assert_false (fixture->splice_done);
 
-  peer_shutdown_write (b);
-  WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
-  assert_peer_received (a, b_size);
+  sm_test_peer_shutdown_write (b);
+  SM_TEST_WAIT_FOR (fixture->splice_done && a->got_eof);
+  sm_test_peer_assert_received (a, b_size);
   assert_splice_succeeded (fixture, a_size, b_size);
 }
 
@@ -513,27 +318,27 @@ test_half_close_reverse_pipes (Fixture       *fixture,
                                gconstpointer  data)
 {
   const guint64 a_size = 1 * MIB, b_size = 1 * MIB + 7;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 16 * 1024);
   peers_start_receive (fixture);
-  peer_start_send (b, b_size, TRUE);
+  sm_test_peer_start_send (b, b_size, TRUE);
 
-  WAIT_FOR (fixture, a->got_eof);
-  assert_peer_received (a, b_size);
+  SM_TEST_WAIT_FOR (a->got_eof);
+  sm_test_peer_assert_received (a, b_size);
   g_assert_false (fixture->splice_done);
   g_assert_false (b->got_eof);
 
-  peer_start_send (a, a_size, TRUE);
-  WAIT_FOR (fixture, fixture->splice_done && b->got_eof);
-  assert_peer_received (b, a_size);
+  sm_test_peer_start_send (a, a_size, TRUE);
+  SM_TEST_WAIT_FOR (fixture->splice_done && b->got_eof);
+  sm_test_peer_assert_received (b, a_size);
   assert_splice_succeeded (fixture, a_size, b_size);
 }
 
 static void
 reset_connection (gpointer data)
 {
-  TestPeer *peer = data;
+  SmTestPeer *peer = data;
   GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (peer->stream));
   struct linger linger = { .l_onoff = 1, .l_linger = 0 };
 
@@ -546,7 +351,7 @@ reset_connection (gpointer data)
 static void
 close_connection (gpointer data)
 {
-  TestPeer *peer = data;
+  SmTestPeer *peer = data;
 
   g_assert_true (g_io_stream_close (peer->stream, NULL, NULL));
 }
@@ -555,10 +360,10 @@ close_connection (gpointer data)
  * pending write failed. */
 static void
 assert_peer_cut_off (Fixture  *fixture,
-                     TestPeer *peer)
+                     SmTestPeer *peer)
 {
-  WAIT_FOR (fixture, (peer->got_eof || peer->recv_error != NULL) &&
-                     (peer->send_done || peer->send_error != NULL));
+  SM_TEST_WAIT_FOR ((peer->got_eof || peer->recv_error != NULL) &&
+                    (peer->send_done || peer->send_error != NULL));
   g_assert_false (peer->send_done);
   g_assert_error (peer->send_error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
 }
@@ -568,12 +373,12 @@ test_reset_mid_transfer (Fixture       *fixture,
                          gconstpointer  data)
 {
   const guint64 offered = 256 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_notify_at (a, 256 * 1024, reset_connection, a);
+  sm_test_peer_notify_at (a, 256 * 1024, reset_connection, a);
   peers_start_receive (fixture);
-  peer_start_send (b, offered, TRUE);
+  sm_test_peer_start_send (b, offered, TRUE);
 
   wait_splice_io_error (fixture);
   g_assert_cmpuint (fixture->counts.b_to_a, >=, a->received);
@@ -591,12 +396,12 @@ test_close_mid_transfer (Fixture       *fixture,
                          gconstpointer  data)
 {
   const guint64 offered = 256 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_notify_at (b, 128 * 1024, close_connection, b);
+  sm_test_peer_notify_at (b, 128 * 1024, close_connection, b);
   peers_start_receive (fixture);
-  peer_start_send (a, offered, TRUE);
+  sm_test_peer_start_send (a, offered, TRUE);
 
   wait_splice_io_error (fixture);
   g_assert_cmpuint (fixture->counts.a_to_b, >=, b->received);
@@ -615,15 +420,15 @@ test_backpressure (Fixture       *fixture,
   /* 16 KiB of splice buffer plus two socketpairs' kernel buffers (about
    * 200 KiB each by default) is far below this. */
   const guint64 bound = 4 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
   guint64 stalled_at;
 
   start_splice (fixture, 16 * 1024);
-  peer_start_receive (a, b->send_seed);
-  peer_start_send (a, offered, TRUE);
+  sm_test_peer_start_receive (a, b->send_seed);
+  sm_test_peer_start_send (a, offered, TRUE);
   /* b_app does not read */
 
-  settle (&fixture->timed_out);
+  sm_test_settle ();
   stalled_at = a->sent;
   g_test_message ("a_app could write %" G_GUINT64_FORMAT " bytes", stalled_at);
   g_assert_cmpuint (stalled_at, >, 0);
@@ -632,15 +437,15 @@ test_backpressure (Fixture       *fixture,
   g_assert_false (fixture->splice_done);
 
   /* Still stuck after another round: the splice no longer reads a */
-  settle (&fixture->timed_out);
+  sm_test_settle ();
   g_assert_cmpuint (a->sent, ==, stalled_at);
 
   /* Once b_app reads, everything arrives intact */
-  peer_start_receive (b, a->send_seed);
-  peer_shutdown_write (b);
-  WAIT_FOR (fixture, fixture->splice_done && b->got_eof && a->got_eof);
-  assert_peer_received (b, offered);
-  assert_peer_received (a, 0);
+  sm_test_peer_start_receive (b, a->send_seed);
+  sm_test_peer_shutdown_write (b);
+  SM_TEST_WAIT_FOR (fixture->splice_done && b->got_eof && a->got_eof);
+  sm_test_peer_assert_received (b, offered);
+  sm_test_peer_assert_received (a, 0);
   assert_splice_succeeded (fixture, offered, 0);
 }
 
@@ -657,14 +462,14 @@ test_cancel (Fixture       *fixture,
              gconstpointer  data)
 {
   const guint64 offered = 256 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_notify_at (b, 1 * MIB, cancel_splice, fixture);
+  sm_test_peer_notify_at (b, 1 * MIB, cancel_splice, fixture);
   peers_start_receive (fixture);
-  peer_start_send (a, offered, TRUE);
+  sm_test_peer_start_send (a, offered, TRUE);
 
-  WAIT_FOR (fixture, fixture->splice_done);
+  SM_TEST_WAIT_FOR (fixture->splice_done);
   g_assert_false (fixture->splice_ok);
   g_assert_error (fixture->splice_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (fixture->counts.a_to_b, >=, 1 * MIB);
@@ -673,7 +478,7 @@ test_cancel (Fixture       *fixture,
   g_assert_true (g_io_stream_is_closed (fixture->b_splice));
 
   /* Both peers see their connection end */
-  WAIT_FOR (fixture, b->got_eof);
+  SM_TEST_WAIT_FOR (b->got_eof);
   g_assert_cmpuint (b->received, ==, fixture->counts.a_to_b);
   g_assert_cmpuint (b->first_mismatch, ==, G_MAXUINT64);
   assert_peer_cut_off (fixture, a);
@@ -683,7 +488,7 @@ static void
 test_cancel_before_start (Fixture       *fixture,
                           gconstpointer  data)
 {
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   g_cancellable_cancel (fixture->splice_cancellable);
   start_splice (fixture, 0);
@@ -691,7 +496,7 @@ test_cancel_before_start (Fixture       *fixture,
   g_assert_false (fixture->splice_done);
   peers_start_receive (fixture);
 
-  WAIT_FOR (fixture, fixture->splice_done && a->got_eof && b->got_eof);
+  SM_TEST_WAIT_FOR (fixture->splice_done && a->got_eof && b->got_eof);
   g_assert_error (fixture->splice_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (fixture->counts.a_to_b, ==, 0);
   g_assert_cmpuint (fixture->counts.b_to_a, ==, 0);
@@ -703,19 +508,19 @@ test_yamux_half_close (Fixture       *fixture,
                        gconstpointer  data)
 {
   const guint64 a_size = 1 * MIB, b_size = 3 * MIB;
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
   peers_start_receive (fixture);
-  peer_start_send (a, a_size, TRUE);
+  sm_test_peer_start_send (a, a_size, TRUE);
 
-  WAIT_FOR (fixture, b->got_eof);
-  assert_peer_received (b, a_size);
+  SM_TEST_WAIT_FOR (b->got_eof);
+  sm_test_peer_assert_received (b, a_size);
   g_assert_false (a->got_eof);
 
-  peer_start_send (b, b_size, TRUE);
-  WAIT_FOR (fixture, fixture->splice_done && a->got_eof);
-  assert_peer_received (a, b_size);
+  sm_test_peer_start_send (b, b_size, TRUE);
+  SM_TEST_WAIT_FOR (fixture->splice_done && a->got_eof);
+  sm_test_peer_assert_received (a, b_size);
   assert_splice_succeeded (fixture, a_size, b_size);
   g_assert_false (sm_yamux_stream_was_reset (SM_YAMUX_STREAM (b->stream)));
 }
@@ -725,18 +530,18 @@ static void
 test_yamux_reset_on_abort (Fixture       *fixture,
                            gconstpointer  data)
 {
-  TestPeer *a = &fixture->a_app, *b = &fixture->b_app;
+  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
 
   start_splice (fixture, 0);
-  peer_notify_at (a, 128 * 1024, close_connection, a);
+  sm_test_peer_notify_at (a, 128 * 1024, close_connection, a);
   peers_start_receive (fixture);
-  peer_start_send (b, 256 * MIB, TRUE);
+  sm_test_peer_start_send (b, 256 * MIB, TRUE);
 
-  WAIT_FOR (fixture, fixture->splice_done);
+  SM_TEST_WAIT_FOR (fixture->splice_done);
   g_assert_nonnull (fixture->splice_error);
   g_test_message ("splice error: %s", fixture->splice_error->message);
 
-  WAIT_FOR (fixture, b->send_error != NULL && b->recv_error != NULL);
+  SM_TEST_WAIT_FOR (b->send_error != NULL && b->recv_error != NULL);
   g_assert_true (sm_yamux_stream_was_reset (SM_YAMUX_STREAM (b->stream)));
   g_assert_error (b->send_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
   g_assert_error (b->recv_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);

@@ -9,7 +9,7 @@
 #include <gio/gunixinputstream.h>
 
 #include "sm-pollable-source.h"
-#include "test-io-util.h"
+#include "sm-test-support.h"
 
 typedef struct {
   GObject *stream;        /* what the callback was given */
@@ -42,30 +42,26 @@ test_socket_read_source (void)
   Counter counter = { 0 };
   char buffer[16];
 
-  make_connections (&a, &b);
-  g_assert_nonnull (sm_stream_get_socket (G_OBJECT (input_of (a))));
-  g_assert_true (sm_stream_get_socket (G_OBJECT (output_of (a))) ==
-                 g_socket_connection_get_socket (G_SOCKET_CONNECTION (a)));
-
-  source = sm_stream_create_read_source (input_of (a), NULL);
+  sm_test_socketpair (&a, &b);
+  source = sm_stream_create_read_source (sm_test_input_of (a), NULL);
   g_assert_cmpstr (g_source_get_name (source), ==, "[socketmaster] socket readable");
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
 
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 0);
 
-  write_all (b, "hello");
-  wait_for_count (&counter.dispatches, 1);
-  g_assert_true (counter.stream == G_OBJECT (input_of (a)));
+  sm_test_write_all (b, "hello");
+  SM_TEST_WAIT_FOR (counter.dispatches >= 1);
+  g_assert_true (counter.stream == G_OBJECT (sm_test_input_of (a)));
 
   /* Still unread: fires again */
-  wait_for_count (&counter.dispatches, 2);
+  SM_TEST_WAIT_FOR (counter.dispatches >= 2);
 
-  g_assert_cmpint (g_pollable_input_stream_read_nonblocking (input_of (a), buffer, sizeof buffer,
+  g_assert_cmpint (g_pollable_input_stream_read_nonblocking (sm_test_input_of (a), buffer, sizeof buffer,
                                                              NULL, &error), ==, 5);
   g_assert_no_error (error);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 2);
 
   g_source_destroy (source);
@@ -82,11 +78,11 @@ test_socket_write_source (void)
   Counter counter = { 0 };
   gsize filled = 0;
 
-  make_connections (&a, &b);
+  sm_test_socketpair (&a, &b);
   for (;;)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = g_pollable_output_stream_write_nonblocking (output_of (a), chunk, 64 * 1024,
+      gssize n = g_pollable_output_stream_write_nonblocking (sm_test_output_of (a), chunk, 64 * 1024,
                                                              NULL, &error);
       if (n < 0)
         {
@@ -96,11 +92,11 @@ test_socket_write_source (void)
       filled += n;
     }
 
-  source = sm_stream_create_write_source (output_of (a), NULL);
+  source = sm_stream_create_write_source (sm_test_output_of (a), NULL);
   g_assert_cmpstr (g_source_get_name (source), ==, "[socketmaster] socket writable");
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 0);
 
   while (filled > 0)
@@ -114,38 +110,53 @@ test_socket_write_source (void)
       filled -= n;
     }
   counter.stop = TRUE;
-  wait_for_count (&counter.dispatches, 1);
+  SM_TEST_WAIT_FOR (counter.dispatches >= 1);
   g_assert_cmpuint (counter.dispatches, ==, 1);
-  g_assert_true (counter.stream == G_OBJECT (output_of (a)));
+  g_assert_true (counter.stream == G_OBJECT (sm_test_output_of (a)));
   g_assert_true (g_source_is_destroyed (source));
 }
 
-/* Streams that are not a socket connection's own get their own source,
- * including a GTcpWrapperConnection's, whose socket is not what it reads. */
+/* Only a GSocketConnection's own streams have a socket; a
+ * GTcpWrapperConnection's socket is not what its streams read. */
 static void
-test_fallback_sources (void)
+test_get_socket (void)
 {
+  g_autoptr(GIOStream) a = NULL;
+  g_autoptr(GIOStream) b = NULL;
   g_autoptr(GInputStream) memory = g_memory_input_stream_new_from_data ("x", 1, NULL);
   g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
   g_autoptr(GIOStream) simple = g_simple_io_stream_new (memory, sink);
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GSocketConnection) wrapper = NULL;
-  g_autoptr(GSource) source = NULL;
   g_autoptr(GError) error = NULL;
-  Counter counter = { 0 };
+
+  sm_test_socketpair (&a, &b);
+  g_assert_true (sm_stream_get_socket (G_OBJECT (sm_test_input_of (a))) ==
+                 g_socket_connection_get_socket (G_SOCKET_CONNECTION (a)));
+  g_assert_true (sm_stream_get_socket (G_OBJECT (sm_test_output_of (a))) ==
+                 g_socket_connection_get_socket (G_SOCKET_CONNECTION (a)));
 
   socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
   wrapper = g_tcp_wrapper_connection_new (simple, socket);
   g_assert_null (sm_stream_get_socket (G_OBJECT (g_io_stream_get_input_stream (G_IO_STREAM (wrapper)))));
   g_assert_null (sm_stream_get_socket (G_OBJECT (memory)));
+}
+
+/* Streams that are not a socket connection's own get their own source. */
+static void
+test_fallback_source (void)
+{
+  g_autoptr(GInputStream) memory = g_memory_input_stream_new_from_data ("x", 1, NULL);
+  g_autoptr(GSource) source = NULL;
+  Counter counter = { 0 };
 
   source = sm_stream_create_read_source (G_POLLABLE_INPUT_STREAM (memory), NULL);
   g_assert_cmpstr (g_source_get_name (source), !=, "[socketmaster] socket readable");
   counter.stop = TRUE;
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
-  wait_for_count (&counter.dispatches, 1);
+  SM_TEST_WAIT_FOR (counter.dispatches >= 1);
   g_assert_true (counter.stream == G_OBJECT (memory));
 }
 
@@ -189,7 +200,7 @@ test_ready_func (void)
   source = sm_pollable_source_new (G_OBJECT (memory), flag_is_ready, G_OBJECT (flag), NULL);
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 0);
 
   flag->ready = TRUE;
@@ -200,7 +211,7 @@ test_ready_func (void)
   g_assert_cmpuint (counter.dispatches, ==, 2);
 
   flag->ready = FALSE;
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 2);
   g_source_destroy (source);
 }
@@ -218,11 +229,11 @@ test_cancellable (void)
   counter.stop = TRUE;
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 0);
 
   g_cancellable_cancel (cancellable);
-  wait_for_count (&counter.dispatches, 1);
+  SM_TEST_WAIT_FOR (counter.dispatches >= 1);
   g_assert_cmpuint (counter.dispatches, ==, 1);
 }
 
@@ -244,7 +255,6 @@ test_closure (void)
   g_autoptr(GInputStream) memory = g_memory_input_stream_new ();
   g_autoptr(TestFlag) flag = g_object_new (TEST_TYPE_FLAG, NULL);
   g_autoptr(GSource) source = NULL;
-  g_autoptr(GSource) dummy = NULL;
   guint calls = 0;
   GClosure *closure;
 
@@ -256,7 +266,16 @@ test_closure (void)
   g_main_context_iteration (NULL, FALSE);
   g_assert_cmpuint (calls, ==, 1);
   g_assert_true (g_source_is_destroyed (source));
+}
 
+static void
+test_dummy_callback (void)
+{
+  g_autoptr(GInputStream) memory = g_memory_input_stream_new ();
+  g_autoptr(TestFlag) flag = g_object_new (TEST_TYPE_FLAG, NULL);
+  g_autoptr(GSource) dummy = NULL;
+
+  flag->ready = TRUE;
   dummy = sm_pollable_source_new (G_OBJECT (memory), flag_is_ready, G_OBJECT (flag), NULL);
   g_source_set_dummy_callback (dummy);
   g_source_attach (dummy, NULL);
@@ -308,19 +327,19 @@ test_no_recursion (void)
   g_autoptr(GSource) source = NULL;
   NestedData data = { { 0 } };
 
-  make_connections (&a, &b);
-  source = sm_stream_create_read_source (input_of (a), cancellable);
+  sm_test_socketpair (&a, &b);
+  source = sm_stream_create_read_source (sm_test_input_of (a), cancellable);
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_nested), &data, NULL);
   g_source_attach (source, NULL);
 
-  write_all (b, "x");
-  wait_for_count (&data.counter.dispatches, 1);
+  sm_test_write_all (b, "x");
+  SM_TEST_WAIT_FOR (data.counter.dispatches >= 1);
   g_assert_cmpuint (data.counter.dispatches, ==, 1);
   g_assert_cmpuint (data.counter.max_depth, ==, 1);
   g_assert_true (data.other_ran);
 
   /* Back in the poll set: still readable, so it fires again */
-  wait_for_count (&data.counter.dispatches, 2);
+  SM_TEST_WAIT_FOR (data.counter.dispatches >= 2);
   g_assert_cmpuint (data.counter.max_depth, ==, 1);
   g_source_destroy (source);
 }
@@ -368,7 +387,7 @@ test_cancelled_while_dispatching (void)
   g_main_context_iteration (NULL, FALSE);
   g_assert_cmpuint (counter.dispatches, ==, 2);
   g_assert_cmpuint (counter.max_depth, ==, 1);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 2);
   g_source_destroy (source);
 }
@@ -390,12 +409,12 @@ test_pipe_base (void)
   sm_pollable_source_add_base (source, G_OBJECT (pipe_input), G_IO_IN);
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_count), &counter, NULL);
   g_source_attach (source, NULL);
-  drain_default_context ();
+  sm_test_settle ();
   g_assert_cmpuint (counter.dispatches, ==, 0);
 
   g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
   counter.stop = TRUE;
-  wait_for_count (&counter.dispatches, 1);
+  SM_TEST_WAIT_FOR (counter.dispatches >= 1);
   g_assert_true (counter.stream == G_OBJECT (memory));
   close (fds[1]);
 }
@@ -445,27 +464,27 @@ count_wakeups (gboolean ours)
   guint reads = 0;
 
   g_main_context_push_thread_default (context);
-  make_connections (&a, &b);
+  sm_test_socketpair (&a, &b);
   watched_fd = g_socket_get_fd (g_socket_connection_get_socket (G_SOCKET_CONNECTION (a)));
   g_main_context_set_poll_func (context, counting_poll);
-  source = ours ? sm_stream_create_read_source (input_of (a), NULL)
-                : g_pollable_input_stream_create_source (input_of (a), NULL);
+  source = ours ? sm_stream_create_read_source (sm_test_input_of (a), NULL)
+                : g_pollable_input_stream_create_source (sm_test_input_of (a), NULL);
   g_source_set_callback (source, G_SOURCE_FUNC (on_ready_read), &reads, NULL);
   g_source_attach (source, context);
   while (g_main_context_iteration (context, FALSE))
     ;
 
-  deadline = deadline_new (context, &expired);
+  deadline = sm_test_deadline_new (context, &expired);
   wakeups = 0;
   for (guint i = 0; i < 10 && !expired; i++)
     {
-      write_all (b, "ping");
+      sm_test_write_all (b, "ping");
       while (reads < i + 1 && !expired)
         g_main_context_iteration (context, TRUE);
     }
   while (g_main_context_iteration (context, FALSE))
     ;
-  deadline_clear (&deadline);
+  sm_test_deadline_clear (&deadline);
   g_assert_false (expired);
 
   g_source_destroy (source);
@@ -490,10 +509,12 @@ main (int   argc,
 
   g_test_add_func ("/pollable-source/socket-read", test_socket_read_source);
   g_test_add_func ("/pollable-source/socket-write", test_socket_write_source);
-  g_test_add_func ("/pollable-source/fallback", test_fallback_sources);
+  g_test_add_func ("/pollable-source/get-socket", test_get_socket);
+  g_test_add_func ("/pollable-source/fallback", test_fallback_source);
   g_test_add_func ("/pollable-source/ready-func", test_ready_func);
   g_test_add_func ("/pollable-source/cancellable", test_cancellable);
   g_test_add_func ("/pollable-source/closure", test_closure);
+  g_test_add_func ("/pollable-source/dummy-callback", test_dummy_callback);
   g_test_add_func ("/pollable-source/no-recursion", test_no_recursion);
   g_test_add_func ("/pollable-source/cancelled-while-dispatching", test_cancelled_while_dispatching);
   g_test_add_func ("/pollable-source/pipe-base", test_pipe_base);

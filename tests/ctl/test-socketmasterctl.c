@@ -17,7 +17,7 @@ typedef struct {
   SmTestDaemon     *daemon;
   guint16           port_a;        /* two services */
   guint16           port_b;        /* one service */
-  SmTestBusService *services[3];
+  SmTestService    *services[3];
 } Fixture;
 
 static void
@@ -28,12 +28,12 @@ fixture_set_up (Fixture       *fixture,
   fixture->daemon = sm_test_bus_start_daemon (fixture->bus, 30, NULL);
   fixture->port_a = sm_test_free_port ();
   fixture->port_b = sm_test_free_port ();
-  fixture->services[0] = sm_test_bus_service_new (fixture->daemon->control_address,
-                                                  fixture->port_a, FALSE, NULL, NULL);
-  fixture->services[1] = sm_test_bus_service_new (fixture->daemon->control_address,
-                                                  fixture->port_a, FALSE, NULL, NULL);
-  fixture->services[2] = sm_test_bus_service_new (fixture->daemon->control_address,
-                                                  fixture->port_b, FALSE, NULL, NULL);
+  fixture->services[0] = sm_test_service_new (fixture->daemon->control_address,
+                                              fixture->port_a, NULL);
+  fixture->services[1] = sm_test_service_new (fixture->daemon->control_address,
+                                              fixture->port_a, NULL);
+  fixture->services[2] = sm_test_service_new (fixture->daemon->control_address,
+                                              fixture->port_b, NULL);
   /* The totals come with the next refresh */
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 3);
@@ -46,7 +46,7 @@ fixture_tear_down (Fixture       *fixture,
                    gconstpointer  data)
 {
   for (guint i = 0; i < G_N_ELEMENTS (fixture->services); i++)
-    g_clear_pointer (&fixture->services[i], sm_test_bus_service_free);
+    g_clear_pointer (&fixture->services[i], sm_test_service_free);
   sm_test_daemon_stop (fixture->daemon);
   sm_test_bus_free (fixture->bus);
 }
@@ -155,7 +155,7 @@ test_routes_json (Fixture       *fixture,
     }
   /* In registration order, and every service is there */
   for (guint i = 0; i < 3; i++)
-    g_assert_cmpstr (g_ptr_array_index (peers, i), ==, fixture->services[i]->peer);
+    g_assert_cmpstr (g_ptr_array_index (peers, i), ==, sm_test_service_get_peer (fixture->services[i]));
 }
 
 static void
@@ -213,7 +213,7 @@ test_tables (Fixture       *fixture,
   g_assert_nonnull (strstr (route_lines[0], "PEER"));
   for (guint i = 0; i < 3; i++)
     {
-      g_assert_nonnull (strstr (route_lines[i + 1], fixture->services[i]->peer));
+      g_assert_nonnull (strstr (route_lines[i + 1], sm_test_service_get_peer (fixture->services[i])));
       g_assert_nonnull (strstr (route_lines[i + 1], i < 2 ? listen_a : listen_b));
     }
 
@@ -239,7 +239,7 @@ test_queued (Fixture       *fixture,
   gint done = 0;
 
   /* port_b loses its service; a connection waits there */
-  g_clear_pointer (&fixture->services[2], sm_test_bus_service_free);
+  g_clear_pointer (&fixture->services[2], sm_test_service_free);
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 2);
   sm_test_echo_start (fixture->port_b, 100, 1, &done);

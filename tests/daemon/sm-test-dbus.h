@@ -3,9 +3,9 @@
 
 /*
  * Helpers for the D-Bus tests: a private bus per test (a dbus-daemon of its
- * own, never the machine's), the daemon on it, synchronous reads of its objects, waits
- * driven by the daemon's own signals, a scripted service that registers
- * any SocketDefinition, and running socketmasterctl.
+ * own, never the machine's), the daemon on it, synchronous reads of its
+ * objects, waits driven by the daemon's own signals, and running
+ * socketmasterctl. Services are sm-test-util.h's SmTestService.
  */
 
 #include <gio/gio.h>
@@ -119,27 +119,6 @@ char       *sm_test_bus_wait_for_port   (SmTestBus    *bus,
 SmTestDaemon *sm_test_bus_start_daemon  (SmTestBus          *bus,
                                          double              hold_timeout,
                                          const char * const *extra_args);
-
-/* ---- A scripted service: any SocketDefinition, yamux server role ---- */
-
-typedef struct {
-  GSocketConnection *connection;
-  SmYamuxSession    *session;
-  char              *peer;       /* our end of the control connection, as the daemon sees it */
-  GQueue             streams;    /* accepted, not yet taken */
-} SmTestBusService;
-
-/* @http: register an HTTP definition with @domain_suffix and @path_prefix */
-SmTestBusService *sm_test_bus_service_new         (const char       *control_address,
-                                                   guint16           port,
-                                                   gboolean          http,
-                                                   const char       *domain_suffix,
-                                                   const char       *path_prefix);
-SmYamuxStream    *sm_test_bus_service_next_stream (SmTestBusService *service);
-/* Closes the session: the daemon sees the service leave */
-void              sm_test_bus_service_free        (SmTestBusService *service);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmTestBusService, sm_test_bus_service_free)
 
 /* ---- Programs ---- */
 

@@ -14,6 +14,7 @@
 struct _SmTestService {
   guint16            port;
   char              *tag;
+  char              *peer;        /* our end of the control connection */
   SmTestServiceMode  mode;
   GSocketConnection *connection;
   SmYamuxSession    *session;
@@ -167,6 +168,7 @@ register_service (const char *control_address,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) local = NULL;
   g_autofree char *status = NULL;
   SmYamuxConfig config;
   SmTestService *self;
@@ -186,6 +188,10 @@ register_service (const char *control_address,
   self = g_new0 (SmTestService, 1);
   self->port = port;
   self->tag = g_strdup (tag);
+  local = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  self->peer = g_strdup_printf ("127.0.0.1:%u",
+                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
   g_queue_init (&self->streams);
   self->connection = g_socket_connection_factory_create_connection (socket);
   sm_yamux_config_init (&config);
@@ -222,6 +228,21 @@ sm_test_service_new_tls (const char *control_address,
   return register_service (control_address, port, tag, request);
 }
 
+SmTestService *
+sm_test_service_new_http (const char *control_address,
+                          guint16     port,
+                          const char *tag,
+                          const char *domain_suffix,
+                          const char *path_prefix)
+{
+  /* flags bit 0: HTTP definition follows (PROTOCOL.md §3) */
+  g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0x01);
+
+  sm_test_append_string (request, domain_suffix);
+  sm_test_append_string (request, path_prefix);
+  return register_service (control_address, port, tag, request);
+}
+
 void
 sm_test_service_set_mode (SmTestService    *self,
                           SmTestServiceMode mode)
@@ -246,6 +267,12 @@ sm_test_service_next_stream (SmTestService *self,
     sm_test_fail ("service on port %u: no stream within %u ms%s", self->port, timeout_ms,
                   self->closed ? " (session closed)" : "");
   return g_queue_pop_head (&self->streams);
+}
+
+const char *
+sm_test_service_get_peer (SmTestService *self)
+{
+  return self->peer;
 }
 
 guint
@@ -284,6 +311,7 @@ sm_test_service_free (SmTestService *self)
   g_object_unref (self->session);
   g_object_unref (self->connection);
   g_free (self->tag);
+  g_free (self->peer);
   g_free (self);
 }
 

@@ -245,6 +245,13 @@ SmTestService *sm_test_service_new_tls      (const char        *control_address,
                                              const char        *tag,
                                              const char        *cert_pem,
                                              const char        *key_pem);
+/* Same with an HTTP definition: requests for @domain_suffix and
+ * @path_prefix ("" for any) */
+SmTestService *sm_test_service_new_http     (const char        *control_address,
+                                             guint16            port,
+                                             const char        *tag,
+                                             const char        *domain_suffix,
+                                             const char        *path_prefix);
 void           sm_test_service_set_mode     (SmTestService     *service,
                                              SmTestServiceMode  mode);
 /* QUEUE mode: waits for the next stream; the caller owns it */
@@ -253,6 +260,9 @@ SmYamuxStream *sm_test_service_next_stream  (SmTestService     *service,
 /* Echo @stream (takes a reference) like ECHO mode does */
 void           sm_test_service_echo_stream  (SmTestService     *service,
                                              SmYamuxStream     *stream);
+/* Our end of the control connection as the daemon sees it, "127.0.0.1:N":
+ * the Peer of the service's route */
+const char    *sm_test_service_get_peer     (SmTestService     *service);
 guint          sm_test_service_get_n_accepted (SmTestService   *service);
 gboolean       sm_test_service_saw_go_away  (SmTestService     *service);
 gboolean       sm_test_service_is_closed    (SmTestService     *service);

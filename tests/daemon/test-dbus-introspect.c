@@ -166,10 +166,9 @@ test_introspect (void)
   SmTestBus *bus = sm_test_bus_new ();
   SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, LONG_HOLD_TIMEOUT, NULL);
   guint16 port = sm_test_free_port ();
-  g_autoptr(SmTestBusService) service = sm_test_bus_service_new (daemon->control_address, port,
-                                                                 FALSE, NULL, NULL);
+  g_autoptr(SmTestService) service = sm_test_service_new (daemon->control_address, port, NULL);
   g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 1);
-  g_autofree char *route_path = sm_test_bus_find_route (bus, service->peer);
+  g_autofree char *route_path = sm_test_bus_find_route (bus, sm_test_service_get_peer (service));
   g_autofree char *port_node = g_strdup_printf ("node %s {", port_path);
   g_autofree char *route_node = g_strdup_printf ("node %s {", route_path);
   g_autofree char *output = NULL;
@@ -194,7 +193,7 @@ test_introspect (void)
   g_assert_nonnull (strstr (output, route_node));
   g_assert_nonnull (strstr (output, "interface org.socketmaster.Route {"));
 
-  g_clear_pointer (&service, sm_test_bus_service_free);
+  g_clear_pointer (&service, sm_test_service_free);
   sm_test_daemon_stop (daemon);
   sm_test_bus_free (bus);
 }

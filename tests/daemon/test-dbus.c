@@ -119,7 +119,7 @@ static void
 check_route (SmTestBus        *bus,
              const char       *route_path,
              const char       *port_path,
-             SmTestBusService *service,
+             SmTestService    *service,
              gboolean          http,
              const char       *path_prefix,
              gint64            registered_after,
@@ -133,7 +133,7 @@ check_route (SmTestBus        *bus,
   g_assert_cmpstr (get_string (route, "DomainSuffix"), ==, "");
   g_assert_cmpstr (get_string (route, "PathPrefix"), ==, http ? path_prefix : "");
   g_assert_false (get_boolean (route, "Tls"));
-  g_assert_cmpstr (get_string (route, "Peer"), ==, service->peer);
+  g_assert_cmpstr (get_string (route, "Peer"), ==, sm_test_service_get_peer (service));
   since = get_uint64 (route, "ConnectedSince");
   g_assert_cmpuint (since, >=, (guint64) registered_after);
   g_assert_cmpuint (since, <=, (guint64) registered_before);
@@ -144,13 +144,25 @@ check_route (SmTestBus        *bus,
   g_assert_cmpuint (get_uint64 (route, "RequestsServed"), ==, 0);
 }
 
+/* An HTTP service for @path_prefix, or a raw TCP one */
+static SmTestService *
+new_service (const char *control_address,
+             guint16     port,
+             gboolean    http,
+             const char *path_prefix)
+{
+  if (http)
+    return sm_test_service_new_http (control_address, port, NULL, "", path_prefix);
+  return sm_test_service_new (control_address, port, NULL);
+}
+
 /* Two services on one port (HTTP /a and /b, or two raw TCP services) */
 typedef struct {
   gboolean          http;
   SmTestBus        *bus;
   SmTestDaemon     *daemon;
-  SmTestBusService *a;
-  SmTestBusService *b;
+  SmTestService    *a;
+  SmTestService    *b;
   char             *port_path;
   char             *route_a;
   char             *route_b;
@@ -168,15 +180,13 @@ two_routes_set_up (TwoRoutes     *fixture,
   fixture->bus = sm_test_bus_new ();
   fixture->daemon = sm_test_bus_start_daemon (fixture->bus, SHORT_HOLD_TIMEOUT, NULL);
   fixture->before_registering = g_get_real_time ();
-  fixture->a = sm_test_bus_service_new (fixture->daemon->control_address, port, fixture->http,
-                                        "", "/a");
-  fixture->b = sm_test_bus_service_new (fixture->daemon->control_address, port, fixture->http,
-                                        "", "/b");
+  fixture->a = new_service (fixture->daemon->control_address, port, fixture->http, "/a");
+  fixture->b = new_service (fixture->daemon->control_address, port, fixture->http, "/b");
   /* The daemon makes a route after the service read "OK" */
   fixture->port_path = sm_test_bus_wait_for_port (fixture->bus, port, 2);
   fixture->after_registering = g_get_real_time ();
-  fixture->route_a = sm_test_bus_find_route (fixture->bus, fixture->a->peer);
-  fixture->route_b = sm_test_bus_find_route (fixture->bus, fixture->b->peer);
+  fixture->route_a = sm_test_bus_find_route (fixture->bus, sm_test_service_get_peer (fixture->a));
+  fixture->route_b = sm_test_bus_find_route (fixture->bus, sm_test_service_get_peer (fixture->b));
   g_assert_nonnull (fixture->route_a);
   g_assert_nonnull (fixture->route_b);
 }
@@ -185,8 +195,8 @@ static void
 two_routes_tear_down (TwoRoutes     *fixture,
                       gconstpointer  data)
 {
-  g_clear_pointer (&fixture->a, sm_test_bus_service_free);
-  g_clear_pointer (&fixture->b, sm_test_bus_service_free);
+  g_clear_pointer (&fixture->a, sm_test_service_free);
+  g_clear_pointer (&fixture->b, sm_test_service_free);
   sm_test_daemon_stop (fixture->daemon);
   sm_test_bus_free (fixture->bus);
   g_free (fixture->port_path);
@@ -237,7 +247,7 @@ test_routes_services_leave (TwoRoutes     *fixture,
   gint64 before_last;
 
   /* One leaves: its Route goes, the port stays with a service */
-  g_clear_pointer (&fixture->a, sm_test_bus_service_free);
+  g_clear_pointer (&fixture->a, sm_test_service_free);
   wait_for_removal (bus, fixture->route_a);
   sm_test_bus_wait (bus, port_has_only_route, &only_b, "the port to list only route b");
   g_assert_cmpuint (sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE,
@@ -247,7 +257,7 @@ test_routes_services_leave (TwoRoutes     *fixture,
 
   /* The last leaves: the port is empty, then closes */
   before_last = g_get_real_time ();
-  g_clear_pointer (&fixture->b, sm_test_bus_service_free);
+  g_clear_pointer (&fixture->b, sm_test_service_free);
   wait_for_removal (bus, fixture->route_b);
   sm_test_bus_wait (bus, port_is_empty, (gpointer) port_path, "EmptySince to be set");
   empty_since = sm_test_bus_get_uint (bus, port_path, SM_DBUS_PORT_IFACE, "EmptySince");
@@ -271,8 +281,7 @@ test_queued_tcp (void)
   SmTestBus *bus = sm_test_bus_new ();
   SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, LONG_HOLD_TIMEOUT, NULL);
   guint16 port = sm_test_free_port ();
-  SmTestBusService *first = sm_test_bus_service_new (daemon->control_address, port, FALSE,
-                                                     NULL, NULL);
+  SmTestService *first = sm_test_service_new (daemon->control_address, port, NULL);
   g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 1);
   g_autoptr(GVariant) queued = NULL;
   g_autoptr(GVariant) after = NULL;
@@ -283,7 +292,7 @@ test_queued_tcp (void)
   gint done = 0;
 
   /* Without services the port keeps connections waiting */
-  sm_test_bus_service_free (first);
+  sm_test_service_free (first);
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
 
   sm_test_echo_start (port, 1000, 7, &done);
@@ -378,10 +387,10 @@ test_queued_http (void)
   SmTestBus *bus = sm_test_bus_new ();
   SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, LONG_HOLD_TIMEOUT, NULL);
   guint16 port = sm_test_free_port ();
-  SmTestBusService *first = sm_test_bus_service_new (daemon->control_address, port, TRUE,
-                                                     "", "/a");
+  SmTestService *first = sm_test_service_new_http (daemon->control_address, port, NULL, "",
+                                                   "/a");
   g_autofree char *port_path = sm_test_bus_wait_for_port (bus, port, 1);
-  g_autoptr(SmTestBusService) second = NULL;
+  g_autoptr(SmTestService) second = NULL;
   g_autoptr(SmYamuxStream) stream = NULL;
   g_autoptr(GVariant) queued = NULL;
   g_autoptr(GVariant) after = NULL;
@@ -394,7 +403,7 @@ test_queued_http (void)
   guint16 client_port;
   double waited;
 
-  sm_test_bus_service_free (first);
+  sm_test_service_free (first);
   sm_test_bus_wait (bus, port_is_empty, port_path, "EmptySince to be set");
 
   thread = sm_test_thread_new ("http-client", http_client_thread, &client);
@@ -412,8 +421,9 @@ test_queued_http (void)
   g_assert_cmpfloat (waited, <, LONG_HOLD_TIMEOUT);
 
   /* The service comes back and answers */
-  second = sm_test_bus_service_new (daemon->control_address, port, TRUE, "", "/a");
-  stream = sm_test_bus_service_next_stream (second);
+  second = sm_test_service_new_http (daemon->control_address, port, NULL, "", "/a");
+  sm_test_service_set_mode (second, SM_TEST_SERVICE_QUEUE);
+  stream = sm_test_service_next_stream (second, SM_TEST_DBUS_WAIT_MS);
   head = sm_test_stream_read_until (stream, "\r\n\r\n");
   g_assert_true (g_str_has_prefix (head, "GET /a/x HTTP/1.1\r\n"));
   sm_test_stream_write (stream, answer);
@@ -425,12 +435,12 @@ test_queued_http (void)
   after = get_queued_connections (bus);
   g_assert_cmpuint (g_variant_n_children (after), ==, 0);
   sm_test_bus_wait_uint (bus, port_path, SM_DBUS_PORT_IFACE, "QueuedConnections", 0);
-  route_path = sm_test_bus_find_route (bus, second->peer);
+  route_path = sm_test_bus_find_route (bus, sm_test_service_get_peer (second));
   g_assert_nonnull (route_path);
   sm_test_bus_wait_uint (bus, route_path, SM_DBUS_ROUTE_IFACE, "RequestsServed", 1);
 
   g_free (client.response);
-  g_clear_pointer (&second, sm_test_bus_service_free);
+  g_clear_pointer (&second, sm_test_service_free);
   sm_test_daemon_stop (daemon);
   sm_test_bus_free (bus);
 }

@@ -27,26 +27,12 @@ enum
 {
   SIGNAL_PORT_ADDED,
   SIGNAL_PORT_REMOVED,
-  SIGNAL_ROUTE_ADDED,
-  SIGNAL_ROUTE_REMOVED,
   N_SIGNALS
 };
 
 static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmRegistry, sm_registry, G_TYPE_OBJECT)
-
-static void
-on_route_added (SmPort *port, SmRoute *route, SmRegistry *self)
-{
-  g_signal_emit (self, signals[SIGNAL_ROUTE_ADDED], 0, route);
-}
-
-static void
-on_route_removed (SmPort *port, SmRoute *route, SmRegistry *self)
-{
-  g_signal_emit (self, signals[SIGNAL_ROUTE_REMOVED], 0, route);
-}
 
 static void
 on_port_closed (SmPort *port, SmRegistry *self)
@@ -102,12 +88,6 @@ sm_registry_class_init (SmRegistryClass *klass)
   signals[SIGNAL_PORT_REMOVED] =
       g_signal_new ("port-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                     NULL, G_TYPE_NONE, 1, SM_TYPE_PORT);
-  signals[SIGNAL_ROUTE_ADDED] =
-      g_signal_new ("route-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
-  signals[SIGNAL_ROUTE_REMOVED] =
-      g_signal_new ("route-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                    NULL, G_TYPE_NONE, 1, SM_TYPE_ROUTE);
 }
 
 static void
@@ -233,8 +213,6 @@ open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode m
   sm_port_set_http_limits (port, &self->http_limits);
   sm_port_set_tls_options (port, self->tls_priority, self->tls_handshake_timeout);
 
-  g_signal_connect (port, "route-added", G_CALLBACK (on_route_added), self);
-  g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), self);
   g_signal_connect (port, "closed", G_CALLBACK (on_port_closed), self);
   g_hash_table_insert (self->ports, g_strdup (sm_port_get_key (port)), g_object_ref (port));
   g_signal_emit (self, signals[SIGNAL_PORT_ADDED], 0, port);

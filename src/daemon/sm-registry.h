@@ -18,8 +18,8 @@ G_BEGIN_DECLS
  * them when they close.
  *
  * Signals (for observers such as a D-Bus layer):
- *   "port-added" (SmPort *), "port-removed" (SmPort *),
- *   "route-added" (SmRoute *), "route-removed" (SmRoute *)
+ *   "port-added" (SmPort *), "port-removed" (SmPort *); a port's own
+ *   "route-added" and "route-removed" tell about its services.
  */
 #define SM_TYPE_REGISTRY (sm_registry_get_type ())
 G_DECLARE_FINAL_TYPE (SmRegistry, sm_registry, SM, REGISTRY, GObject)

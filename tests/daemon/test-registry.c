@@ -345,28 +345,32 @@ typedef struct {
 } Events;
 
 static void
+on_route_added (SmPort *port, SmRoute *route, Events *events)
+{
+  events->routes_added++;
+}
+
+static void
+on_route_removed (SmPort *port, SmRoute *route, Events *events)
+{
+  events->routes_removed++;
+  events->last_removed_route = route;
+}
+
+/* Routes are observed on their ports */
+static void
 on_port_added (SmRegistry *registry, SmPort *port, Events *events)
 {
   events->ports_added++;
+  g_signal_connect (port, "route-added", G_CALLBACK (on_route_added), events);
+  g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), events);
 }
 
 static void
 on_port_removed (SmRegistry *registry, SmPort *port, Events *events)
 {
   events->ports_removed++;
-}
-
-static void
-on_route_added (SmRegistry *registry, SmRoute *route, Events *events)
-{
-  events->routes_added++;
-}
-
-static void
-on_route_removed (SmRegistry *registry, SmRoute *route, Events *events)
-{
-  events->routes_removed++;
-  events->last_removed_route = route;
+  g_signal_handlers_disconnect_by_data (port, events);
 }
 
 static SmRegistry *
@@ -377,8 +381,6 @@ registry_new (double  hold_timeout,
 
   g_signal_connect (registry, "port-added", G_CALLBACK (on_port_added), events);
   g_signal_connect (registry, "port-removed", G_CALLBACK (on_port_removed), events);
-  g_signal_connect (registry, "route-added", G_CALLBACK (on_route_added), events);
-  g_signal_connect (registry, "route-removed", G_CALLBACK (on_route_removed), events);
 
   return registry;
 }

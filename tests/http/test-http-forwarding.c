@@ -6,33 +6,7 @@
 #include <string.h>
 
 #include "sm-error.h"
-#include "sm-http-parser.h"
-
-static SmHttpResponse *
-parse_response_len (const char *head,
-                    gsize       len,
-                    const char *method)
-{
-  g_autoptr(GError) error = NULL;
-  SmHttpResponse *response = NULL;
-
-  g_assert_true (sm_http_response_parse ((const guint8 *) head, len, method, &response, &error));
-  g_assert_no_error (error);
-  return response;
-}
-
-static guint
-count_fields (SoupMessageHeaders *headers)
-{
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  guint count = 0;
-
-  soup_message_headers_iter_init (&iter, headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    count++;
-  return count;
-}
+#include "sm-test-http.h"
 
 /* Bodies ------------------------------------------------------------------ */
 
@@ -157,35 +131,58 @@ test_chunked_malformed (void)
   g_assert_error (error, SM_ERROR, SM_ERROR_TOO_LARGE);
 }
 
+static const guint8 body_bytes[] = "0123456789abcdef";
+
 static void
-test_body_tracker (void)
+test_body_tracker_length (void)
 {
-  static const guint8 bytes[] = "0123456789abcdef";
-  static const char chunked[] = "3\r\nabc\r\n0\r\n\r\nNEXT";
   SmHttpBodyTracker tracker;
   g_autoptr(GError) error = NULL;
   gsize consumed = 99;
 
   sm_http_body_tracker_init (&tracker, SM_HTTP_BODY_LENGTH, 10);
-  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, bytes, 4, &consumed, NULL), ==, SM_HTTP_NEED_MORE);
+  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, body_bytes, 4, &consumed, NULL), ==, SM_HTTP_NEED_MORE);
   g_assert_cmpuint (consumed, ==, 4);
   g_assert_false (sm_http_body_tracker_finish (&tracker, &error));
   g_assert_error (error, SM_ERROR, SM_ERROR_CLOSED);
   g_clear_error (&error);
-  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
+  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, body_bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
   g_assert_cmpuint (consumed, ==, 6);
-  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
+  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, body_bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
   g_assert_cmpuint (consumed, ==, 0);
   g_assert_true (sm_http_body_tracker_finish (&tracker, NULL));
+}
+
+static void
+test_body_tracker_none (void)
+{
+  SmHttpBodyTracker tracker;
+  gsize consumed = 99;
 
   sm_http_body_tracker_init (&tracker, SM_HTTP_BODY_NONE, 0);
-  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
+  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, body_bytes, 16, &consumed, NULL), ==, SM_HTTP_COMPLETE);
   g_assert_cmpuint (consumed, ==, 0);
+}
+
+static void
+test_body_tracker_until_close (void)
+{
+  SmHttpBodyTracker tracker;
+  gsize consumed = 99;
 
   sm_http_body_tracker_init (&tracker, SM_HTTP_BODY_UNTIL_CLOSE, 0);
-  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, bytes, 16, &consumed, NULL), ==, SM_HTTP_NEED_MORE);
+  g_assert_cmpint (sm_http_body_tracker_feed (&tracker, body_bytes, 16, &consumed, NULL), ==, SM_HTTP_NEED_MORE);
   g_assert_cmpuint (consumed, ==, 16);
   g_assert_true (sm_http_body_tracker_finish (&tracker, NULL));
+}
+
+static void
+test_body_tracker_chunked (void)
+{
+  static const char chunked[] = "3\r\nabc\r\n0\r\n\r\nNEXT";
+  SmHttpBodyTracker tracker;
+  g_autoptr(GError) error = NULL;
+  gsize consumed = 99;
 
   sm_http_body_tracker_init (&tracker, SM_HTTP_BODY_CHUNKED, 0);
   g_assert_cmpint (sm_http_body_tracker_feed (&tracker, (const guint8 *) chunked, 5, &consumed, NULL),
@@ -196,6 +193,14 @@ test_body_tracker (void)
   g_assert_cmpint (sm_http_body_tracker_feed (&tracker, (const guint8 *) chunked + 5,
                                               strlen (chunked) - 5, &consumed, NULL), ==, SM_HTTP_COMPLETE);
   g_assert_cmpuint (5 + consumed, ==, strlen (chunked) - strlen ("NEXT"));
+}
+
+static void
+test_body_tracker_chunked_malformed (void)
+{
+  SmHttpBodyTracker tracker;
+  g_autoptr(GError) error = NULL;
+  gsize consumed = 99;
 
   sm_http_body_tracker_init (&tracker, SM_HTTP_BODY_CHUNKED, 0);
   g_assert_cmpint (sm_http_body_tracker_feed (&tracker, (const guint8 *) "zz\r\n", 4, &consumed, &error),
@@ -209,8 +214,6 @@ static void
 test_hop_by_hop (void)
 {
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(SoupMessageHeaders) upgrade = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(SoupMessageHeaders) framing = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
 
   soup_message_headers_append (headers, "Connection", "keep-alive, X-Secret");
   soup_message_headers_append (headers, "Connection", "Upgrade");
@@ -226,26 +229,40 @@ test_hop_by_hop (void)
   soup_message_headers_append (headers, "Trailer", "X-Checksum");
   soup_message_headers_append (headers, "X-Keep", "yes");
   sm_http_strip_hop_by_hop (headers, FALSE);
-  g_assert_cmpuint (count_fields (headers), ==, 3);
+  g_assert_cmpuint (sm_test_http_count_fields (headers), ==, 3);
   g_assert_cmpstr (soup_message_headers_get_one (headers, "Transfer-Encoding"), ==, "chunked");
   g_assert_cmpstr (soup_message_headers_get_one (headers, "Trailer"), ==, "X-Checksum");
   g_assert_cmpstr (soup_message_headers_get_one (headers, "X-Keep"), ==, "yes");
+}
+
+/* An upgrade keeps Upgrade and "Connection: upgrade" */
+static void
+test_hop_by_hop_upgrade (void)
+{
+  g_autoptr(SoupMessageHeaders) upgrade = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
 
   soup_message_headers_append (upgrade, "Connection", "Upgrade, X-Secret");
   soup_message_headers_append (upgrade, "Upgrade", "websocket");
   soup_message_headers_append (upgrade, "X-Secret", "1");
   soup_message_headers_append (upgrade, "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
   sm_http_strip_hop_by_hop (upgrade, TRUE);
-  g_assert_cmpuint (count_fields (upgrade), ==, 3);
+  g_assert_cmpuint (sm_test_http_count_fields (upgrade), ==, 3);
   g_assert_cmpstr (soup_message_headers_get_one (upgrade, "Upgrade"), ==, "websocket");
   g_assert_cmpstr (soup_message_headers_get_one (upgrade, "Connection"), ==, "upgrade");
   g_assert_nonnull (soup_message_headers_get_one (upgrade, "Sec-WebSocket-Key"));
+}
+
+/* Connection cannot name the framing fields away */
+static void
+test_hop_by_hop_framing (void)
+{
+  g_autoptr(SoupMessageHeaders) framing = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
 
   soup_message_headers_append (framing, "Connection", "Content-Length, Host, Transfer-Encoding");
   soup_message_headers_append (framing, "Content-Length", "5");
   soup_message_headers_append (framing, "Host", "a");
   sm_http_strip_hop_by_hop (framing, FALSE);
-  g_assert_cmpuint (count_fields (framing), ==, 2);
+  g_assert_cmpuint (sm_test_http_count_fields (framing), ==, 2);
   g_assert_cmpstr (soup_message_headers_get_one (framing, "Content-Length"), ==, "5");
 }
 
@@ -253,8 +270,6 @@ static void
 test_forwarding_headers (void)
 {
   g_autoptr(SoupMessageHeaders) v4 = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(SoupMessageHeaders) v6 = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(SoupMessageHeaders) quoting = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
 
   soup_message_headers_append (v4, "X-Forwarded-For", "1.2.3.4");
   sm_http_add_forwarding_headers (v4, "127.0.0.1", FALSE, "example.com");
@@ -263,8 +278,14 @@ test_forwarding_headers (void)
   g_assert_cmpstr (soup_message_headers_get_one (v4, "X-Forwarded-Host"), ==, "example.com");
   g_assert_cmpstr (soup_message_headers_get_list (v4, "Forwarded"), ==,
                    "for=127.0.0.1;proto=http;host=example.com");
+}
 
-  /* Client-sent proto and host are replaced; the lists keep earlier hops */
+/* Client-sent proto and host are replaced; the lists keep earlier hops */
+static void
+test_forwarding_headers_replace (void)
+{
+  g_autoptr(SoupMessageHeaders) v6 = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+
   soup_message_headers_append (v6, "X-Forwarded-For", "10.0.0.1");
   soup_message_headers_append (v6, "X-Forwarded-For", "10.0.0.2");
   soup_message_headers_append (v6, "X-Forwarded-Proto", "gopher");
@@ -277,6 +298,12 @@ test_forwarding_headers (void)
   g_assert_null (soup_message_headers_get_one (v6, "X-Forwarded-Host"));
   g_assert_cmpstr (soup_message_headers_get_list (v6, "Forwarded"), ==,
                    "for=192.0.2.1, for=\"[2001:db8::1]\";proto=https");
+}
+
+static void
+test_forwarding_headers_quoting (void)
+{
+  g_autoptr(SoupMessageHeaders) quoting = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
 
   sm_http_add_forwarding_headers (quoting, "192.0.2.7", TRUE, "a\"b\\c:8443");
   g_assert_cmpstr (soup_message_headers_get_list (quoting, "Forwarded"), ==,
@@ -284,18 +311,17 @@ test_forwarding_headers (void)
 }
 
 static void
-test_error_response (void)
+test_error_response_extra_fields (void)
 {
   g_autoptr(SoupMessageHeaders) extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   g_autoptr(GString) out = g_string_new ("previous bytes");
   g_autoptr(SmHttpResponse) unavailable = NULL;
-  g_autoptr(SmHttpResponse) not_found = NULL;
   gsize start = out->len, head_len;
   const char *body;
 
   soup_message_headers_append (extra, "Retry-After", "30");
   head_len = sm_http_write_error_response (503, NULL, TRUE, extra, out);
-  unavailable = parse_response_len (out->str + start, head_len, "GET");
+  unavailable = sm_test_http_parse_response (out->str + start, head_len, "GET");
   body = out->str + start + head_len;
   g_assert_cmpuint (unavailable->status, ==, 503);
   g_assert_cmpstr (unavailable->reason, ==, "Service Unavailable");
@@ -306,11 +332,19 @@ test_error_response (void)
   g_assert_cmpstr (body, ==, "503 Service Unavailable\n");
   g_assert_cmpuint (unavailable->content_length, ==, strlen (body));
   g_assert_true (g_str_has_suffix (out->str + start, "\r\n\r\n503 Service Unavailable\n"));
+}
 
-  g_string_truncate (out, 0);
+/* With a message of our own, keeping the connection */
+static void
+test_error_response_message (void)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(SmHttpResponse) not_found = NULL;
+  gsize head_len;
+
   head_len = sm_http_write_error_response (404, "No service for example.com", FALSE, NULL, out);
   g_assert_cmpuint (head_len, <, out->len);
-  not_found = parse_response_len (out->str, head_len, "GET");
+  not_found = sm_test_http_parse_response (out->str, head_len, "GET");
   g_assert_cmpuint (not_found->status, ==, 404);
   g_assert_true (not_found->keep_alive);
   g_assert_cmpint (not_found->body, ==, SM_HTTP_BODY_LENGTH);
@@ -404,10 +438,19 @@ main (int    argc,
 
   g_test_add_func ("/http/body/chunked", test_chunked_decoder);
   g_test_add_func ("/http/body/chunked-malformed", test_chunked_malformed);
-  g_test_add_func ("/http/body/tracker", test_body_tracker);
+  g_test_add_func ("/http/body/tracker-length", test_body_tracker_length);
+  g_test_add_func ("/http/body/tracker-none", test_body_tracker_none);
+  g_test_add_func ("/http/body/tracker-until-close", test_body_tracker_until_close);
+  g_test_add_func ("/http/body/tracker-chunked", test_body_tracker_chunked);
+  g_test_add_func ("/http/body/tracker-chunked-malformed", test_body_tracker_chunked_malformed);
   g_test_add_func ("/http/rewrite/hop-by-hop", test_hop_by_hop);
+  g_test_add_func ("/http/rewrite/hop-by-hop-upgrade", test_hop_by_hop_upgrade);
+  g_test_add_func ("/http/rewrite/hop-by-hop-framing", test_hop_by_hop_framing);
   g_test_add_func ("/http/rewrite/forwarding", test_forwarding_headers);
-  g_test_add_func ("/http/rewrite/error-response", test_error_response);
+  g_test_add_func ("/http/rewrite/forwarding-replace", test_forwarding_headers_replace);
+  g_test_add_func ("/http/rewrite/forwarding-quoting", test_forwarding_headers_quoting);
+  g_test_add_func ("/http/rewrite/error-response", test_error_response_extra_fields);
+  g_test_add_func ("/http/rewrite/error-response-message", test_error_response_message);
   g_test_add_func ("/http/route/match", test_route_match);
   g_test_add_func ("/http/route/ranking", test_route_ranking);
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "sm-error.h"
-#include "sm-http-parser.h"
+#include "sm-test-http.h"
 
 #define HEAD_LIMIT (64 * 1024)
 
@@ -48,39 +48,6 @@ assert_request_fails (const char *head,
                       int         expected_code)
 {
   assert_request_fails_len (head, strlen (head), expected_status, expected_code);
-}
-
-static SmHttpResponse *
-parse_response_len (const char *head,
-                    gsize       len,
-                    const char *method)
-{
-  g_autoptr(GError) error = NULL;
-  SmHttpResponse *response = NULL;
-
-  g_assert_true (sm_http_response_parse ((const guint8 *) head, len, method, &response, &error));
-  g_assert_no_error (error);
-  return response;
-}
-
-static SmHttpResponse *
-parse_response (const char *head,
-                const char *method)
-{
-  return parse_response_len (head, strlen (head), method);
-}
-
-static guint
-count_fields (SoupMessageHeaders *headers)
-{
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  guint count = 0;
-
-  soup_message_headers_iter_init (&iter, headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    count++;
-  return count;
 }
 
 /* Head detection ---------------------------------------------------------- */
@@ -224,7 +191,7 @@ test_request_basic (void)
   g_assert_false (request->expect_continue);
   g_assert_false (request->upgrade);
   g_assert_cmpstr (soup_message_headers_get_one (request->headers, "x-custom"), ==, "spaced value");
-  g_assert_cmpuint (count_fields (request->headers), ==, 3);
+  g_assert_cmpuint (sm_test_http_count_fields (request->headers), ==, 3);
 }
 
 static void
@@ -294,7 +261,7 @@ test_request_absolute_form (void)
   g_assert_cmpstr (request->path, ==, "/p/q");
   g_assert_cmpstr (request->host, ==, "example.com");
   g_assert_cmpstr (soup_message_headers_get_one (request->headers, "Host"), ==, "Example.COM:8080");
-  g_assert_cmpuint (count_fields (request->headers), ==, 1);
+  g_assert_cmpuint (sm_test_http_count_fields (request->headers), ==, 1);
 
   no_path = parse_request ("GET https://a.b HTTP/1.1\r\nHost: a.b\r\n\r\n");
   g_assert_cmpstr (no_path->forward_target, ==, "/");
@@ -535,7 +502,8 @@ test_response_framing (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(SmHttpResponse) response = parse_response (cases[i].head, cases[i].method);
+      g_autoptr(SmHttpResponse) response =
+        sm_test_http_parse_response (cases[i].head, -1, cases[i].method);
 
       g_test_message ("case %u", i);
       g_assert_cmpint (response->body, ==, cases[i].body);
@@ -599,14 +567,10 @@ assert_one_head (const GString *text,
 }
 
 static void
-test_write_head_round_trip (void)
+test_write_head_request (void)
 {
   g_autoptr(SmHttpRequest) request = NULL;
   g_autoptr(SmHttpRequest) again = NULL;
-  g_autoptr(SmHttpRequest) http10 = NULL;
-  g_autoptr(SmHttpResponse) response = NULL;
-  g_autoptr(SmHttpResponse) response_again = NULL;
-  g_autoptr(SmHttpResponse) chunked = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
 
   request = parse_request ("POST http://Example.com/api?x=1 HTTP/1.1\r\n"
@@ -630,26 +594,48 @@ test_write_head_round_trip (void)
   g_assert_null (soup_message_headers_get_one (again->headers, "X-Hop"));
   g_assert_null (soup_message_headers_get_one (again->headers, "Connection"));
   g_assert_cmpstr (soup_message_headers_get_one (again->headers, "X-Forwarded-For"), ==, "192.0.2.9");
-  g_assert_cmpuint (count_fields (again->headers), ==, count_fields (request->headers));
+  g_assert_cmpuint (sm_test_http_count_fields (again->headers), ==,
+                    sm_test_http_count_fields (request->headers));
+}
 
-  g_string_truncate (out, 0);
+/* An HTTP/1.0 request goes on as HTTP/1.0 */
+static void
+test_write_head_request_http10 (void)
+{
+  g_autoptr(SmHttpRequest) http10 = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+
   http10 = parse_request ("GET /old HTTP/1.0\r\nUser-Agent: x\r\n\r\n");
   sm_http_request_write_head (http10, out);
   g_assert_cmpstr (out->str, ==, "GET /old HTTP/1.0\r\nUser-Agent: x\r\n\r\n");
+}
 
-  g_string_truncate (out, 0);
-  response = parse_response ("HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\nX-Y: z\r\n\r\n", "GET");
+static void
+test_write_head_response (void)
+{
+  g_autoptr(SmHttpResponse) response = NULL;
+  g_autoptr(SmHttpResponse) response_again = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  response = sm_test_http_parse_response ("HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\nX-Y: z\r\n\r\n", -1, "GET");
   sm_http_response_write_head (response, out);
   g_assert_true (g_str_has_prefix (out->str, "HTTP/1.1 404 Not Found\r\n"));
   assert_one_head (out, out->len);
-  response_again = parse_response (out->str, "GET");
+  response_again = sm_test_http_parse_response (out->str, -1, "GET");
   g_assert_cmpuint (response_again->status, ==, 404);
   g_assert_cmpstr (response_again->reason, ==, "Not Found");
   g_assert_cmpuint (response_again->content_length, ==, 3);
   g_assert_cmpstr (soup_message_headers_get_one (response_again->headers, "X-Y"), ==, "z");
+}
 
-  g_string_truncate (out, 0);
-  chunked = parse_response ("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n", "GET");
+/* Chunked wins over Content-Length, which does not go on */
+static void
+test_write_head_response_chunked (void)
+{
+  g_autoptr(SmHttpResponse) chunked = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  chunked = sm_test_http_parse_response ("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n", -1, "GET");
   sm_http_response_write_head (chunked, out);
   g_assert_cmpstr (out->str, ==, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
@@ -672,7 +658,10 @@ main (int    argc,
   g_test_add_func ("/http/request/expect-upgrade", test_request_expect_upgrade);
   g_test_add_func ("/http/response/framing", test_response_framing);
   g_test_add_func ("/http/response/invalid", test_response_invalid);
-  g_test_add_func ("/http/write-head/round-trip", test_write_head_round_trip);
+  g_test_add_func ("/http/write-head/request", test_write_head_request);
+  g_test_add_func ("/http/write-head/request-http10", test_write_head_request_http10);
+  g_test_add_func ("/http/write-head/response", test_write_head_response);
+  g_test_add_func ("/http/write-head/response-chunked", test_write_head_response_chunked);
 
   return g_test_run ();
 }

@@ -2,23 +2,92 @@
 #include "config.h"
 
 #include "sm-error.h"
-#include "sm-http-proxy-private.h"
-#include "sm-pollable-source.h"
-#include "sm-splice.h"
+#include "sm-http-exchange.h"
+#include "sm-http-trace.h"
+#include "sm-http-upstream.h"
 
-/*
- * One request and its response, between the public connection and a
- * service: the request head (rewritten for forwarding) and body go to the
- * service while its response is read and passed on, so a service may
- * answer early (100 Continue, or a final answer before the body is in).
- */
+/* A request head buffer this big or smaller is reused for the next one */
+#define KEPT_HEAD_SIZE (8 * 1024)
 
-static void route_request (SmHttpProxy *self);
+typedef enum
+{
+  PHASE_IDLE,         /* no request */
+  PHASE_WAITING,      /* the request waits for its service */
+  PHASE_RELAYING,     /* request and response being relayed */
+  PHASE_TUNNEL_FLUSH, /* after a 101: writing what is buffered */
+} Phase;
+
+struct _SmHttpExchange
+{
+  GObject                        *connection; /* owns us */
+  const SmHttpExchangeConnection *vtable;
+  SmHttpExchangeClient            client;
+  SmHttpRouter                   *router;
+  gboolean                        tracing; /* for SM_HTTP_DEBUG */
+  Phase                           phase;
+
+  /* The request */
+  SmHttpRequest                  *request;
+  gboolean                        keep_alive;   /* the connection goes on after this response */
+  GString                        *request_head; /* kept until a response byte came, for a retry;
+                                                   empty between requests */
+  gsize                           request_head_sent;
+  SmHttpBodyRelay                 request_body; /* done: all of it went to the service */
+  guint                           attempts;
+  SmHttpWaiter                   *waiter;
+
+  /* Its service */
+  SmHttpUpstreamPool             *pool;
+  SmHttpUpstream                 *upstream;
+  SmHttpBuffer                    up_in;
+  gboolean                        upstream_write_failed;
+  gboolean                        upstream_write_blocked;
+  SmHttpHeadScanner               response_scanner;
+  SmHttpResponse                 *response;         /* the final response, once its head came */
+  gboolean                        response_started; /* a byte came from this attempt's service */
+  SmHttpBodyRelay                 response_body;
+};
+
+static void     route_request (SmHttpExchange *self);
+static gboolean on_upstream_readable (gpointer user_data);
+static gboolean on_upstream_writable (gpointer user_data);
+
+SmHttpExchange *
+sm_http_exchange_new (GObject                        *connection,
+                      const SmHttpExchangeConnection *vtable,
+                      const SmHttpExchangeClient     *client,
+                      SmHttpRouter                   *router)
+{
+  SmHttpExchange *self = g_new0 (SmHttpExchange, 1);
+
+  self->connection = connection;
+  self->vtable = vtable;
+  self->client = *client;
+  self->tracing = client->tracing;
+  self->router = g_object_ref (router);
+  self->request_head = g_string_new (NULL);
+  self->pool = sm_http_upstream_pool_new (client->ip, client->tracing, on_upstream_readable,
+                                          on_upstream_writable, self);
+  G_STATIC_ASSERT (SM_HTTP_EXCHANGE_BUFFER_SIZE >= SM_HTTP_EXCHANGE_MAX_RESPONSE_HEAD);
+  sm_http_buffer_init (&self->up_in, SM_HTTP_EXCHANGE_BUFFER_SIZE);
+  return self;
+}
+
+void
+sm_http_exchange_free (SmHttpExchange *self)
+{
+  sm_http_exchange_reset (self);
+  sm_http_upstream_pool_free (self->pool);
+  g_string_free (self->request_head, TRUE);
+  sm_http_buffer_clear (&self->up_in);
+  g_object_unref (self->router);
+  g_free (self);
+}
 
 /* Resent after a failure before any response byte: safe methods whose
  * repetition harms nothing, with nothing to resend but the head */
 static gboolean
-can_retry (SmHttpProxy *self)
+can_retry (SmHttpExchange *self)
 {
   const char *method = self->request->method;
 
@@ -27,86 +96,127 @@ can_retry (SmHttpProxy *self)
           g_str_equal (method, "OPTIONS"));
 }
 
-static void
-stop_upstream_write_watch (SmHttpProxy *self)
-{
-  if (self->upstream_write_watch != NULL)
-    {
-      g_source_destroy (self->upstream_write_watch);
-      g_clear_pointer (&self->upstream_write_watch, g_source_unref);
-    }
-  self->upstream_write_blocked = FALSE;
-}
-
-static void
-stop_upstream_watches (SmHttpProxy *self)
-{
-  stop_upstream_write_watch (self);
-  if (self->upstream != NULL)
-    sm_http_upstream_watch (self->upstream, FALSE);
-}
-
 /* Forgets this attempt's service and what it sent */
 static void
-drop_upstream (SmHttpProxy *self, gboolean reusable, gboolean reset)
+drop_upstream (SmHttpExchange *self, gboolean reusable, gboolean reset)
 {
   SmHttpUpstream *upstream = g_steal_pointer (&self->upstream);
 
-  /* Its read watch goes with it: to the pool, or closed */
-  stop_upstream_write_watch (self);
-  self->up_in.start = self->up_in.end = 0;
-  self->upstream_eof = FALSE;
+  /* Its watches go with it: to the pool, or closed */
+  self->upstream_write_blocked = FALSE;
+  sm_http_buffer_discard (&self->up_in);
+  self->up_in.eof = FALSE;
   self->upstream_write_failed = FALSE;
   self->response_started = FALSE;
   sm_http_head_scanner_init (&self->response_scanner);
   g_clear_pointer (&self->response, sm_http_response_free);
-  self->response_pending = 0;
-  self->response_body_complete = FALSE;
-  self->response_done = FALSE;
+  sm_http_body_relay_init (&self->response_body, SM_HTTP_BODY_NONE, 0);
 
   if (upstream == NULL)
     return;
   if (reset)
     sm_http_upstream_close (upstream, TRUE);
   else
-    sm_http_upstream_release (upstream, reusable);
+    sm_http_upstream_pool_release (self->pool, upstream, reusable);
 }
 
 void
-sm_http_proxy_clear_request (SmHttpProxy *self)
+sm_http_exchange_reset (SmHttpExchange *self)
 {
+  self->phase = PHASE_IDLE;
   if (self->waiter != NULL)
-    sm_port_cancel_wait (self->port, g_steal_pointer (&self->waiter));
+    sm_http_router_cancel_wait (self->router, g_steal_pointer (&self->waiter));
   drop_upstream (self, FALSE, TRUE);
   g_clear_pointer (&self->request, sm_http_request_free);
   /* Kept for the next request, unless a big head made it big */
-  if (self->request_head->allocated_len > SM_HTTP_PROXY_KEPT_HEAD_SIZE)
+  if (self->request_head->allocated_len > KEPT_HEAD_SIZE)
     {
       g_string_free (self->request_head, TRUE);
       self->request_head = g_string_new (NULL);
     }
   g_string_truncate (self->request_head, 0);
   self->request_head_sent = 0;
-  self->request_pending = 0;
-  self->request_body_complete = FALSE;
-  self->request_done = FALSE;
+  sm_http_body_relay_init (&self->request_body, SM_HTTP_BODY_NONE, 0);
   self->attempts = 0;
+}
+
+void
+sm_http_exchange_close_idle (SmHttpExchange *self)
+{
+  sm_http_upstream_pool_close_idle (self->pool);
+}
+
+gboolean
+sm_http_exchange_answer (SmHttpExchange     *self,
+                         guint               status,
+                         gboolean            close_connection,
+                         SoupMessageHeaders *extra_headers)
+{
+  SmHttpRequest *request = self->request;
+  GString       *out = self->client.output->queue;
+  gsize          start = out->len;
+  gsize          head_len;
+  gboolean       keep_alive;
+
+  /* No request (it did not parse) or an HTTP/1.0 one: close to be safe */
+  if (close_connection || request == NULL || request->version != SOUP_HTTP_1_1)
+    self->keep_alive = FALSE;
+  keep_alive = self->keep_alive;
+
+  head_len = sm_http_write_error_response (status, NULL, !keep_alive, extra_headers, out);
+  if (request != NULL && g_str_equal (request->method, "HEAD"))
+    g_string_truncate (out, start + head_len);
+
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: answering %u%s", self->client.ip, status,
+                 keep_alive ? "" : " and closing");
+
+  /* A service that was sending a response keeps none of it */
+  sm_http_exchange_reset (self);
+  return keep_alive;
+}
+
+/* Our answer ends the exchange */
+static void
+respond (SmHttpExchange *self, guint status, gboolean close_connection, SoupMessageHeaders *extra)
+{
+  gboolean keep_alive = sm_http_exchange_answer (self, status, close_connection, extra);
+
+  self->vtable->response_queued (self->connection, keep_alive);
+}
+
+static void
+abort_connection (SmHttpExchange *self, const char *reason)
+{
+  self->vtable->abort (self->connection, reason);
+}
+
+/* Writes what is queued on the client's output, then @data: the bytes
+ * moved, or -1 when the client is gone (the connection ended) */
+static gssize
+write_client (SmHttpExchange *self, const guint8 *data, gsize len, gsize *data_written)
+{
+  g_autoptr (GError) error = NULL;
+  gssize n = sm_http_output_write (self->client.output, data, len, data_written, &error);
+
+  if (n < 0)
+    abort_connection (self, error->message);
+  return n;
 }
 
 /* The service failed before the response was complete */
 static void
-upstream_failed (SmHttpProxy *self, const char *reason)
+upstream_failed (SmHttpExchange *self, const char *reason)
 {
   gboolean retry;
 
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s on %s failed: %s", self->client_ip,
-                       self->request->method, self->request->target,
-                       sm_route_get_peer (self->upstream->route), reason);
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s on %s failed: %s", self->client.ip,
+                 self->request->method, self->request->target,
+                 sm_route_get_peer (sm_http_upstream_get_route (self->upstream)), reason);
 
   /* Part of the response went out: nothing sensible can follow it */
   if (self->response != NULL)
     {
-      sm_http_proxy_abort (self, "the service broke off its response");
+      abort_connection (self, "the service broke off its response");
       return;
     }
 
@@ -115,128 +225,100 @@ upstream_failed (SmHttpProxy *self, const char *reason)
 
   if (retry)
     {
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: sending %s %s again", self->client_ip,
-                           self->request->method, self->request->target);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: sending %s %s again", self->client.ip,
+                     self->request->method, self->request->target);
       self->request_head_sent = 0;
-      self->request_done = FALSE;
+      self->request_body.done = FALSE;
       self->attempts++;
       route_request (self);
       return;
     }
 
   /* The rest of a body we stopped reading would be taken for requests */
-  sm_http_proxy_answer (self, SOUP_STATUS_BAD_GATEWAY, !self->request_done, NULL);
+  respond (self, SOUP_STATUS_BAD_GATEWAY, !self->request_body.done, NULL);
 }
 
 /* > 0 written, 0 would block, -1 failed (handled by the caller) */
 static gssize
-write_upstream (SmHttpProxy *self, const guint8 *data, gsize len, GError **error)
+write_upstream (SmHttpExchange *self, const guint8 *data, gsize len, GError **error)
 {
-  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (self->upstream->stream));
-  g_autoptr (GError) local_error = NULL;
-  gssize n;
-
-  n = g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (output), data, len,
-                                                  NULL, &local_error);
-  if (n < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    n = 0;
-  else if (n < 0)
-    g_propagate_error (error, g_steal_pointer (&local_error));
+  gssize n = sm_http_upstream_write (self->upstream, data, len, error);
 
   if (n == 0)
     self->upstream_write_blocked = TRUE;
-  else if (n > 0)
-    self->upstream->bytes_in += (guint64) n;
   return n;
 }
 
-gboolean
-sm_http_proxy_upstream_readable (SmHttpProxy *self, GPollableInputStream *input)
+/* Writes what is left of the request head; FALSE once it is all out */
+static gboolean
+write_request_head (SmHttpExchange *self, gssize *n, GError **error)
 {
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+  if (self->request_head_sent >= self->request_head->len)
+    return FALSE;
+
+  *n = write_upstream (self, (const guint8 *) self->request_head->str + self->request_head_sent,
+                       self->request_head->len - self->request_head_sent, error);
+  if (*n > 0)
+    self->request_head_sent += (gsize) *n;
+  return TRUE;
+}
+
+static gboolean
+on_upstream_readable (gpointer user_data)
+{
+  SmHttpExchange *self = user_data;
+  g_autoptr (GObject) hold = g_object_ref (self->connection);
   g_autoptr (GError) error = NULL;
-  gsize  room = sm_http_buffer_make_room (&self->up_in);
-  gssize n;
+  gssize n = 0;
 
-  if (room == 0)
-    {
-      sm_http_proxy_run (self);
-      return G_SOURCE_CONTINUE;
-    }
-
-  n = g_pollable_input_stream_read_nonblocking (input, self->up_in.data + self->up_in.end, room,
-                                                NULL, &error);
+  if (sm_http_buffer_make_room (&self->up_in) > 0)
+    n = sm_http_upstream_read (self->upstream, &self->up_in, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
 
   if (n < 0)
-    {
-      upstream_failed (self, error->message);
-    }
-  else if (n == 0)
-    {
-      self->upstream_eof = TRUE;
-    }
-  else
-    {
-      self->up_in.end += (gsize) n;
-      self->upstream->bytes_out += (guint64) n;
-      self->response_started = TRUE;
-    }
+    upstream_failed (self, error->message);
+  else if (n > 0)
+    self->response_started = TRUE;
 
-  sm_http_proxy_run (self);
+  self->vtable->run (self->connection);
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
-on_upstream_writable (GObject *pollable_stream, gpointer user_data)
+on_upstream_writable (gpointer user_data)
 {
-  SmHttpProxy *self = user_data;
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+  SmHttpExchange *self = user_data;
+  g_autoptr (GObject) hold = g_object_ref (self->connection);
 
   self->upstream_write_blocked = FALSE;
-  sm_http_proxy_run (self);
+  self->vtable->run (self->connection);
   return G_SOURCE_CONTINUE;
 }
 
-static void
-set_upstream_write_watch (SmHttpProxy *self, gboolean wanted)
+void
+sm_http_exchange_update_watches (SmHttpExchange *self)
 {
-  GOutputStream *output;
+  gboolean relaying = self->phase == PHASE_RELAYING;
 
-  if (!wanted)
+  if (self->upstream == NULL)
+    return;
+  if (!relaying && self->phase != PHASE_TUNNEL_FLUSH)
     {
-      stop_upstream_write_watch (self);
+      sm_http_upstream_watch (self->upstream, FALSE, FALSE);
       return;
     }
-  if (self->upstream_write_watch != NULL)
-    return;
 
-  output = g_io_stream_get_output_stream (G_IO_STREAM (self->upstream->stream));
-  self->upstream_write_watch =
-      sm_stream_create_write_source (G_POLLABLE_OUTPUT_STREAM (output), NULL);
-  g_source_set_callback (self->upstream_write_watch, G_SOURCE_FUNC (on_upstream_writable), self,
-                         NULL);
-  g_source_set_static_name (self->upstream_write_watch, "[socketmaster] HTTP service writable");
-  g_source_attach (self->upstream_write_watch, NULL);
+  sm_http_upstream_watch (self->upstream,
+                          relaying && !self->up_in.eof && !self->response_body.done &&
+                              sm_http_buffer_make_room (&self->up_in) > 0,
+                          self->upstream_write_blocked);
 }
 
-void
-sm_http_proxy_update_upstream_watches (SmHttpProxy *self)
+gboolean
+sm_http_exchange_holds_input (SmHttpExchange *self)
 {
-  gboolean exchanging =
-      self->state == SM_HTTP_PROXY_EXCHANGE || self->state == SM_HTTP_PROXY_TUNNEL_FLUSH;
-
-  if (self->upstream == NULL || !exchanging)
-    {
-      stop_upstream_watches (self);
-      return;
-    }
-
-  sm_http_upstream_watch (self->upstream, self->state == SM_HTTP_PROXY_EXCHANGE &&
-                                              !self->upstream_eof && !self->response_done &&
-                                              sm_http_buffer_make_room (&self->up_in) > 0);
-  set_upstream_write_watch (self, self->upstream_write_blocked);
+  return self->phase == PHASE_TUNNEL_FLUSH;
 }
 
 /* Request ------------------------------------------------------------------ */
@@ -244,8 +326,8 @@ sm_http_proxy_update_upstream_watches (SmHttpProxy *self)
 static void
 on_route_ready (SmRoute *route, gpointer user_data)
 {
-  SmHttpProxy *self = user_data;
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+  SmHttpExchange *self = user_data;
+  g_autoptr (GObject) hold = g_object_ref (self->connection);
 
   self->waiter = NULL;
   if (route == NULL)
@@ -253,29 +335,29 @@ on_route_ready (SmRoute *route, gpointer user_data)
       g_autoptr (SoupMessageHeaders) extra = NULL;
 
       extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service came for %s%s in time",
-                           self->client_ip, self->request->host, self->request->path);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: no service came for %s%s in time",
+                     self->client.ip, self->request->host, self->request->path);
       soup_message_headers_append (extra, "Retry-After", "5");
-      sm_http_proxy_answer (self, SOUP_STATUS_SERVICE_UNAVAILABLE,
-                            self->request->body != SM_HTTP_BODY_NONE, extra);
+      respond (self, SOUP_STATUS_SERVICE_UNAVAILABLE, self->request->body != SM_HTTP_BODY_NONE,
+               extra);
     }
   else
     {
       g_autoptr (GError) error = NULL;
 
-      self->upstream = sm_http_upstream_take (self, route, &error);
+      self->upstream = sm_http_upstream_pool_take (self->pool, route, &error);
       if (self->upstream == NULL)
         route_request (self);
       else
-        self->state = SM_HTTP_PROXY_EXCHANGE;
+        self->phase = PHASE_RELAYING;
     }
 
-  sm_http_proxy_run (self);
+  self->vtable->run (self->connection);
 }
 
 /* Finds the service for the request and starts sending it there */
 static void
-route_request (SmHttpProxy *self)
+route_request (SmHttpExchange *self)
 {
   SmHttpRequest *request = self->request;
 
@@ -284,138 +366,124 @@ route_request (SmHttpProxy *self)
       g_autoptr (GError) error = NULL;
       SmRoute *route = NULL;
 
-      switch (sm_port_match_http (self->port, request->host, request->path, &route))
+      switch (sm_http_router_match (self->router, request->host, request->path, &route))
         {
         case SM_HTTP_MATCH_FOUND:
-          self->upstream = sm_http_upstream_take (self, route, &error);
+          self->upstream = sm_http_upstream_pool_take (self->pool, route, &error);
           if (self->upstream == NULL)
             {
               /* The route is gone now: the next match waits for it to
                * come back, or finds another */
-              SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s", self->client_ip,
-                                   error->message);
+              SM_HTTP_DEBUG (self, "HTTP connection from %s: %s", self->client.ip, error->message);
               continue;
             }
-          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s%s goes to %s (stream %u)",
-                               self->client_ip, request->method, request->host, request->target,
-                               sm_route_get_peer (route),
-                               sm_yamux_stream_get_id (self->upstream->stream));
-          self->state = SM_HTTP_PROXY_EXCHANGE;
+          SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s%s goes to %s (stream %u)",
+                         self->client.ip, request->method, request->host, request->target,
+                         sm_route_get_peer (route),
+                         sm_yamux_stream_get_id (sm_http_upstream_get_stream (self->upstream)));
+          self->phase = PHASE_RELAYING;
           return;
 
         case SM_HTTP_MATCH_WAIT:
-          self->waiter = sm_port_wait_for_http_route (
-              self->port, self->client_address, request->host, request->path, on_route_ready, self);
+          self->waiter = sm_http_router_wait (self->router, self->client.address, request->host,
+                                              request->path, on_route_ready, self);
           if (self->waiter == NULL)
             {
-              sm_http_proxy_answer (self, SOUP_STATUS_SERVICE_UNAVAILABLE,
-                                    request->body != SM_HTTP_BODY_NONE, NULL);
+              respond (self, SOUP_STATUS_SERVICE_UNAVAILABLE, request->body != SM_HTTP_BODY_NONE,
+                       NULL);
               return;
             }
-          self->state = SM_HTTP_PROXY_WAIT_ROUTE;
+          self->phase = PHASE_WAITING;
           return;
 
         case SM_HTTP_MATCH_NONE:
         default:
-          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: no service for %s%s",
-                               self->client_ip, request->host, request->path);
+          SM_HTTP_DEBUG (self, "HTTP connection from %s: no service for %s%s", self->client.ip,
+                         request->host, request->path);
           /* Its body, unread, would be taken for the next request */
-          sm_http_proxy_answer (self, SOUP_STATUS_NOT_FOUND, request->body != SM_HTTP_BODY_NONE,
-                                NULL);
+          respond (self, SOUP_STATUS_NOT_FOUND, request->body != SM_HTTP_BODY_NONE, NULL);
           return;
         }
     }
 }
 
 void
-sm_http_proxy_begin_request (SmHttpProxy *self, SmHttpRequest *request)
+sm_http_exchange_begin (SmHttpExchange *self, SmHttpRequest *request)
 {
   const char *host_field = soup_message_headers_get_one (request->headers, "Host");
 
+  g_return_if_fail (self->phase == PHASE_IDLE && self->request == NULL);
+
   self->request = request;
   self->attempts = 1;
-  self->n_requests++;
-  self->keep_client = request->keep_alive;
+  self->keep_alive = request->keep_alive;
 
   sm_http_strip_hop_by_hop (request->headers, request->upgrade);
-  sm_http_add_forwarding_headers (request->headers, self->client_ip, self->https, host_field);
+  sm_http_add_forwarding_headers (request->headers, self->client.ip, self->client.https,
+                                  host_field);
   sm_http_request_write_head (request, self->request_head);
 
-  sm_http_body_tracker_init (&self->request_body, request->body, request->content_length);
-  self->request_body_complete = request->body == SM_HTTP_BODY_NONE;
+  sm_http_body_relay_init (&self->request_body, request->body, request->content_length);
 
   route_request (self);
 }
 
+/* Finds where the next piece of the request body ends in the input */
 static gboolean
-pump_request (SmHttpProxy *self)
+count_request_body (SmHttpExchange *self)
 {
   g_autoptr (GError) error = NULL;
-  gssize n;
 
-  if (self->upstream_write_failed || self->request_done)
-    return FALSE;
-
-  if (self->request_head_sent < self->request_head->len)
+  switch (sm_http_body_relay_count (&self->request_body, self->client.input, &error))
     {
-      n = write_upstream (self, (const guint8 *) self->request_head->str + self->request_head_sent,
-                          self->request_head->len - self->request_head_sent, &error);
-      if (n > 0)
-        self->request_head_sent += (gsize) n;
-    }
-  else if (self->request_pending == 0)
-    {
-      gsize consumed = 0;
-
-      if (self->request_body_complete)
-        {
-          self->request_done = TRUE;
-          return TRUE;
-        }
-      if (sm_http_buffer_length (&self->in) == 0)
-        {
-          if (!self->client_eof)
-            return FALSE;
-          sm_http_proxy_abort (self, "the client closed the connection in a request body");
-          return TRUE;
-        }
-
-      switch (sm_http_body_tracker_feed (&self->request_body, sm_http_buffer_peek (&self->in),
-                                         sm_http_buffer_length (&self->in), &consumed, &error))
-        {
-        case SM_HTTP_ERROR:
-          SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: bad request body: %s",
-                               self->client_ip, error->message);
-          if (self->response != NULL)
-            sm_http_proxy_abort (self, "bad request body");
-          else
-            sm_http_proxy_answer (self, SOUP_STATUS_BAD_REQUEST, TRUE, NULL);
-          return TRUE;
-        case SM_HTTP_COMPLETE:
-          self->request_body_complete = TRUE;
-          break;
-        case SM_HTTP_NEED_MORE:
-        default:
-          break;
-        }
-      self->request_pending = consumed;
+    case SM_HTTP_RELAY_WAIT:
+      return FALSE;
+    case SM_HTTP_RELAY_EOF:
+      abort_connection (self, "the client closed the connection in a request body");
+      return TRUE;
+    case SM_HTTP_RELAY_ERROR:
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: bad request body: %s", self->client.ip,
+                     error->message);
+      if (self->response != NULL)
+        abort_connection (self, "bad request body");
+      else
+        respond (self, SOUP_STATUS_BAD_REQUEST, TRUE, NULL);
+      return TRUE;
+    case SM_HTTP_RELAY_PROGRESS:
+    default:
       return TRUE;
     }
-  else
+}
+
+static gboolean
+pump_request (SmHttpExchange *self)
+{
+  g_autoptr (GError) error = NULL;
+  SmHttpBuffer *in = self->client.input;
+  gssize        n = 0;
+
+  if (self->upstream_write_failed || self->request_body.done)
+    return FALSE;
+
+  if (!write_request_head (self, &n, &error))
     {
-      n = write_upstream (self, sm_http_buffer_peek (&self->in), self->request_pending, &error);
+      if (self->request_body.pending == 0)
+        return count_request_body (self);
+
+      n = write_upstream (self, sm_http_buffer_peek (in), self->request_body.pending, &error);
       if (n > 0)
         {
-          sm_http_buffer_consume (&self->in, (gsize) n);
-          self->request_pending -= (gsize) n;
+          sm_http_buffer_consume (in, (gsize) n);
+          self->request_body.pending -= (gsize) n;
         }
     }
 
   if (n < 0)
     {
       /* The read side tells whether an answer came before the failure */
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: writing to %s: %s", self->client_ip,
-                           sm_route_get_peer (self->upstream->route), error->message);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: writing to %s: %s", self->client.ip,
+                     sm_route_get_peer (sm_http_upstream_get_route (self->upstream)),
+                     error->message);
       self->upstream_write_failed = TRUE;
       self->upstream_write_blocked = FALSE;
       return TRUE;
@@ -426,20 +494,20 @@ pump_request (SmHttpProxy *self)
 /* Response ----------------------------------------------------------------- */
 
 static void
-start_tunnel (SmHttpProxy *self, SmHttpResponse *response)
+start_tunnel (SmHttpExchange *self, SmHttpResponse *response)
 {
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s switched protocols; tunnelling",
-                       self->client_ip, sm_route_get_peer (self->upstream->route));
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: %s switched protocols; tunnelling",
+                 self->client.ip, sm_route_get_peer (sm_http_upstream_get_route (self->upstream)));
 
   sm_http_strip_hop_by_hop (response->headers, TRUE);
-  sm_http_response_write_head (response, self->out);
+  sm_http_response_write_head (response, self->client.output->queue);
   sm_http_response_free (response);
-  self->state = SM_HTTP_PROXY_TUNNEL_FLUSH;
+  self->phase = PHASE_TUNNEL_FLUSH;
 }
 
 /* Parses the next response head; TRUE if it made progress */
 static gboolean
-read_response_head (SmHttpProxy *self)
+read_response_head (SmHttpExchange *self)
 {
   g_autoptr (GError) error = NULL;
   SmHttpResponse *response = NULL;
@@ -448,7 +516,7 @@ read_response_head (SmHttpProxy *self)
 
   if (sm_http_buffer_length (&self->up_in) == 0)
     {
-      if (!self->upstream_eof)
+      if (!self->up_in.eof)
         return FALSE;
       upstream_failed (self, "closed before responding");
       return TRUE;
@@ -456,10 +524,10 @@ read_response_head (SmHttpProxy *self)
 
   switch (sm_http_find_head_end (&self->response_scanner, sm_http_buffer_peek (&self->up_in),
                                  sm_http_buffer_length (&self->up_in),
-                                 SM_HTTP_PROXY_MAX_RESPONSE_HEAD, &head_len, &error))
+                                 SM_HTTP_EXCHANGE_MAX_RESPONSE_HEAD, &head_len, &error))
     {
     case SM_HTTP_NEED_MORE:
-      if (!self->upstream_eof)
+      if (!self->up_in.eof)
         return FALSE;
       upstream_failed (self, "closed in the middle of a response head");
       return TRUE;
@@ -486,7 +554,7 @@ read_response_head (SmHttpProxy *self)
       if (request->version == SOUP_HTTP_1_1)
         {
           sm_http_strip_hop_by_hop (response->headers, FALSE);
-          sm_http_response_write_head (response, self->out);
+          sm_http_response_write_head (response, self->client.output->queue);
         }
       sm_http_response_free (response);
       return TRUE;
@@ -507,32 +575,31 @@ read_response_head (SmHttpProxy *self)
   /* A close-delimited body ends the connection; the service's own wish to
    * close only concerns its stream: the public connection stays up */
   if (response->body == SM_HTTP_BODY_UNTIL_CLOSE)
-    self->keep_client = FALSE;
+    self->keep_alive = FALSE;
   sm_http_strip_hop_by_hop (response->headers, FALSE);
-  if (!self->keep_client)
+  if (!self->keep_alive)
     soup_message_headers_append (response->headers, "Connection", "close");
   else if (request->version == SOUP_HTTP_1_0)
     soup_message_headers_append (response->headers, "Connection", "keep-alive");
-  sm_http_response_write_head (response, self->out);
+  sm_http_response_write_head (response, self->client.output->queue);
 
-  sm_http_body_tracker_init (&self->response_body, response->body, response->content_length);
-  self->response_body_complete = response->body == SM_HTTP_BODY_NONE;
+  sm_http_body_relay_init (&self->response_body, response->body, response->content_length);
   self->response = response;
   return TRUE;
 }
 
 /* Body bytes are in, or about to be counted, that can go out in the same
- * write as the response head still pending in self->out */
+ * write as the response head still queued on the output */
 static gboolean
-response_body_ready (SmHttpProxy *self)
+response_body_ready (SmHttpExchange *self)
 {
   return self->response != NULL &&
-         (self->response_pending > 0 ||
-          (!self->response_body_complete && sm_http_buffer_length (&self->up_in) > 0));
+         (self->response_body.pending > 0 ||
+          (!self->response_body.complete && sm_http_buffer_length (&self->up_in) > 0));
 }
 
 static gboolean
-pump_response (SmHttpProxy *self)
+pump_response (SmHttpExchange *self)
 {
   g_autoptr (GError) error = NULL;
   gsize  body_written = 0;
@@ -541,109 +608,97 @@ pump_response (SmHttpProxy *self)
   if (self->response == NULL)
     return read_response_head (self);
 
-  if (self->response_pending == 0)
+  if (self->response_body.pending == 0)
     {
-      gsize consumed = 0;
-
-      if (self->response_body_complete)
+      switch (sm_http_body_relay_count (&self->response_body, &self->up_in, &error))
         {
-          self->response_done = TRUE;
+        case SM_HTTP_RELAY_WAIT:
+          return FALSE;
+        case SM_HTTP_RELAY_EOF:
+          /* The end of a body that lasts until the service closes */
+          if (!sm_http_body_tracker_finish (&self->response_body.tracker, &error))
+            upstream_failed (self, error->message);
+          else
+            self->response_body.complete = TRUE;
           return TRUE;
-        }
-      if (sm_http_buffer_length (&self->up_in) == 0)
-        {
-          if (!self->upstream_eof)
-            return FALSE;
-          if (!sm_http_body_tracker_finish (&self->response_body, &error))
-            {
-              upstream_failed (self, error->message);
-              return TRUE;
-            }
-          self->response_body_complete = TRUE;
-          return TRUE;
-        }
-
-      switch (sm_http_body_tracker_feed (&self->response_body, sm_http_buffer_peek (&self->up_in),
-                                         sm_http_buffer_length (&self->up_in), &consumed, &error))
-        {
-        case SM_HTTP_ERROR:
+        case SM_HTTP_RELAY_ERROR:
           upstream_failed (self, error->message);
           return TRUE;
-        case SM_HTTP_COMPLETE:
-          self->response_body_complete = TRUE;
-          break;
-        case SM_HTTP_NEED_MORE:
+        case SM_HTTP_RELAY_PROGRESS:
         default:
-          break;
+          return TRUE;
         }
-      self->response_pending = consumed;
-      return TRUE;
     }
 
   /* The head goes out before any body byte, in the same write if it can */
-  n = sm_http_proxy_write_client_after_out (self, sm_http_buffer_peek (&self->up_in),
-                                            self->response_pending, &body_written);
+  n = write_client (self, sm_http_buffer_peek (&self->up_in), self->response_body.pending,
+                    &body_written);
   if (n <= 0)
     return n < 0;
   sm_http_buffer_consume (&self->up_in, body_written);
-  self->response_pending -= body_written;
+  self->response_body.pending -= body_written;
   return TRUE;
 }
 
 /* The response is out: hand the stream back and go on with the connection */
 static void
-finish_exchange (SmHttpProxy *self)
+finish_exchange (SmHttpExchange *self)
 {
   SmHttpUpstream *upstream = self->upstream;
   gboolean        reusable;
+  gboolean        keep_alive;
 
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s %s%s answered %u by %s", self->client_ip,
-                       self->request->method, self->request->host, self->request->target,
-                       self->response->status, sm_route_get_peer (upstream->route));
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s%s answered %u by %s", self->client.ip,
+                 self->request->method, self->request->host, self->request->target,
+                 self->response->status, sm_route_get_peer (sm_http_upstream_get_route (upstream)));
 
-  sm_route_request_served (upstream->route);
-  upstream->n_requests++;
+  sm_http_upstream_request_served (upstream);
 
   /* A body the service did not wait for is unread here and there */
-  if (!self->request_done)
-    self->keep_client = FALSE;
+  if (!self->request_body.done)
+    self->keep_alive = FALSE;
 
-  reusable = self->request_done && self->response->keep_alive && !self->upstream_eof &&
+  keep_alive = self->keep_alive;
+  reusable = self->request_body.done && self->response->keep_alive && !self->up_in.eof &&
              !self->upstream_write_failed && sm_http_buffer_length (&self->up_in) == 0 &&
-             self->keep_client;
-  drop_upstream (self, reusable, !self->request_done);
-  sm_http_proxy_request_over (self);
+             keep_alive;
+  drop_upstream (self, reusable, !self->request_body.done);
+  sm_http_exchange_reset (self);
+  self->vtable->response_queued (self->connection, keep_alive);
 }
 
-gboolean
-sm_http_proxy_pump_exchange (SmHttpProxy *self)
+static gboolean
+pump_relaying (SmHttpExchange *self)
 {
   gboolean progress = FALSE;
 
   /* Otherwise pump_response() writes the head with the first body bytes */
   if (!response_body_ready (self))
     {
-      progress |= sm_http_proxy_flush_out (self);
-      if (self->state != SM_HTTP_PROXY_EXCHANGE)
+      gsize  unused;
+      gssize n = write_client (self, NULL, 0, &unused);
+
+      if (n < 0)
         return TRUE;
+      progress |= n > 0;
     }
 
   progress |= pump_response (self);
-  if (self->state != SM_HTTP_PROXY_EXCHANGE)
+  if (self->phase != PHASE_RELAYING)
     return TRUE;
 
-  if (self->response_done && !sm_http_proxy_out_pending (self))
+  if (self->response_body.done && !sm_http_output_pending (self->client.output))
     {
       finish_exchange (self);
       return TRUE;
     }
 
   progress |= pump_request (self);
-  if (self->state != SM_HTTP_PROXY_EXCHANGE)
+  if (self->phase != PHASE_RELAYING)
     return TRUE;
 
   /* Nothing will ever answer a stream that failed both ways */
-  if (self->upstream_write_failed && self->upstream_eof && self->response == NULL &&
+  if (self->upstream_write_failed && self->up_in.eof && self->response == NULL &&
       sm_http_buffer_length (&self->up_in) == 0)
     {
       upstream_failed (self, "the stream broke");
@@ -654,76 +709,68 @@ sm_http_proxy_pump_exchange (SmHttpProxy *self)
 
 /* Tunnel ------------------------------------------------------------------- */
 
-static void
-tunnel_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (SmHttpProxy) self = user_data;
-  g_autoptr (GError) error = NULL;
-  SmSpliceCounts counts = { 0, 0 };
-
-  if (!sm_splice_finish (result, &counts, &error))
-    SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: tunnel aborted: %s", self->client_ip,
-                         error->message);
-  else
-    SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: tunnel done", self->client_ip);
-
-  /* Ended meanwhile (shutdown), which already reset the stream */
-  if (self->upstream != NULL)
-    sm_http_upstream_forget (g_steal_pointer (&self->upstream), counts.a_to_b, counts.b_to_a);
-  sm_http_proxy_finish (self);
-}
-
-/* After a 101: writes what is buffered either way, then splices */
-gboolean
-sm_http_proxy_pump_tunnel (SmHttpProxy *self)
+/* After a 101: writes what is buffered either way, then hands the stream
+ * over to the connection */
+static gboolean
+pump_tunnel (SmHttpExchange *self)
 {
   g_autoptr (GError) error = NULL;
-  gboolean progress = FALSE;
-  gssize   n = 0;
+  SmHttpBuffer   *in = self->client.input;
+  SmHttpUpstream *upstream;
+  g_autoptr (SmRoute) route = NULL;
+  g_autoptr (SmYamuxStream) stream = NULL;
+  SmSpliceCounts moved;
+  gboolean       progress = FALSE;
+  gsize          written = 0;
+  gssize         n;
 
-  progress |= sm_http_proxy_flush_out (self);
-  if (self->state != SM_HTTP_PROXY_TUNNEL_FLUSH)
+  /* The 101's head, then what the service sent after it */
+  n = write_client (self, sm_http_buffer_peek (&self->up_in), sm_http_buffer_length (&self->up_in),
+                    &written);
+  if (n < 0)
     return TRUE;
+  sm_http_buffer_consume (&self->up_in, written);
+  progress |= n > 0;
 
-  if (!sm_http_proxy_out_pending (self) && sm_http_buffer_length (&self->up_in) > 0)
+  n = 0;
+  if (!write_request_head (self, &n, &error) && sm_http_buffer_length (in) > 0)
     {
-      n = sm_http_proxy_write_client (self, sm_http_buffer_peek (&self->up_in),
-                                      sm_http_buffer_length (&self->up_in));
-      if (n < 0)
-        return TRUE;
-      sm_http_buffer_consume (&self->up_in, (gsize) n);
-      progress |= n > 0;
-    }
-
-  if (self->request_head_sent < self->request_head->len)
-    {
-      n = write_upstream (self, (const guint8 *) self->request_head->str + self->request_head_sent,
-                          self->request_head->len - self->request_head_sent, &error);
+      n = write_upstream (self, sm_http_buffer_peek (in), sm_http_buffer_length (in), &error);
       if (n > 0)
-        self->request_head_sent += (gsize) n;
-    }
-  else if (sm_http_buffer_length (&self->in) > 0)
-    {
-      n = write_upstream (self, sm_http_buffer_peek (&self->in), sm_http_buffer_length (&self->in),
-                          &error);
-      if (n > 0)
-        sm_http_buffer_consume (&self->in, (gsize) n);
+        sm_http_buffer_consume (in, (gsize) n);
     }
   if (n < 0)
     {
-      sm_http_proxy_abort (self, error->message);
+      abort_connection (self, error->message);
       return TRUE;
     }
   progress |= n > 0;
 
-  if (sm_http_proxy_out_pending (self) || sm_http_buffer_length (&self->up_in) > 0 ||
-      self->request_head_sent < self->request_head->len || sm_http_buffer_length (&self->in) > 0)
+  if (sm_http_output_pending (self->client.output) || sm_http_buffer_length (&self->up_in) > 0 ||
+      self->request_head_sent < self->request_head->len || sm_http_buffer_length (in) > 0)
     return progress;
 
   /* Everything buffered is out: from now on bytes flow raw both ways */
-  stop_upstream_watches (self);
-  self->state = SM_HTTP_PROXY_TUNNEL;
-  sm_splice_async (self->client, G_IO_STREAM (self->upstream->stream), SM_HTTP_PROXY_BUFFER_SIZE,
-                   self->cancellable, tunnel_done_cb, g_object_ref (self));
+  upstream = g_steal_pointer (&self->upstream);
+  route = g_object_ref (sm_http_upstream_get_route (upstream));
+  stream = g_object_ref (sm_http_upstream_get_stream (upstream));
+  sm_http_upstream_detach (upstream, &moved);
+  self->vtable->tunnel (self->connection, route, stream, &moved);
   return TRUE;
+}
+
+gboolean
+sm_http_exchange_pump (SmHttpExchange *self)
+{
+  switch (self->phase)
+    {
+    case PHASE_RELAYING:
+      return pump_relaying (self);
+    case PHASE_TUNNEL_FLUSH:
+      return pump_tunnel (self);
+    case PHASE_IDLE:
+    case PHASE_WAITING:
+    default:
+      return FALSE;
+    }
 }

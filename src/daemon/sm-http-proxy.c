@@ -5,51 +5,96 @@
 #include <netinet/tcp.h>
 
 #include "sm-error.h"
-#include "sm-http-proxy-private.h"
-#include "sm-pollable-source.h"
+#include "sm-http-exchange.h"
+#include "sm-http-proxy.h"
+#include "sm-http-trace.h"
+#include "sm-http-watch.h"
+#include "sm-tcp-proxy.h"
 
 /*
  * The public side of an HTTP connection: reading request heads with their
  * limits and timers, writing, our own answers, and closing without
- * losing the last response. See sm-http-proxy-private.h for the layout.
+ * losing the last response. Each request goes to the connection's
+ * exchange (sm-http-exchange.h), which calls back through the functions
+ * of exchange_vtable below.
  */
+
+/* RFC 6585; libsoup 3.2 has no name for it */
+#define SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE 431
+
+typedef enum
+{
+  SM_HTTP_PROXY_READ_HEAD, /* waiting for a complete request head */
+  SM_HTTP_PROXY_EXCHANGE,  /* the exchange has the request */
+  SM_HTTP_PROXY_FLUSH,     /* writing what is queued of a response, then the next request */
+  SM_HTTP_PROXY_CLOSING,   /* last response out: half-closed, draining */
+  SM_HTTP_PROXY_DONE,
+} SmHttpProxyState;
+
+typedef enum
+{
+  SM_HTTP_PROXY_TIMER_NONE,
+  SM_HTTP_PROXY_TIMER_HEADER, /* the request head must be complete by then */
+  SM_HTTP_PROXY_TIMER_IDLE,   /* keep-alive: the next request must start */
+  SM_HTTP_PROXY_TIMER_LINGER, /* closing: close even if not drained */
+} SmHttpProxyTimer;
+
+struct _SmHttpProxy
+{
+  GObject                parent_instance;
+
+  SmHttpRouter          *router;
+  GIOStream             *client;
+  GPollableInputStream  *client_input;
+  GPollableOutputStream *client_output;
+  GSocketAddress        *client_address;
+  char                  *client_ip;
+  SmHttpLimits           limits;
+  GCancellable          *cancellable;
+  GSource               *cancel_watch;
+  gboolean               started;
+  gboolean               tracing; /* debug messages are shown */
+
+  SmHttpProxyState       state;
+  guint                  n_requests;
+  gboolean               keep_alive; /* the connection goes on after the response in FLUSH */
+
+  SmHttpBuffer           in; /* request heads, bodies, pipelined requests */
+  gboolean               client_half_closed;
+  gsize                  discarded;
+  SmHttpHeadScanner      head_scanner;
+  GSource               *client_read_watch;
+  GSource               *client_write_watch;
+  SmHttpOutput           out;
+  GSource               *timer;
+  SmHttpProxyTimer       timer_kind;
+
+  SmHttpExchange        *exchange;
+};
 
 G_DEFINE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, G_TYPE_OBJECT)
 
 static void start_closing (SmHttpProxy *self);
-
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
+static void run (SmHttpProxy *self);
+static void finish (SmHttpProxy *self);
+static void abort_connection (gpointer connection, const char *reason);
+static void response_queued (gpointer connection, gboolean keep_alive);
 
 static void
 sm_http_proxy_finalize (GObject *object)
 {
   SmHttpProxy *self = SM_HTTP_PROXY (object);
 
-  g_assert (self->upstream == NULL);
-  g_assert (self->idle->len == 0);
-
-  destroy_source (&self->client_read_watch);
-  destroy_source (&self->client_write_watch);
-  destroy_source (&self->timer);
-  destroy_source (&self->cancel_watch);
-  g_clear_pointer (&self->request, sm_http_request_free);
-  g_clear_pointer (&self->response, sm_http_response_free);
-  g_string_free (self->request_head, TRUE);
-  g_string_free (self->out, TRUE);
-  g_free (self->in.data);
-  g_free (self->up_in.data);
-  g_ptr_array_unref (self->idle);
+  sm_http_watch_stop (&self->client_read_watch);
+  sm_http_watch_stop (&self->client_write_watch);
+  sm_http_watch_stop (&self->timer);
+  sm_http_watch_stop (&self->cancel_watch);
+  g_clear_pointer (&self->exchange, sm_http_exchange_free);
+  sm_http_output_clear (&self->out);
+  sm_http_buffer_clear (&self->in);
   g_clear_object (&self->client);
   g_clear_object (&self->client_address);
-  g_clear_object (&self->port);
+  g_clear_object (&self->router);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->client_ip, g_free);
 
@@ -67,9 +112,6 @@ sm_http_proxy_class_init (SmHttpProxyClass *klass)
 static void
 sm_http_proxy_init (SmHttpProxy *self)
 {
-  self->out = g_string_new (NULL);
-  self->request_head = g_string_new (NULL);
-  self->idle = g_ptr_array_new ();
 }
 
 /* The client's address as services should see it: an IPv4 client of a
@@ -92,18 +134,21 @@ describe_client_ip (GSocketAddress *client_address)
   return g_inet_address_to_string (address);
 }
 
+static const SmHttpExchangeConnection exchange_vtable;
+
 SmHttpProxy *
-sm_http_proxy_new (SmPort             *port,
+sm_http_proxy_new (SmHttpRouter       *router,
                    GIOStream          *client,
                    GSocketAddress     *client_address,
                    gboolean            https,
                    const SmHttpLimits *limits)
 {
-  SmHttpProxy   *self;
-  GInputStream  *input;
-  GOutputStream *output;
+  SmHttpProxy         *self;
+  GInputStream        *input;
+  GOutputStream       *output;
+  SmHttpExchangeClient exchange_client;
 
-  g_return_val_if_fail (SM_IS_PORT (port), NULL);
+  g_return_val_if_fail (SM_IS_HTTP_ROUTER (router), NULL);
   g_return_val_if_fail (G_IS_IO_STREAM (client), NULL);
   g_return_val_if_fail (client_address == NULL || G_IS_SOCKET_ADDRESS (client_address), NULL);
   g_return_val_if_fail (limits != NULL && limits->max_head_size > 0, NULL);
@@ -117,22 +162,29 @@ sm_http_proxy_new (SmPort             *port,
                         NULL);
 
   self = g_object_new (SM_TYPE_HTTP_PROXY, NULL);
-  self->port = g_object_ref (port);
+  self->router = g_object_ref (router);
   self->client = g_object_ref (client);
   self->client_input = G_POLLABLE_INPUT_STREAM (input);
   self->client_output = G_POLLABLE_OUTPUT_STREAM (output);
   self->client_address = client_address != NULL ? g_object_ref (client_address) : NULL;
   self->client_ip = describe_client_ip (client_address);
-  self->https = https;
   self->limits = *limits;
-  self->tracing = !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
+  self->tracing = sm_http_trace_enabled ();
 
   /* A whole head must fit in the input buffer */
-  self->in.capacity = MAX (limits->max_head_size, SM_HTTP_PROXY_BUFFER_SIZE);
-  self->in.data = g_malloc (self->in.capacity);
-  G_STATIC_ASSERT (SM_HTTP_PROXY_BUFFER_SIZE >= SM_HTTP_PROXY_MAX_RESPONSE_HEAD);
-  self->up_in.capacity = SM_HTTP_PROXY_BUFFER_SIZE;
-  self->up_in.data = g_malloc (self->up_in.capacity);
+  sm_http_buffer_init (&self->in, MAX (limits->max_head_size, SM_HTTP_PROXY_BUFFER_SIZE));
+  sm_http_output_init (&self->out, self->client_output);
+
+  exchange_client = (SmHttpExchangeClient){
+    .address = self->client_address,
+    .ip = self->client_ip,
+    .https = https,
+    .input = &self->in,
+    .output = &self->out,
+    .tracing = self->tracing,
+  };
+  self->exchange =
+      sm_http_exchange_new (G_OBJECT (self), &exchange_vtable, &exchange_client, router);
 
   return self;
 }
@@ -186,6 +238,14 @@ static GSourceFuncs timer_source_funcs = {
   .dispatch = timer_source_dispatch,
 };
 
+/* Our own answer (to a request that is late, too big or malformed):
+ * then the connection closes */
+static void
+answer (SmHttpProxy *self, guint status)
+{
+  response_queued (self, sm_http_exchange_answer (self->exchange, status, TRUE, NULL));
+}
+
 static gboolean
 on_timer (gpointer user_data)
 {
@@ -200,10 +260,9 @@ on_timer (gpointer user_data)
     case SM_HTTP_PROXY_TIMER_HEADER:
       if (sm_http_buffer_length (&self->in) > 0)
         {
-          SM_HTTP_PROXY_DEBUG (self,
-                               "HTTP connection from %s: no complete request head within %u ms",
-                               self->client_ip, self->limits.header_timeout_ms);
-          sm_http_proxy_answer (self, SOUP_STATUS_REQUEST_TIMEOUT, TRUE, NULL);
+          SM_HTTP_DEBUG (self, "HTTP connection from %s: no complete request head within %u ms",
+                         self->client_ip, self->limits.header_timeout_ms);
+          answer (self, SOUP_STATUS_REQUEST_TIMEOUT);
         }
       else
         {
@@ -211,19 +270,19 @@ on_timer (gpointer user_data)
         }
       break;
     case SM_HTTP_PROXY_TIMER_IDLE:
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: idle for %u ms; closing it",
-                           self->client_ip, self->limits.idle_timeout_ms);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: idle for %u ms; closing it", self->client_ip,
+                     self->limits.idle_timeout_ms);
       start_closing (self);
       break;
     case SM_HTTP_PROXY_TIMER_LINGER:
-      sm_http_proxy_finish (self);
+      finish (self);
       break;
     case SM_HTTP_PROXY_TIMER_NONE:
     default:
       break;
     }
 
-  sm_http_proxy_run (self);
+  run (self);
   /* Disarmed until set again, or destroyed if the connection ended */
   return G_SOURCE_CONTINUE;
 }
@@ -260,106 +319,18 @@ set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
 
 /* Public side I/O ---------------------------------------------------------- */
 
-gssize
-sm_http_proxy_write_client (SmHttpProxy *self, const guint8 *data, gsize len)
+/* Writes what is queued: the bytes moved, or -1 when the client is gone
+ * and the connection ended */
+static gssize
+flush_out (SmHttpProxy *self)
 {
   g_autoptr (GError) error = NULL;
-  gssize n;
+  gsize  unused;
+  gssize n = sm_http_output_write (&self->out, NULL, 0, &unused, &error);
 
-  n = g_pollable_output_stream_write_nonblocking (self->client_output, data, len, NULL, &error);
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    n = 0;
-  else if (n < 0)
-    {
-      sm_http_proxy_abort (self, error->message);
-      return -1;
-    }
-
-  if (n == 0)
-    self->client_write_blocked = TRUE;
+  if (n < 0)
+    abort_connection (self, error->message);
   return n;
-}
-
-gssize
-sm_http_proxy_write_client_after_out (SmHttpProxy  *self,
-                                      const guint8 *data,
-                                      gsize         len,
-                                      gsize        *data_written)
-{
-  g_autoptr (GError) error = NULL;
-  gsize         out_left = self->out->len - self->out_sent;
-  GOutputVector vectors[2] = {
-    { self->out->str + self->out_sent, out_left },
-    { data, len },
-  };
-  gsize written = 0;
-
-  *data_written = 0;
-  if (out_left == 0)
-    {
-      gssize n = sm_http_proxy_write_client (self, data, len);
-
-      if (n > 0)
-        *data_written = (gsize) n;
-      return n;
-    }
-
-  switch (g_pollable_output_stream_writev_nonblocking (
-      self->client_output, vectors, G_N_ELEMENTS (vectors), &written, NULL, &error))
-    {
-    case G_POLLABLE_RETURN_OK:
-      break;
-    case G_POLLABLE_RETURN_WOULD_BLOCK:
-      self->client_write_blocked = TRUE;
-      return 0;
-    case G_POLLABLE_RETURN_FAILED:
-    default:
-      sm_http_proxy_abort (self, error->message);
-      return -1;
-    }
-
-  if (written == 0)
-    {
-      self->client_write_blocked = TRUE;
-      return 0;
-    }
-  if (written < out_left)
-    {
-      self->out_sent += written;
-      return (gssize) written;
-    }
-  g_string_truncate (self->out, 0);
-  self->out_sent = 0;
-  *data_written = written - out_left;
-  return (gssize) written;
-}
-
-gboolean
-sm_http_proxy_out_pending (SmHttpProxy *self)
-{
-  return self->out_sent < self->out->len;
-}
-
-gboolean
-sm_http_proxy_flush_out (SmHttpProxy *self)
-{
-  gboolean progress = FALSE;
-
-  while (sm_http_proxy_out_pending (self))
-    {
-      gssize n = sm_http_proxy_write_client (self, (const guint8 *) self->out->str + self->out_sent,
-                                             self->out->len - self->out_sent);
-      if (n < 0)
-        return TRUE;
-      if (n == 0)
-        return progress;
-      self->out_sent += (gsize) n;
-      progress = TRUE;
-    }
-
-  g_string_truncate (self->out, 0);
-  self->out_sent = 0;
-  return progress;
 }
 
 static gboolean
@@ -368,22 +339,19 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
   SmHttpProxy *self = user_data;
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
   g_autoptr (GError) error = NULL;
-  gsize  room;
   gssize n;
 
   /* Once closing, whatever comes is only read to be dropped */
   if (self->state == SM_HTTP_PROXY_CLOSING)
-    self->in.start = self->in.end = 0;
+    sm_http_buffer_discard (&self->in);
 
-  room = sm_http_buffer_make_room (&self->in);
-  if (room == 0)
+  if (sm_http_buffer_make_room (&self->in) == 0)
     {
-      sm_http_proxy_run (self);
+      run (self);
       return G_SOURCE_CONTINUE;
     }
 
-  n = g_pollable_input_stream_read_nonblocking (self->client_input, self->in.data + self->in.end,
-                                                room, NULL, &error);
+  n = sm_http_buffer_fill (&self->in, self->client_input, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
 
@@ -391,34 +359,27 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
     {
       /* A peer that already got its last response may reset: that is the end */
       if (self->state == SM_HTTP_PROXY_CLOSING)
-        sm_http_proxy_finish (self);
+        finish (self);
       else
-        sm_http_proxy_abort (self, error->message);
+        abort_connection (self, error->message);
       return G_SOURCE_REMOVE;
     }
 
-  if (n == 0)
-    {
-      self->client_eof = TRUE;
-    }
-  else if (self->state == SM_HTTP_PROXY_CLOSING)
+  if (n > 0 && self->state == SM_HTTP_PROXY_CLOSING)
     {
       self->discarded += (gsize) n;
       if (self->discarded >= SM_HTTP_PROXY_LINGER_MAX_BYTES)
         {
-          sm_http_proxy_finish (self);
+          finish (self);
           return G_SOURCE_REMOVE;
         }
     }
-  else
-    {
-      self->in.end += (gsize) n;
-      /* A new request started: it has the header timeout to complete */
-      if (self->state == SM_HTTP_PROXY_READ_HEAD && self->timer_kind == SM_HTTP_PROXY_TIMER_IDLE)
-        set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
-    }
+  /* A new request started: it has the header timeout to complete */
+  else if (n > 0 && self->state == SM_HTTP_PROXY_READ_HEAD &&
+           self->timer_kind == SM_HTTP_PROXY_TIMER_IDLE)
+    set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
 
-  sm_http_proxy_run (self);
+  run (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -428,8 +389,8 @@ on_client_writable (GObject *pollable_stream, gpointer user_data)
   SmHttpProxy *self = user_data;
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
-  self->client_write_blocked = FALSE;
-  sm_http_proxy_run (self);
+  self->out.blocked = FALSE;
+  run (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -441,44 +402,27 @@ update_client_watches (SmHttpProxy *self)
   switch (self->state)
     {
     case SM_HTTP_PROXY_READ_HEAD:
-    case SM_HTTP_PROXY_WAIT_ROUTE:
     case SM_HTTP_PROXY_EXCHANGE:
-    case SM_HTTP_PROXY_ANSWER:
+    case SM_HTTP_PROXY_FLUSH:
       /* Pipelined requests wait in the buffer, bounded by its size */
-      reading = !self->client_eof && sm_http_buffer_make_room (&self->in) > 0;
+      reading = !self->in.eof && sm_http_buffer_make_room (&self->in) > 0 &&
+                !sm_http_exchange_holds_input (self->exchange);
       break;
     case SM_HTTP_PROXY_CLOSING:
-      reading = !self->client_eof;
+      reading = !self->in.eof;
       break;
-    case SM_HTTP_PROXY_TUNNEL_FLUSH:
-    case SM_HTTP_PROXY_TUNNEL:
     case SM_HTTP_PROXY_DONE:
     default:
       reading = FALSE;
       break;
     }
 
-  if (!reading)
-    destroy_source (&self->client_read_watch);
-  else if (self->client_read_watch == NULL)
-    {
-      self->client_read_watch = sm_stream_create_read_source (self->client_input, NULL);
-      g_source_set_callback (self->client_read_watch, G_SOURCE_FUNC (on_client_readable), self,
-                             NULL);
-      g_source_set_static_name (self->client_read_watch, "[socketmaster] HTTP client readable");
-      g_source_attach (self->client_read_watch, NULL);
-    }
-
-  if (!self->client_write_blocked || self->state == SM_HTTP_PROXY_TUNNEL)
-    destroy_source (&self->client_write_watch);
-  else if (self->client_write_watch == NULL)
-    {
-      self->client_write_watch = sm_stream_create_write_source (self->client_output, NULL);
-      g_source_set_callback (self->client_write_watch, G_SOURCE_FUNC (on_client_writable), self,
-                             NULL);
-      g_source_set_static_name (self->client_write_watch, "[socketmaster] HTTP client writable");
-      g_source_attach (self->client_write_watch, NULL);
-    }
+  sm_http_watch_update (&self->client_read_watch, reading, self->client_input, G_IO_IN,
+                        G_CALLBACK (on_client_readable), self,
+                        "[socketmaster] HTTP client readable");
+  sm_http_watch_update (&self->client_write_watch, self->out.blocked, self->client_output, G_IO_OUT,
+                        G_CALLBACK (on_client_writable), self,
+                        "[socketmaster] HTTP client writable");
 }
 
 /* Requests ----------------------------------------------------------------- */
@@ -494,7 +438,7 @@ read_request_head (SmHttpProxy *self)
 
   if (len == 0)
     {
-      if (!self->client_eof)
+      if (!self->in.eof)
         return FALSE;
       start_closing (self);
       return TRUE;
@@ -504,20 +448,18 @@ read_request_head (SmHttpProxy *self)
                                  self->limits.max_head_size, &head_len, &error))
     {
     case SM_HTTP_NEED_MORE:
-      if (!self->client_eof)
+      if (!self->in.eof)
         return FALSE;
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: closed in the middle of a request head",
-                           self->client_ip);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: closed in the middle of a request head",
+                     self->client_ip);
       start_closing (self);
       return TRUE;
 
     case SM_HTTP_ERROR:
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: %s", self->client_ip, error->message);
-      sm_http_proxy_answer (self,
-                            g_error_matches (error, SM_ERROR, SM_ERROR_TOO_LARGE)
-                                ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
-                                : SOUP_STATUS_BAD_REQUEST,
-                            TRUE, NULL);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: %s", self->client_ip, error->message);
+      answer (self, g_error_matches (error, SM_ERROR, SM_ERROR_TOO_LARGE)
+                        ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
+                        : SOUP_STATUS_BAD_REQUEST);
       return TRUE;
 
     case SM_HTTP_COMPLETE:
@@ -529,66 +471,27 @@ read_request_head (SmHttpProxy *self)
 
   if (!sm_http_request_parse (sm_http_buffer_peek (&self->in), head_len, &request, &status, &error))
     {
-      SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: bad request: %s", self->client_ip,
-                           error->message);
-      sm_http_proxy_answer (self, status, TRUE, NULL);
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: bad request: %s", self->client_ip,
+                     error->message);
+      answer (self, status);
       return TRUE;
     }
 
   sm_http_buffer_consume (&self->in, head_len);
   sm_http_head_scanner_init (&self->head_scanner);
-  sm_http_proxy_begin_request (self, request);
+  self->n_requests++;
+  self->state = SM_HTTP_PROXY_EXCHANGE;
+  sm_http_exchange_begin (self->exchange, request);
   return TRUE;
 }
 
-void
-sm_http_proxy_answer (SmHttpProxy        *self,
-                      guint               status,
-                      gboolean            close_connection,
-                      SoupMessageHeaders *extra_headers)
+/* The current request is over: next request, or close */
+static void
+request_over (SmHttpProxy *self)
 {
-  SmHttpRequest *request = self->request;
-  gsize          start = self->out->len;
-  gsize          head_len;
+  sm_http_exchange_reset (self->exchange);
 
-  /* No request (it did not parse) or an HTTP/1.0 one: close to be safe */
-  if (close_connection || request == NULL || request->version != SOUP_HTTP_1_1)
-    self->keep_client = FALSE;
-
-  head_len =
-      sm_http_write_error_response (status, NULL, !self->keep_client, extra_headers, self->out);
-  if (request != NULL && g_str_equal (request->method, "HEAD"))
-    g_string_truncate (self->out, start + head_len);
-
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: answering %u%s", self->client_ip, status,
-                       self->keep_client ? "" : " and closing");
-
-  /* A service that was sending a response keeps none of it */
-  sm_http_proxy_clear_request (self);
-  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
-  self->state = SM_HTTP_PROXY_ANSWER;
-}
-
-static gboolean
-pump_answer (SmHttpProxy *self)
-{
-  gboolean progress = sm_http_proxy_flush_out (self);
-
-  if (self->state != SM_HTTP_PROXY_ANSWER)
-    return TRUE;
-  if (sm_http_proxy_out_pending (self))
-    return progress;
-
-  sm_http_proxy_request_over (self);
-  return TRUE;
-}
-
-void
-sm_http_proxy_request_over (SmHttpProxy *self)
-{
-  sm_http_proxy_clear_request (self);
-
-  if (!self->keep_client)
+  if (!self->keep_alive)
     {
       start_closing (self);
       return;
@@ -600,6 +503,20 @@ sm_http_proxy_request_over (SmHttpProxy *self)
                                                          : SM_HTTP_PROXY_TIMER_IDLE);
 }
 
+static gboolean
+pump_flush (SmHttpProxy *self)
+{
+  gssize n = flush_out (self);
+
+  if (n < 0)
+    return TRUE;
+  if (sm_http_output_pending (&self->out))
+    return n > 0;
+
+  request_over (self);
+  return TRUE;
+}
+
 /* Closing ------------------------------------------------------------------ */
 
 /* Writes what is left, half-closes, then reads until the client closes
@@ -608,8 +525,8 @@ sm_http_proxy_request_over (SmHttpProxy *self)
 static void
 start_closing (SmHttpProxy *self)
 {
-  sm_http_proxy_clear_request (self);
-  sm_http_upstream_close_idle (self);
+  sm_http_exchange_reset (self->exchange);
+  sm_http_exchange_close_idle (self->exchange);
   self->state = SM_HTTP_PROXY_CLOSING;
   set_timer (self, SM_HTTP_PROXY_TIMER_LINGER);
 }
@@ -635,11 +552,12 @@ half_close (SmHttpProxy *self)
 static gboolean
 pump_closing (SmHttpProxy *self)
 {
-  gboolean progress = sm_http_proxy_flush_out (self);
+  gssize   n = flush_out (self);
+  gboolean progress = n > 0;
 
-  if (self->state != SM_HTTP_PROXY_CLOSING)
+  if (n < 0)
     return TRUE;
-  if (sm_http_proxy_out_pending (self))
+  if (sm_http_output_pending (&self->out))
     return progress;
 
   if (!self->client_half_closed)
@@ -647,47 +565,98 @@ pump_closing (SmHttpProxy *self)
       half_close (self);
       progress = TRUE;
     }
-  if (self->client_eof)
+  if (self->in.eof)
     {
-      sm_http_proxy_finish (self);
+      finish (self);
       return TRUE;
     }
   return progress;
 }
 
-void
-sm_http_proxy_finish (SmHttpProxy *self)
+/* The connection is over: releases everything, and the reference
+ * sm_http_proxy_start() took. @close_client: FALSE when a tunnel took the
+ * client's stream over. */
+static void
+end (SmHttpProxy *self, gboolean close_client)
+{
+  self->state = SM_HTTP_PROXY_DONE;
+  sm_http_exchange_reset (self->exchange);
+  sm_http_exchange_close_idle (self->exchange);
+  sm_http_watch_stop (&self->client_read_watch);
+  sm_http_watch_stop (&self->client_write_watch);
+  sm_http_watch_stop (&self->timer);
+  sm_http_watch_stop (&self->cancel_watch);
+  if (close_client)
+    g_io_stream_close_async (self->client, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+
+  g_object_unref (self);
+}
+
+static void
+finish (SmHttpProxy *self)
 {
   if (self->state == SM_HTTP_PROXY_DONE)
     return;
 
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: closed after %u request(s)", self->client_ip,
-                       self->n_requests);
-
-  self->state = SM_HTTP_PROXY_DONE;
-  sm_http_proxy_clear_request (self);
-  sm_http_upstream_close_idle (self);
-  destroy_source (&self->client_read_watch);
-  destroy_source (&self->client_write_watch);
-  destroy_source (&self->timer);
-  destroy_source (&self->cancel_watch);
-  g_io_stream_close_async (self->client, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
-
-  /* The reference sm_http_proxy_start() took */
-  g_object_unref (self);
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: closed after %u request(s)", self->client_ip,
+                 self->n_requests);
+  end (self, TRUE);
 }
 
-void
-sm_http_proxy_abort (SmHttpProxy *self, const char *reason)
+/* The exchange's side ------------------------------------------------------ */
+
+static void
+abort_connection (gpointer connection, const char *reason)
 {
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s: aborted: %s", self->client_ip, reason);
-  sm_http_proxy_finish (self);
+  SmHttpProxy *self = connection;
+
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: aborted: %s", self->client_ip, reason);
+  finish (self);
 }
+
+static void
+response_queued (gpointer connection, gboolean keep_alive)
+{
+  SmHttpProxy *self = connection;
+
+  self->keep_alive = keep_alive;
+  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
+  self->state = SM_HTTP_PROXY_FLUSH;
+}
+
+/* After a 101 the connection is a raw TCP connection to the service */
+static void
+tunnel (gpointer connection, SmRoute *route, SmYamuxStream *stream, const SmSpliceCounts *moved)
+{
+  SmHttpProxy *self = connection;
+  g_autoptr (SmTcpProxy) proxy = NULL;
+
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: a tunnel after %u request(s)", self->client_ip,
+                 self->n_requests);
+
+  proxy = sm_tcp_proxy_new (self->client, self->client_address, route, stream,
+                            SM_HTTP_PROXY_BUFFER_SIZE, moved);
+  sm_tcp_proxy_start (proxy, self->cancellable);
+  end (self, FALSE);
+}
+
+static void
+run_connection (gpointer connection)
+{
+  run (connection);
+}
+
+static const SmHttpExchangeConnection exchange_vtable = {
+  .response_queued = response_queued,
+  .tunnel = tunnel,
+  .abort = abort_connection,
+  .run = run_connection,
+};
 
 /* The loop ----------------------------------------------------------------- */
 
-void
-sm_http_proxy_run (SmHttpProxy *self)
+static void
+run (SmHttpProxy *self)
 {
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
   gboolean progress = TRUE;
@@ -700,19 +669,14 @@ sm_http_proxy_run (SmHttpProxy *self)
           progress = read_request_head (self);
           break;
         case SM_HTTP_PROXY_EXCHANGE:
-          progress = sm_http_proxy_pump_exchange (self);
+          progress = sm_http_exchange_pump (self->exchange);
           break;
-        case SM_HTTP_PROXY_ANSWER:
-          progress = pump_answer (self);
-          break;
-        case SM_HTTP_PROXY_TUNNEL_FLUSH:
-          progress = sm_http_proxy_pump_tunnel (self);
+        case SM_HTTP_PROXY_FLUSH:
+          progress = pump_flush (self);
           break;
         case SM_HTTP_PROXY_CLOSING:
           progress = pump_closing (self);
           break;
-        case SM_HTTP_PROXY_WAIT_ROUTE:
-        case SM_HTTP_PROXY_TUNNEL:
         case SM_HTTP_PROXY_DONE:
         default:
           progress = FALSE;
@@ -723,7 +687,7 @@ sm_http_proxy_run (SmHttpProxy *self)
   if (self->state == SM_HTTP_PROXY_DONE)
     return;
   update_client_watches (self);
-  sm_http_proxy_update_upstream_watches (self);
+  sm_http_exchange_update_watches (self->exchange);
 }
 
 static gboolean
@@ -733,9 +697,7 @@ on_cancelled (GCancellable *cancellable, gpointer user_data)
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   g_clear_pointer (&self->cancel_watch, g_source_unref);
-  /* A tunnel's splice watches the same cancellable and ends it */
-  if (self->state != SM_HTTP_PROXY_TUNNEL)
-    sm_http_proxy_abort (self, "socketmaster is shutting down");
+  abort_connection (self, "socketmaster is shutting down");
   return G_SOURCE_REMOVE;
 }
 
@@ -747,7 +709,7 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   self->started = TRUE;
-  /* Released by sm_http_proxy_finish() */
+  /* Released by end() */
   g_object_ref (self);
 
   /* Small heads and interactive exchanges: no Nagle delays */
@@ -764,8 +726,8 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
       g_source_attach (self->cancel_watch, NULL);
     }
 
-  SM_HTTP_PROXY_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
-                       sm_port_get_display_name (self->port));
+  SM_HTTP_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
+                 sm_http_router_get_display_name (self->router));
 
   self->timer = g_source_new (&timer_source_funcs, sizeof (TimerSource));
   ((TimerSource *) self->timer)->deadline = -1;
@@ -775,5 +737,5 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
   set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
-  sm_http_proxy_run (self);
+  run (self);
 }

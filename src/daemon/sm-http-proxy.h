@@ -4,16 +4,12 @@
 #include <gio/gio.h>
 
 #include "sm-http-limits.h"
-#include "sm-port.h"
+#include "sm-http-router.h"
 
 G_BEGIN_DECLS
 
-/* Per direction: client input (at least the head limit) and service input */
+/* The client's input: at least the head limit; and a tunnel's buffers */
 #define SM_HTTP_PROXY_BUFFER_SIZE (64 * 1024)
-/* A service's response head may not be larger (502) */
-#define SM_HTTP_PROXY_MAX_RESPONSE_HEAD (64 * 1024)
-/* Idle keep-alive streams to services kept per public connection */
-#define SM_HTTP_PROXY_MAX_IDLE_STREAMS 4
 /* After the last response of a connection: time to write it and to read
  * what the client still sends, so that closing does not reset the
  * connection under the response */
@@ -24,19 +20,26 @@ G_BEGIN_DECLS
  * SmHttpProxy:
  *
  * One public connection of a port in HTTP mode: an HTTP/1.1 reverse proxy
- * that routes every request on its own (sm_port_match_http()). Requests
- * are handled one at a time, in order; pipelined requests wait in the
- * input buffer. Bodies stream through bounded buffers both ways, the
- * response being read while the request body is still being sent.
+ * that routes every request on its own. Requests are handled one at a
+ * time, in order; pipelined requests wait in the input buffer.
  *
- * Each request goes to a yamux stream to its service, reused for later
- * requests to the same service while both sides keep the connection
- * alive. A stream is never reused once its service is going away, and an
- * idle one is closed at once then, so a draining service is not held up.
+ * One request, from accept to the service, goes through:
+ *  - #SmPort accepts the connection (and terminates TLS) and makes the
+ *    proxy with the port's #SmHttpRouter;
+ *  - the proxy (this file) reads the request head, with its size limit
+ *    and timers, and owns the public stream: reading, writing, closing
+ *    without losing the last response;
+ *  - its #SmHttpExchange asks the router which service the request goes
+ *    to (or waits there for one that left to come back), relays the
+ *    request and the response, retries, and hands a 101 over to a raw
+ *    tunnel (#SmTcpProxy);
+ *  - sm-http-upstream.c opens or reuses the yamux stream to the service.
  *
- * A request that failed on its service before any response byte came back
- * is sent again once (GET, HEAD or OPTIONS without a body); other failures
- * get 502. After a 101 the connection becomes a raw tunnel to the service.
+ * Everything is driven by one loop: it makes all the progress the
+ * buffers and the streams allow, then watches for exactly what it waits
+ * for (readable input with room to store it, writable output it could not
+ * finish writing). Memory per connection is bounded by its buffers and
+ * one head being written.
  *
  * The public stream may be any GIOStream with pollable input and output
  * (a GSocketConnection, or a TLS stream over one). The proxy keeps itself
@@ -47,7 +50,7 @@ G_DECLARE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, SM, HTTP_PROXY, GObject)
 
 /* @client_address: the client's, for the forwarding headers (NULL:
  * "unknown"); @https: the client connected with TLS */
-SmHttpProxy *sm_http_proxy_new (SmPort             *port,
+SmHttpProxy *sm_http_proxy_new (SmHttpRouter       *router,
                                 GIOStream          *client,
                                 GSocketAddress     *client_address,
                                 gboolean            https,

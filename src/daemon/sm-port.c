@@ -6,9 +6,9 @@
 #include "sm-address.h"
 #include "sm-connection-queue.h"
 #include "sm-http-proxy.h"
+#include "sm-http-router.h"
 #include "sm-listen-socket.h"
 #include "sm-port.h"
-#include "sm-rate-limit.h"
 #include "sm-tcp-proxy.h"
 #include "sm-tls-terminator.h"
 
@@ -34,12 +34,10 @@ struct _SmPort
   guint              hold_source;
 
   SmConnectionQueue *queued; /* raw TCP, or waiting for a certificate */
-  SmRateLimit        overflow_log_limit;
 
   /* HTTP mode */
   SmHttpLimits       http_limits;
-  SmHttpMatcher     *matcher;
-  SmHttpWaitQueue   *waiters;
+  SmHttpRouter      *router;
 
   /* TLS termination, set up by the first certificate */
   SmTlsTerminator   *tls;
@@ -92,8 +90,8 @@ drop_queued (SmPort *self)
   if (self->queued != NULL)
     sm_connection_queue_drop_all (self->queued);
 
-  if (self->waiters != NULL)
-    sm_http_wait_queue_drop_all (self->waiters);
+  if (self->router != NULL)
+    sm_http_router_stop_waiting (self->router);
 }
 
 static void update_hold_timer (SmPort *self);
@@ -110,8 +108,8 @@ remove_route (SmPort *self, SmRoute *route)
   g_ptr_array_remove_index (self->routes, index);
   if (index < self->next_route)
     self->next_route--;
-  if (self->matcher != NULL)
-    sm_http_matcher_route_removed (self->matcher, route, g_get_monotonic_time ());
+  if (self->router != NULL)
+    sm_http_router_remove_route (self->router, route);
   if (self->tls != NULL && sm_socket_definition_has_tls (sm_route_get_definition (route)))
     {
       g_autofree char *id = make_certificate_id (route);
@@ -155,7 +153,7 @@ dispatch (SmPort *self, GIOStream *connection, GSocketAddress *client)
         }
 
       self->next_route = index + 1;
-      proxy = sm_tcp_proxy_new (connection, client, route, stream);
+      proxy = sm_tcp_proxy_new (connection, client, route, stream, SM_TCP_PROXY_BUFFER_SIZE, NULL);
       sm_tcp_proxy_start (proxy, self->cancellable);
       return TRUE;
     }
@@ -203,7 +201,7 @@ serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean ht
 {
   g_autoptr (SmHttpProxy) proxy = NULL;
 
-  proxy = sm_http_proxy_new (self, stream, remote, https, &self->http_limits);
+  proxy = sm_http_proxy_new (self->router, stream, remote, https, &self->http_limits);
   sm_http_proxy_start (proxy, self->cancellable);
 }
 
@@ -387,8 +385,7 @@ sm_port_finalize (GObject *object)
 
   g_ptr_array_unref (self->routes);
   g_clear_pointer (&self->queued, sm_connection_queue_free);
-  g_clear_pointer (&self->waiters, sm_http_wait_queue_free);
-  g_clear_pointer (&self->matcher, sm_http_matcher_free);
+  g_clear_object (&self->router);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->key, g_free);
@@ -424,7 +421,6 @@ sm_port_init (SmPort *self)
 {
   self->routes = g_ptr_array_new ();
   sm_http_limits_init (&self->http_limits);
-  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
   self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
 
@@ -465,11 +461,7 @@ sm_port_new (GInetAddress *address,
   self->cancellable = g_object_ref (cancellable);
   self->queued = sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
   if (mode == SM_PORT_MODE_HTTP)
-    {
-      self->matcher = sm_http_matcher_new (self->hold_us);
-      self->waiters =
-          sm_http_wait_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
-    }
+    self->router = sm_http_router_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
 
   self->service = g_socket_service_new ();
   if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
@@ -532,7 +524,7 @@ sm_port_get_n_queued (SmPort *self)
 {
   g_return_val_if_fail (SM_IS_PORT (self), 0);
   return sm_connection_queue_get_length (self->queued) +
-         (self->waiters != NULL ? sm_http_wait_queue_get_length (self->waiters) : 0);
+         (self->router != NULL ? sm_http_router_get_n_waiting (self->router) : 0);
 }
 
 gboolean
@@ -590,8 +582,8 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   g_ptr_array_add (self->routes, g_object_ref (route));
   g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
 
-  if (self->matcher != NULL)
-    sm_http_matcher_route_added (self->matcher, route);
+  if (self->router != NULL)
+    sm_http_router_add_route (self->router, route);
 
   g_message ("Service %s registered on %s", sm_route_get_peer (route), self->display_name);
   /* Before the waiting connections are handed over: they may need it */
@@ -607,8 +599,8 @@ sm_port_add_route (SmPort *self, SmRoute *route)
 
   if (sm_route_is_gone (route))
     remove_route (self, route);
-  else if (self->mode == SM_PORT_MODE_HTTP)
-    sm_http_wait_queue_flush (self->waiters, self->matcher, self->routes);
+  else if (self->router != NULL)
+    sm_http_router_flush_waiting (self->router);
   flush_queue (self);
 
   update_hold_timer (self);
@@ -644,6 +636,8 @@ sm_port_close (SmPort *self)
   /* A "closed" handler usually drops the owner's reference */
   hold = g_object_ref (self);
   self->closed = TRUE;
+  if (self->router != NULL)
+    sm_http_router_close (self->router);
   g_clear_handle_id (&self->hold_source, g_source_remove);
   sm_port_stop_listening (self);
 
@@ -691,56 +685,6 @@ sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits)
   self->http_limits = *limits;
 }
 
-SmHttpMatch
-sm_port_match_http (SmPort *self, const char *host, const char *path, SmRoute **out_route)
-{
-  g_return_val_if_fail (SM_IS_PORT (self), SM_HTTP_MATCH_NONE);
-  g_return_val_if_fail (self->matcher != NULL, SM_HTTP_MATCH_NONE);
-  g_return_val_if_fail (out_route != NULL, SM_HTTP_MATCH_NONE);
-
-  *out_route = NULL;
-  if (self->closed)
-    return SM_HTTP_MATCH_NONE;
-  return sm_http_matcher_match (self->matcher, self->routes, host, path, g_get_monotonic_time (),
-                                out_route);
-}
-
-SmHttpWaiter *
-sm_port_wait_for_http_route (SmPort          *self,
-                             GSocketAddress  *client,
-                             const char      *host,
-                             const char      *path,
-                             SmHttpRouteReady callback,
-                             gpointer         user_data)
-{
-  SmHttpWaiter *waiter;
-
-  g_return_val_if_fail (SM_IS_PORT (self), NULL);
-  g_return_val_if_fail (self->waiters != NULL, NULL);
-  g_return_val_if_fail (callback != NULL, NULL);
-
-  if (!self->listening)
-    return NULL;
-
-  waiter = sm_http_wait_queue_push (self->waiters, client, host, path, callback, user_data);
-  if (waiter == NULL)
-    {
-      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
-                         "Refusing a request: %u requests to %s already wait for a service",
-                         sm_http_wait_queue_get_length (self->waiters), self->display_name);
-    }
-  return waiter;
-}
-
-void
-sm_port_cancel_wait (SmPort *self, SmHttpWaiter *waiter)
-{
-  g_return_if_fail (SM_IS_PORT (self));
-  g_return_if_fail (self->waiters != NULL);
-
-  sm_http_wait_queue_cancel (self->waiters, waiter);
-}
-
 typedef struct
 {
   SmPortWaitingFunc func;
@@ -776,6 +720,6 @@ sm_port_foreach_waiting (SmPort *self, SmPortWaitingFunc func, gpointer user_dat
   g_return_if_fail (func != NULL);
 
   sm_connection_queue_foreach (self->queued, report_waiting_connection, &foreach);
-  if (self->waiters != NULL)
-    sm_http_wait_queue_foreach (self->waiters, report_waiting_request, &foreach);
+  if (self->router != NULL)
+    sm_http_router_foreach_waiting (self->router, report_waiting_request, &foreach);
 }

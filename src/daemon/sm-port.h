@@ -4,8 +4,6 @@
 #include <gio/gio.h>
 
 #include "sm-http-limits.h"
-#include "sm-http-matcher.h"
-#include "sm-http-wait-queue.h"
 #include "sm-route.h"
 
 G_BEGIN_DECLS
@@ -50,8 +48,9 @@ const char *sm_port_mode_to_string (SmPortMode mode);
  * #SmPort::tls-changed tells when termination starts or stops.
  *
  * In HTTP mode each connection goes to an #SmHttpProxy, which asks the
- * port for a route per request (sm_port_match_http()) and may wait for
- * one (sm_port_wait_for_http_route()).
+ * port's #SmHttpRouter for a route per request and may wait there for a
+ * service that left to come back. The port tells its router when routes
+ * come and go; its connections never call the port.
  *
  * A port with no routes and no reservation closes itself after the hold
  * timeout and emits #SmPort::closed. A reservation (sm_port_reserve()) keeps
@@ -102,22 +101,6 @@ gboolean      sm_port_get_tls (SmPort *self);
 
 /* HTTP mode: limits for the connections accepted from now on */
 void          sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits);
-
-/* HTTP mode: the route for one request (see #SmHttpMatcher) */
-SmHttpMatch
-sm_port_match_http (SmPort *self, const char *host, const char *path, SmRoute **out_route);
-/* Calls @callback once: when a route for the request registers, at the
- * end of the hold timeout, or when the port stops listening. NULL (and
- * no call) when the port does not listen or too many requests already
- * wait: the caller answers 503 at once. @client is for observers. */
-SmHttpWaiter *sm_port_wait_for_http_route (SmPort          *self,
-                                           GSocketAddress  *client,
-                                           const char      *host,
-                                           const char      *path,
-                                           SmHttpRouteReady callback,
-                                           gpointer         user_data);
-/* Forgets a waiter whose callback has not run yet */
-void          sm_port_cancel_wait (SmPort *self, SmHttpWaiter *waiter);
 
 /* Stops accepting and drops waiting connections; routes stay */
 void          sm_port_stop_listening (SmPort *self);

@@ -16,6 +16,8 @@ struct _SmTcpProxy
   SmRoute       *route;
   SmYamuxStream *stream;
   char          *client;
+  gsize          buffer_size;
+  SmSpliceCounts moved; /* before the copy */
   gboolean       started;
 };
 
@@ -48,10 +50,12 @@ sm_tcp_proxy_init (SmTcpProxy *self)
 }
 
 SmTcpProxy *
-sm_tcp_proxy_new (GIOStream      *client,
-                  GSocketAddress *client_address,
-                  SmRoute        *route,
-                  SmYamuxStream  *stream)
+sm_tcp_proxy_new (GIOStream            *client,
+                  GSocketAddress       *client_address,
+                  SmRoute              *route,
+                  SmYamuxStream        *stream,
+                  gsize                 buffer_size,
+                  const SmSpliceCounts *moved)
 {
   SmTcpProxy *self;
 
@@ -66,6 +70,9 @@ sm_tcp_proxy_new (GIOStream      *client,
   self->stream = g_object_ref (stream);
   self->client =
       client_address != NULL ? sm_address_format_socket (client_address) : g_strdup ("(unknown)");
+  self->buffer_size = buffer_size;
+  if (moved != NULL)
+    self->moved = *moved;
 
   return self;
 }
@@ -87,7 +94,8 @@ splice_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data
              self->client, sm_yamux_stream_get_id (self->stream), sm_route_get_peer (self->route),
              counts.a_to_b, counts.b_to_a);
 
-  sm_route_stream_finished (self->route, counts.a_to_b, counts.b_to_a);
+  sm_route_stream_finished (self->route, self->moved.a_to_b + counts.a_to_b,
+                            self->moved.b_to_a + counts.b_to_a);
 }
 
 void
@@ -107,6 +115,6 @@ sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable)
   g_debug ("Connection from %s goes to %s as stream %u", self->client,
            sm_route_get_peer (self->route), sm_yamux_stream_get_id (self->stream));
 
-  sm_splice_async (self->connection, G_IO_STREAM (self->stream), SM_TCP_PROXY_BUFFER_SIZE,
-                   cancellable, splice_done_cb, g_object_ref (self));
+  sm_splice_async (self->connection, G_IO_STREAM (self->stream), self->buffer_size, cancellable,
+                   splice_done_cb, g_object_ref (self));
 }

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "sm-route.h"
+#include "sm-splice.h"
 #include "sm-yamux-stream.h"
 
 G_BEGIN_DECLS
@@ -15,8 +16,9 @@ G_BEGIN_DECLS
 /**
  * SmTcpProxy:
  *
- * One public connection in raw TCP mode: its bytes are copied to and from
- * a yamux stream opened to a service, until both sides are done or either
+ * One public connection in raw TCP mode, or an HTTP connection after its
+ * request switched protocols (101): its bytes are copied to and from a
+ * yamux stream opened to a service, until both sides are done or either
  * breaks. It keeps itself alive while it runs and tells its route how much
  * went through when it ends.
  *
@@ -27,11 +29,15 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, SM, TCP_PROXY, GObject)
 
 /* @stream must come from sm_route_open_stream (@route); @client_address
- * is for messages (NULL: unknown) */
-SmTcpProxy *sm_tcp_proxy_new (GIOStream      *client,
-                              GSocketAddress *client_address,
-                              SmRoute        *route,
-                              SmYamuxStream  *stream);
+ * is for messages (NULL: unknown); @buffer_size: per direction. @moved
+ * (NULL: none): bytes already sent over @stream (an HTTP connection's
+ * requests and responses before its tunnel), counted with the copy's. */
+SmTcpProxy *sm_tcp_proxy_new (GIOStream            *client,
+                              GSocketAddress       *client_address,
+                              SmRoute              *route,
+                              SmYamuxStream        *stream,
+                              gsize                 buffer_size,
+                              const SmSpliceCounts *moved);
 /* Cancelling @cancellable aborts the copy (daemon shutdown) */
 void        sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable);
 

@@ -7,43 +7,14 @@
  * codec and its tests cannot share an endianness bug.
  */
 
-#include <string.h>
 #include <glib.h>
 
 G_BEGIN_DECLS
 
-static inline void
-sm_test_append_u64 (GByteArray *out,
-                    guint64     value)
-{
-  for (int shift = 56; shift >= 0; shift -= 8)
-    {
-      guint8 byte = (value >> shift) & 0xff;
-      g_byte_array_append (out, &byte, 1);
-    }
-}
-
-static inline void
-sm_test_append_byte (GByteArray *out,
-                     guint8      byte)
-{
-  g_byte_array_append (out, &byte, 1);
-}
-
-static inline void
-sm_test_append_string_bytes (GByteArray *out,
-                             const char *bytes,
-                             gsize       len)
-{
-  sm_test_append_u64 (out, len);
-  g_byte_array_append (out, (const guint8 *) bytes, len);
-}
-
-static inline void
-sm_test_append_string (GByteArray *out,
-                       const char *string)
-{
-  sm_test_append_string_bytes (out, string, strlen (string));
-}
+void sm_test_append_u64 (GByteArray *out, guint64 value);
+void sm_test_append_byte (GByteArray *out, guint8 byte);
+/* A string as the protocol sends it: its length, then its @len bytes */
+void sm_test_append_string_bytes (GByteArray *out, const char *bytes, gsize len);
+void sm_test_append_string (GByteArray *out, const char *string);
 
 G_END_DECLS

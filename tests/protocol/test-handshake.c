@@ -70,7 +70,6 @@ static void
 test_definition_accessors (void)
 {
   g_autoptr(SmSocketDefinition) def = sm_socket_definition_new (443);
-  g_autoptr(SmSocketDefinition) copy = NULL;
 
   g_assert_cmpstr (sm_socket_definition_get_address (def), ==, "");
   g_assert_cmpuint (sm_socket_definition_get_port (def), ==, 443);
@@ -101,17 +100,26 @@ test_definition_accessors (void)
   g_assert_cmpstr (sm_socket_definition_get_tls_cert (def), ==, TEST_CERT);
   g_assert_cmpstr (sm_socket_definition_get_tls_key (def), ==, TEST_KEY);
 
-  copy = g_boxed_copy (SM_TYPE_SOCKET_DEFINITION, def);
-  assert_definitions_equal (def, copy);
-  /* A deep copy: changing the original leaves the copy alone */
-  sm_socket_definition_set_http (def, "other.org", "/");
-  g_assert_cmpstr (sm_socket_definition_get_domain_suffix (copy), ==, "example.com");
-
   sm_socket_definition_set_tls (def, NULL, NULL);
   g_assert_false (sm_socket_definition_has_tls (def));
   g_assert_null (sm_socket_definition_get_tls_cert (def));
   g_assert_null (sm_socket_definition_get_tls_key (def));
+}
+
+static void
+test_definition_copy (void)
+{
+  g_autoptr(SmSocketDefinition) def = make_definition (SM_HANDSHAKE_FLAG_HTTP | SM_HANDSHAKE_FLAG_TLS);
+  g_autoptr(SmSocketDefinition) copy = NULL;
+
+  copy = g_boxed_copy (SM_TYPE_SOCKET_DEFINITION, def);
+  assert_definitions_equal (def, copy);
+  /* A deep copy: changing the original leaves the copy alone */
+  sm_socket_definition_set_http (def, "other.org", "/");
+  g_assert_cmpstr (sm_socket_definition_get_domain_suffix (copy), ==, "bücher.example.com");
+  sm_socket_definition_set_tls (def, NULL, NULL);
   g_assert_true (sm_socket_definition_has_tls (copy));
+  g_assert_cmpstr (sm_socket_definition_get_tls_key (copy), ==, TEST_KEY);
 }
 
 static void
@@ -193,12 +201,21 @@ test_request_encoding (void)
   sm_socket_definition_set_tls (tls_only, "CC", "KKK");
   tls_only_bytes = encode_definition (tls_only);
   g_assert_cmpmem (tls_only_bytes->data, tls_only_bytes->len, expected_tls_only, sizeof expected_tls_only);
+}
 
-  /* Encoding appends: existing bytes are kept */
-  sm_handshake_encode_request (minimal, full_bytes);
-  g_assert_cmpuint (full_bytes->len, ==, sizeof expected_full + sizeof expected_minimal);
-  g_assert_cmpmem (full_bytes->data + sizeof expected_full, sizeof expected_minimal,
-                   expected_minimal, sizeof expected_minimal);
+/* Encoding appends: existing bytes are kept */
+static void
+test_request_encoding_appends (void)
+{
+  g_autoptr(SmSocketDefinition) def = make_definition (0);
+  g_autoptr(GByteArray) once = encode_definition (def);
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+
+  g_byte_array_append (bytes, (const guint8 *) "previous", 8);
+  sm_handshake_encode_request (def, bytes);
+  g_assert_cmpuint (bytes->len, ==, 8 + once->len);
+  g_assert_cmpmem (bytes->data, 8, "previous", 8);
+  g_assert_cmpmem (bytes->data + 8, once->len, once->data, once->len);
 }
 
 static void
@@ -352,8 +369,12 @@ test_request_bad_port (void)
       error = parse_request_expect_error (bytes, SM_ERROR_INVALID_ARGUMENT);
       g_assert_cmpstr (error->message, ==, cases[i].message);
     }
+}
 
-  /* The ends of the range are fine */
+/* The ends of the range are fine */
+static void
+test_request_port_range_ends (void)
+{
   for (guint port = 1; port <= 65535; port += 65534)
     {
       g_autoptr(GByteArray) bytes = g_byte_array_new ();
@@ -469,28 +490,42 @@ test_request_bad_text (void)
         }
       g_assert_true (failed);
     }
+}
 
-  /* A NUL is refused as soon as it arrives, long before the string ends */
-  {
-    g_autoptr(GByteArray) bytes = build_request_up_to (FIELD_ADDRESS, 1000);
-    g_autoptr(GError) error = NULL;
+/* A NUL is refused as soon as it arrives, long before the string ends */
+static void
+test_request_early_nul (void)
+{
+  g_autoptr(GByteArray) bytes = build_request_up_to (FIELD_ADDRESS, 1000);
+  g_autoptr(GError) error = NULL;
 
-    sm_test_append_byte (bytes, '\0');
-    g_assert_cmpint (sm_handshake_parse_request (bytes->data, bytes->len, NULL, NULL, &error),
-                     ==, SM_HANDSHAKE_ERROR);
-    g_assert_error (error, SM_ERROR, SM_ERROR_PROTOCOL);
-  }
+  sm_test_append_byte (bytes, '\0');
+  g_assert_cmpint (sm_handshake_parse_request (bytes->data, bytes->len, NULL, NULL, &error),
+                   ==, SM_HANDSHAKE_ERROR);
+  g_assert_error (error, SM_ERROR, SM_ERROR_PROTOCOL);
+}
 
-  /* PEM only has to be free of NUL bytes; GnuTLS judges the rest */
-  {
-    g_autoptr(GByteArray) bytes = build_request_up_to (FIELD_KEY, 2);
-    g_autoptr(SmSocketDefinition) def = NULL;
+/* PEM only has to be free of NUL bytes; GnuTLS judges the rest */
+static void
+test_request_pem_bytes (void)
+{
+  g_autoptr(GByteArray) bytes = build_request_up_to (FIELD_KEY, 2);
+  g_autoptr(SmSocketDefinition) def = NULL;
 
-    g_byte_array_append (bytes, (const guint8 *) "\xff\xfe", 2);
-    g_assert_cmpint (sm_handshake_parse_request (bytes->data, bytes->len, NULL, &def, NULL),
-                     ==, SM_HANDSHAKE_COMPLETE);
-    g_assert_cmpstr (sm_socket_definition_get_tls_key (def), ==, "\xff\xfe");
-  }
+  g_byte_array_append (bytes, (const guint8 *) "\xff\xfe", 2);
+  g_assert_cmpint (sm_handshake_parse_request (bytes->data, bytes->len, NULL, &def, NULL),
+                   ==, SM_HANDSHAKE_COMPLETE);
+  g_assert_cmpstr (sm_socket_definition_get_tls_key (def), ==, "\xff\xfe");
+}
+
+static void
+test_status_encoding (void)
+{
+  static const guint8 expected_ok[] = { 0, 0, 0, 0, 0, 0, 0, 2, 'O', 'K' };
+  g_autoptr(GByteArray) ok_bytes = g_byte_array_new ();
+
+  sm_handshake_encode_status (SM_HANDSHAKE_STATUS_OK, ok_bytes);
+  g_assert_cmpmem (ok_bytes->data, ok_bytes->len, expected_ok, sizeof expected_ok);
 }
 
 static void
@@ -502,11 +537,6 @@ test_status_round_trip (void)
     "invalid handshake: port 0 is out of range 1-65535",
     "port 80: Permission denied — ünïcödé 𝄞",
   };
-  static const guint8 expected_ok[] = { 0, 0, 0, 0, 0, 0, 0, 2, 'O', 'K' };
-  g_autoptr(GByteArray) ok_bytes = g_byte_array_new ();
-
-  sm_handshake_encode_status (SM_HANDSHAKE_STATUS_OK, ok_bytes);
-  g_assert_cmpmem (ok_bytes->data, ok_bytes->len, expected_ok, sizeof expected_ok);
 
   for (gsize i = 0; i < G_N_ELEMENTS (statuses); i++)
     {
@@ -543,14 +573,11 @@ test_status_round_trip (void)
 }
 
 static void
-test_status_limits (void)
+test_status_too_long (void)
 {
   static const guint64 lengths[] = {
     SM_HANDSHAKE_MAX_STATUS + 1, G_GUINT64_CONSTANT (1) << 62, G_MAXUINT64
   };
-  g_autofree char *at_limit = g_strnfill (SM_HANDSHAKE_MAX_STATUS, 'x');
-  g_autoptr(GByteArray) at_limit_bytes = g_byte_array_new ();
-  g_autofree char *parsed = NULL;
 
   for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++)
     {
@@ -569,21 +596,31 @@ test_status_limits (void)
                                   lengths[i], SM_HANDSHAKE_MAX_STATUS);
       g_assert_cmpstr (error->message, ==, expected);
     }
+}
+
+static void
+test_status_at_limit (void)
+{
+  g_autofree char *at_limit = g_strnfill (SM_HANDSHAKE_MAX_STATUS, 'x');
+  g_autoptr(GByteArray) at_limit_bytes = g_byte_array_new ();
+  g_autofree char *parsed = NULL;
 
   sm_test_append_string (at_limit_bytes, at_limit);
   g_assert_cmpint (sm_handshake_parse_status (at_limit_bytes->data, at_limit_bytes->len, NULL, &parsed, NULL),
                    ==, SM_HANDSHAKE_COMPLETE);
   g_assert_cmpstr (parsed, ==, at_limit);
+}
 
-  {
-    g_autoptr(GByteArray) bytes = g_byte_array_new ();
-    g_autoptr(GError) error = NULL;
+static void
+test_status_nul (void)
+{
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
 
-    sm_test_append_string_bytes (bytes, "O\0K", 3);
-    g_assert_cmpint (sm_handshake_parse_status (bytes->data, bytes->len, NULL, NULL, &error),
-                     ==, SM_HANDSHAKE_ERROR);
-    g_assert_error (error, SM_ERROR, SM_ERROR_PROTOCOL);
-  }
+  sm_test_append_string_bytes (bytes, "O\0K", 3);
+  g_assert_cmpint (sm_handshake_parse_status (bytes->data, bytes->len, NULL, NULL, &error),
+                   ==, SM_HANDSHAKE_ERROR);
+  g_assert_error (error, SM_ERROR, SM_ERROR_PROTOCOL);
 }
 
 static void
@@ -775,18 +812,26 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/socket-definition/accessors", test_definition_accessors);
+  g_test_add_func ("/socket-definition/copy", test_definition_copy);
   g_test_add_func ("/handshake/request/round-trip", test_request_round_trip);
   g_test_add_func ("/handshake/request/encoding", test_request_encoding);
+  g_test_add_func ("/handshake/request/encoding-appends", test_request_encoding_appends);
   g_test_add_func ("/handshake/request/truncated", test_request_truncated);
   g_test_add_func ("/handshake/request/oversized", test_request_oversized);
   g_test_add_func ("/handshake/request/huge-length", test_request_huge_length);
   g_test_add_func ("/handshake/request/bad-port", test_request_bad_port);
+  g_test_add_func ("/handshake/request/port-range-ends", test_request_port_range_ends);
   g_test_add_func ("/handshake/request/bad-flags", test_request_bad_flags);
   g_test_add_func ("/handshake/request/at-limit", test_request_at_limit);
   g_test_add_func ("/handshake/request/bad-text", test_request_bad_text);
+  g_test_add_func ("/handshake/request/early-nul", test_request_early_nul);
+  g_test_add_func ("/handshake/request/pem-bytes", test_request_pem_bytes);
   g_test_add_func ("/handshake/request/random", test_request_random);
+  g_test_add_func ("/handshake/status/encoding", test_status_encoding);
   g_test_add_func ("/handshake/status/round-trip", test_status_round_trip);
-  g_test_add_func ("/handshake/status/limits", test_status_limits);
+  g_test_add_func ("/handshake/status/too-long", test_status_too_long);
+  g_test_add_func ("/handshake/status/at-limit", test_status_at_limit);
+  g_test_add_func ("/handshake/status/nul", test_status_nul);
   g_test_add_func ("/handshake/status/encode-long", test_status_encode_long);
   g_test_add_func ("/handshake/status/random", test_status_random);
 

@@ -11,20 +11,21 @@
 
 /* GIO folds EADDRNOTAVAIL and friends into G_IO_ERROR_FAILED, but services
  * deserve to know why they got no listener, so bind(2) is called directly
- * and its errno kept. */
+ * and its errno kept. @address NULL: all interfaces, through a dual-stack
+ * IPv6 socket. */
 static GSocket *
-bind_and_listen (GInetAddress *address,
-                 guint16       port,
-                 gboolean      dual_stack,
-                 int          *out_errno,
-                 GError      **error)
+bind_and_listen (GInetAddress *address, guint16 port, int *out_errno, GError **error)
 {
+  g_autoptr (GInetAddress) any6 = NULL;
   g_autoptr (GSocket) socket = NULL;
   g_autoptr (GSocketAddress) socket_address = NULL;
   struct sockaddr_storage native;
   gssize                  native_size;
+  gboolean                dual_stack = address == NULL;
 
   *out_errno = 0;
+  if (dual_stack)
+    address = any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
 
   socket = g_socket_new (g_inet_address_get_family (address), G_SOCKET_TYPE_STREAM,
                          G_SOCKET_PROTOCOL_TCP, error);
@@ -119,24 +120,16 @@ sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error)
   GSocket *socket;
   int      bind_errno = 0;
 
-  if (address != NULL)
+  socket = bind_and_listen (address, port, &bind_errno, &local_error);
+
+  /* No IPv6 on this host: all interfaces means all IPv4 ones */
+  if (socket == NULL && address == NULL &&
+      (bind_errno == EAFNOSUPPORT || bind_errno == EADDRNOTAVAIL))
     {
-      socket = bind_and_listen (address, port, FALSE, &bind_errno, &local_error);
-    }
-  else
-    {
-      g_autoptr (GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+      g_autoptr (GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
 
-      socket = bind_and_listen (any6, port, TRUE, &bind_errno, &local_error);
-
-      /* No IPv6 on this host: all interfaces means all IPv4 ones */
-      if (socket == NULL && (bind_errno == EAFNOSUPPORT || bind_errno == EADDRNOTAVAIL))
-        {
-          g_autoptr (GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
-
-          g_clear_error (&local_error);
-          socket = bind_and_listen (any4, port, FALSE, &bind_errno, &local_error);
-        }
+      g_clear_error (&local_error);
+      socket = bind_and_listen (any4, port, &bind_errno, &local_error);
     }
 
   if (socket == NULL)

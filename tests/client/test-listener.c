@@ -156,17 +156,6 @@ test_rejected (SmClientFixture *fixture,
   start_rejected (fixture);
 }
 
-/* A failed start may be retried */
-static void
-test_retry_after_rejected (SmClientFixture *fixture,
-                           gconstpointer    data)
-{
-  start_rejected (fixture);
-  sm_fake_daemon_set_answer (fixture->daemon, SM_HANDSHAKE_STATUS_OK);
-  sm_client_fixture_start (fixture);
-  g_assert_cmpuint (fixture->daemon->requests->len, ==, 2);
-}
-
 /* The start is cancelled while the daemon does not answer */
 static void
 start_cancelled (SmClientFixture *fixture)
@@ -196,12 +185,16 @@ test_start_cancelled (SmClientFixture *fixture,
   start_cancelled (fixture);
 }
 
-/* A cancelled start may be retried */
+/* A start that was refused (@data FALSE) or cancelled (TRUE) may be
+ * retried */
 static void
-test_retry_after_cancelled (SmClientFixture *fixture,
-                            gconstpointer    data)
+test_retry (SmClientFixture *fixture,
+            gconstpointer    data)
 {
-  start_cancelled (fixture);
+  if (GPOINTER_TO_INT (data))
+    start_cancelled (fixture);
+  else
+    start_rejected (fixture);
   sm_fake_daemon_set_answer (fixture->daemon, SM_HANDSHAKE_STATUS_OK);
   sm_client_fixture_start (fixture);
   g_assert_cmpuint (fixture->daemon->requests->len, ==, 2);
@@ -595,9 +588,11 @@ main (int   argc,
   SM_CLIENT_TEST_ADD ("/listener/handshake", test_handshake);
   SM_CLIENT_TEST_ADD ("/listener/start-twice", test_start_twice);
   SM_CLIENT_TEST_ADD ("/listener/rejected", test_rejected);
-  SM_CLIENT_TEST_ADD ("/listener/retry-after-rejected", test_retry_after_rejected);
+  g_test_add ("/listener/retry-after-rejected", SmClientFixture, GINT_TO_POINTER (FALSE),
+              sm_client_fixture_set_up, test_retry, sm_client_fixture_tear_down);
   SM_CLIENT_TEST_ADD ("/listener/start-cancelled", test_start_cancelled);
-  SM_CLIENT_TEST_ADD ("/listener/retry-after-cancelled", test_retry_after_cancelled);
+  g_test_add ("/listener/retry-after-cancelled", SmClientFixture, GINT_TO_POINTER (TRUE),
+              sm_client_fixture_set_up, test_retry, sm_client_fixture_tear_down);
   SM_CLIENT_TEST_ADD ("/listener/incoming/taken-by-handler", test_incoming_taken);
   SM_CLIENT_TEST_ADD ("/listener/incoming/accepted", test_incoming_accepted);
   SM_CLIENT_TEST_ADD ("/listener/accept-order", test_accept_order);

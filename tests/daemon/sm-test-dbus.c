@@ -460,10 +460,14 @@ sm_test_bus_count_changed (SmTestBus  *self,
 
 /* ---- Finding objects ---- */
 
-char *
-sm_test_bus_find_port (SmTestBus *bus,
-                       guint16    port)
+/* The first object with @interface whose @property equals @value */
+static char *
+find_object (SmTestBus  *bus,
+             const char *interface,
+             const char *property,
+             GVariant   *value)
 {
+  g_autoptr(GVariant) wanted = g_variant_ref_sink (value);
   g_autoptr(GHashTable) objects = sm_test_bus_get_objects (bus);
   GHashTableIter iter;
   gpointer path, interfaces;
@@ -471,39 +475,29 @@ sm_test_bus_find_port (SmTestBus *bus,
   g_hash_table_iter_init (&iter, objects);
   while (g_hash_table_iter_next (&iter, &path, &interfaces))
     {
-      g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
-                                                               SM_DBUS_PORT_IFACE,
-                                                               NULL);
-      guint16 number = 0;
+      g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces, interface, NULL);
+      g_autoptr(GVariant) found = NULL;
 
-      if (properties != NULL && g_variant_lookup (properties, "Port", "q", &number) &&
-          number == port)
+      if (properties != NULL)
+        found = g_variant_lookup_value (properties, property, NULL);
+      if (found != NULL && g_variant_equal (found, wanted))
         return g_strdup (path);
     }
   return NULL;
 }
 
 char *
+sm_test_bus_find_port (SmTestBus *bus,
+                       guint16    port)
+{
+  return find_object (bus, SM_DBUS_PORT_IFACE, "Port", g_variant_new_uint16 (port));
+}
+
+char *
 sm_test_bus_find_route (SmTestBus  *bus,
                         const char *peer)
 {
-  g_autoptr(GHashTable) objects = sm_test_bus_get_objects (bus);
-  GHashTableIter iter;
-  gpointer path, interfaces;
-
-  g_hash_table_iter_init (&iter, objects);
-  while (g_hash_table_iter_next (&iter, &path, &interfaces))
-    {
-      g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
-                                                               SM_DBUS_ROUTE_IFACE,
-                                                               NULL);
-      const char *route_peer = NULL;
-
-      if (properties != NULL && g_variant_lookup (properties, "Peer", "&s", &route_peer) &&
-          g_strcmp0 (route_peer, peer) == 0)
-        return g_strdup (path);
-    }
-  return NULL;
+  return find_object (bus, SM_DBUS_ROUTE_IFACE, "Peer", g_variant_new_string (peer));
 }
 
 char **

@@ -807,16 +807,16 @@ sm_test_check_pattern (const guint8 *buffer,
                        guint64       offset,
                        guint32       seed)
 {
-  guint64 block = pattern_block (seed, offset / 8);
+  guint8 expected[4096];
 
-  for (gsize i = 0; i < len; i++)
+  for (gsize done = 0; done < len; done += sizeof expected)
     {
-      guint64 position = offset + i;
+      gsize n = MIN (sizeof expected, len - done);
 
-      if (position % 8 == 0)
-        block = pattern_block (seed, position / 8);
-      if (buffer[i] != (guint8) (block >> ((position % 8) * 8)))
-        return i;
+      sm_test_fill_pattern (expected, n, offset + done, seed);
+      for (gsize i = 0; i < n; i++)
+        if (buffer[done + i] != expected[i])
+          return done + i;
     }
   return -1;
 }

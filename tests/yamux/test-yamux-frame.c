@@ -199,8 +199,14 @@ test_flow_initial_delta (void)
   /* Credited once only */
   g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 0);
   g_assert_cmpuint (flow.recv_window, ==, 1 * MiB);
+}
 
-  /* Data that arrived with the SYN, before the stream is accepted */
+/* Data that arrived with the SYN, before the stream is accepted */
+static void
+test_flow_initial_delta_after_data (void)
+{
+  SmYamuxFlow flow;
+
   sm_yamux_flow_init (&flow, 1 * MiB);
   g_assert_true (sm_yamux_flow_receive (&flow, 1000, NULL));
   g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 1 * MiB - SM_YAMUX_INITIAL_WINDOW);
@@ -335,8 +341,18 @@ test_flow_send (void)
   g_assert_cmpuint (sm_yamux_flow_sendable (&flow, G_MAXSIZE), ==, 1000);
   g_assert_true (sm_yamux_flow_grant (&flow, 0, &error));
   g_assert_cmpuint (flow.send_window, ==, 1000);
+}
 
-  /* Up to exactly 2^32 - 1 is fine, one more overflows */
+/* Up to exactly 2^32 - 1 is fine, one more overflows */
+static void
+test_flow_grant_overflow (void)
+{
+  g_autoptr(GError) error = NULL;
+  SmYamuxFlow flow;
+
+  sm_yamux_flow_init (&flow, 4 * MiB);
+  sm_yamux_flow_sent (&flow, SM_YAMUX_INITIAL_WINDOW);
+  g_assert_true (sm_yamux_flow_grant (&flow, 1000, &error));
   g_assert_true (sm_yamux_flow_grant (&flow, G_MAXUINT32 - 1000, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (flow.send_window, ==, G_MAXUINT32);
@@ -365,11 +381,13 @@ main (int argc, char **argv)
   g_test_add_func ("/yamux-frame/type-to-string", test_type_to_string);
   g_test_add_func ("/yamux-frame/flow/init", test_flow_init);
   g_test_add_func ("/yamux-frame/flow/initial-delta", test_flow_initial_delta);
+  g_test_add_func ("/yamux-frame/flow/initial-delta-after-data", test_flow_initial_delta_after_data);
   g_test_add_func ("/yamux-frame/flow/receive-overrun", test_flow_receive_overrun);
   g_test_add_func ("/yamux-frame/flow/consume-batched", test_flow_consume_batched);
   g_test_add_func ("/yamux-frame/flow/consume-large-window", test_flow_consume_large_window);
   g_test_add_func ("/yamux-frame/flow/consume-too-much", test_flow_consume_too_much);
   g_test_add_func ("/yamux-frame/flow/send", test_flow_send);
+  g_test_add_func ("/yamux-frame/flow/grant-overflow", test_flow_grant_overflow);
 
   return g_test_run ();
 }

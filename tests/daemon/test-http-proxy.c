@@ -163,11 +163,27 @@ test_domain_suffix (void)
   /* Unknown host: 404 at once, not after the hold timeout */
   assert_curl_get (&fixture, "/", "other.org", "404 Not Found\n|404");
   assert_curl_get (&fixture, "/", "example.com", "404 Not Found\n|404");
-  run_in_thread ("absolute-form", absolute_form_client, &fixture.port);
 
   sm_test_http_service_stop (api);
   sm_test_http_service_stop (www);
   sm_test_http_service_stop (catch_all);
+  fixture_teardown (&fixture);
+}
+
+static void
+test_absolute_form (void)
+{
+  Fixture fixture;
+  SmTestProcess *api, *www;
+
+  fixture_setup (&fixture, NULL);
+  api = sm_test_http_service_start (fixture.daemon, fixture.port, "api.example.com", "", "api");
+  www = sm_test_http_service_start (fixture.daemon, fixture.port, "www.example.com", "", "www");
+
+  run_in_thread ("absolute-form", absolute_form_client, &fixture.port);
+
+  sm_test_http_service_stop (api);
+  sm_test_http_service_stop (www);
   fixture_teardown (&fixture);
 }
 
@@ -198,19 +214,36 @@ alternate_client (gpointer data)
   return NULL;
 }
 
+/* Services "one" on /one/ and "two" on /two/ */
 static void
-test_keep_alive_alternating (void)
+two_services_setup (Fixture        *fixture,
+                    SmTestProcess **one,
+                    SmTestProcess **two)
+{
+  fixture_setup (fixture, NULL);
+  *one = sm_test_http_service_start (fixture->daemon, fixture->port, "", "/one/", "one");
+  *two = sm_test_http_service_start (fixture->daemon, fixture->port, "", "/two/", "two");
+}
+
+static void
+two_services_teardown (Fixture       *fixture,
+                       SmTestProcess *one,
+                       SmTestProcess *two)
+{
+  sm_test_http_service_stop (one);
+  sm_test_http_service_stop (two);
+  fixture_teardown (fixture);
+}
+
+/* curl reuses its connection across services: one connect, then none */
+static void
+test_keep_alive_curl (void)
 {
   Fixture fixture;
   SmTestProcess *one, *two;
-  AlternateContext context;
   g_autofree char *u1 = NULL, *u2 = NULL, *u3 = NULL, *u4 = NULL, *out = NULL;
 
-  fixture_setup (&fixture, NULL);
-  one = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/one/", "one");
-  two = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/two/", "two");
-
-  /* curl reuses its connection: one connect, then none */
+  two_services_setup (&fixture, &one, &two);
   u1 = url (&fixture, "/one/1");
   u2 = url (&fixture, "/two/2");
   u3 = url (&fixture, "/one/3");
@@ -225,14 +258,21 @@ test_keep_alive_alternating (void)
                      "one GET /one/3\n|0\n"
                      "two GET /two/4\n|0\n");
   }
+  two_services_teardown (&fixture, one, two);
+}
 
+static void
+test_keep_alive_alternating (void)
+{
+  Fixture fixture;
+  SmTestProcess *one, *two;
+  AlternateContext context;
+
+  two_services_setup (&fixture, &one, &two);
   context.port = fixture.port;
   context.n_requests = 200;
   run_in_thread ("alternate", alternate_client, &context);
-
-  sm_test_http_service_stop (one);
-  sm_test_http_service_stop (two);
-  fixture_teardown (&fixture);
+  two_services_teardown (&fixture, one, two);
 }
 
 /* ---- Framing ---- */
@@ -277,24 +317,32 @@ pipelined_client (gpointer data)
   return NULL;
 }
 
+/* HEAD: the length of the GET, no body */
 static gpointer
-framing_client (gpointer data)
+head_client (gpointer data)
 {
   PortContext *context = data;
   g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
   g_autoptr(SmTestHttpReply) reply = NULL;
   g_autoptr(GError) error = NULL;
 
-  /* HEAD: the length of the GET, no body */
   sm_test_http_send (connection, "HEAD /a/head HTTP/1.1\r\nHost: x\r\n\r\n");
   reply = sm_test_http_receive (connection, "HEAD", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (reply->status, ==, 200);
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "Content-Length"), ==, "15");
   g_assert_cmpuint (reply->body->len, ==, 0);
-  g_clear_pointer (&reply, sm_test_http_reply_free);
+  return NULL;
+}
 
-  /* 204 and 304 have no body either; the connection goes on */
+/* 204 and 304 have no body either; the connection goes on */
+static gpointer
+no_body_status_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+
   reply = sm_test_http_get (connection, "x", "/a/status/204");
   g_assert_cmpuint (reply->status, ==, 204);
   g_assert_cmpuint (reply->body->len, ==, 0);
@@ -302,62 +350,111 @@ framing_client (gpointer data)
   reply = sm_test_http_get (connection, "x", "/a/status/304");
   g_assert_cmpuint (reply->status, ==, 304);
   g_clear_pointer (&reply, sm_test_http_reply_free);
+  reply = sm_test_http_get (connection, "x", "/a/after");
+  g_assert_cmpstr (sm_test_http_reply_text (reply), ==, "a GET /a/after\n");
+  return NULL;
+}
 
-  /* 100-continue: the interim answer, then the echo */
+/* 100-continue: the interim answer, then the echo */
+static gpointer
+continue_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *expected = "HTTP/1.1 100 Continue\r\n";
+  char interim[64] = "";
+  gsize n;
+
   sm_test_http_send (connection, "PUT /a/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
                                  "Expect: 100-continue\r\n\r\n");
-  {
-    char interim[64] = "";
-    const char *expected = "HTTP/1.1 100 Continue\r\n";
-    gsize n = sm_test_receive_exactly (connection->socket, interim, strlen (expected), &error);
+  n = sm_test_receive_exactly (connection->socket, interim, strlen (expected), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, strlen (expected));
+  g_assert_cmpstr (interim, ==, expected);
+  g_byte_array_append (connection->buffer, (const guint8 *) interim, (guint) n);
 
-    g_assert_no_error (error);
-    g_assert_cmpuint (n, ==, strlen (expected));
-    g_assert_cmpstr (interim, ==, expected);
-    g_byte_array_append (connection->buffer, (const guint8 *) interim, (guint) n);
-  }
   sm_test_http_send (connection, "body");
   reply = sm_test_http_receive (connection, "PUT", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (reply->status, ==, 200);
   g_assert_cmpuint (reply->n_informational, ==, 1);
   g_assert_cmpstr (sm_test_http_reply_text (reply), ==, "body");
-  g_clear_pointer (&reply, sm_test_http_reply_free);
+  return NULL;
+}
 
-  /* A large response streams through */
-  reply = sm_test_http_get (connection, "x", "/a/big?bytes=3000000");
+/* A large response streams through */
+static gpointer
+large_response_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = sm_test_http_get (connection, "x", "/a/big?bytes=3000000");
+
   g_assert_cmpuint (reply->body->len, ==, 3000000);
   for (guint i = 0; i < reply->body->len; i += 4093)
     g_assert_cmpuint (reply->body->data[i], ==, sm_test_http_big_byte (i));
-  g_clear_pointer (&reply, sm_test_http_reply_free);
+  return NULL;
+}
 
-  /* The service closing its stream after a response does not close ours */
-  reply = sm_test_http_get (connection, "x", "/a/close");
+/* The service closing its stream after a response does not close ours */
+static gpointer
+service_close_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = sm_test_http_get (connection, "x", "/a/close");
+
   g_assert_cmpuint (reply->status, ==, 200);
   g_assert_true (reply->keep_alive);
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "X-Seen-Connection"), ==, "-");
   g_clear_pointer (&reply, sm_test_http_reply_free);
+  reply = sm_test_http_get (connection, "x", "/a/after");
+  g_assert_cmpstr (sm_test_http_reply_text (reply), ==, "a GET /a/after\n");
+  return NULL;
+}
 
-  /* A body delimited by close ends the public connection too */
-  reply = sm_test_http_get (connection, "x", "/a/until-close");
+/* A body delimited by close ends the public connection too */
+static gpointer
+until_close_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = sm_test_http_get (connection, "x", "/a/until-close");
+
   g_assert_cmpstr (sm_test_http_reply_text (reply), ==, "a GET /a/until-close\n");
   g_assert_false (reply->keep_alive);
   g_assert_true (sm_test_http_closed_by_peer (connection));
-  g_clear_pointer (&reply, sm_test_http_reply_free);
-  g_clear_pointer (&connection, sm_test_http_connection_free);
+  return NULL;
+}
 
-  /* Connection: close from the client */
-  connection = sm_test_http_connect (context->port);
+/* Connection: close from the client */
+static gpointer
+client_close_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
   sm_test_http_send (connection, "GET /a/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   reply = sm_test_http_receive (connection, "GET", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "Connection"), ==, "close");
   g_assert_true (sm_test_http_closed_by_peer (connection));
-  g_clear_pointer (&reply, sm_test_http_reply_free);
-  g_clear_pointer (&connection, sm_test_http_connection_free);
+  return NULL;
+}
 
-  /* HTTP/1.0 keep-alive is kept; plain HTTP/1.0 closes */
-  connection = sm_test_http_connect (context->port);
+/* HTTP/1.0 keep-alive is kept; plain HTTP/1.0 closes */
+static gpointer
+http_1_0_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
   sm_test_http_send (connection, "GET /a/old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
   reply = sm_test_http_receive (connection, "GET", &error);
   g_assert_no_error (error);
@@ -372,9 +469,29 @@ framing_client (gpointer data)
   return NULL;
 }
 
+/* One client scenario, in a worker thread */
+typedef struct {
+  const char  *path;
+  GThreadFunc  client;
+} ClientCase;
+
+static const ClientCase framing_cases[] = {
+  { "/http/framing/pipelined", pipelined_client },
+  { "/http/framing/head-has-no-body", head_client },
+  { "/http/framing/204-304-have-no-body", no_body_status_client },
+  { "/http/framing/100-continue", continue_client },
+  { "/http/framing/large-response-streams", large_response_client },
+  { "/http/framing/service-closing-its-stream-keeps-ours", service_close_client },
+  { "/http/framing/until-close-body-closes", until_close_client },
+  { "/http/framing/client-asks-to-close", client_close_client },
+  { "/http/framing/http-1.0", http_1_0_client },
+};
+
+/* Services "a" on /a/ and "b" on /b/ */
 static void
-test_framing (void)
+test_framing (gconstpointer data)
 {
+  const ClientCase *scenario = data;
   Fixture fixture;
   SmTestProcess *a, *b;
   PortContext context;
@@ -384,8 +501,7 @@ test_framing (void)
   b = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/b/", "b");
   context.port = fixture.port;
 
-  run_in_thread ("pipelined", pipelined_client, &context);
-  run_in_thread ("framing", framing_client, &context);
+  run_in_thread (scenario->path, scenario->client, &context);
 
   sm_test_http_service_stop (a);
   sm_test_http_service_stop (b);
@@ -781,18 +897,28 @@ idle_client (gpointer data)
   return NULL;
 }
 
+static const ClientCase limits_cases[] = {
+  { "/http/limits/slowloris", slowloris_client },
+  { "/http/limits/big-head", big_head_client },
+  { "/http/limits/malformed", malformed_client },
+  { "/http/limits/idle", idle_client },
+};
+
+/* A client that goes beyond the limits is answered or closed, while a
+ * well-behaved one on the same port is served */
 static void
-test_limits (void)
+test_limits (gconstpointer data)
 {
   const char *args[] = {
     "--http-header-timeout", "1", "--http-max-head-size", "4096", "--http-idle-timeout", "1",
     NULL
   };
+  const ClientCase *scenario = data;
   Fixture fixture;
   SmTestProcess *service;
   PortContext context;
   NormalContext normal = { 0 };
-  SmTestThread *normal_thread, *slowloris, *big_head, *malformed, *idle;
+  SmTestThread *normal_thread;
 
   fixture_setup (&fixture, args);
   service = sm_test_http_service_start (fixture.daemon, fixture.port, "", "", "limits");
@@ -800,14 +926,7 @@ test_limits (void)
   normal.port = fixture.port;
 
   normal_thread = sm_test_thread_new ("normal", normal_client, &normal);
-  slowloris = sm_test_thread_new ("slowloris", slowloris_client, &context);
-  big_head = sm_test_thread_new ("big-head", big_head_client, &context);
-  malformed = sm_test_thread_new ("malformed", malformed_client, &context);
-  idle = sm_test_thread_new ("idle", idle_client, &context);
-  sm_test_thread_join (slowloris, TIMEOUT_MS);
-  sm_test_thread_join (big_head, TIMEOUT_MS);
-  sm_test_thread_join (malformed, TIMEOUT_MS);
-  sm_test_thread_join (idle, TIMEOUT_MS);
+  run_in_thread (scenario->path, scenario->client, &context);
   g_atomic_int_set (&normal.stop, 1);
   sm_test_thread_join (normal_thread, TIMEOUT_MS);
   g_test_message ("the normal client made %d requests meanwhile",
@@ -947,13 +1066,17 @@ main (int   argc,
 
   g_test_add_func ("/http/routing/path-prefix", test_path_prefix);
   g_test_add_func ("/http/routing/domain-suffix", test_domain_suffix);
+  g_test_add_func ("/http/routing/absolute-form-target", test_absolute_form);
+  g_test_add_func ("/http/keep-alive/curl-reuses-its-connection", test_keep_alive_curl);
   g_test_add_func ("/http/keep-alive/alternating-services", test_keep_alive_alternating);
-  g_test_add_func ("/http/framing/pipelined-head-204-304-continue-close", test_framing);
+  for (guint i = 0; i < G_N_ELEMENTS (framing_cases); i++)
+    g_test_add_data_func (framing_cases[i].path, &framing_cases[i], test_framing);
   g_test_add_func ("/http/framing/chunked-upload-100mib-flat-memory",
                    test_chunked_upload_flat_memory);
   g_test_add_func ("/http/upgrade/raw-tunnel", test_upgrade);
   g_test_add_func ("/http/forwarding-headers", test_forwarding_headers);
-  g_test_add_func ("/http/limits/slowloris-big-head-malformed-idle", test_limits);
+  for (guint i = 0; i < G_N_ELEMENTS (limits_cases); i++)
+    g_test_add_data_func (limits_cases[i].path, &limits_cases[i], test_limits);
   g_test_add_func ("/http/mode-conflict", test_mode_conflict);
   g_test_add_func ("/http/shutdown-with-open-connections", test_shutdown_with_open_connections);
 

@@ -436,100 +436,165 @@ nonlocal_bind_allowed (void)
 
 /* ---- Tests ---- */
 
+/* Asserts that reserving @port on @address (features as reserve_error())
+ * fails with @code and @expected */
 static void
-test_refusals (void)
+expect_refusal (SmRegistry *registry,
+                const char *address,
+                guint16     port,
+                guint8      features,
+                int         expected_code,
+                const char *expected)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  g_autoptr(GSocket) squatter = NULL;
-  g_autoptr(SmSocketDefinition) definition = NULL;
-  g_autoptr(SmPort) reserved = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) squatter_address = NULL;
-  g_autoptr(GError) error = NULL;
-  guint16 busy_port, port;
-  g_autofree char *expected = NULL;
-  char *message;
+  g_autofree char *message = NULL;
   GQuark domain = 0;
   int code = -1;
 
-  /* A certificate that does not parse: no port opened */
-  port = free_port ();
-  message = reserve_error (registry, "", port, 2, &domain, &code);
-  g_assert_cmpstr (message, ==, "no certificate in TLS certificate PEM");
-  g_assert_cmpint (code, ==, SM_ERROR_TLS);
+  message = reserve_error (registry, address, port, features, &domain, &code);
+  g_assert_cmpstr (message, ==, expected);
+  g_assert_true (domain == SM_ERROR);
+  g_assert_cmpint (code, ==, expected_code);
+}
+
+/* A certificate that does not parse: no port opened */
+static void
+test_refuses_bad_certificate (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  guint16 port = free_port ();
+
+  expect_refusal (registry, "", port, 2, SM_ERROR_TLS, "no certificate in TLS certificate PEM");
   g_assert_null (sm_registry_lookup_port (registry, NULL, port));
-  g_free (message);
+  g_assert_cmpuint (events.ports_added, ==, 0);
+  registry_dispose (g_steal_pointer (&registry));
+}
 
-  message = reserve_error (registry, "example.com", free_port (), 0, &domain, &code);
-  g_assert_cmpstr (message, ==, "address must be an IP address");
-  g_assert_cmpint (code, ==, SM_ERROR_INVALID_ARGUMENT);
-  g_free (message);
+static void
+test_refuses_host_name (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
 
-  /* TEST-NET-1: documentation only, never assigned to this machine (unless
-   * the host allows binding foreign addresses) */
-  if (!nonlocal_bind_allowed ())
+  expect_refusal (registry, "example.com", free_port (), 0, SM_ERROR_INVALID_ARGUMENT,
+                  "address must be an IP address");
+  registry_dispose (g_steal_pointer (&registry));
+}
+
+/* TEST-NET-1: documentation only, never assigned to this machine (unless
+ * the host allows binding foreign addresses) */
+static void
+test_refuses_foreign_address (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = NULL;
+
+  if (nonlocal_bind_allowed ())
     {
-      message = reserve_error (registry, "192.0.2.1", free_port (), 0, &domain, &code);
-      g_assert_cmpstr (message, ==, "address 192.0.2.1 is not an address of this machine");
-      g_assert_cmpint (code, ==, SM_ERROR_ADDRESS_NOT_AVAILABLE);
-      g_free (message);
+      g_test_skip ("this host allows binding foreign addresses");
+      return;
     }
+  registry = registry_new (30, &events);
+  expect_refusal (registry, "192.0.2.1", free_port (), 0, SM_ERROR_ADDRESS_NOT_AVAILABLE,
+                  "address 192.0.2.1 is not an address of this machine");
+  registry_dispose (g_steal_pointer (&registry));
+}
 
-  /* Another program holds the port */
+/* Another program holds the port */
+static void
+test_refuses_port_in_use (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) squatter_address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocket) squatter = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = NULL;
+  guint16 busy_port;
+
   squatter = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
                            G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
-  squatter_address = g_inet_socket_address_new (loopback, 0);
   g_socket_bind (squatter, squatter_address, FALSE, &error);
   g_assert_no_error (error);
   g_socket_listen (squatter, &error);
   g_assert_no_error (error);
-  g_clear_object (&squatter_address);
-  squatter_address = g_socket_get_local_address (squatter, &error);
-  busy_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (squatter_address));
+  bound = g_socket_get_local_address (squatter, &error);
+  g_assert_no_error (error);
+  busy_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 
-  message = reserve_error (registry, "127.0.0.1", busy_port, 0, &domain, &code);
   expected = g_strdup_printf ("port %u on 127.0.0.1 is already in use by another program",
                               busy_port);
-  g_assert_cmpstr (message, ==, expected);
-  g_assert_true (domain == SM_ERROR);
-  g_assert_cmpint (code, ==, SM_ERROR_ADDRESS_IN_USE);
-  g_free (message);
-  g_clear_pointer (&expected, g_free);
+  expect_refusal (registry, "127.0.0.1", busy_port, 0, SM_ERROR_ADDRESS_IN_USE, expected);
+  registry_dispose (g_steal_pointer (&registry));
+}
 
-  /* One of our own ports: a specific address next to all interfaces */
-  port = free_port ();
-  definition = sm_socket_definition_new (port);
+/* One of our own ports, on all interfaces, for the tests below */
+static SmPort *
+reserve_all_interfaces (SmRegistry *registry,
+                        guint16     port)
+{
+  g_autoptr(SmSocketDefinition) definition = sm_socket_definition_new (port);
+  g_autoptr(GError) error = NULL;
+  SmPort *reserved;
+
   sm_socket_definition_set_address (definition, "");
   reserved = sm_registry_reserve (registry, definition, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (events.ports_added, ==, 1);
+  return reserved;
+}
 
-  message = reserve_error (registry, "127.0.0.1", port, 0, &domain, &code);
-  expected = g_strdup_printf ("port %u is already served on * by socketmaster; "
-                              "ask for the same address", port);
-  g_assert_cmpstr (message, ==, expected);
-  g_assert_cmpint (code, ==, SM_ERROR_CONFLICT);
-  g_free (message);
+/* A specific address next to all interfaces on one of our ports */
+static void
+test_refuses_other_address_on_own_port (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  guint16 port = free_port ();
+  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
+  g_autofree char *expected = g_strdup_printf ("port %u is already served on * by socketmaster; "
+                                               "ask for the same address", port);
 
-  /* The same address joins the same port */
-  g_assert_null (reserve_error (registry, "", port, 0, &domain, &code));
-  g_assert_cmpuint (events.ports_added, ==, 1);
-  g_assert_true (sm_registry_lookup_port (registry, NULL, port) == reserved);
-
-  /* A port keeps the mode (raw TCP or HTTP) of its first service */
-  message = reserve_error (registry, "", port, 1, &domain, &code);
-  g_clear_pointer (&expected, g_free);
-  expected = g_strdup_printf ("port %u serves raw TCP; a service asking for HTTP routing "
-                              "cannot join it", port);
-  g_assert_cmpstr (message, ==, expected);
-  g_assert_cmpint (code, ==, SM_ERROR_CONFLICT);
-  g_free (message);
-
+  expect_refusal (registry, "127.0.0.1", port, 0, SM_ERROR_CONFLICT, expected);
   sm_port_release (reserved);
   registry_dispose (g_steal_pointer (&registry));
   g_assert_cmpuint (events.ports_removed, ==, 1);
+}
+
+/* The same address joins the same port */
+static void
+test_same_address_joins_port (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  guint16 port = free_port ();
+  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
+  GQuark domain = 0;
+  int code = -1;
+
+  g_assert_null (reserve_error (registry, "", port, 0, &domain, &code));
+  g_assert_cmpuint (events.ports_added, ==, 1);
+  g_assert_true (sm_registry_lookup_port (registry, NULL, port) == reserved);
+  sm_port_release (reserved);
+  registry_dispose (g_steal_pointer (&registry));
+}
+
+/* A port keeps the mode (raw TCP or HTTP) of its first service */
+static void
+test_refuses_other_mode (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  guint16 port = free_port ();
+  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
+  g_autofree char *expected = g_strdup_printf ("port %u serves raw TCP; a service asking for "
+                                               "HTTP routing cannot join it", port);
+
+  expect_refusal (registry, "", port, 1, SM_ERROR_CONFLICT, expected);
+  sm_port_release (reserved);
+  registry_dispose (g_steal_pointer (&registry));
 }
 
 static void
@@ -636,10 +701,20 @@ test_queued_connection_goes_to_new_route (void)
 }
 
 static void
-test_round_robin_and_leaving (void)
+expect_echo (guint16     port,
+             const char *text)
+{
+  g_autoptr(GSocketConnection) client = connect_public (port);
+
+  send_text (client, text);
+  expect_input (client, text);
+}
+
+static void
+test_round_robin (void)
 {
   Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (0.2, &events);
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
   guint16 port = free_port ();
   Service *a, *b;
 
@@ -650,41 +725,65 @@ test_round_robin_and_leaving (void)
 
   for (guint i = 0; i < 6; i++)
     {
-      g_autoptr(GSocketConnection) client = connect_public (port);
       g_autofree char *text = g_strdup_printf ("hello %u", i);
 
-      send_text (client, text);
-      expect_input (client, text);
+      expect_echo (port, text);
     }
   g_assert_cmpuint (a->n_streams, ==, 3);
   g_assert_cmpuint (b->n_streams, ==, 3);
 
-  /* A drains: it takes no new streams and leaves the pool at once */
+  registry_dispose (g_steal_pointer (&registry));
+  service_free (a);
+  service_free (b);
+}
+
+/* A drains: it takes no new streams and leaves the pool at once */
+static void
+test_draining_service_leaves (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (30, &events);
+  guint16 port = free_port ();
+  Service *a, *b;
+
+  a = service_register (registry, "127.0.0.1", port, "test:a");
+  b = service_register (registry, "127.0.0.1", port, "test:b");
+
   sm_yamux_session_go_away (a->service_side, SM_YAMUX_GO_AWAY_NORMAL);
   wait_for_count (&events.routes_removed, 1, "the draining service to leave");
   g_assert_true (events.last_removed_route == a->route);
   g_assert_true (sm_route_is_gone (a->route));
 
   for (guint i = 0; i < 3; i++)
-    {
-      g_autoptr(GSocketConnection) client = connect_public (port);
-
-      send_text (client, "only b");
-      expect_input (client, "only b");
-    }
-  g_assert_cmpuint (a->n_streams, ==, 3);
-  g_assert_cmpuint (b->n_streams, ==, 6);
-
-  /* B disconnects: no service left, the port closes after the hold time */
-  sm_yamux_session_close (b->service_side);
-  wait_for_count (&events.routes_removed, 2, "the closed service to leave");
-  g_assert_true (events.last_removed_route == b->route);
-  wait_for_count (&events.ports_removed, 1, "the port without services to close");
-  g_assert_true (connect_is_refused (port));
+    expect_echo (port, "only b");
+  g_assert_cmpuint (a->n_streams, ==, 0);
+  g_assert_cmpuint (b->n_streams, ==, 3);
 
   registry_dispose (g_steal_pointer (&registry));
   service_free (a);
   service_free (b);
+}
+
+/* The last service disconnects: the port closes after the hold time */
+static void
+test_last_service_leaving_closes_port (void)
+{
+  Events events = { 0 };
+  g_autoptr(SmRegistry) registry = registry_new (0.2, &events);
+  guint16 port = free_port ();
+  Service *service;
+
+  service = service_register (registry, "127.0.0.1", port, "test:1");
+  expect_echo (port, "hello");
+
+  sm_yamux_session_close (service->service_side);
+  wait_for_count (&events.routes_removed, 1, "the closed service to leave");
+  g_assert_true (events.last_removed_route == service->route);
+  wait_for_count (&events.ports_removed, 1, "the port without services to close");
+  g_assert_true (connect_is_refused (port));
+
+  registry_dispose (g_steal_pointer (&registry));
+  service_free (service);
 }
 
 static void
@@ -738,12 +837,22 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/registry/refusals", test_refusals);
+  g_test_add_func ("/registry/refuses/bad-certificate", test_refuses_bad_certificate);
+  g_test_add_func ("/registry/refuses/host-name", test_refuses_host_name);
+  g_test_add_func ("/registry/refuses/foreign-address", test_refuses_foreign_address);
+  g_test_add_func ("/registry/refuses/port-in-use", test_refuses_port_in_use);
+  g_test_add_func ("/registry/refuses/other-address-on-own-port",
+                   test_refuses_other_address_on_own_port);
+  g_test_add_func ("/registry/refuses/other-mode", test_refuses_other_mode);
+  g_test_add_func ("/registry/same-address-joins-port", test_same_address_joins_port);
   g_test_add_func ("/registry/hold-timeout-closes-port", test_hold_timeout_closes_port);
   g_test_add_func ("/registry/queued-connection-expires", test_queued_connection_expires);
   g_test_add_func ("/registry/queued-connection-goes-to-new-route",
                    test_queued_connection_goes_to_new_route);
-  g_test_add_func ("/registry/round-robin-and-leaving", test_round_robin_and_leaving);
+  g_test_add_func ("/registry/round-robin", test_round_robin);
+  g_test_add_func ("/registry/draining-service-leaves", test_draining_service_leaves);
+  g_test_add_func ("/registry/last-service-leaving-closes-port",
+                   test_last_service_leaving_closes_port);
   g_test_add_func ("/registry/shutdown", test_shutdown);
 
   return g_test_run ();

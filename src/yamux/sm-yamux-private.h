@@ -2,8 +2,11 @@
 #pragma once
 
 /*
- * Internal API between SmYamuxSession, SmYamuxStream and the stream's
- * pollable input/output objects. Not installed, not for other modules.
+ * Internal API between the files of this library: the byte queue
+ * (sm-yamux-buffer.c), the session (sm-yamux-session.c, sm-yamux-reader.c,
+ * sm-yamux-writer.c), the stream (sm-yamux-stream.c) and its halves
+ * (sm-yamux-input-stream.c, sm-yamux-output-stream.c). Not installed, not
+ * for other modules.
  */
 
 #include "sm-yamux-session.h"
@@ -58,8 +61,8 @@ void  sm_yamux_buffer_clear (SmYamuxBuffer *buffer);
  *  - sm-yamux-writer.c: queues frames and writes them to the connection.
  * The first group of fields is set up by sm-yamux-session.c and read by
  * all three; each other group belongs to the file named above it, which
- * the other files call through the functions declared below. Everything
- * runs in @context.
+ * the other files call through the functions declared below, except where
+ * a field's comment says otherwise. Everything runs in @context.
  */
 struct _SmYamuxSession
 {

@@ -368,48 +368,48 @@ assert_peer_cut_off (Fixture  *fixture,
   g_assert_error (peer->send_error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
 }
 
+/* @broken's connection breaks (@breaker) once it received @at bytes of
+ * what the other app sends: the splice fails and cuts the sender off. */
+static void
+assert_break_mid_transfer (Fixture    *fixture,
+                           SmTestPeer *broken,
+                           void      (*breaker) (gpointer peer),
+                           guint64     at)
+{
+  const guint64 offered = 256 * MIB;
+  gboolean a_breaks = broken == &fixture->a_app;
+  SmTestPeer *sender = a_breaks ? &fixture->b_app : &fixture->a_app;
+  guint64 *to_broken = a_breaks ? &fixture->counts.b_to_a : &fixture->counts.a_to_b;
+  guint64 *to_sender = a_breaks ? &fixture->counts.a_to_b : &fixture->counts.b_to_a;
+
+  start_splice (fixture, 0);
+  sm_test_peer_notify_at (broken, at, breaker, broken);
+  peers_start_receive (fixture);
+  sm_test_peer_start_send (sender, offered, TRUE);
+
+  wait_splice_io_error (fixture);
+  g_assert_cmpuint (*to_broken, >=, broken->received);
+  g_assert_cmpuint (*to_broken, <, offered);
+  g_assert_cmpuint (*to_sender, ==, 0);
+  g_assert_cmpuint (broken->first_mismatch, ==, G_MAXUINT64);
+
+  /* The other side was closed, not left hanging */
+  g_assert_true (g_io_stream_is_closed (a_breaks ? fixture->b_splice : fixture->a_splice));
+  assert_peer_cut_off (fixture, sender);
+}
+
 static void
 test_reset_mid_transfer (Fixture       *fixture,
                          gconstpointer  data)
 {
-  const guint64 offered = 256 * MIB;
-  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
-
-  start_splice (fixture, 0);
-  sm_test_peer_notify_at (a, 256 * 1024, reset_connection, a);
-  peers_start_receive (fixture);
-  sm_test_peer_start_send (b, offered, TRUE);
-
-  wait_splice_io_error (fixture);
-  g_assert_cmpuint (fixture->counts.b_to_a, >=, a->received);
-  g_assert_cmpuint (fixture->counts.b_to_a, <, offered);
-  g_assert_cmpuint (fixture->counts.a_to_b, ==, 0);
-  g_assert_cmpuint (a->first_mismatch, ==, G_MAXUINT64);
-
-  /* The other side was closed, not left hanging */
-  g_assert_true (g_io_stream_is_closed (fixture->b_splice));
-  assert_peer_cut_off (fixture, b);
+  assert_break_mid_transfer (fixture, &fixture->a_app, reset_connection, 256 * 1024);
 }
 
 static void
 test_close_mid_transfer (Fixture       *fixture,
                          gconstpointer  data)
 {
-  const guint64 offered = 256 * MIB;
-  SmTestPeer *a = &fixture->a_app, *b = &fixture->b_app;
-
-  start_splice (fixture, 0);
-  sm_test_peer_notify_at (b, 128 * 1024, close_connection, b);
-  peers_start_receive (fixture);
-  sm_test_peer_start_send (a, offered, TRUE);
-
-  wait_splice_io_error (fixture);
-  g_assert_cmpuint (fixture->counts.a_to_b, >=, b->received);
-  g_assert_cmpuint (fixture->counts.a_to_b, <, offered);
-  g_assert_cmpuint (b->first_mismatch, ==, G_MAXUINT64);
-
-  g_assert_true (g_io_stream_is_closed (fixture->a_splice));
-  assert_peer_cut_off (fixture, a);
+  assert_break_mid_transfer (fixture, &fixture->b_app, close_connection, 128 * 1024);
 }
 
 static void

@@ -531,70 +531,74 @@ test_refuses_port_in_use (void)
   registry_dispose (g_steal_pointer (&registry));
 }
 
-/* One of our own ports, on all interfaces, for the tests below */
-static SmPort *
-reserve_all_interfaces (SmRegistry *registry,
-                        guint16     port)
-{
-  g_autoptr(SmSocketDefinition) definition = sm_socket_definition_new (port);
-  g_autoptr(GError) error = NULL;
-  SmPort *reserved;
+/* One of our own ports, on all interfaces, reserved */
+typedef struct {
+  Events      events;
+  SmRegistry *registry;
+  guint16     port;
+  SmPort     *reserved;
+} OwnPort;
 
+static void
+own_port_setup (OwnPort       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(SmSocketDefinition) definition = NULL;
+  g_autoptr(GError) error = NULL;
+
+  fixture->registry = registry_new (30, &fixture->events);
+  fixture->port = free_port ();
+  definition = sm_socket_definition_new (fixture->port);
   sm_socket_definition_set_address (definition, "");
-  reserved = sm_registry_reserve (registry, definition, &error);
+  fixture->reserved = sm_registry_reserve (fixture->registry, definition, &error);
   g_assert_no_error (error);
-  return reserved;
+  g_assert_cmpuint (fixture->events.ports_added, ==, 1);
+}
+
+static void
+own_port_teardown (OwnPort       *fixture,
+                   gconstpointer  data)
+{
+  sm_port_release (fixture->reserved);
+  g_clear_object (&fixture->reserved);
+  registry_dispose (g_steal_pointer (&fixture->registry));
+  g_assert_cmpuint (fixture->events.ports_removed, ==, 1);
 }
 
 /* A specific address next to all interfaces on one of our ports */
 static void
-test_refuses_other_address_on_own_port (void)
+test_refuses_other_address_on_own_port (OwnPort       *fixture,
+                                        gconstpointer  data)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  guint16 port = free_port ();
-  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
   g_autofree char *expected = g_strdup_printf ("port %u is already served on * by socketmaster; "
-                                               "ask for the same address", port);
+                                               "ask for the same address", fixture->port);
 
-  expect_refusal (registry, "127.0.0.1", port, 0, SM_ERROR_CONFLICT, expected);
-  sm_port_release (reserved);
-  registry_dispose (g_steal_pointer (&registry));
-  g_assert_cmpuint (events.ports_removed, ==, 1);
+  expect_refusal (fixture->registry, "127.0.0.1", fixture->port, 0, SM_ERROR_CONFLICT, expected);
 }
 
 /* The same address joins the same port */
 static void
-test_same_address_joins_port (void)
+test_same_address_joins_port (OwnPort       *fixture,
+                              gconstpointer  data)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  guint16 port = free_port ();
-  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
   GQuark domain = 0;
   int code = -1;
 
-  g_assert_null (reserve_error (registry, "", port, 0, &domain, &code));
-  g_assert_cmpuint (events.ports_added, ==, 1);
-  g_assert_true (sm_registry_lookup_port (registry, NULL, port) == reserved);
-  sm_port_release (reserved);
-  registry_dispose (g_steal_pointer (&registry));
+  g_assert_null (reserve_error (fixture->registry, "", fixture->port, 0, &domain, &code));
+  g_assert_cmpuint (fixture->events.ports_added, ==, 1);
+  g_assert_true (sm_registry_lookup_port (fixture->registry, NULL, fixture->port) ==
+                 fixture->reserved);
 }
 
 /* A port keeps the mode (raw TCP or HTTP) of its first service */
 static void
-test_refuses_other_mode (void)
+test_refuses_other_mode (OwnPort       *fixture,
+                         gconstpointer  data)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  guint16 port = free_port ();
-  g_autoptr(SmPort) reserved = reserve_all_interfaces (registry, port);
   g_autofree char *expected = g_strdup_printf ("port %u serves raw TCP; a service asking for "
-                                               "HTTP routing cannot join it", port);
+                                               "HTTP routing cannot join it", fixture->port);
 
-  expect_refusal (registry, "", port, 1, SM_ERROR_CONFLICT, expected);
-  sm_port_release (reserved);
-  registry_dispose (g_steal_pointer (&registry));
+  expect_refusal (fixture->registry, "", fixture->port, 1, SM_ERROR_CONFLICT, expected);
 }
 
 static void
@@ -710,58 +714,66 @@ expect_echo (guint16     port,
   expect_input (client, text);
 }
 
+/* Two services on one raw TCP port */
+typedef struct {
+  Events      events;
+  SmRegistry *registry;
+  guint16     port;
+  Service    *a;
+  Service    *b;
+} TwoServices;
+
 static void
-test_round_robin (void)
+two_services_setup (TwoServices   *fixture,
+                    gconstpointer  data)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  guint16 port = free_port ();
-  Service *a, *b;
+  fixture->registry = registry_new (30, &fixture->events);
+  fixture->port = free_port ();
+  fixture->a = service_register (fixture->registry, "127.0.0.1", fixture->port, "test:a");
+  fixture->b = service_register (fixture->registry, "127.0.0.1", fixture->port, "test:b");
+  g_assert_cmpuint (fixture->events.ports_added, ==, 1);
+  g_assert_cmpuint (fixture->events.routes_added, ==, 2);
+}
 
-  a = service_register (registry, "127.0.0.1", port, "test:a");
-  b = service_register (registry, "127.0.0.1", port, "test:b");
-  g_assert_cmpuint (events.ports_added, ==, 1);
-  g_assert_cmpuint (events.routes_added, ==, 2);
+static void
+two_services_teardown (TwoServices   *fixture,
+                       gconstpointer  data)
+{
+  registry_dispose (g_steal_pointer (&fixture->registry));
+  service_free (fixture->a);
+  service_free (fixture->b);
+}
 
+static void
+test_round_robin (TwoServices   *fixture,
+                  gconstpointer  data)
+{
   for (guint i = 0; i < 6; i++)
     {
       g_autofree char *text = g_strdup_printf ("hello %u", i);
 
-      expect_echo (port, text);
+      expect_echo (fixture->port, text);
     }
-  g_assert_cmpuint (a->n_streams, ==, 3);
-  g_assert_cmpuint (b->n_streams, ==, 3);
-
-  registry_dispose (g_steal_pointer (&registry));
-  service_free (a);
-  service_free (b);
+  g_assert_cmpuint (fixture->a->n_streams, ==, 3);
+  g_assert_cmpuint (fixture->b->n_streams, ==, 3);
 }
 
 /* A drains: it takes no new streams and leaves the pool at once */
 static void
-test_draining_service_leaves (void)
+test_draining_service_leaves (TwoServices   *fixture,
+                              gconstpointer  data)
 {
-  Events events = { 0 };
-  g_autoptr(SmRegistry) registry = registry_new (30, &events);
-  guint16 port = free_port ();
-  Service *a, *b;
-
-  a = service_register (registry, "127.0.0.1", port, "test:a");
-  b = service_register (registry, "127.0.0.1", port, "test:b");
+  Service *a = fixture->a;
 
   sm_yamux_session_go_away (a->service_side, SM_YAMUX_GO_AWAY_NORMAL);
-  wait_for_count (&events.routes_removed, 1, "the draining service to leave");
-  g_assert_true (events.last_removed_route == a->route);
+  wait_for_count (&fixture->events.routes_removed, 1, "the draining service to leave");
+  g_assert_true (fixture->events.last_removed_route == a->route);
   g_assert_true (sm_route_is_gone (a->route));
 
   for (guint i = 0; i < 3; i++)
-    expect_echo (port, "only b");
+    expect_echo (fixture->port, "only b");
   g_assert_cmpuint (a->n_streams, ==, 0);
-  g_assert_cmpuint (b->n_streams, ==, 3);
-
-  registry_dispose (g_steal_pointer (&registry));
-  service_free (a);
-  service_free (b);
+  g_assert_cmpuint (fixture->b->n_streams, ==, 3);
 }
 
 /* The last service disconnects: the port closes after the hold time */
@@ -841,16 +853,20 @@ main (int   argc,
   g_test_add_func ("/registry/refuses/host-name", test_refuses_host_name);
   g_test_add_func ("/registry/refuses/foreign-address", test_refuses_foreign_address);
   g_test_add_func ("/registry/refuses/port-in-use", test_refuses_port_in_use);
-  g_test_add_func ("/registry/refuses/other-address-on-own-port",
-                   test_refuses_other_address_on_own_port);
-  g_test_add_func ("/registry/refuses/other-mode", test_refuses_other_mode);
-  g_test_add_func ("/registry/same-address-joins-port", test_same_address_joins_port);
+  g_test_add ("/registry/refuses/other-address-on-own-port", OwnPort, NULL, own_port_setup,
+              test_refuses_other_address_on_own_port, own_port_teardown);
+  g_test_add ("/registry/refuses/other-mode", OwnPort, NULL, own_port_setup,
+              test_refuses_other_mode, own_port_teardown);
+  g_test_add ("/registry/same-address-joins-port", OwnPort, NULL, own_port_setup,
+              test_same_address_joins_port, own_port_teardown);
   g_test_add_func ("/registry/hold-timeout-closes-port", test_hold_timeout_closes_port);
   g_test_add_func ("/registry/queued-connection-expires", test_queued_connection_expires);
   g_test_add_func ("/registry/queued-connection-goes-to-new-route",
                    test_queued_connection_goes_to_new_route);
-  g_test_add_func ("/registry/round-robin", test_round_robin);
-  g_test_add_func ("/registry/draining-service-leaves", test_draining_service_leaves);
+  g_test_add ("/registry/round-robin", TwoServices, NULL, two_services_setup, test_round_robin,
+              two_services_teardown);
+  g_test_add ("/registry/draining-service-leaves", TwoServices, NULL, two_services_setup,
+              test_draining_service_leaves, two_services_teardown);
   g_test_add_func ("/registry/last-service-leaving-closes-port",
                    test_last_service_leaving_closes_port);
   g_test_add_func ("/registry/shutdown", test_shutdown);

@@ -52,8 +52,9 @@ typedef struct _SmHttpExchange SmHttpExchange;
  * @run: something the exchange waited for happened: the connection makes
  *   what progress it can
  *
- * What an exchange needs from its connection, besides its buffers. Each
- * call but @run ends the exchange (the connection resets it).
+ * What an exchange needs from its connection, besides its buffers. After
+ * any call but @run the exchange is over: the connection resets it and
+ * gives it the next request, or ends.
  */
 typedef struct
 {
@@ -71,7 +72,7 @@ typedef struct
  * @address: the client's (NULL: unknown), shown to the router's observers
  * @ip: the client's IP address as services see it (forwarding headers)
  * @https: the client connected with TLS
- * @input: the connection's input buffer: requests bodies are taken from
+ * @input: the connection's input buffer: request bodies are taken from
  *   it, and after a 101 whatever the client sent
  * @output: the connection's output: response heads are queued there,
  *   and bodies written through it

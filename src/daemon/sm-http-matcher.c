@@ -80,6 +80,49 @@ expire_recent (SmHttpMatcher *self, gint64 now)
     recent_definition_free (g_queue_pop_head (&self->recent));
 }
 
+gboolean
+sm_http_match (const char *host,
+               const char *path,
+               const char *domain_suffix,
+               const char *path_prefix)
+{
+  gsize host_len, suffix_len;
+
+  host = host != NULL ? host : "";
+  path = path != NULL ? path : "";
+  domain_suffix = domain_suffix != NULL ? domain_suffix : "";
+  path_prefix = path_prefix != NULL ? path_prefix : "";
+
+  host_len = strlen (host);
+  suffix_len = strlen (domain_suffix);
+  if (suffix_len > host_len ||
+      g_ascii_strcasecmp (host + host_len - suffix_len, domain_suffix) != 0)
+    return FALSE;
+  return g_str_has_prefix (path, path_prefix);
+}
+
+static int
+compare_longer_first (const char *a, const char *b)
+{
+  gsize len_a = a != NULL ? strlen (a) : 0;
+  gsize len_b = b != NULL ? strlen (b) : 0;
+
+  return len_a > len_b ? -1 : len_a < len_b ? 1 : 0;
+}
+
+int
+sm_http_route_compare (const char *domain_suffix_a,
+                       const char *path_prefix_a,
+                       const char *domain_suffix_b,
+                       const char *path_prefix_b)
+{
+  int by_domain = compare_longer_first (domain_suffix_a, domain_suffix_b);
+
+  if (by_domain != 0)
+    return by_domain;
+  return compare_longer_first (path_prefix_a, path_prefix_b);
+}
+
 SmHttpMatcher *
 sm_http_matcher_new (gint64 hold_us)
 {

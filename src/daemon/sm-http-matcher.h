@@ -7,6 +7,24 @@
 
 G_BEGIN_DECLS
 
+/* TRUE if @domain_suffix is a suffix of @host (ASCII case-insensitive) and
+ * @path_prefix a prefix of @path (case-sensitive); "" or NULL matches
+ * everything. Like the original's strings.HasSuffix, "example.com" also
+ * matches "notexample.com": services wanting a label boundary register
+ * ".example.com". */
+gboolean                      sm_http_match (const char *host,
+                                             const char *path,
+                                             const char *domain_suffix,
+                                             const char *path_prefix);
+
+/* Ranking of two routes: negative if route a is preferred (longer domain
+ * suffix first, then longer path prefix), 0 if they rank the same (the
+ * caller then prefers the earlier registration). */
+int                           sm_http_route_compare (const char *domain_suffix_a,
+                                                     const char *path_prefix_a,
+                                                     const char *domain_suffix_b,
+                                                     const char *path_prefix_b);
+
 /*
  * Picks the service for one HTTP request among the routes of a port
  * (PROTOCOL.md §6): candidates are the routes whose DomainSuffix ends the

@@ -239,26 +239,6 @@ gsize        sm_http_write_error_response (guint               status,
                                            SoupMessageHeaders *extra_headers,
                                            GString            *out);
 
-/* Routing ------------------------------------------------------------------ */
-
-/* TRUE if @domain_suffix is a suffix of @host (ASCII case-insensitive) and
- * @path_prefix a prefix of @path (case-sensitive); "" or NULL matches
- * everything. Like the original's strings.HasSuffix, "example.com" also
- * matches "notexample.com": services wanting a label boundary register
- * ".example.com". */
-gboolean     sm_http_match (const char *host,
-                            const char *path,
-                            const char *domain_suffix,
-                            const char *path_prefix);
-
-/* Ranking of two routes: negative if route a is preferred (longer domain
- * suffix first, then longer path prefix), 0 if they rank the same (the
- * caller then prefers the earlier registration). */
-int          sm_http_route_compare (const char *domain_suffix_a,
-                                    const char *path_prefix_a,
-                                    const char *domain_suffix_b,
-                                    const char *path_prefix_b);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmHttpRequest, sm_http_request_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmHttpResponse, sm_http_response_free)
 

@@ -3,6 +3,8 @@
  * waiting for services that left (SmHttpMatcher) */
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "sm-http-matcher.h"
 #include "sm-test-routes.h"
 
@@ -237,6 +239,85 @@ add_test (const char *path,
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown);
 }
 
+/* Routing ----------------------------------------------------------------- */
+
+static void
+test_route_match (void)
+{
+  static const struct {
+    const char *host, *path, *suffix, *prefix;
+    gboolean    match;
+  } cases[] = {
+    { "example.com", "/", "", "", TRUE },
+    { "example.com", "/", NULL, NULL, TRUE },
+    { "example.com", "/api/x", "example.com", "/api", TRUE },
+    { "www.example.com", "/", "example.com", "", TRUE },
+    { "example.com", "/", "Example.COM", "", TRUE },
+    /* The original's strings.HasSuffix, kept for compatibility */
+    { "notexample.com", "/", "example.com", "", TRUE },
+    { "notexample.com", "/", ".example.com", "", FALSE },
+    { "example.org", "/", "example.com", "", FALSE },
+    { "com", "/", "example.com", "", FALSE },
+    { "xample.com", "/", "example.com", "", FALSE },
+    { "example.com", "/ap", "example.com", "/api", FALSE },
+    { "example.com", "/API", "", "/api", FALSE },
+    { "example.com", "/apix", "", "/api", TRUE },
+    { "", "/", "", "/", TRUE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %u", i);
+      g_assert_cmpint (sm_http_match (cases[i].host, cases[i].path, cases[i].suffix, cases[i].prefix),
+                       ==, cases[i].match);
+    }
+}
+
+typedef struct {
+  const char *suffix;
+  const char *prefix;
+} Route;
+
+static int
+compare_routes (gconstpointer a,
+                gconstpointer b)
+{
+  const Route *ra = a, *rb = b;
+
+  return sm_http_route_compare (ra->suffix, ra->prefix, rb->suffix, rb->prefix);
+}
+
+static void
+test_route_ranking (void)
+{
+  Route routes[] = {
+    { "", "" },
+    { "example.com", "" },
+    { "", "/api/v1" },
+    { "api.example.com", "" },
+    { "example.com", "/api" },
+  };
+  static const Route expected[] = {
+    { "api.example.com", "" },
+    { "example.com", "/api" },
+    { "example.com", "" },
+    { "", "/api/v1" },
+    { "", "" },
+  };
+
+  qsort (routes, G_N_ELEMENTS (routes), sizeof (Route), (GCompareFunc) compare_routes);
+  for (guint i = 0; i < G_N_ELEMENTS (routes); i++)
+    {
+      g_assert_cmpstr (routes[i].suffix, ==, expected[i].suffix);
+      g_assert_cmpstr (routes[i].prefix, ==, expected[i].prefix);
+    }
+
+  g_assert_cmpint (sm_http_route_compare ("a.com", "/x", "b.com", "/y"), ==, 0);
+  g_assert_cmpint (sm_http_route_compare (NULL, NULL, "", ""), ==, 0);
+  g_assert_cmpint (sm_http_route_compare ("a.com", "", "com", "/long/prefix"), <, 0);
+  g_assert_cmpint (sm_http_route_compare ("com", "/long/prefix", "a.com", ""), >, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -253,5 +334,7 @@ main (int   argc,
   add_test ("/http-matcher/replacement-serves", test_replacement_serves);
   add_test ("/http-matcher/hold-timeout-forgets", test_hold_timeout_forgets);
 
+  g_test_add_func ("/http-matcher/route/match", test_route_match);
+  g_test_add_func ("/http-matcher/route/ranking", test_route_ranking);
   return g_test_run ();
 }

@@ -50,7 +50,6 @@ check_request (const guint8 *head,
       again->upgrade != request->upgrade)
     abort ();
 
-  (void) sm_http_match (request->host, request->path, "example.com", "/api");
 }
 
 static void

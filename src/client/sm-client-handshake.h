@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * A service's side of the control handshake (PROTOCOL.md §1-4): connect to
+ * A service's side of the control handshake (docs/PROTOCOL.md §1-4): connect to
  * the daemon, send the SocketDefinition, read the status. Internal to the
  * client library.
  */

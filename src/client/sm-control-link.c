@@ -8,7 +8,7 @@
 #include "sm-control-link.h"
 #include "sm-error.h"
 
-/* The daemon drops handshakes slower than this too (PROTOCOL.md §3) */
+/* The daemon drops handshakes slower than this too (docs/PROTOCOL.md §3) */
 #define HANDSHAKE_TIMEOUT_MS     10000
 #define RECONNECT_FIRST_DELAY_MS 50
 #define RECONNECT_MAX_DELAY_MS   1000

@@ -27,7 +27,7 @@ int                           sm_http_route_compare (const char *domain_suffix_a
 
 /*
  * Picks the service for one HTTP request among the routes of a port
- * (PROTOCOL.md §6): candidates are the routes whose DomainSuffix ends the
+ * (docs/PROTOCOL.md §6): candidates are the routes whose DomainSuffix ends the
  * request's host and whose PathPrefix starts its path; the longer
  * DomainSuffix wins, then the longer PathPrefix. Routes with the same
  * definition (replicas, or a new version next to the old one) take turns:

@@ -244,7 +244,7 @@ definition_new_from_fields (const RequestFields *fields)
  *   on %SM_HANDSHAKE_COMPLETE
  * @error: set on %SM_HANDSHAKE_ERROR, with a message fit for the status
  *
- * Parses a handshake request (PROTOCOL.md §3). Nothing is allocated until
+ * Parses a handshake request (docs/PROTOCOL.md §3). Nothing is allocated until
  * the whole request has arrived and been checked.
  */
 SmHandshakeResult
@@ -343,7 +343,7 @@ sm_handshake_encode_request (const SmSocketDefinition *definition, GByteArray *o
  *   %SM_HANDSHAKE_COMPLETE; may be "" (anything but "OK" is a refusal)
  * @error: set on %SM_HANDSHAKE_ERROR
  *
- * Parses a handshake response (PROTOCOL.md §4).
+ * Parses a handshake response (docs/PROTOCOL.md §4).
  */
 SmHandshakeResult
 sm_handshake_parse_status (const guint8 *data,

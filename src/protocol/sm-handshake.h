@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Pure codec for the control handshake (PROTOCOL.md §2-4): no I/O.
+ * Pure codec for the control handshake (docs/PROTOCOL.md §2-4): no I/O.
  * The parsers are incremental in the simplest way: call them again on the
  * whole buffer received so far; they answer NEED_MORE until a complete
  * message is there, and fail as soon as a length or value is known to be bad
@@ -14,7 +14,7 @@
 
 G_BEGIN_DECLS
 
-/* Limits (PROTOCOL.md §3, ours) */
+/* Limits (docs/PROTOCOL.md §3, ours) */
 #define SM_HANDSHAKE_MAX_STRING (64 * 1024)
 #define SM_HANDSHAKE_MAX_PEM    (1024 * 1024)
 #define SM_HANDSHAKE_MAX_STATUS (64 * 1024)

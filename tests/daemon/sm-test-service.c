@@ -220,7 +220,7 @@ sm_test_service_new_tls (const char *control_address,
                          const char *cert_pem,
                          const char *key_pem)
 {
-  /* flags bit 1: TLS definition follows (PROTOCOL.md §3) */
+  /* flags bit 1: TLS definition follows (docs/PROTOCOL.md §3) */
   g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0x02);
 
   sm_test_append_string (request, cert_pem);
@@ -235,7 +235,7 @@ sm_test_service_new_http (const char *control_address,
                           const char *domain_suffix,
                           const char *path_prefix)
 {
-  /* flags bit 0: HTTP definition follows (PROTOCOL.md §3) */
+  /* flags bit 0: HTTP definition follows (docs/PROTOCOL.md §3) */
   g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0x01);
 
   sm_test_append_string (request, domain_suffix);

@@ -165,7 +165,7 @@ GBytes  *sm_test_receive_to_eof   (GSocket      *socket,
  * anything more; waits up to the socket timeout */
 gboolean sm_test_socket_is_closed_by_peer (GSocket *socket);
 
-/* ---- Handshake bytes, written by hand (PROTOCOL.md §2-4) ---- */
+/* ---- Handshake bytes, written by hand (docs/PROTOCOL.md §2-4) ---- */
 
 void        sm_test_append_u64     (GByteArray   *out,
                                     guint64       value);

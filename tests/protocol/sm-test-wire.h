@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Writes handshake primitives (PROTOCOL.md §2) for tests that craft requests
+ * Writes handshake primitives (docs/PROTOCOL.md §2) for tests that craft requests
  * by hand, valid or not. Deliberately separate from the codec, so that the
  * codec and its tests cannot share an endianness bug.
  */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 
 // go-echo-service is a socketmaster service written like the original Go
-// client: it sends the handshake by hand (PROTOCOL.md §3), reads the status
+// client: it sends the handshake by hand (docs/PROTOCOL.md §3), reads the status
 // and then serves the control connection with hashicorp/yamux as the yamux
 // server, echoing every stream. Its keep-alive interval is short, so a
 // daemon that does not answer pings loses the session within a second or

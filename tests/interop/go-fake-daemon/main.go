@@ -2,7 +2,7 @@
 
 // go-fake-daemon plays the daemon's side of socketmaster against a real
 // service: it accepts one control connection, parses the handshake by hand
-// (PROTOCOL.md §3), answers OK and drives the session with hashicorp/yamux
+// (docs/PROTOCOL.md §3), answers OK and drives the session with hashicorp/yamux
 // as the yamux client. It opens streams, checks that what it sends comes
 // back intact and half-closed, measures pings, and lets its short
 // keep-alive run for a while. Exit status 0 and a summary line on success;

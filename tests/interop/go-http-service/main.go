@@ -2,7 +2,7 @@
 
 // go-http-service is an HTTP service written like a user of the original Go
 // socketmaster client: it sends the handshake by hand with the HTTP flag
-// (PROTOCOL.md §3: DomainSuffix and PathPrefix), reads the status, runs
+// (docs/PROTOCOL.md §3: DomainSuffix and PathPrefix), reads the status, runs
 // hashicorp/yamux as the yamux server on the control connection and serves
 // the session with net/http as a net.Listener.
 //

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// Package smtest is the socketmaster wire handshake (PROTOCOL.md §3) and a
+// Package smtest is the socketmaster wire handshake (docs/PROTOCOL.md §3) and a
 // yamux frame tap, written by hand like the original Go socketmaster, for
 // the Go peers of the interoperability tests. It is built in GOPATH mode:
 // tests/interop/meson.build adds tests/interop/gopath to GOPATH.

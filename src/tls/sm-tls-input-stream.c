@@ -4,19 +4,14 @@
 /* The reading half of an SmTlsStream; all the work is done there. */
 struct _SmTlsInputStream
 {
-  GInputStream parent_instance;
+  SmPollableInputStream parent_instance;
 
-  GWeakRef     tls; /* the TLS stream owns us */
+  GWeakRef              tls; /* the TLS stream owns us */
 };
 
-static void sm_tls_input_stream_pollable_init (GPollableInputStreamInterface *iface);
+G_DEFINE_TYPE (SmTlsInputStream, sm_tls_input_stream, SM_TYPE_POLLABLE_INPUT_STREAM)
 
-G_DEFINE_TYPE_WITH_CODE (SmTlsInputStream,
-                         sm_tls_input_stream,
-                         G_TYPE_INPUT_STREAM,
-                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
-                                                sm_tls_input_stream_pollable_init))
-
+/* GnuTLS blocks by itself, on a blocking transport: no main context */
 static gssize
 sm_tls_input_stream_read (GInputStream *stream,
                           void         *buffer,
@@ -29,59 +24,32 @@ sm_tls_input_stream_read (GInputStream *stream,
 }
 
 static gssize
-sm_tls_input_stream_read_nonblocking (GPollableInputStream *stream,
-                                      void                 *buffer,
-                                      gsize                 count,
-                                      GError              **error)
+sm_tls_input_stream_read_nonblocking (SmPollableInputStream *stream,
+                                      void                  *buffer,
+                                      gsize                  count,
+                                      GError               **error)
 {
   return sm_tls_stream_read (&SM_TLS_INPUT_STREAM (stream)->tls, G_INPUT_STREAM (stream), buffer,
                              count, FALSE, NULL, error);
 }
 
 static gboolean
-sm_tls_input_stream_can_poll (GPollableInputStream *stream)
+sm_tls_input_stream_can_poll (SmPollableInputStream *stream)
 {
   return sm_tls_stream_can_poll (&SM_TLS_INPUT_STREAM (stream)->tls);
 }
 
 static gboolean
-sm_tls_input_stream_is_readable (GPollableInputStream *stream)
+sm_tls_input_stream_is_ready (SmPollableInputStream *stream)
 {
   return sm_tls_stream_is_ready (&SM_TLS_INPUT_STREAM (stream)->tls, G_IO_IN);
 }
 
 static GSource *
-sm_tls_input_stream_create_source (GPollableInputStream *stream, GCancellable *cancellable)
+sm_tls_input_stream_create_source (SmPollableInputStream *stream, GCancellable *cancellable)
 {
   return sm_tls_stream_create_source (&SM_TLS_INPUT_STREAM (stream)->tls, G_OBJECT (stream),
                                       G_IO_IN, cancellable);
-}
-
-/* Nothing to release: the TLS stream closes the transport */
-static gboolean
-sm_tls_input_stream_close (GInputStream *stream, GCancellable *cancellable, GError **error)
-{
-  return TRUE;
-}
-
-/* GInputStream would close in a thread otherwise */
-static void
-sm_tls_input_stream_close_async (GInputStream       *stream,
-                                 int                 io_priority,
-                                 GCancellable       *cancellable,
-                                 GAsyncReadyCallback callback,
-                                 gpointer            user_data)
-{
-  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
-
-  g_task_set_source_tag (task, sm_tls_input_stream_close_async);
-  g_task_return_boolean (task, TRUE);
-}
-
-static gboolean
-sm_tls_input_stream_close_finish (GInputStream *stream, GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 static void
@@ -92,27 +60,18 @@ sm_tls_input_stream_finalize (GObject *object)
   G_OBJECT_CLASS (sm_tls_input_stream_parent_class)->finalize (object);
 }
 
+/* No close_fn: there is nothing to release, the TLS stream closes the
+ * transport */
 static void
 sm_tls_input_stream_class_init (SmTlsInputStreamClass *klass)
 {
-  GObjectClass      *object_class = G_OBJECT_CLASS (klass);
-  GInputStreamClass *input_class = G_INPUT_STREAM_CLASS (klass);
+  G_OBJECT_CLASS (klass)->finalize = sm_tls_input_stream_finalize;
+  G_INPUT_STREAM_CLASS (klass)->read_fn = sm_tls_input_stream_read;
 
-  object_class->finalize = sm_tls_input_stream_finalize;
-
-  input_class->read_fn = sm_tls_input_stream_read;
-  input_class->close_fn = sm_tls_input_stream_close;
-  input_class->close_async = sm_tls_input_stream_close_async;
-  input_class->close_finish = sm_tls_input_stream_close_finish;
-}
-
-static void
-sm_tls_input_stream_pollable_init (GPollableInputStreamInterface *iface)
-{
-  iface->can_poll = sm_tls_input_stream_can_poll;
-  iface->is_readable = sm_tls_input_stream_is_readable;
-  iface->create_source = sm_tls_input_stream_create_source;
-  iface->read_nonblocking = sm_tls_input_stream_read_nonblocking;
+  klass->parent_class.is_ready = sm_tls_input_stream_is_ready;
+  klass->parent_class.read_nonblocking = sm_tls_input_stream_read_nonblocking;
+  klass->parent_class.create_source = sm_tls_input_stream_create_source;
+  klass->parent_class.can_poll = sm_tls_input_stream_can_poll;
 }
 
 static void

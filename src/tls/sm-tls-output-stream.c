@@ -4,19 +4,14 @@
 /* The writing half of an SmTlsStream; all the work is done there. */
 struct _SmTlsOutputStream
 {
-  GOutputStream parent_instance;
+  SmPollableOutputStream parent_instance;
 
-  GWeakRef      tls; /* the TLS stream owns us */
+  GWeakRef               tls; /* the TLS stream owns us */
 };
 
-static void sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface);
+G_DEFINE_TYPE (SmTlsOutputStream, sm_tls_output_stream, SM_TYPE_POLLABLE_OUTPUT_STREAM)
 
-G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream,
-                         sm_tls_output_stream,
-                         G_TYPE_OUTPUT_STREAM,
-                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
-                                                sm_tls_output_stream_pollable_init))
-
+/* GnuTLS blocks by itself, on a blocking transport: no main context */
 static gssize
 sm_tls_output_stream_write (GOutputStream *stream,
                             const void    *buffer,
@@ -29,29 +24,29 @@ sm_tls_output_stream_write (GOutputStream *stream,
 }
 
 static gssize
-sm_tls_output_stream_write_nonblocking (GPollableOutputStream *stream,
-                                        const void            *buffer,
-                                        gsize                  count,
-                                        GError               **error)
+sm_tls_output_stream_write_nonblocking (SmPollableOutputStream *stream,
+                                        const void             *buffer,
+                                        gsize                   count,
+                                        GError                **error)
 {
   return sm_tls_stream_write (&SM_TLS_OUTPUT_STREAM (stream)->tls, buffer, count, FALSE, NULL,
                               error);
 }
 
 static gboolean
-sm_tls_output_stream_can_poll (GPollableOutputStream *stream)
+sm_tls_output_stream_can_poll (SmPollableOutputStream *stream)
 {
   return sm_tls_stream_can_poll (&SM_TLS_OUTPUT_STREAM (stream)->tls);
 }
 
 static gboolean
-sm_tls_output_stream_is_writable (GPollableOutputStream *stream)
+sm_tls_output_stream_is_ready (SmPollableOutputStream *stream)
 {
   return sm_tls_stream_is_ready (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_IO_OUT);
 }
 
 static GSource *
-sm_tls_output_stream_create_source (GPollableOutputStream *stream, GCancellable *cancellable)
+sm_tls_output_stream_create_source (SmPollableOutputStream *stream, GCancellable *cancellable)
 {
   return sm_tls_stream_create_source (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_OBJECT (stream),
                                       G_IO_OUT, cancellable);
@@ -64,6 +59,7 @@ sm_tls_output_stream_close (GOutputStream *stream, GCancellable *cancellable, GE
   return sm_tls_stream_close_output (&SM_TLS_OUTPUT_STREAM (stream)->tls, error);
 }
 
+/* Unlike the base class's, completes once the half-close is done */
 static void
 sm_tls_output_stream_close_async (GOutputStream      *stream,
                                   int                 io_priority,
@@ -79,12 +75,6 @@ sm_tls_output_stream_close_async (GOutputStream      *stream,
   sm_tls_stream_close_output_async (&SM_TLS_OUTPUT_STREAM (stream)->tls, task);
 }
 
-static gboolean
-sm_tls_output_stream_close_finish (GOutputStream *stream, GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
 static void
 sm_tls_output_stream_finalize (GObject *object)
 {
@@ -96,24 +86,18 @@ sm_tls_output_stream_finalize (GObject *object)
 static void
 sm_tls_output_stream_class_init (SmTlsOutputStreamClass *klass)
 {
-  GObjectClass       *object_class = G_OBJECT_CLASS (klass);
   GOutputStreamClass *output_class = G_OUTPUT_STREAM_CLASS (klass);
 
-  object_class->finalize = sm_tls_output_stream_finalize;
+  G_OBJECT_CLASS (klass)->finalize = sm_tls_output_stream_finalize;
 
   output_class->write_fn = sm_tls_output_stream_write;
   output_class->close_fn = sm_tls_output_stream_close;
   output_class->close_async = sm_tls_output_stream_close_async;
-  output_class->close_finish = sm_tls_output_stream_close_finish;
-}
 
-static void
-sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface)
-{
-  iface->can_poll = sm_tls_output_stream_can_poll;
-  iface->is_writable = sm_tls_output_stream_is_writable;
-  iface->create_source = sm_tls_output_stream_create_source;
-  iface->write_nonblocking = sm_tls_output_stream_write_nonblocking;
+  klass->parent_class.is_ready = sm_tls_output_stream_is_ready;
+  klass->parent_class.write_nonblocking = sm_tls_output_stream_write_nonblocking;
+  klass->parent_class.create_source = sm_tls_output_stream_create_source;
+  klass->parent_class.can_poll = sm_tls_output_stream_can_poll;
 }
 
 static void

@@ -8,6 +8,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 
+#include "sm-pollable-input-stream.h"
+#include "sm-pollable-output-stream.h"
 #include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-stream.h"
@@ -148,12 +150,20 @@ gboolean sm_tls_stream_close_output (GWeakRef *tls_ref, GError **error);
 void     sm_tls_stream_close_output_async (GWeakRef *tls_ref, GTask *task);
 
 #define SM_TYPE_TLS_INPUT_STREAM (sm_tls_input_stream_get_type ())
-G_DECLARE_FINAL_TYPE (SmTlsInputStream, sm_tls_input_stream, SM, TLS_INPUT_STREAM, GInputStream)
+G_DECLARE_FINAL_TYPE (SmTlsInputStream,
+                      sm_tls_input_stream,
+                      SM,
+                      TLS_INPUT_STREAM,
+                      SmPollableInputStream)
 /* Hold only a weak reference on @tls: the TLS stream owns them */
 GInputStream *sm_tls_input_stream_new (SmTlsStream *tls);
 
 #define SM_TYPE_TLS_OUTPUT_STREAM (sm_tls_output_stream_get_type ())
-G_DECLARE_FINAL_TYPE (SmTlsOutputStream, sm_tls_output_stream, SM, TLS_OUTPUT_STREAM, GOutputStream)
+G_DECLARE_FINAL_TYPE (SmTlsOutputStream,
+                      sm_tls_output_stream,
+                      SM,
+                      TLS_OUTPUT_STREAM,
+                      SmPollableOutputStream)
 GOutputStream *sm_tls_output_stream_new (SmTlsStream *tls);
 
 G_END_DECLS

@@ -9,6 +9,8 @@
  * for other modules.
  */
 
+#include "sm-pollable-input-stream.h"
+#include "sm-pollable-output-stream.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
@@ -246,42 +248,16 @@ gboolean sm_yamux_stream_is_writable (SmYamuxStream *self);
 /* Non-blocking: G_IO_ERROR_WOULD_BLOCK when nothing can be done now. */
 gssize
 sm_yamux_stream_read_nonblocking (SmYamuxStream *self, void *buffer, gsize count, GError **error);
-gssize sm_yamux_stream_write_nonblocking (SmYamuxStream *self,
-                                          const void    *buffer,
-                                          gsize          count,
-                                          GError       **error);
-void   sm_yamux_stream_close_read (SmYamuxStream *self);
-void   sm_yamux_stream_close_write (SmYamuxStream *self);
+gssize        sm_yamux_stream_write_nonblocking (SmYamuxStream *self,
+                                                 const void    *buffer,
+                                                 gsize          count,
+                                                 GError       **error);
+void          sm_yamux_stream_close_read (SmYamuxStream *self);
+void          sm_yamux_stream_close_write (SmYamuxStream *self);
 /* Sets G_IO_ERROR_CLOSED and returns -1 */
-gssize sm_yamux_stream_set_closed_error (GError **error);
-/* The source of @half, the stream's input (@condition G_IO_IN) or output
- * (G_IO_OUT): it fires while the half is ready. */
-GSource *
-sm_yamux_stream_source_new (GObject *half, GIOCondition condition, GCancellable *cancellable);
-/* The blocking read_fn and write_fn of the halves: they iterate the
- * session's context until the stream is ready, which only the thread of
- * the session may do. @owner points at the half's owner field, which a
- * nested iteration may clear. */
-gssize sm_yamux_stream_read_blocking (GObject              *half,
-                                      SmYamuxStream *const *owner,
-                                      void                 *buffer,
-                                      gsize                 count,
-                                      GCancellable         *cancellable,
-                                      GError              **error);
-gssize sm_yamux_stream_write_blocking (GObject              *half,
-                                       SmYamuxStream *const *owner,
-                                       const void           *buffer,
-                                       gsize                 count,
-                                       GCancellable         *cancellable,
-                                       GError              **error);
-/* close_async of the halves: closing never blocks nor fails, so the task
- * completes in the calling thread. */
-void   sm_yamux_stream_return_closed (gpointer            half,
-                                      gpointer            source_tag,
-                                      int                 io_priority,
-                                      GCancellable       *cancellable,
-                                      GAsyncReadyCallback callback,
-                                      gpointer            user_data);
+gssize        sm_yamux_stream_set_closed_error (GError **error);
+/* The session's: blocking reads and writes iterate it */
+GMainContext *sm_yamux_stream_get_context (SmYamuxStream *self);
 
 /* The pollable halves of a stream (sm-yamux-input-stream.c and
  * sm-yamux-output-stream.c). They point back at their stream without a
@@ -292,22 +268,18 @@ G_DECLARE_FINAL_TYPE (SmYamuxInputStream,
                       sm_yamux_input_stream,
                       SM,
                       YAMUX_INPUT_STREAM,
-                      GInputStream)
+                      SmPollableInputStream)
 
 #define SM_TYPE_YAMUX_OUTPUT_STREAM (sm_yamux_output_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmYamuxOutputStream,
                       sm_yamux_output_stream,
                       SM,
                       YAMUX_OUTPUT_STREAM,
-                      GOutputStream)
+                      SmPollableOutputStream)
 
 GInputStream  *sm_yamux_input_stream_new (SmYamuxStream *owner);
 void           sm_yamux_input_stream_detach (SmYamuxInputStream *self);
 GOutputStream *sm_yamux_output_stream_new (SmYamuxStream *owner);
 void           sm_yamux_output_stream_detach (SmYamuxOutputStream *self);
-/* SmPollableReadyFunc of their sources: readable or writable, or in a
- * state (EOF, error, closed) that the next call reports at once */
-gboolean       sm_yamux_input_stream_is_ready (GObject *object);
-gboolean       sm_yamux_output_stream_is_ready (GObject *object);
 
 G_END_DECLS

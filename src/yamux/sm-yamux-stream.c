@@ -3,16 +3,16 @@
 
 #include <errno.h>
 
-#include "sm-pollable-source.h"
 #include "sm-yamux-private.h"
 
 /*
  * State of one stream. The session feeds it frames and holds a reference
  * while the stream is "attached" (in its table); the stream leaves once FIN
  * went both ways, on a reset, or when the session ends. Its halves are
- * sm-yamux-input-stream.c and sm-yamux-output-stream.c; their readiness is
- * read by level-triggered sources, which all run in the session's context,
- * so changing a flag here is all a wake-up needs.
+ * sm-yamux-input-stream.c and sm-yamux-output-stream.c; their readiness
+ * (data, window, and also EOF, errors and closing, which the next call
+ * reports at once) is read by level-triggered sources, which all run in
+ * the session's context, so changing a flag here is all a wake-up needs.
  */
 
 struct _SmYamuxStream
@@ -127,12 +127,11 @@ sm_yamux_stream_finalize (GObject *object)
 static void
 sm_yamux_stream_class_init (SmYamuxStreamClass *klass)
 {
-  GObjectClass   *object_class = G_OBJECT_CLASS (klass);
   GIOStreamClass *io_stream_class = G_IO_STREAM_CLASS (klass);
 
-  object_class->finalize = sm_yamux_stream_finalize;
   io_stream_class->get_input_stream = sm_yamux_stream_get_input_stream;
   io_stream_class->get_output_stream = sm_yamux_stream_get_output_stream;
+  G_OBJECT_CLASS (klass)->finalize = sm_yamux_stream_finalize;
 }
 
 static void
@@ -463,156 +462,8 @@ sm_yamux_stream_close_write (SmYamuxStream *self)
   g_object_unref (self);
 }
 
-/*
- * What the two halves share. Their sources (sm-pollable-source.c) are
- * level-triggered: prepare and check ask the stream whether it is ready
- * (data, window, EOF, error and closed all count, so waiters wake up and
- * see them). Everything that changes a stream runs as a dispatch in the
- * same main context, so the next prepare sees the change and no explicit
- * wake-up is needed; when nothing is ready the source asks for no timeout
- * and the loop sleeps.
- *
- * GIO's async defaults (read_async, write_async, splice_async) use this
- * pollable interface directly. close_async is overridden because GIO's
- * default would call close_fn from a worker thread.
- */
-
-GSource *
-sm_yamux_stream_source_new (GObject *half, GIOCondition condition, GCancellable *cancellable)
+GMainContext *
+sm_yamux_stream_get_context (SmYamuxStream *self)
 {
-  GSource *source;
-
-  if (condition == G_IO_IN)
-    {
-      source = sm_pollable_source_new (half, sm_yamux_input_stream_is_ready, half, cancellable);
-      g_source_set_static_name (source, "[socketmaster] yamux stream readable");
-    }
-  else
-    {
-      source = sm_pollable_source_new (half, sm_yamux_output_stream_is_ready, half, cancellable);
-      g_source_set_static_name (source, "[socketmaster] yamux stream writable");
-    }
-  return source;
-}
-
-static gboolean
-on_wait_ready (GObject *half, gpointer user_data)
-{
-  gboolean *ready = user_data;
-
-  *ready = TRUE;
-  return G_SOURCE_CONTINUE;
-}
-
-/* Blocking I/O: iterates the session's context until @half is ready. */
-static gboolean
-stream_wait (GObject      *half,
-             GIOCondition  condition,
-             GMainContext *context,
-             GCancellable *cancellable,
-             GError      **error)
-{
-  gboolean ready = FALSE;
-  GSource *source;
-
-  if (!g_main_context_acquire (context))
-    {
-      g_set_error_literal (
-          error, G_IO_ERROR, G_IO_ERROR_FAILED,
-          "Blocking I/O on a yamux stream is only possible in the thread of its session");
-      return FALSE;
-    }
-
-  source = sm_yamux_stream_source_new (half, condition, cancellable);
-  g_source_set_callback (source, G_SOURCE_FUNC (on_wait_ready), &ready, NULL);
-  g_source_attach (source, context);
-  while (!ready)
-    g_main_context_iteration (context, TRUE);
-  g_source_destroy (source);
-  g_source_unref (source);
-  g_main_context_release (context);
-
-  return !g_cancellable_set_error_if_cancelled (cancellable, error);
-}
-
-typedef gssize (*StreamIoFunc) (SmYamuxStream *owner, void *buffer, gsize count, GError **error);
-
-static gssize
-owner_write_nonblocking (SmYamuxStream *owner, void *buffer, gsize count, GError **error)
-{
-  return sm_yamux_stream_write_nonblocking (owner, buffer, count, error);
-}
-
-/* The blocking read_fn and write_fn: @io until it does not block. @owner
- * points at the half's owner field, which a nested iteration may clear. */
-static gssize
-stream_io_blocking (GObject              *half,
-                    SmYamuxStream *const *owner,
-                    GIOCondition          condition,
-                    StreamIoFunc          io,
-                    void                 *buffer,
-                    gsize                 count,
-                    GCancellable         *cancellable,
-                    GError              **error)
-{
-  for (;;)
-    {
-      GError *local_error = NULL;
-      gssize  n;
-
-      if (*owner == NULL)
-        return sm_yamux_stream_set_closed_error (error);
-
-      n = io (*owner, buffer, count, &local_error);
-      if (n >= 0 || !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          if (local_error != NULL)
-            g_propagate_error (error, local_error);
-          return n;
-        }
-      g_error_free (local_error);
-
-      if (!stream_wait (half, condition, (*owner)->context, cancellable, error))
-        return -1;
-    }
-}
-
-gssize
-sm_yamux_stream_read_blocking (GObject              *half,
-                               SmYamuxStream *const *owner,
-                               void                 *buffer,
-                               gsize                 count,
-                               GCancellable         *cancellable,
-                               GError              **error)
-{
-  return stream_io_blocking (half, owner, G_IO_IN, sm_yamux_stream_read_nonblocking, buffer, count,
-                             cancellable, error);
-}
-
-gssize
-sm_yamux_stream_write_blocking (GObject              *half,
-                                SmYamuxStream *const *owner,
-                                const void           *buffer,
-                                gsize                 count,
-                                GCancellable         *cancellable,
-                                GError              **error)
-{
-  /* The buffer is only read: the cast serves the shared signature. */
-  return stream_io_blocking (half, owner, G_IO_OUT, owner_write_nonblocking, (void *) buffer, count,
-                             cancellable, error);
-}
-
-void
-sm_yamux_stream_return_closed (gpointer            half,
-                               gpointer            source_tag,
-                               int                 io_priority,
-                               GCancellable       *cancellable,
-                               GAsyncReadyCallback callback,
-                               gpointer            user_data)
-{
-  g_autoptr (GTask) task = g_task_new (half, cancellable, callback, user_data);
-
-  g_task_set_source_tag (task, source_tag);
-  g_task_set_priority (task, io_priority);
-  g_task_return_boolean (task, TRUE);
+  return self->context;
 }

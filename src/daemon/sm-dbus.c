@@ -5,22 +5,26 @@
 #include "sm-dbus.h"
 #include "sm-error.h"
 
+/* A Port or a Route on the bus: the registry's object, and the D-Bus
+ * object exported for it with its one interface */
 typedef struct
 {
-  SmPort              *port;
-  guint64              number; /* the N of /org/socketmaster/port/N */
+  union
+  {
+    SmPort  *port;
+    SmRoute *route;
+    GObject *source;
+  };
+  union
+  {
+    SmBusPort  *port_iface;
+    SmBusRoute *route_iface;
+    GObject    *iface;
+  };
   char                *path;
   SmBusObjectSkeleton *object;
-  SmBusPort           *iface;
-} PortEntry;
-
-typedef struct
-{
-  SmRoute             *route;
-  char                *path;
-  SmBusObjectSkeleton *object;
-  SmBusRoute          *iface;
-} RouteEntry;
+  guint64              number; /* ports: the N of /org/socketmaster/port/N */
+} Entry;
 
 struct _SmDbus
 {
@@ -29,8 +33,8 @@ struct _SmDbus
   SmRegistry               *registry;
   SmBusManager             *manager;
   GDBusObjectManagerServer *object_manager;
-  GHashTable               *ports;  /* SmPort -> PortEntry */
-  GHashTable               *routes; /* SmRoute -> RouteEntry */
+  GHashTable               *ports;  /* SmPort -> Entry */
+  GHashTable               *routes; /* SmRoute -> Entry */
   guint64                   next_port_number;
   guint                     refresh_source;
 
@@ -79,20 +83,21 @@ port_active_connections (SmPort *port)
 }
 
 static void
-refresh_route_counters (RouteEntry *entry)
+refresh_route_counters (Entry *entry)
 {
-  sm_bus_route_set_active_streams (entry->iface, sm_route_get_active_streams (entry->route));
-  sm_bus_route_set_total_streams (entry->iface, sm_route_get_total_streams (entry->route));
-  sm_bus_route_set_bytes_in (entry->iface, sm_route_get_bytes_in (entry->route));
-  sm_bus_route_set_bytes_out (entry->iface, sm_route_get_bytes_out (entry->route));
-  sm_bus_route_set_requests_served (entry->iface, sm_route_get_requests_served (entry->route));
+  sm_bus_route_set_active_streams (entry->route_iface, sm_route_get_active_streams (entry->route));
+  sm_bus_route_set_total_streams (entry->route_iface, sm_route_get_total_streams (entry->route));
+  sm_bus_route_set_bytes_in (entry->route_iface, sm_route_get_bytes_in (entry->route));
+  sm_bus_route_set_bytes_out (entry->route_iface, sm_route_get_bytes_out (entry->route));
+  sm_bus_route_set_requests_served (entry->route_iface,
+                                    sm_route_get_requests_served (entry->route));
 }
 
 static void
-refresh_port_counters (PortEntry *entry)
+refresh_port_counters (Entry *entry)
 {
-  sm_bus_port_set_active_connections (entry->iface, port_active_connections (entry->port));
-  sm_bus_port_set_queued_connections (entry->iface, sm_port_get_n_queued (entry->port));
+  sm_bus_port_set_active_connections (entry->port_iface, port_active_connections (entry->port));
+  sm_bus_port_set_queued_connections (entry->port_iface, sm_port_get_n_queued (entry->port));
 }
 
 /* The generated setters queue a PropertiesChanged only for values that
@@ -113,11 +118,11 @@ refresh_counters (SmDbus *self)
   g_hash_table_iter_init (&iter, self->ports);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
-      PortEntry *entry = value;
+      Entry *entry = value;
 
       refresh_port_counters (entry);
-      active += sm_bus_port_get_active_connections (entry->iface);
-      queued += sm_bus_port_get_queued_connections (entry->iface);
+      active += sm_bus_port_get_active_connections (entry->port_iface);
+      queued += sm_bus_port_get_queued_connections (entry->port_iface);
     }
 
   sm_bus_manager_set_port_count (self->manager, g_hash_table_size (self->ports));
@@ -157,100 +162,115 @@ update_refresh_timer (SmDbus *self)
 
 /* Routes in the port's order (registration order) */
 static void
-refresh_port_routes (SmDbus *self, PortEntry *entry)
+refresh_port_routes (SmDbus *self, Entry *entry)
 {
   GPtrArray *routes = sm_port_get_routes (entry->port);
   g_autoptr (GPtrArray) paths = g_ptr_array_new ();
 
   for (guint i = 0; i < routes->len; i++)
     {
-      RouteEntry *route_entry = g_hash_table_lookup (self->routes, g_ptr_array_index (routes, i));
+      Entry *route_entry = g_hash_table_lookup (self->routes, g_ptr_array_index (routes, i));
 
       if (route_entry != NULL)
         g_ptr_array_add (paths, route_entry->path);
     }
   g_ptr_array_add (paths, NULL);
 
-  sm_bus_port_set_routes (entry->iface, (const char *const *) paths->pdata);
-  sm_bus_port_set_mode (entry->iface, port_mode (entry->port));
-  sm_bus_port_set_tls (entry->iface, sm_port_get_tls (entry->port));
+  sm_bus_port_set_routes (entry->port_iface, (const char *const *) paths->pdata);
+  sm_bus_port_set_mode (entry->port_iface, port_mode (entry->port));
+  sm_bus_port_set_tls (entry->port_iface, sm_port_get_tls (entry->port));
 }
 
 static void
-route_entry_free (gpointer data)
+entry_free (gpointer data)
 {
-  RouteEntry *entry = data;
+  Entry *entry = data;
 
-  g_object_unref (entry->route);
+  g_object_unref (entry->source);
   g_free (entry->path);
-  g_object_unref (entry->object);
+  g_clear_object (&entry->object);
   g_object_unref (entry->iface);
   g_free (entry);
 }
 
+/* Puts @entry's object, with its interface already set, on the bus */
 static void
-add_route (SmDbus *self, PortEntry *port_entry, SmRoute *route)
+entry_export (SmDbus *self, Entry *entry)
 {
-  const SmSocketDefinition *definition = sm_route_get_definition (route);
-  RouteEntry               *entry;
-
-  if (g_hash_table_contains (self->routes, route))
-    return;
-
-  entry = g_new0 (RouteEntry, 1);
-  entry->route = g_object_ref (route);
-  entry->path = g_strdup_printf (SM_DBUS_ROUTE_PATH "/%" G_GUINT64_FORMAT, sm_route_get_id (route));
-  entry->iface = sm_bus_route_skeleton_new ();
-  sm_bus_route_set_port (entry->iface, port_entry->path);
-  sm_bus_route_set_domain_suffix (entry->iface,
-                                  sm_socket_definition_get_domain_suffix (definition) ?: "");
-  sm_bus_route_set_path_prefix (entry->iface,
-                                sm_socket_definition_get_path_prefix (definition) ?: "");
-  sm_bus_route_set_tls (entry->iface, sm_socket_definition_has_tls (definition));
-  sm_bus_route_set_peer (entry->iface, sm_route_get_peer (route));
-  sm_bus_route_set_connected_since (entry->iface, unix_usec (sm_route_get_connected_since (route)));
-  refresh_route_counters (entry);
-
-  entry->object = sm_bus_object_skeleton_new (entry->path);
-  sm_bus_object_skeleton_set_route (entry->object, entry->iface);
-  g_hash_table_insert (self->routes, route, entry);
   g_dbus_object_manager_server_export (self->object_manager,
                                        G_DBUS_OBJECT_SKELETON (entry->object));
   g_debug ("D-Bus: %s added", entry->path);
 }
 
+/* Takes the entry of @source, if any, off the bus and out of @table */
 static void
-remove_route (SmDbus *self, SmRoute *route)
+entry_unexport (SmDbus *self, GHashTable *table, gpointer source)
 {
-  RouteEntry *entry = g_hash_table_lookup (self->routes, route);
+  Entry *entry = g_hash_table_lookup (table, source);
 
   if (entry == NULL)
     return;
 
   g_debug ("D-Bus: %s removed", entry->path);
   g_dbus_object_manager_server_unexport (self->object_manager, entry->path);
-  g_hash_table_remove (self->routes, route);
+  g_hash_table_remove (table, source);
+}
+
+static void
+add_route (SmDbus *self, Entry *port_entry, SmRoute *route)
+{
+  const SmSocketDefinition *definition = sm_route_get_definition (route);
+  Entry                    *entry;
+
+  if (g_hash_table_contains (self->routes, route))
+    return;
+
+  entry = g_new0 (Entry, 1);
+  entry->route = g_object_ref (route);
+  entry->path = g_strdup_printf (SM_DBUS_ROUTE_PATH "/%" G_GUINT64_FORMAT, sm_route_get_id (route));
+  entry->route_iface = sm_bus_route_skeleton_new ();
+  sm_bus_route_set_port (entry->route_iface, port_entry->path);
+  sm_bus_route_set_domain_suffix (entry->route_iface,
+                                  sm_socket_definition_get_domain_suffix (definition) ?: "");
+  sm_bus_route_set_path_prefix (entry->route_iface,
+                                sm_socket_definition_get_path_prefix (definition) ?: "");
+  sm_bus_route_set_tls (entry->route_iface, sm_socket_definition_has_tls (definition));
+  sm_bus_route_set_peer (entry->route_iface, sm_route_get_peer (route));
+  sm_bus_route_set_connected_since (entry->route_iface,
+                                    unix_usec (sm_route_get_connected_since (route)));
+  refresh_route_counters (entry);
+
+  entry->object = sm_bus_object_skeleton_new (entry->path);
+  sm_bus_object_skeleton_set_route (entry->object, entry->route_iface);
+  g_hash_table_insert (self->routes, route, entry);
+  entry_export (self, entry);
+}
+
+static void
+remove_route (SmDbus *self, SmRoute *route)
+{
+  entry_unexport (self, self->routes, route);
 }
 
 static void
 on_port_route_added (SmPort *port, SmRoute *route, SmDbus *self)
 {
-  PortEntry *entry = g_hash_table_lookup (self->ports, port);
+  Entry *entry = g_hash_table_lookup (self->ports, port);
 
   add_route (self, entry, route);
   refresh_port_routes (self, entry);
-  sm_bus_port_set_empty_since (entry->iface, 0);
+  sm_bus_port_set_empty_since (entry->port_iface, 0);
 }
 
 static void
 on_port_route_removed (SmPort *port, SmRoute *route, SmDbus *self)
 {
-  PortEntry *entry = g_hash_table_lookup (self->ports, port);
+  Entry *entry = g_hash_table_lookup (self->ports, port);
 
   remove_route (self, route);
   refresh_port_routes (self, entry);
-  if (sm_port_get_routes (port)->len == 0 && sm_bus_port_get_empty_since (entry->iface) == 0)
-    sm_bus_port_set_empty_since (entry->iface, (guint64) g_get_real_time ());
+  if (sm_port_get_routes (port)->len == 0 && sm_bus_port_get_empty_since (entry->port_iface) == 0)
+    sm_bus_port_set_empty_since (entry->port_iface, (guint64) g_get_real_time ());
 }
 
 /* The port keeps terminating TLS for the hold timeout after its last
@@ -258,21 +278,9 @@ on_port_route_removed (SmPort *port, SmRoute *route, SmDbus *self)
 static void
 on_port_tls_changed (SmPort *port, SmDbus *self)
 {
-  PortEntry *entry = g_hash_table_lookup (self->ports, port);
+  Entry *entry = g_hash_table_lookup (self->ports, port);
 
-  sm_bus_port_set_tls (entry->iface, sm_port_get_tls (port));
-}
-
-static void
-port_entry_free (gpointer data)
-{
-  PortEntry *entry = data;
-
-  g_object_unref (entry->port);
-  g_free (entry->path);
-  g_object_unref (entry->object);
-  g_object_unref (entry->iface);
-  g_free (entry);
+  sm_bus_port_set_tls (entry->port_iface, sm_port_get_tls (port));
 }
 
 static void
@@ -280,20 +288,20 @@ add_port (SmDbus *self, SmPort *port)
 {
   g_autofree char *host = NULL;
   GPtrArray       *routes;
-  PortEntry       *entry;
+  Entry           *entry;
 
   if (g_hash_table_contains (self->ports, port))
     return;
 
-  entry = g_new0 (PortEntry, 1);
+  entry = g_new0 (Entry, 1);
   entry->port = g_object_ref (port);
   entry->number = ++self->next_port_number;
   entry->path = g_strdup_printf (SM_DBUS_PORT_PATH "/%" G_GUINT64_FORMAT, entry->number);
-  entry->iface = sm_bus_port_skeleton_new ();
+  entry->port_iface = sm_bus_port_skeleton_new ();
   host = sm_port_get_address (port) != NULL ? g_inet_address_to_string (sm_port_get_address (port))
                                             : g_strdup ("*");
-  sm_bus_port_set_address (entry->iface, host);
-  sm_bus_port_set_port (entry->iface, sm_port_get_number (port));
+  sm_bus_port_set_address (entry->port_iface, host);
+  sm_bus_port_set_port (entry->port_iface, sm_port_get_number (port));
   refresh_port_counters (entry);
   g_hash_table_insert (self->ports, port, entry);
 
@@ -303,10 +311,8 @@ add_port (SmDbus *self, SmPort *port)
   refresh_port_routes (self, entry);
 
   entry->object = sm_bus_object_skeleton_new (entry->path);
-  sm_bus_object_skeleton_set_port (entry->object, entry->iface);
-  g_dbus_object_manager_server_export (self->object_manager,
-                                       G_DBUS_OBJECT_SKELETON (entry->object));
-  g_debug ("D-Bus: %s added for %s", entry->path, sm_port_get_display_name (port));
+  sm_bus_object_skeleton_set_port (entry->object, entry->port_iface);
+  entry_export (self, entry);
 
   g_signal_connect (port, "route-added", G_CALLBACK (on_port_route_added), self);
   g_signal_connect (port, "route-removed", G_CALLBACK (on_port_route_removed), self);
@@ -317,10 +323,9 @@ add_port (SmDbus *self, SmPort *port)
 static void
 remove_port (SmDbus *self, SmPort *port)
 {
-  PortEntry *entry = g_hash_table_lookup (self->ports, port);
   GPtrArray *routes;
 
-  if (entry == NULL)
+  if (!g_hash_table_contains (self->ports, port))
     return;
 
   g_signal_handlers_disconnect_by_data (port, self);
@@ -328,9 +333,7 @@ remove_port (SmDbus *self, SmPort *port)
   for (guint i = 0; i < routes->len; i++)
     remove_route (self, g_ptr_array_index (routes, i));
 
-  g_debug ("D-Bus: %s removed", entry->path);
-  g_dbus_object_manager_server_unexport (self->object_manager, entry->path);
-  g_hash_table_remove (self->ports, port);
+  entry_unexport (self, self->ports, port);
   update_refresh_timer (self);
 }
 
@@ -380,8 +383,8 @@ add_waiting (const SmPortWaiting *waiting, gpointer user_data)
 static gint
 compare_port_entries (gconstpointer a, gconstpointer b)
 {
-  const PortEntry *entry_a = *(const PortEntry *const *) a;
-  const PortEntry *entry_b = *(const PortEntry *const *) b;
+  const Entry *entry_a = *(const Entry *const *) a;
+  const Entry *entry_b = *(const Entry *const *) b;
 
   return entry_a->number < entry_b->number ? -1 : entry_a->number > entry_b->number;
 }
@@ -405,7 +408,7 @@ on_handle_get_queued_connections (SmBusManager          *manager,
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(osqssd)"));
   for (guint i = 0; i < entries->len; i++)
     {
-      PortEntry *entry = g_ptr_array_index (entries, i);
+      Entry *entry = g_ptr_array_index (entries, i);
 
       listing.port_path = entry->path;
       sm_port_foreach_waiting (entry->port, add_waiting, &listing);
@@ -578,8 +581,8 @@ sm_dbus_class_init (SmDbusClass *klass)
 static void
 sm_dbus_init (SmDbus *self)
 {
-  self->ports = g_hash_table_new_full (NULL, NULL, NULL, port_entry_free);
-  self->routes = g_hash_table_new_full (NULL, NULL, NULL, route_entry_free);
+  self->ports = g_hash_table_new_full (NULL, NULL, NULL, entry_free);
+  self->routes = g_hash_table_new_full (NULL, NULL, NULL, entry_free);
   self->object_manager = g_dbus_object_manager_server_new (SM_DBUS_PATH);
   self->manager = sm_bus_manager_skeleton_new ();
   self->cancellable = g_cancellable_new ();

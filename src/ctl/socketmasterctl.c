@@ -46,10 +46,8 @@ typedef struct
 } SmCtlObject;
 
 static void
-sm_ctl_object_free (gpointer data)
+sm_ctl_object_free (SmCtlObject *object)
 {
-  SmCtlObject *object = data;
-
   g_free (object->path);
   g_variant_unref (object->properties);
   g_free (object);
@@ -159,8 +157,8 @@ read_objects (SmCtlState *state, GError **error)
   if (reply == NULL)
     return FALSE;
 
-  state->ports = g_ptr_array_new_with_free_func (sm_ctl_object_free);
-  state->routes = g_ptr_array_new_with_free_func (sm_ctl_object_free);
+  state->ports = g_ptr_array_new_with_free_func ((GDestroyNotify) sm_ctl_object_free);
+  state->routes = g_ptr_array_new_with_free_func ((GDestroyNotify) sm_ctl_object_free);
 
   g_variant_get (reply, "(a{oa{sa{sv}}})", &objects);
   while (g_variant_iter_next (objects, "{&oa{sa{sv}}}", &path, &interfaces))

@@ -34,16 +34,6 @@ struct _SmTlsCredentials
   GError                          *init_error;
 };
 
-enum
-{
-  PROP_0,
-  PROP_PRIORITY,
-  PROP_ALPN_PROTOCOLS,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
-
 G_DEFINE_TYPE (SmTlsCredentials, sm_tls_credentials, G_TYPE_OBJECT)
 
 /* Certificates */
@@ -198,8 +188,6 @@ sm_tls_credentials_set_priority (SmTlsCredentials *self, const char *priority, G
   g_mutex_unlock (&self->lock);
   g_free (self->priority_string);
   self->priority_string = g_strdup (priority);
-
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PRIORITY]);
   return TRUE;
 }
 
@@ -249,8 +237,6 @@ sm_tls_credentials_set_alpn_protocols (SmTlsCredentials  *self,
       self->alpn_datums[i].size = strlen (self->alpn_protocols[i]);
     }
   g_mutex_unlock (&self->lock);
-
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ALPN_PROTOCOLS]);
   return TRUE;
 }
 
@@ -344,48 +330,6 @@ init_failed (SmTlsCredentials *self, const char *what, int ret)
 }
 
 static void
-sm_tls_credentials_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
-
-  switch (prop_id)
-    {
-    case PROP_PRIORITY:
-      g_value_set_string (value, self->priority_string);
-      break;
-    case PROP_ALPN_PROTOCOLS:
-      g_value_set_boxed (value, self->alpn_protocols);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-sm_tls_credentials_set_property (GObject      *object,
-                                 guint         prop_id,
-                                 const GValue *value,
-                                 GParamSpec   *pspec)
-{
-  SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
-  g_autoptr (GError) error = NULL;
-
-  switch (prop_id)
-    {
-    case PROP_PRIORITY:
-      if (!sm_tls_credentials_set_priority (self, g_value_get_string (value), &error))
-        g_warning ("Ignoring TLS priority: %s", error->message);
-      break;
-    case PROP_ALPN_PROTOCOLS:
-      if (!sm_tls_credentials_set_alpn_protocols (self, g_value_get_boxed (value), &error))
-        g_warning ("Ignoring ALPN protocols: %s", error->message);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
 sm_tls_credentials_dispose (GObject *object)
 {
   SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
@@ -423,18 +367,8 @@ sm_tls_credentials_class_init (SmTlsCredentialsClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
-  object_class->get_property = sm_tls_credentials_get_property;
-  object_class->set_property = sm_tls_credentials_set_property;
   object_class->dispose = sm_tls_credentials_dispose;
   object_class->finalize = sm_tls_credentials_finalize;
-
-  properties[PROP_PRIORITY] = g_param_spec_string (
-      "priority", "Priority", "GnuTLS priority string", SM_TLS_DEFAULT_PRIORITY,
-      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
-  properties[PROP_ALPN_PROTOCOLS] =
-      g_param_spec_boxed ("alpn-protocols", "ALPN protocols", "ALPN protocols offered", G_TYPE_STRV,
-                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void

@@ -76,7 +76,7 @@ gboolean    sm_tls_credentials_check (const char *cert_pem, const char *key_pem,
 gboolean    sm_tls_credentials_remove (SmTlsCredentials *self, const char *id);
 guint       sm_tls_credentials_get_n_certificates (SmTlsCredentials *self);
 
-/* GnuTLS priority string; property "priority", SM_TLS_DEFAULT_PRIORITY by
+/* GnuTLS priority string, SM_TLS_DEFAULT_PRIORITY by
  * default (NULL if GnuTLS refused it). An invalid string fails with
  * SM_ERROR_TLS and changes nothing. */
 const char *sm_tls_credentials_get_priority (SmTlsCredentials *self);
@@ -84,7 +84,7 @@ gboolean
 sm_tls_credentials_set_priority (SmTlsCredentials *self, const char *priority, GError **error);
 
 /* ALPN protocols offered, in our order of preference (the server's order
- * wins); property "alpn-protocols", none by default. A client that offers
+ * wins), none by default. A client that offers
  * none of them still connects, without ALPN. At most
  * SM_TLS_MAX_ALPN_PROTOCOLS names of 1 to SM_TLS_MAX_ALPN_PROTOCOL_SIZE
  * bytes, else SM_ERROR_INVALID_ARGUMENT. NULL or empty clears the list. */

@@ -39,14 +39,17 @@ sm_yamux_config_init (SmYamuxConfig *config)
 {
   g_return_if_fail (config != NULL);
 
-  config->max_stream_window = SM_YAMUX_DEFAULT_MAX_STREAM_WINDOW;
-  config->keepalive_interval_ms = SM_YAMUX_DEFAULT_KEEPALIVE_INTERVAL;
-  config->keepalive_timeout_ms = SM_YAMUX_DEFAULT_KEEPALIVE_TIMEOUT;
-  config->write_timeout_ms = SM_YAMUX_DEFAULT_WRITE_TIMEOUT;
-  config->accept_backlog = SM_YAMUX_DEFAULT_ACCEPT_BACKLOG;
-  config->max_pending_syn = SM_YAMUX_DEFAULT_MAX_PENDING_SYN;
-  config->write_buffer_limit = SM_YAMUX_DEFAULT_WRITE_BUFFER_LIMIT;
-  config->stream_close_timeout_ms = SM_YAMUX_DEFAULT_STREAM_CLOSE_TIMEOUT;
+  /* Fields not named here are zero */
+  *config = (SmYamuxConfig){
+    .max_stream_window = SM_YAMUX_DEFAULT_MAX_STREAM_WINDOW,
+    .keepalive_interval_ms = SM_YAMUX_DEFAULT_KEEPALIVE_INTERVAL,
+    .keepalive_timeout_ms = SM_YAMUX_DEFAULT_KEEPALIVE_TIMEOUT,
+    .write_timeout_ms = SM_YAMUX_DEFAULT_WRITE_TIMEOUT,
+    .accept_backlog = SM_YAMUX_DEFAULT_ACCEPT_BACKLOG,
+    .max_pending_syn = SM_YAMUX_DEFAULT_MAX_PENDING_SYN,
+    .write_buffer_limit = SM_YAMUX_DEFAULT_WRITE_BUFFER_LIMIT,
+    .stream_close_timeout_ms = SM_YAMUX_DEFAULT_STREAM_CLOSE_TIMEOUT,
+  };
 }
 
 static void

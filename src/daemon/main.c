@@ -20,9 +20,16 @@
 #include "sm-tls-terminator.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
-#define SHUTDOWN_GRACE_MS 1000
-/* Upper bound for --hold-timeout: one day */
+#define DEFAULT_DRAIN_TIMEOUT 30.0
+/* Upper bound for --hold-timeout and --drain-timeout: one day */
 #define MAX_HOLD_TIMEOUT (24.0 * 60 * 60)
+
+/* SIGINT and SIGTERM: the first starts the drain, the next cuts it short */
+typedef struct
+{
+  GMainLoop *loop;
+  guint      n_signals;
+} ExitState;
 
 /* Every public connection costs two descriptors here; the usual soft limit
  * of 1024 would make accept() fail long before memory runs out. */
@@ -61,16 +68,27 @@ choose_bus (gboolean system_bus, gboolean session_bus, gboolean no_bus, GBusType
 static gboolean
 on_exit_signal (gpointer user_data)
 {
-  GMainLoop *loop = user_data;
+  ExitState *state = user_data;
 
-  g_message ("Shutting down");
-  g_main_loop_quit (loop);
+  if (state->n_signals++ == 0)
+    g_message ("Shutting down");
+  else
+    g_message ("Shutting down now");
+  g_main_loop_quit (state->loop);
 
   return G_SOURCE_CONTINUE;
 }
 
+/* Until the Operations issue gives it a meaning, SIGHUP must not kill us */
 static gboolean
-on_grace_period_over (gpointer user_data)
+on_hangup_signal (gpointer user_data)
+{
+  g_message ("SIGHUP received; ignoring it");
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_drain_over (gpointer user_data)
 {
   gboolean *over = user_data;
 
@@ -88,21 +106,27 @@ run_pending_work (void)
     g_main_context_iteration (NULL, FALSE);
 }
 
+/* Stops accepting, lets the requests in flight finish (HTTP keep-alive
+ * connections close after their response) for at most @drain_timeout
+ * seconds or until a second signal, then cuts what is left */
 static void
-shut_down (SmControl *control, SmRegistry *registry)
+shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitState *exit_state)
 {
-  gboolean grace_over = FALSE;
-  guint    grace_source;
+  gboolean drain_over = FALSE;
+  guint    drain_source;
+  guint    n_signals = exit_state->n_signals;
 
   sm_control_stop (control);
   sm_registry_shutdown (registry);
 
-  /* Let open streams finish and the GoAways go out, for a little while */
-  grace_source = g_timeout_add (SHUTDOWN_GRACE_MS, on_grace_period_over, &grace_over);
-  while (!grace_over && sm_registry_get_n_active_streams (registry) > 0)
+  drain_source = g_timeout_add ((guint) (drain_timeout * 1000), on_drain_over, &drain_over);
+  while (!drain_over && exit_state->n_signals == n_signals &&
+         sm_registry_get_n_active_streams (registry) > 0)
     g_main_context_iteration (NULL, TRUE);
-  if (!grace_over)
-    g_source_remove (grace_source);
+  if (!drain_over)
+    g_source_remove (drain_source);
+  if (sm_registry_get_n_active_streams (registry) > 0)
+    g_message ("Cutting %u open stream(s)", sm_registry_get_n_active_streams (registry));
 
   sm_registry_close (registry);
   run_pending_work ();
@@ -123,6 +147,10 @@ main (int argc, char *argv[])
   gint64           http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
   double           http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
   double           http_idle_timeout = SM_HTTP_DEFAULT_IDLE_TIMEOUT;
+  double           http_body_timeout = SM_HTTP_DEFAULT_BODY_TIMEOUT;
+  double           http_response_timeout = SM_HTTP_DEFAULT_RESPONSE_TIMEOUT;
+  double           drain_timeout = DEFAULT_DRAIN_TIMEOUT;
+  ExitState        exit_state = { NULL, 0 };
   g_autofree char *tls_priority = NULL;
   int              tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
   SmHttpLimits     http_limits;
@@ -135,7 +163,7 @@ main (int argc, char *argv[])
   GBusType         bus_type = G_BUS_TYPE_NONE;
   g_autoptr (SmDbus) dbus = NULL;
   guint16            bind_port = 0;
-  guint              sigint_source, sigterm_source;
+  guint              sigint_source, sigterm_source, sighup_source;
   const GOptionEntry entries[] = {
     { "bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
       N_ ("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
@@ -153,6 +181,17 @@ main (int argc, char *argv[])
       N_ ("SECONDS") },
     { "http-idle-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_idle_timeout,
       N_ ("Seconds an idle HTTP keep-alive connection stays open (default: 75)"), N_ ("SECONDS") },
+    { "http-body-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_body_timeout,
+      N_ ("Longest time between request body bytes from an HTTP client; then 408 "
+          "(default: 60)"),
+      N_ ("SECONDS") },
+    { "http-response-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &http_response_timeout,
+      N_ ("Seconds a service has to start answering an HTTP request; then 504 (default: 60)"),
+      N_ ("SECONDS") },
+    { "drain-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &drain_timeout,
+      N_ ("Seconds SIGTERM or SIGINT waits for requests in flight before exiting "
+          "(default: 30)"),
+      N_ ("SECONDS") },
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
       N_ ("GnuTLS priority string for TLS ports (default: " SM_TLS_DEFAULT_PRIORITY ")"),
       N_ ("STRING") },
@@ -208,8 +247,17 @@ main (int argc, char *argv[])
       return EXIT_FAILURE;
     }
 
+  if (!isfinite (drain_timeout) || drain_timeout < 0 || drain_timeout > MAX_HOLD_TIMEOUT)
+    {
+      g_printerr (_ ("%s: --drain-timeout must be at least 0 and at most %.0f seconds\n"),
+                  g_get_prgname (), MAX_HOLD_TIMEOUT);
+      return EXIT_FAILURE;
+    }
+
   if (!sm_http_limits_set (&http_limits, http_max_head_size, http_header_timeout, http_idle_timeout,
-                           &error))
+                           &error) ||
+      !sm_http_limits_set_exchange_timeouts (&http_limits, http_body_timeout, http_response_timeout,
+                                             &error))
     {
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
@@ -260,14 +308,17 @@ main (int argc, char *argv[])
     sm_dbus_own_name (dbus, bus_type, replace);
 
   loop = g_main_loop_new (NULL, FALSE);
-  sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, loop);
-  sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, loop);
+  exit_state.loop = loop;
+  sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, &exit_state);
+  sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, &exit_state);
+  sighup_source = g_unix_signal_add (SIGHUP, on_hangup_signal, NULL);
 
   g_main_loop_run (loop);
 
-  shut_down (control, registry);
+  shut_down (control, registry, drain_timeout, &exit_state);
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
+  g_source_remove (sighup_source);
 
   g_clear_object (&dbus);
   g_clear_object (&control);

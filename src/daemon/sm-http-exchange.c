@@ -28,9 +28,10 @@ struct _SmHttpExchange
 
   /* The request */
   SmHttpRequest                  *request;
-  gboolean                        keep_alive;   /* the connection goes on after this response */
-  GString                        *request_head; /* kept until a response byte came, for a retry;
-                                                   empty between requests */
+  gboolean                        keep_alive;    /* the connection goes on after this response */
+  gboolean                        no_keep_alive; /* draining: every response closes */
+  GString                        *request_head;  /* kept until a response byte came, for a retry;
+                                                    empty between requests */
   gsize                           request_head_sent;
   SmHttpBodyRelay                 request_body; /* done: all of it went to the service */
   guint                           attempts;
@@ -144,6 +145,15 @@ void
 sm_http_exchange_close_idle (SmHttpExchange *self)
 {
   sm_http_upstream_pool_close_idle (self->pool);
+}
+
+void
+sm_http_exchange_stop_keep_alive (SmHttpExchange *self)
+{
+  self->no_keep_alive = TRUE;
+  /* Too late for a response head already written */
+  if (self->response == NULL)
+    self->keep_alive = FALSE;
 }
 
 gboolean
@@ -416,7 +426,7 @@ sm_http_exchange_begin (SmHttpExchange *self, SmHttpRequest *request)
 
   self->request = request;
   self->attempts = 1;
-  self->keep_alive = request->keep_alive;
+  self->keep_alive = request->keep_alive && !self->no_keep_alive;
 
   sm_http_strip_hop_by_hop (request->headers, request->upgrade);
   sm_http_add_forwarding_headers (request->headers, self->client.ip, self->client.https,
@@ -772,5 +782,53 @@ sm_http_exchange_pump (SmHttpExchange *self)
     case PHASE_WAITING:
     default:
       return FALSE;
+    }
+}
+
+/* Timeouts ----------------------------------------------------------------- */
+
+SmHttpExchangeWait
+sm_http_exchange_get_wait (SmHttpExchange *self)
+{
+  if (self->phase != PHASE_RELAYING || self->upstream_write_failed)
+    return SM_HTTP_EXCHANGE_WAIT_NONE;
+
+  /* Everything the client sent went to the service; more must come */
+  if (!self->request_body.done && self->request_body.pending == 0 &&
+      self->request_head_sent >= self->request_head->len)
+    return SM_HTTP_EXCHANGE_WAIT_BODY;
+
+  /* Including a service that does not take the request */
+  if (!self->response_started)
+    return SM_HTTP_EXCHANGE_WAIT_RESPONSE;
+
+  return SM_HTTP_EXCHANGE_WAIT_NONE;
+}
+
+void
+sm_http_exchange_time_out (SmHttpExchange *self, SmHttpExchangeWait wait)
+{
+  switch (wait)
+    {
+    case SM_HTTP_EXCHANGE_WAIT_BODY:
+      SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s: the request body stalled",
+                     self->client.ip, self->request->method, self->request->target);
+      if (self->response != NULL)
+        abort_connection (self, "the request body stalled");
+      else
+        respond (self, SOUP_STATUS_REQUEST_TIMEOUT, TRUE, NULL);
+      break;
+
+    case SM_HTTP_EXCHANGE_WAIT_RESPONSE:
+      g_message ("HTTP connection from %s: %s %s%s: %s did not answer in time", self->client.ip,
+                 self->request->method, self->request->host, self->request->target,
+                 sm_route_get_peer (sm_http_upstream_get_route (self->upstream)));
+      /* The rest of a body we stopped reading would be taken for requests */
+      respond (self, SOUP_STATUS_GATEWAY_TIMEOUT, !self->request_body.done, NULL);
+      break;
+
+    case SM_HTTP_EXCHANGE_WAIT_NONE:
+    default:
+      break;
     }
 }

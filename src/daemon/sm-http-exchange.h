@@ -125,4 +125,30 @@ void            sm_http_exchange_reset (SmHttpExchange *self);
 /* The connection is closing: no later request will use them */
 void            sm_http_exchange_close_idle (SmHttpExchange *self);
 
+/* The daemon is draining: the response in progress, if its head is not out
+ * yet, and any later one close the connection */
+void            sm_http_exchange_stop_keep_alive (SmHttpExchange *self);
+
+/**
+ * SmHttpExchangeWait:
+ * @SM_HTTP_EXCHANGE_WAIT_NONE: nothing the connection times
+ * @SM_HTTP_EXCHANGE_WAIT_BODY: for more of the request body from the
+ *   client (everything received so far went to the service)
+ * @SM_HTTP_EXCHANGE_WAIT_RESPONSE: for the service to start answering
+ *   (the request head went out, no response byte came yet)
+ *
+ * What the exchange waits for, for the connection's timers
+ */
+typedef enum
+{
+  SM_HTTP_EXCHANGE_WAIT_NONE,
+  SM_HTTP_EXCHANGE_WAIT_BODY,
+  SM_HTTP_EXCHANGE_WAIT_RESPONSE,
+} SmHttpExchangeWait;
+
+SmHttpExchangeWait sm_http_exchange_get_wait (SmHttpExchange *self);
+/* The wait @wait lasted too long: 408 (or an abort, if a response is on
+ * its way) for a body, 504 for a response; the service's stream is reset */
+void               sm_http_exchange_time_out (SmHttpExchange *self, SmHttpExchangeWait wait);
+
 G_END_DECLS

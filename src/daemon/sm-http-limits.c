@@ -14,6 +14,8 @@ sm_http_limits_init (SmHttpLimits *limits)
   limits->max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
   limits->header_timeout_ms = (guint) (SM_HTTP_DEFAULT_HEADER_TIMEOUT * 1000);
   limits->idle_timeout_ms = (guint) (SM_HTTP_DEFAULT_IDLE_TIMEOUT * 1000);
+  limits->body_timeout_ms = (guint) (SM_HTTP_DEFAULT_BODY_TIMEOUT * 1000);
+  limits->response_timeout_ms = (guint) (SM_HTTP_DEFAULT_RESPONSE_TIMEOUT * 1000);
 }
 
 static gboolean
@@ -41,6 +43,8 @@ sm_http_limits_set (SmHttpLimits *limits,
 
   g_return_val_if_fail (limits != NULL, FALSE);
 
+  /* The other limits keep their defaults */
+  sm_http_limits_init (&checked);
   if (max_head_size < SM_HTTP_MIN_MAX_HEAD_SIZE || max_head_size > SM_HTTP_MAX_MAX_HEAD_SIZE)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
@@ -55,5 +59,24 @@ sm_http_limits_set (SmHttpLimits *limits,
     return FALSE;
 
   *limits = checked;
+  return TRUE;
+}
+
+gboolean
+sm_http_limits_set_exchange_timeouts (SmHttpLimits *limits,
+                                      double        body_timeout,
+                                      double        response_timeout,
+                                      GError      **error)
+{
+  guint body_ms, response_ms;
+
+  g_return_val_if_fail (limits != NULL, FALSE);
+
+  if (!check_timeout ("--http-body-timeout", body_timeout, &body_ms, error) ||
+      !check_timeout ("--http-response-timeout", response_timeout, &response_ms, error))
+    return FALSE;
+
+  limits->body_timeout_ms = body_ms;
+  limits->response_timeout_ms = response_ms;
   return TRUE;
 }

@@ -34,9 +34,11 @@ typedef enum
 typedef enum
 {
   SM_HTTP_PROXY_TIMER_NONE,
-  SM_HTTP_PROXY_TIMER_HEADER, /* the request head must be complete by then */
-  SM_HTTP_PROXY_TIMER_IDLE,   /* keep-alive: the next request must start */
-  SM_HTTP_PROXY_TIMER_LINGER, /* closing: close even if not drained */
+  SM_HTTP_PROXY_TIMER_HEADER,   /* the request head must be complete by then */
+  SM_HTTP_PROXY_TIMER_IDLE,     /* keep-alive: the next request must start */
+  SM_HTTP_PROXY_TIMER_LINGER,   /* closing: close even if not drained */
+  SM_HTTP_PROXY_TIMER_BODY,     /* more of the request body must come */
+  SM_HTTP_PROXY_TIMER_RESPONSE, /* the service must start answering */
 } SmHttpProxyTimer;
 
 struct _SmHttpProxy
@@ -58,6 +60,7 @@ struct _SmHttpProxy
   SmHttpProxyState       state;
   guint                  n_requests;
   gboolean               keep_alive; /* the connection goes on after the response in FLUSH */
+  gboolean               draining;   /* the daemon is shutting down: no next request */
 
   SmHttpBuffer           in; /* request heads, bodies, pipelined requests */
   gboolean               client_half_closed;
@@ -277,6 +280,16 @@ on_timer (gpointer user_data)
     case SM_HTTP_PROXY_TIMER_LINGER:
       finish (self);
       break;
+    case SM_HTTP_PROXY_TIMER_BODY:
+      if (self->state == SM_HTTP_PROXY_EXCHANGE &&
+          sm_http_exchange_get_wait (self->exchange) == SM_HTTP_EXCHANGE_WAIT_BODY)
+        sm_http_exchange_time_out (self->exchange, SM_HTTP_EXCHANGE_WAIT_BODY);
+      break;
+    case SM_HTTP_PROXY_TIMER_RESPONSE:
+      if (self->state == SM_HTTP_PROXY_EXCHANGE &&
+          sm_http_exchange_get_wait (self->exchange) == SM_HTTP_EXCHANGE_WAIT_RESPONSE)
+        sm_http_exchange_time_out (self->exchange, SM_HTTP_EXCHANGE_WAIT_RESPONSE);
+      break;
     case SM_HTTP_PROXY_TIMER_NONE:
     default:
       break;
@@ -308,6 +321,12 @@ set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
       break;
     case SM_HTTP_PROXY_TIMER_LINGER:
       ms = SM_HTTP_PROXY_LINGER_MS;
+      break;
+    case SM_HTTP_PROXY_TIMER_BODY:
+      ms = self->limits.body_timeout_ms;
+      break;
+    case SM_HTTP_PROXY_TIMER_RESPONSE:
+      ms = self->limits.response_timeout_ms;
       break;
     case SM_HTTP_PROXY_TIMER_NONE:
     default:
@@ -378,6 +397,9 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
   else if (n > 0 && self->state == SM_HTTP_PROXY_READ_HEAD &&
            self->timer_kind == SM_HTTP_PROXY_TIMER_IDLE)
     set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
+  /* Body bytes came: the client has the body timeout again for the next */
+  else if (n > 0 && self->timer_kind == SM_HTTP_PROXY_TIMER_BODY)
+    set_timer (self, SM_HTTP_PROXY_TIMER_BODY);
 
   run (self);
   return G_SOURCE_CONTINUE;
@@ -491,7 +513,7 @@ request_over (SmHttpProxy *self)
 {
   sm_http_exchange_reset (self->exchange);
 
-  if (!self->keep_alive)
+  if (!self->keep_alive || self->draining)
     {
       start_closing (self);
       return;
@@ -655,6 +677,31 @@ static const SmHttpExchangeConnection exchange_vtable = {
 
 /* The loop ----------------------------------------------------------------- */
 
+/* Times what the exchange waits for; a wait that goes on keeps its
+ * deadline */
+static void
+update_exchange_timer (SmHttpProxy *self)
+{
+  SmHttpProxyTimer kind;
+
+  switch (sm_http_exchange_get_wait (self->exchange))
+    {
+    case SM_HTTP_EXCHANGE_WAIT_BODY:
+      kind = SM_HTTP_PROXY_TIMER_BODY;
+      break;
+    case SM_HTTP_EXCHANGE_WAIT_RESPONSE:
+      kind = SM_HTTP_PROXY_TIMER_RESPONSE;
+      break;
+    case SM_HTTP_EXCHANGE_WAIT_NONE:
+    default:
+      kind = SM_HTTP_PROXY_TIMER_NONE;
+      break;
+    }
+
+  if (kind != self->timer_kind)
+    set_timer (self, kind);
+}
+
 static void
 run (SmHttpProxy *self)
 {
@@ -686,6 +733,8 @@ run (SmHttpProxy *self)
 
   if (self->state == SM_HTTP_PROXY_DONE)
     return;
+  if (self->state == SM_HTTP_PROXY_EXCHANGE)
+    update_exchange_timer (self);
   update_client_watches (self);
   sm_http_exchange_update_watches (self->exchange);
 }
@@ -701,11 +750,43 @@ on_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* One cancellable watched at a time: the drain one, then the other */
+static void
+watch_cancellable (SmHttpProxy *self, GCancellable *cancellable, GSourceFunc func)
+{
+  self->cancel_watch = g_cancellable_source_new (cancellable);
+  g_source_set_callback (self->cancel_watch, func, self, NULL);
+  g_source_set_static_name (self->cancel_watch, "[socketmaster] HTTP connection cancel");
+  g_source_attach (self->cancel_watch, NULL);
+}
+
+/* The daemon stops: the request in progress finishes with Connection:
+ * close, an idle connection closes now */
+static gboolean
+on_drain (GCancellable *cancellable, gpointer user_data)
+{
+  SmHttpProxy *self = user_data;
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+
+  g_clear_pointer (&self->cancel_watch, g_source_unref);
+  if (self->cancellable != NULL)
+    watch_cancellable (self, self->cancellable, G_SOURCE_FUNC (on_cancelled));
+
+  SM_HTTP_DEBUG (self, "HTTP connection from %s: draining", self->client_ip);
+  self->draining = TRUE;
+  sm_http_exchange_stop_keep_alive (self->exchange);
+  if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0)
+    start_closing (self);
+  run (self);
+  return G_SOURCE_REMOVE;
+}
+
 void
-sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
+sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cancellable)
 {
   g_return_if_fail (SM_IS_HTTP_PROXY (self));
   g_return_if_fail (!self->started);
+  g_return_if_fail (drain == NULL || G_IS_CANCELLABLE (drain));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   self->started = TRUE;
@@ -718,13 +799,11 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable)
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   if (cancellable != NULL)
-    {
-      self->cancellable = g_object_ref (cancellable);
-      self->cancel_watch = g_cancellable_source_new (cancellable);
-      g_source_set_callback (self->cancel_watch, G_SOURCE_FUNC (on_cancelled), self, NULL);
-      g_source_set_static_name (self->cancel_watch, "[socketmaster] HTTP connection cancel");
-      g_source_attach (self->cancel_watch, NULL);
-    }
+    self->cancellable = g_object_ref (cancellable);
+  if (drain != NULL)
+    watch_cancellable (self, drain, G_SOURCE_FUNC (on_drain));
+  else if (cancellable != NULL)
+    watch_cancellable (self, cancellable, G_SOURCE_FUNC (on_cancelled));
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
                  sm_http_router_get_display_name (self->router));

@@ -55,7 +55,9 @@ SmHttpProxy *sm_http_proxy_new (SmHttpRouter       *router,
                                 GSocketAddress     *client_address,
                                 gboolean            https,
                                 const SmHttpLimits *limits);
-/* Cancelling @cancellable aborts the connection (daemon shutdown) */
-void         sm_http_proxy_start (SmHttpProxy *self, GCancellable *cancellable);
+/* Cancelling @drain lets the request in progress finish and then closes
+ * the connection (the first stage of the daemon's shutdown); cancelling
+ * @cancellable aborts the connection (the last stage). Either may be NULL. */
+void sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cancellable);
 
 G_END_DECLS

@@ -23,6 +23,7 @@ struct _SmPort
   char              *display_name;
   gint64             hold_us;
   GCancellable      *cancellable;
+  GCancellable      *drain; /* NULL: none */
 
   GSocketService    *service;
   gboolean           listening;
@@ -202,7 +203,7 @@ serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean ht
   g_autoptr (SmHttpProxy) proxy = NULL;
 
   proxy = sm_http_proxy_new (self->router, stream, remote, https, &self->http_limits);
-  sm_http_proxy_start (proxy, self->cancellable);
+  sm_http_proxy_start (proxy, self->drain, self->cancellable);
 }
 
 /* @stream: the public connection, or a TLS stream over it */
@@ -388,6 +389,7 @@ sm_port_finalize (GObject *object)
   g_clear_object (&self->router);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->drain);
   g_clear_pointer (&self->key, g_free);
   g_clear_pointer (&self->display_name, g_free);
   g_clear_pointer (&self->tls_priority, g_free);
@@ -437,6 +439,7 @@ sm_port_new (GInetAddress *address,
              guint16       number,
              SmPortMode    mode,
              double        hold_timeout,
+             GCancellable *drain,
              GCancellable *cancellable,
              GError      **error)
 {
@@ -445,6 +448,7 @@ sm_port_new (GInetAddress *address,
 
   g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
   g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
+  g_return_val_if_fail (drain == NULL || G_IS_CANCELLABLE (drain), NULL);
   g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
 
   socket = sm_listen_socket_new (address, number, error);
@@ -459,6 +463,7 @@ sm_port_new (GInetAddress *address,
   self->display_name = sm_address_format (address, number);
   self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
   self->cancellable = g_object_ref (cancellable);
+  self->drain = drain != NULL ? g_object_ref (drain) : NULL;
   self->queued = sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
   if (mode == SM_PORT_MODE_HTTP)
     self->router = sm_http_router_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);

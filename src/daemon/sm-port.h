@@ -63,11 +63,14 @@ G_DECLARE_FINAL_TYPE (SmPort, sm_port, SM, PORT, GObject)
 char         *sm_port_make_key (GInetAddress *address, guint16 number);
 
 /* Binds and starts listening. @address NULL: all interfaces.
- * @cancellable aborts this port's proxied connections when cancelled. */
+ * @drain (may be NULL), when cancelled, lets this port's HTTP connections
+ * finish their request in progress and close; @cancellable aborts this
+ * port's proxied connections when cancelled. */
 SmPort       *sm_port_new (GInetAddress *address,
                            guint16       number,
                            SmPortMode    mode,
                            double        hold_timeout,
+                           GCancellable *drain,
                            GCancellable *cancellable,
                            GError      **error);
 

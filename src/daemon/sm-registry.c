@@ -19,6 +19,7 @@ struct _SmRegistry
   int           tls_handshake_timeout;
   GHashTable   *ports; /* key (owned) -> SmPort (owned) */
   guint64       next_route_id;
+  GCancellable *drain;       /* HTTP connections finish their request and close */
   GCancellable *cancellable; /* aborts every proxied connection */
   gboolean      shutting_down;
 };
@@ -69,6 +70,7 @@ sm_registry_finalize (GObject *object)
   SmRegistry *self = SM_REGISTRY (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->drain);
   g_clear_pointer (&self->tls_priority, g_free);
 
   G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
@@ -96,6 +98,7 @@ sm_registry_init (SmRegistry *self)
   self->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->next_route_id = 1;
   self->cancellable = g_cancellable_new ();
+  self->drain = g_cancellable_new ();
   sm_http_limits_init (&self->http_limits);
   self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
@@ -207,7 +210,8 @@ open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode m
   if (!check_conflicts (self, address, number, error))
     return NULL;
 
-  port = sm_port_new (address, number, mode, self->hold_timeout, self->cancellable, error);
+  port = sm_port_new (address, number, mode, self->hold_timeout, self->drain, self->cancellable,
+                      error);
   if (port == NULL)
     return NULL;
   sm_port_set_http_limits (port, &self->http_limits);
@@ -356,6 +360,7 @@ sm_registry_shutdown (SmRegistry *self)
   g_return_if_fail (SM_IS_REGISTRY (self));
 
   self->shutting_down = TRUE;
+  g_cancellable_cancel (self->drain);
 
   g_hash_table_iter_init (&iter, self->ports);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -383,6 +388,7 @@ sm_registry_close (SmRegistry *self)
   g_return_if_fail (SM_IS_REGISTRY (self));
 
   self->shutting_down = TRUE;
+  g_cancellable_cancel (self->drain);
   g_cancellable_cancel (self->cancellable);
 
   /* Each close removes the port from the table */

@@ -62,7 +62,8 @@ guint    sm_registry_get_n_active_streams (SmRegistry *self);
 
 /* First stage of an orderly exit: refuse new registrations, close the
  * public listeners and tell every service (yamux GoAway) that no new
- * streams will come. Open streams carry on. */
+ * streams will come. Open streams carry on; HTTP connections finish the
+ * request in progress with Connection: close, idle ones close. */
 void     sm_registry_shutdown (SmRegistry *self);
 /* Last stage: abort proxied connections, close all sessions and ports */
 void     sm_registry_close (SmRegistry *self);

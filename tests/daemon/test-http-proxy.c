@@ -944,7 +944,8 @@ typedef struct {
 } ShutdownContext;
 
 /* An idle keep-alive connection, a tunnel and a waiting request when the
- * daemon stops: it must end them all and exit cleanly */
+ * daemon stops: it must end them all and exit cleanly (the tunnel lasts
+ * until the drain timeout, 1 s here) */
 static gpointer
 shutdown_client (gpointer data)
 {
@@ -985,7 +986,8 @@ shutdown_client (gpointer data)
 static void
 test_shutdown_with_open_connections (void)
 {
-  SmTestDaemon *daemon = sm_test_http_daemon_start (30, TRUE, NULL);
+  const char *args[] = { "--drain-timeout", "1", NULL };
+  SmTestDaemon *daemon = sm_test_http_daemon_start (30, TRUE, args);
   ShutdownContext context = { sm_test_free_port (), 0 };
   SmTestProcess *service, *gone;
   SmTestThread *client;

@@ -174,3 +174,33 @@ sm_address_format_socket (GSocketAddress *address)
   return sm_address_format (g_inet_socket_address_get_address (inet),
                             g_inet_socket_address_get_port (inet));
 }
+
+char *
+sm_address_source_key (GSocketAddress *address)
+{
+  GInetAddress *inet;
+  const guint8 *bytes;
+  guint8        prefix[16] = { 0 };
+  g_autoptr (GInetAddress) network = NULL;
+  g_autofree char *text = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return g_strdup ("(unknown)");
+
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+    return g_inet_address_to_string (inet);
+
+  bytes = g_inet_address_to_bytes (inet);
+  /* ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket */
+  if (memcmp (bytes, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+    return g_strdup_printf ("%u.%u.%u.%u", bytes[12], bytes[13], bytes[14], bytes[15]);
+  if (g_inet_address_get_is_loopback (inet))
+    return g_inet_address_to_string (inet);
+
+  /* One IPv6 host usually holds a whole /64 */
+  memcpy (prefix, bytes, 8);
+  network = g_inet_address_new_from_bytes (prefix, G_SOCKET_FAMILY_IPV6);
+  text = g_inet_address_to_string (network);
+  return g_strdup_printf ("%s/64", text);
+}

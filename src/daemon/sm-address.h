@@ -32,4 +32,9 @@ char    *sm_address_format (GInetAddress *address, guint16 port);
 /* Same, for a connected or bound socket's address */
 char    *sm_address_format_socket (GSocketAddress *address);
 
+/* Whom a connection from @address counts against when limiting pending
+ * handshakes per source: the IPv4 address (also when mapped into IPv6),
+ * "::1", or the /64 of any other IPv6 address ("2001:db8::/64") */
+char    *sm_address_source_key (GSocketAddress *address);
+
 G_END_DECLS

@@ -24,6 +24,7 @@ struct _SmControlConnection
   SmRateLimit        *log_limit;
   gsize              *buffered_total; /* shared by all handshakes (rc box) */
   char               *peer;
+  SmSourceTicket     *ticket; /* until the handshake is over */
 
   GByteArray         *buffer;
   GSource            *read_source;
@@ -70,6 +71,7 @@ finish (SmControlConnection *self)
     return;
 
   self->finished = TRUE;
+  g_clear_pointer (&self->ticket, sm_source_ticket_release);
   stop_reading (self);
   g_clear_handle_id (&self->timeout_source, g_source_remove);
   g_cancellable_cancel (self->cancellable);
@@ -277,6 +279,8 @@ on_handshake_readable (GObject *pollable_stream, gpointer user_data)
       finish (self);
       return G_SOURCE_REMOVE;
     }
+  if (self->ticket != NULL)
+    sm_source_ticket_progress (self->ticket);
 
   /* The parser fails as soon as a length is over its limit, which bounds
    * how large one buffer can grow; the shared total bounds the large ones
@@ -336,6 +340,7 @@ sm_control_connection_dispose (GObject *object)
   SmControlConnection *self = SM_CONTROL_CONNECTION (object);
 
   stop_reading (self);
+  g_clear_pointer (&self->ticket, sm_source_ticket_release);
   g_clear_handle_id (&self->timeout_source, g_source_remove);
   if (self->port != NULL)
     {
@@ -427,6 +432,15 @@ sm_control_connection_start (SmControlConnection *self)
   self->timeout_source =
       g_timeout_add_seconds (SM_CONTROL_HANDSHAKE_TIMEOUT_SECONDS, on_handshake_timeout, self);
   watch_input (self, on_handshake_readable);
+}
+
+void
+sm_control_connection_set_ticket (SmControlConnection *self, SmSourceTicket *ticket)
+{
+  g_return_if_fail (SM_IS_CONTROL_CONNECTION (self));
+  g_return_if_fail (self->ticket == NULL);
+
+  self->ticket = ticket;
 }
 
 void

@@ -5,6 +5,7 @@
 
 #include "sm-rate-limit.h"
 #include "sm-registry.h"
+#include "sm-source-limit.h"
 
 G_BEGIN_DECLS
 
@@ -35,9 +36,11 @@ SmControlConnection *sm_control_connection_new (GSocketConnection *connection,
                                                 SmRegistry        *registry,
                                                 SmRateLimit       *log_limit,
                                                 gsize             *buffered_total);
-void                 sm_control_connection_start (SmControlConnection *self);
+/* Takes @ticket: released when the handshake is over, told of each read */
+void        sm_control_connection_set_ticket (SmControlConnection *self, SmSourceTicket *ticket);
+void        sm_control_connection_start (SmControlConnection *self);
 /* Drops the connection now (daemon shutdown) */
-void                 sm_control_connection_abort (SmControlConnection *self);
-const char          *sm_control_connection_get_peer (SmControlConnection *self);
+void        sm_control_connection_abort (SmControlConnection *self);
+const char *sm_control_connection_get_peer (SmControlConnection *self);
 
 G_END_DECLS

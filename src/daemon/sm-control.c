@@ -6,6 +6,7 @@
 #include "sm-control.h"
 #include "sm-listen-socket.h"
 #include "sm-rate-limit.h"
+#include "sm-source-limit.h"
 
 struct _SmControl
 {
@@ -17,11 +18,10 @@ struct _SmControl
   gboolean        listening;
 
   GHashTable     *pending; /* set of SmControlConnection (owned) */
-  guint           max_pending;
+  SmSourceLimit  *limit;
   gsize          *buffered_total; /* bytes buffered by pending handshakes */
 
   SmRateLimit     refusal_log_limit;
-  SmRateLimit     overflow_log_limit;
 };
 
 G_DEFINE_FINAL_TYPE (SmControl, sm_control, G_TYPE_OBJECT)
@@ -39,6 +39,9 @@ on_incoming (GSocketService    *service,
              GObject           *source_object,
              SmControl         *self)
 {
+  SmSourceTicket  *ticket;
+  g_autofree char *key = NULL;
+  g_autoptr (GSocketAddress) remote = NULL;
   g_autoptr (SmControlConnection) control_connection = NULL;
 
   if (!self->listening)
@@ -47,17 +50,20 @@ on_incoming (GSocketService    *service,
       return TRUE;
     }
 
-  if (g_hash_table_size (self->pending) >= self->max_pending)
+  control_connection = sm_control_connection_new (connection, self->registry,
+                                                  &self->refusal_log_limit, self->buffered_total);
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  key = sm_address_source_key (remote);
+  /* Aborted if it has to make room for a newer one */
+  ticket = sm_source_limit_admit (self->limit, key, (SmSourceEvictFunc) sm_control_connection_abort,
+                                  control_connection);
+  if (ticket == NULL)
     {
-      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
-                         "Too many unfinished handshakes (%u); closing new control connections",
-                         g_hash_table_size (self->pending));
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
 
-  control_connection = sm_control_connection_new (connection, self->registry,
-                                                  &self->refusal_log_limit, self->buffered_total);
+  sm_control_connection_set_ticket (control_connection, ticket);
   g_hash_table_add (self->pending, g_object_ref (control_connection));
   g_signal_connect (control_connection, "finished", G_CALLBACK (on_connection_finished), self);
   sm_control_connection_start (control_connection);
@@ -79,6 +85,7 @@ sm_control_dispose (GObject *object)
       g_clear_object (&self->service);
     }
   g_clear_pointer (&self->pending, g_hash_table_unref);
+  g_clear_pointer (&self->limit, sm_source_limit_free);
   g_clear_pointer (&self->buffered_total, g_rc_box_release);
   g_clear_object (&self->local_address);
   g_clear_object (&self->registry);
@@ -98,10 +105,10 @@ static void
 sm_control_init (SmControl *self)
 {
   self->pending = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
-  self->max_pending = SM_CONTROL_DEFAULT_MAX_PENDING;
+  self->limit = sm_source_limit_new ("control handshakes", SM_CONTROL_DEFAULT_MAX_PENDING,
+                                     SM_SOURCE_LIMIT_DEFAULT_MAX_PER_SOURCE);
   self->buffered_total = g_rc_box_new0 (gsize);
   sm_rate_limit_init (&self->refusal_log_limit, 10 * G_USEC_PER_SEC, 10);
-  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 1);
 }
 
 SmControl *
@@ -154,12 +161,11 @@ sm_control_get_local_address (SmControl *self)
 }
 
 void
-sm_control_set_max_pending (SmControl *self, guint max_pending)
+sm_control_set_max_pending (SmControl *self, guint max_pending, guint max_per_source)
 {
   g_return_if_fail (SM_IS_CONTROL (self));
-  g_return_if_fail (max_pending > 0);
 
-  self->max_pending = max_pending;
+  sm_source_limit_set_max (self->limit, max_pending, max_per_source);
 }
 
 guint

@@ -7,8 +7,11 @@
 
 G_BEGIN_DECLS
 
-/* Handshakes in progress at once; more connections are closed at once.
- * Bounds the memory unfinished handshakes can hold. */
+/* Handshakes in progress at once, and from one source address
+ * (SM_SOURCE_LIMIT_DEFAULT_MAX_PER_SOURCE): bounds the memory unfinished
+ * handshakes can hold. A new connection beyond the total takes the place
+ * of the oldest silent one (see SmSourceLimit), so a flood from one source
+ * does not lock the other services out. */
 #define SM_CONTROL_DEFAULT_MAX_PENDING 1024
 
 /**
@@ -28,10 +31,10 @@ gboolean   sm_control_listen (SmControl *self, GInetAddress *address, guint16 po
 /* The address actually bound, or NULL before sm_control_listen() */
 GSocketAddress *sm_control_get_local_address (SmControl *self);
 
-void            sm_control_set_max_pending (SmControl *self, guint max_pending);
-guint           sm_control_get_n_pending (SmControl *self);
+void  sm_control_set_max_pending (SmControl *self, guint max_pending, guint max_per_source);
+guint sm_control_get_n_pending (SmControl *self);
 
 /* Stops accepting and drops the handshakes in progress */
-void            sm_control_stop (SmControl *self);
+void  sm_control_stop (SmControl *self);
 
 G_END_DECLS

@@ -6,7 +6,7 @@
 
 #include "sm-address.h"
 #include "sm-error.h"
-#include "sm-rate-limit.h"
+#include "sm-source-limit.h"
 #include "sm-tls-terminator.h"
 
 typedef struct
@@ -30,8 +30,19 @@ struct _SmTlsTerminator
   guint             retire_source;
 
   guint             n_handshakes;
-  SmRateLimit       overflow_log_limit;
+  SmSourceLimit    *limit;
 };
+
+/* One handshake in progress; owned by its task (task data) */
+typedef struct
+{
+  char           *peer;
+  SmSourceTicket *ticket;
+  GCancellable   *cancellable; /* ours: dropping the handshake cancels it */
+  GCancellable   *caller_cancellable;
+  gulong          caller_cancelled_id;
+  GSource        *first_byte_source;
+} Handshake;
 
 enum
 {
@@ -111,6 +122,8 @@ sm_tls_terminator_dispose (GObject *object)
 
   g_clear_handle_id (&self->retire_source, g_source_remove);
   g_queue_clear_full (&self->retired, (GDestroyNotify) retired_certificate_free);
+  /* Handshakes still running hold a reference: none are left */
+  g_clear_pointer (&self->limit, sm_source_limit_free);
 
   G_OBJECT_CLASS (sm_tls_terminator_parent_class)->dispose (object);
 }
@@ -143,7 +156,6 @@ static void
 sm_tls_terminator_init (SmTlsTerminator *self)
 {
   g_queue_init (&self->retired);
-  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
 }
 
 SmTlsTerminator *
@@ -154,6 +166,7 @@ sm_tls_terminator_new (const char        *display_name,
                        int                handshake_timeout)
 {
   g_autoptr (GError) error = NULL;
+  g_autofree char *what = NULL;
   SmTlsTerminator *self;
 
   g_return_val_if_fail (display_name != NULL, NULL);
@@ -165,6 +178,9 @@ sm_tls_terminator_new (const char        *display_name,
   self->hold_us = hold_us;
   self->handshake_timeout = handshake_timeout;
   self->credentials = sm_tls_credentials_new ();
+  what = g_strdup_printf ("TLS handshakes on %s", display_name);
+  self->limit =
+      sm_source_limit_new (what, SM_TLS_MAX_HANDSHAKES, SM_SOURCE_LIMIT_DEFAULT_MAX_PER_SOURCE);
 
   /* Both were checked when the options were read */
   if (priority != NULL && !sm_tls_credentials_set_priority (self->credentials, priority, &error))
@@ -223,21 +239,64 @@ sm_tls_terminator_retire_certificate (SmTlsTerminator *self, const char *id)
   schedule_retirement (self);
 }
 
+void
+sm_tls_terminator_set_handshake_limits (SmTlsTerminator *self,
+                                        guint            max_total,
+                                        guint            max_per_source)
+{
+  g_return_if_fail (SM_IS_TLS_TERMINATOR (self));
+
+  sm_source_limit_set_max (self->limit, max_total, max_per_source);
+}
+
+static void
+handshake_free (Handshake *handshake)
+{
+  g_clear_pointer (&handshake->first_byte_source, g_source_destroy);
+  g_cancellable_disconnect (handshake->caller_cancellable, handshake->caller_cancelled_id);
+  g_clear_object (&handshake->caller_cancellable);
+  g_clear_object (&handshake->cancellable);
+  sm_source_ticket_release (handshake->ticket);
+  g_free (handshake->peer);
+  g_free (handshake);
+}
+
+static void
+on_caller_cancelled (GCancellable *caller_cancellable, gpointer user_data)
+{
+  GCancellable *cancellable = user_data;
+
+  g_cancellable_cancel (cancellable);
+}
+
+/* Only tells the limit which handshakes are silent: the TLS stream reads
+ * the bytes itself */
+static gboolean
+on_first_byte (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  Handshake *handshake = user_data;
+
+  sm_source_ticket_progress (handshake->ticket);
+  handshake->first_byte_source = NULL;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   SmTlsTerminator *self = g_task_get_source_object (task);
+  Handshake       *handshake = g_task_get_task_data (task);
   SmTlsStream     *stream = SM_TLS_STREAM (source_object);
   g_autoptr (GError) error = NULL;
 
   self->n_handshakes--;
+  g_clear_pointer (&handshake->ticket, sm_source_ticket_release);
 
   if (!sm_tls_stream_handshake_finish (stream, result, &error))
     {
       /* Remote input: tracing only */
-      g_debug ("Connection from %s to %s: %s", (const char *) g_task_get_task_data (task),
-               self->display_name, error->message);
+      g_debug ("Connection from %s to %s: %s", handshake->peer, self->display_name, error->message);
       g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -257,24 +316,30 @@ sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
   g_autoptr (SmTlsStream) stream = NULL;
   g_autoptr (GSocketAddress) remote = NULL;
   g_autoptr (GError) error = NULL;
+  g_autofree char *key = NULL;
+  GSocket         *socket;
+  Handshake       *handshake;
 
   g_return_if_fail (SM_IS_TLS_TERMINATOR (self));
   g_return_if_fail (G_IS_SOCKET_CONNECTION (connection));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, sm_tls_terminator_handshake_async);
+  handshake = g_new0 (Handshake, 1);
+  g_task_set_task_data (task, handshake, (GDestroyNotify) handshake_free);
   remote = g_socket_connection_get_remote_address (connection, NULL);
-  g_task_set_task_data (
-      task, remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)"), g_free);
+  handshake->peer = sm_address_format_socket (remote);
+  key = sm_address_source_key (remote);
 
-  if (self->n_handshakes >= SM_TLS_MAX_HANDSHAKES)
+  /* Dropped to make room for a newer one: cancelled */
+  handshake->cancellable = g_cancellable_new ();
+  handshake->ticket = sm_source_limit_admit (
+      self->limit, key, (SmSourceEvictFunc) g_cancellable_cancel, handshake->cancellable);
+  if (handshake->ticket == NULL)
     {
-      sm_rate_limit_log (&self->overflow_log_limit, G_LOG_LEVEL_WARNING,
-                         "Closing a connection to %s: %u TLS handshakes already in progress",
-                         self->display_name, self->n_handshakes);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_FAILED,
-                               "too many TLS handshakes in progress");
+                               "too many TLS handshakes in progress from %s", key);
       return;
     }
 
@@ -291,12 +356,27 @@ sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
   sm_tls_stream_set_truncation_is_eof (stream, TRUE);
 
   /* The handshake's flights are small: no Nagle delays between them */
-  g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1,
-                       NULL);
+  socket = g_socket_connection_get_socket (connection);
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  if (cancellable != NULL)
+    {
+      handshake->caller_cancellable = g_object_ref (cancellable);
+      handshake->caller_cancelled_id =
+          g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
+                                 g_object_ref (handshake->cancellable), g_object_unref);
+    }
+  handshake->first_byte_source = g_socket_create_source (socket, G_IO_IN, NULL);
+  g_source_set_callback (handshake->first_byte_source, G_SOURCE_FUNC (on_first_byte), handshake,
+                         NULL);
+  g_source_set_static_name (handshake->first_byte_source, "[socketmaster] TLS first byte");
+  g_source_attach (handshake->first_byte_source, NULL);
+  /* the context owns it until it fires or handshake_free() destroys it */
+  g_source_unref (handshake->first_byte_source);
 
   self->n_handshakes++;
-  sm_tls_stream_handshake_async (stream, self->handshake_timeout, cancellable, handshake_done_cb,
-                                 g_steal_pointer (&task));
+  sm_tls_stream_handshake_async (stream, self->handshake_timeout, handshake->cancellable,
+                                 handshake_done_cb, g_steal_pointer (&task));
 }
 
 SmTlsStream *

@@ -10,8 +10,11 @@ G_BEGIN_DECLS
 /* Seconds a public client has to complete its TLS handshake */
 #define SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT 10
 #define SM_TLS_MAX_HANDSHAKE_TIMEOUT     3600
-/* Handshakes in progress at once per port; more connections are closed at
- * once. Bounds what clients that never finish can hold. */
+/* Handshakes in progress at once per port, and per source address
+ * (SM_SOURCE_LIMIT_DEFAULT_MAX_PER_SOURCE): bounds what clients that never
+ * finish can hold. A new connection beyond the total takes the place of
+ * the oldest silent one (see SmSourceLimit), so a flood from one source
+ * does not lock the others out. */
 #define SM_TLS_MAX_HANDSHAKES 1024
 
 /**
@@ -51,9 +54,15 @@ gboolean         sm_tls_terminator_add_certificate (SmTlsTerminator *self,
 /* Its service left: removed after the hold timeout */
 void             sm_tls_terminator_retire_certificate (SmTlsTerminator *self, const char *id);
 
+/* For tests: the limits above */
+void             sm_tls_terminator_set_handshake_limits (SmTlsTerminator *self,
+                                                         guint            max_total,
+                                                         guint            max_per_source);
+
 /* Runs the server handshake on @connection, for at most the handshake
  * timeout (then SM_ERROR_TIMED_OUT). Fails at once (SM_ERROR_FAILED) when
- * SM_TLS_MAX_HANDSHAKES are in progress. On failure the connection is
+ * its source has its limit of handshakes in progress and none is silent,
+ * with G_IO_ERROR_CANCELLED when a newer one took its place. On failure the connection is
  * closed and the reason traced (g_debug). */
 void             sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
                                                     GSocketConnection  *connection,

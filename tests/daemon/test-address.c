@@ -213,6 +213,37 @@ test_rate_limit_describe (void)
   g_assert_cmpstr (some, ==, " (42 similar messages suppressed)");
 }
 
+static void
+test_source_key (void)
+{
+  static const struct {
+    const char *address;
+    const char *key;
+  } cases[] = {
+    { "192.0.2.7", "192.0.2.7" },
+    { "::ffff:192.0.2.7", "192.0.2.7" },
+    { "::1", "::1" },
+    { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+    { "2001:db8:1:2:ffff::1", "2001:db8:1:2::/64" },
+    { "fe80::1", "fe80::/64" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (cases[i].address);
+      g_autoptr(GSocketAddress) address = g_inet_socket_address_new (inet, 4242);
+      g_autofree char *key = sm_address_source_key (address);
+
+      g_assert_cmpstr (key, ==, cases[i].key);
+    }
+
+  {
+    g_autofree char *key = sm_address_source_key (NULL);
+
+    g_assert_cmpstr (key, ==, "(unknown)");
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -224,6 +255,7 @@ main (int   argc,
   g_test_add_func ("/address/bind/invalid", test_bind_invalid);
   g_test_add_func ("/address/service", test_service_address);
   g_test_add_func ("/address/format-socket", test_format_socket);
+  g_test_add_func ("/address/source-key", test_source_key);
   g_test_add_func ("/rate-limit/burst-and-window", test_rate_limit);
   g_test_add_func ("/rate-limit/extreme-times", test_rate_limit_extreme_times);
   g_test_add_func ("/rate-limit/describe", test_rate_limit_describe);

@@ -17,6 +17,10 @@
  * public connection the daemon hands over is given to it with
  * soup_server_accept_iostream().
  *
+ * Without a daemon, or when the daemon drops the registration or stays
+ * away, it keeps running and registers again, waiting longer between
+ * tries (up to 10 s); only a refusal (e.g. the port is taken) ends it.
+ *
  * Ctrl-C (or SIGTERM) stops it gracefully: the daemon routes nothing new
  * here, requests in progress are answered, then connections still waiting
  * for a request are closed and the program exits. A second Ctrl-C stops it
@@ -33,6 +37,10 @@
 #include <libsoup/soup.h>
 #include <socketmaster.h>
 
+/* Waits before registering again after a failure */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS   10000
+
 typedef struct {
   GMainLoop      *loop;
   SmListener     *listener;
@@ -46,6 +54,8 @@ typedef struct {
   gboolean        stopping;
   gboolean        disconnected;
   int             exit_status;
+  guint           retry_ms; /* next wait before registering again */
+  guint           retry_id;
 } Hello;
 
 static void
@@ -150,6 +160,27 @@ on_incoming (SmListener *listener,
   return TRUE;
 }
 
+/* Registering failed or the daemon stayed away: try again later, waiting
+ * longer each time (up to RETRY_MAX_MS), and keep running meanwhile */
+static void on_started (GObject *object, GAsyncResult *result, gpointer user_data);
+
+static void
+on_retry (gpointer user_data)
+{
+  Hello *hello = user_data;
+
+  hello->retry_id = 0;
+  sm_listener_start_async (hello->listener, NULL, on_started, hello);
+}
+
+static void
+retry_later (Hello *hello)
+{
+  g_printerr ("http-hello: registering again in %u ms\n", hello->retry_ms);
+  hello->retry_id = g_timeout_add_once (hello->retry_ms, on_retry, hello);
+  hello->retry_ms = MIN (hello->retry_ms * 2, RETRY_MAX_MS);
+}
+
 /* The daemon went away and did not come back within the reconnect timeout */
 static void
 on_lost (SmListener *listener,
@@ -159,8 +190,8 @@ on_lost (SmListener *listener,
   Hello *hello = user_data;
 
   g_printerr ("http-hello: lost the daemon: %s\n", error->message);
-  hello->exit_status = EXIT_FAILURE;
-  g_main_loop_quit (hello->loop);
+  if (!hello->stopping)
+    retry_later (hello);
 }
 
 static void
@@ -174,10 +205,21 @@ on_started (GObject      *object,
   if (!sm_listener_start_finish (SM_LISTENER (object), result, &error))
     {
       g_printerr ("http-hello: could not register with the daemon: %s\n", error->message);
-      hello->exit_status = EXIT_FAILURE;
-      g_main_loop_quit (hello->loop);
+      /* A refusal (the port is taken, a bad definition) will not change;
+       * anything else (no daemon yet, a reset) may */
+      if (hello->stopping)
+        return; /* closing ends the loop */
+      if (g_error_matches (error, SM_ERROR, SM_ERROR_REJECTED))
+        {
+          hello->exit_status = EXIT_FAILURE;
+          g_main_loop_quit (hello->loop);
+        }
+      else
+        retry_later (hello);
       return;
     }
+
+  hello->retry_ms = RETRY_FIRST_MS;
 
   /* Flushed at once: scripts and tests wait for this line. */
   g_print ("http-hello: serving %s on port %u\n", hello->prefix, hello->port);
@@ -211,6 +253,13 @@ on_stop_signal (gpointer user_data)
     }
 
   hello->stopping = TRUE;
+  if (hello->retry_id != 0)
+    {
+      /* not registered: nothing to drain */
+      g_clear_handle_id (&hello->retry_id, g_source_remove);
+      g_main_loop_quit (hello->loop);
+      return G_SOURCE_CONTINUE;
+    }
   g_print ("http-hello: stopping, waiting for requests in progress\n");
   fflush (stdout);
   sm_listener_close_async (hello->listener, NULL, on_listener_closed, hello);
@@ -318,11 +367,13 @@ main (int    argc,
   sigint_id = g_unix_signal_add (SIGINT, on_stop_signal, &hello);
   sigterm_id = g_unix_signal_add (SIGTERM, on_stop_signal, &hello);
 
+  hello.retry_ms = RETRY_FIRST_MS;
   sm_listener_start_async (listener, NULL, on_started, &hello);
   g_main_loop_run (loop);
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  g_clear_handle_id (&hello.retry_id, g_source_remove);
   g_signal_handlers_disconnect_by_data (listener, &hello);
   g_signal_handlers_disconnect_by_data (server, &hello);
   soup_server_disconnect (server);

@@ -7,6 +7,10 @@
  * socket itself: the daemon owns the public port and hands each public
  * connection over as a GIOStream.
  *
+ * Without a daemon, or when the daemon drops the registration or stays
+ * away, it keeps running and registers again, waiting longer between
+ * tries (up to 10 s); only a refusal (e.g. the port is taken) ends it.
+ *
  *   socketmaster --bind 127.0.0.1:9999 &
  *   tcp-echo --port 7000 &
  *   nc 127.0.0.1 7000
@@ -24,12 +28,18 @@
 #include <glib-unix.h>
 #include <socketmaster.h>
 
+/* Waits before registering again after a failure */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS   10000
+
 typedef struct {
   GMainLoop  *loop;
   SmListener *listener;
   guint16     port;
   gboolean    stopping;
   int         exit_status;
+  guint       retry_ms; /* next wait before registering again */
+  guint       retry_id;
 } Echo;
 
 static void
@@ -77,6 +87,27 @@ on_incoming (SmListener *listener,
   return TRUE;
 }
 
+/* Registering failed or the daemon stayed away: try again later, waiting
+ * longer each time (up to RETRY_MAX_MS), and keep running meanwhile */
+static void on_started (GObject *object, GAsyncResult *result, gpointer user_data);
+
+static void
+on_retry (gpointer user_data)
+{
+  Echo *echo = user_data;
+
+  echo->retry_id = 0;
+  sm_listener_start_async (echo->listener, NULL, on_started, echo);
+}
+
+static void
+retry_later (Echo *echo)
+{
+  g_printerr ("tcp-echo: registering again in %u ms\n", echo->retry_ms);
+  echo->retry_id = g_timeout_add_once (echo->retry_ms, on_retry, echo);
+  echo->retry_ms = MIN (echo->retry_ms * 2, RETRY_MAX_MS);
+}
+
 /* The daemon went away and did not come back within the reconnect timeout */
 static void
 on_lost (SmListener *listener,
@@ -86,8 +117,8 @@ on_lost (SmListener *listener,
   Echo *echo = user_data;
 
   g_printerr ("tcp-echo: lost the daemon: %s\n", error->message);
-  echo->exit_status = EXIT_FAILURE;
-  g_main_loop_quit (echo->loop);
+  if (!echo->stopping)
+    retry_later (echo);
 }
 
 static void
@@ -101,10 +132,21 @@ on_started (GObject      *object,
   if (!sm_listener_start_finish (SM_LISTENER (object), result, &error))
     {
       g_printerr ("tcp-echo: could not register with the daemon: %s\n", error->message);
-      echo->exit_status = EXIT_FAILURE;
-      g_main_loop_quit (echo->loop);
+      /* A refusal (the port is taken, a bad definition) will not change;
+       * anything else (no daemon yet, a reset) may */
+      if (echo->stopping)
+        return; /* closing ends the loop */
+      if (g_error_matches (error, SM_ERROR, SM_ERROR_REJECTED))
+        {
+          echo->exit_status = EXIT_FAILURE;
+          g_main_loop_quit (echo->loop);
+        }
+      else
+        retry_later (echo);
       return;
     }
+
+  echo->retry_ms = RETRY_FIRST_MS;
 
   /* Flushed at once: scripts and tests wait for this line. */
   g_print ("tcp-echo: serving port %u\n", echo->port);
@@ -138,6 +180,13 @@ on_stop_signal (gpointer user_data)
     }
 
   echo->stopping = TRUE;
+  if (echo->retry_id != 0)
+    {
+      /* not registered: nothing to drain */
+      g_clear_handle_id (&echo->retry_id, g_source_remove);
+      g_main_loop_quit (echo->loop);
+      return G_SOURCE_CONTINUE;
+    }
   g_print ("tcp-echo: stopping, waiting for open connections\n");
   fflush (stdout);
   sm_listener_close_async (echo->listener, NULL, on_listener_closed, echo);
@@ -201,11 +250,13 @@ main (int    argc,
   sigint_id = g_unix_signal_add (SIGINT, on_stop_signal, &echo);
   sigterm_id = g_unix_signal_add (SIGTERM, on_stop_signal, &echo);
 
+  echo.retry_ms = RETRY_FIRST_MS;
   sm_listener_start_async (listener, NULL, on_started, &echo);
   g_main_loop_run (loop);
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  g_clear_handle_id (&echo.retry_id, g_source_remove);
   g_signal_handlers_disconnect_by_data (listener, &echo);
 
   return echo.exit_status;

@@ -168,6 +168,35 @@ sm_control_link_begin_attempt (SmControlLink *self, guint timeout_ms)
 
 /* --- reconnecting --- */
 
+/* The daemon reset or dropped us during the handshake (busy, restarting,
+ * a flood from elsewhere): worth trying again, even on the first
+ * registration. A refusal (status), a malformed answer or no daemon at
+ * all is not. */
+static gboolean
+sm_control_link_is_transient (const GError *error)
+{
+  return g_error_matches (error, SM_ERROR, SM_ERROR_CLOSED) ||
+         g_error_matches (error, SM_ERROR, SM_ERROR_TIMED_OUT) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
+
+/* The first registration failed for good: the caller decides */
+static void
+sm_control_link_fail_start (SmControlLink *self, GError *error)
+{
+  g_autoptr (GTask) start_task = g_steal_pointer (&self->start_task);
+
+  if (error == NULL)
+    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, "Could not register with the daemon at %s",
+                         self->control_address);
+  g_clear_pointer (&self->start_cancel_source, g_source_destroy);
+  g_clear_error (&self->last_error);
+  self->state = SM_CONTROL_LINK_IDLE;
+  g_task_return_error (start_task, error);
+}
+
 static void
 sm_control_link_give_up (SmControlLink *self)
 {
@@ -205,7 +234,9 @@ on_retry (gpointer user_data)
   guint          left_ms = sm_control_link_time_left (self);
 
   self->retry_source = NULL;
-  if (left_ms == 0)
+  if (left_ms == 0 && self->state == SM_CONTROL_LINK_STARTING)
+    sm_control_link_fail_start (self, g_steal_pointer (&self->last_error));
+  else if (left_ms == 0)
     sm_control_link_give_up (self);
   else
     sm_control_link_begin_attempt (self, MIN (left_ms, HANDSHAKE_TIMEOUT_MS));
@@ -218,6 +249,11 @@ sm_control_link_schedule_retry (SmControlLink *self, guint delay_ms)
 {
   guint left_ms = sm_control_link_time_left (self);
 
+  if (left_ms == 0 && self->state == SM_CONTROL_LINK_STARTING)
+    {
+      sm_control_link_fail_start (self, g_steal_pointer (&self->last_error));
+      return;
+    }
   if (left_ms == 0)
     {
       sm_control_link_give_up (self);
@@ -351,27 +387,29 @@ sm_control_link_attempt_done (SmControlLink     *self,
   g_return_if_fail (self->state == SM_CONTROL_LINK_STARTING ||
                     self->state == SM_CONTROL_LINK_RECONNECTING);
 
-  if (self->state == SM_CONTROL_LINK_STARTING)
+  if (owned_error != NULL && self->state == SM_CONTROL_LINK_STARTING &&
+      (!sm_control_link_is_transient (owned_error) || sm_control_link_time_left (self) == 0))
     {
-      start_task = g_steal_pointer (&self->start_task);
-      g_clear_pointer (&self->start_cancel_source, g_source_destroy);
-    }
-
-  if (owned_error != NULL && start_task != NULL)
-    {
-      /* a first registration fails at once: the caller decides */
-      self->state = SM_CONTROL_LINK_IDLE;
-      g_task_return_error (start_task, g_steal_pointer (&owned_error));
+      sm_control_link_fail_start (self, g_steal_pointer (&owned_error));
       return;
     }
 
   if (owned_error != NULL)
     {
+      if (self->state == SM_CONTROL_LINK_STARTING)
+        g_message ("Registration with the daemon at %s failed (%s), retrying",
+                   self->control_address, owned_error->message);
       g_clear_error (&self->last_error);
       self->last_error = g_steal_pointer (&owned_error);
       sm_control_link_schedule_retry (self, self->retry_delay_ms);
       self->retry_delay_ms = MIN (self->retry_delay_ms * 2, RECONNECT_MAX_DELAY_MS);
       return;
+    }
+
+  if (self->state == SM_CONTROL_LINK_STARTING)
+    {
+      start_task = g_steal_pointer (&self->start_task);
+      g_clear_pointer (&self->start_cancel_source, g_source_destroy);
     }
 
   g_message ("Registered with the daemon at %s", self->control_address);
@@ -396,6 +434,8 @@ on_start_cancelled (GCancellable *cancellable, gpointer user_data)
 
   self->start_cancel_source = NULL;
   sm_control_link_abandon_attempt (self);
+  g_clear_pointer (&self->retry_source, g_source_destroy);
+  g_clear_error (&self->last_error);
   self->state = SM_CONTROL_LINK_IDLE;
   g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
 
@@ -442,7 +482,8 @@ sm_control_link_start_async (SmControlLink      *self,
    * never reported as cancelled */
   g_task_set_check_cancellable (task, FALSE);
 
-  if (self->state != SM_CONTROL_LINK_IDLE)
+  /* after giving up, a listener may be started again */
+  if (self->state != SM_CONTROL_LINK_IDLE && self->state != SM_CONTROL_LINK_LOST)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
                                "The listener was already started");
@@ -464,6 +505,10 @@ sm_control_link_start_async (SmControlLink      *self,
 
   self->state = SM_CONTROL_LINK_STARTING;
   self->start_task = g_steal_pointer (&task);
+  /* transient failures are retried for the reconnect timeout */
+  self->lost_at_us = g_get_monotonic_time ();
+  self->retry_delay_ms = RECONNECT_FIRST_DELAY_MS;
+  g_clear_error (&self->last_error);
 
   /* a source, not a "cancelled" handler: completing the task there could
    * disconnect from @cancellable inside its own emission and deadlock */

@@ -87,6 +87,8 @@ on_link_connected_changed (gpointer owner)
   /* queued streams died with their session; their public clients are gone */
   if (!sm_control_link_is_connected (self->link))
     sm_accept_queue_reset_streams (self->accept_queue);
+  else
+    g_clear_error (&self->lost_error); /* started again after giving up */
 
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
 }

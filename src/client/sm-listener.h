@@ -38,10 +38,15 @@ G_DECLARE_FINAL_TYPE (SmListener, sm_listener, SM, LISTENER, GObject)
  * (127.0.0.1:9999, or $SOCKETMASTER_ADDRESS if set) */
 SmListener *sm_listener_new (const char *control_address, const SmSocketDefinition *definition);
 
-/* Connects and registers. Fails with the daemon's status message as an
- * SM_ERROR_REJECTED error, SM_ERROR_TIMED_OUT without an answer, a
- * connection error, G_IO_ERROR_PENDING if already started or
- * SM_ERROR_CLOSED after close or abort. A failed start may be retried. */
+/* Connects and registers. A daemon that resets or drops the connection
+ * during the handshake (busy, restarting) or does not answer
+ * (SM_ERROR_TIMED_OUT) is tried again with backoff for up to
+ * #SmListener:reconnect-timeout (0: not at all); then the start fails with
+ * the last such error. Fails at once with the daemon's status message as
+ * an SM_ERROR_REJECTED error (a refusal, e.g. the port is in use), with a
+ * connection error (no daemon listening), G_IO_ERROR_PENDING if already
+ * started or SM_ERROR_CLOSED after close or abort. A failed start may be
+ * retried, and so may a listener that gave up (#SmListener::lost). */
 void        sm_listener_start_async (SmListener         *self,
                                      GCancellable       *cancellable,
                                      GAsyncReadyCallback callback,

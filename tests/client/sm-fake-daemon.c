@@ -129,6 +129,14 @@ on_fake_request_read (GObject      *source,
   g_ptr_array_add (control->daemon->requests, g_bytes_new (control->input->data, consumed));
   g_byte_array_remove_range (control->input, 0, consumed);
 
+  if (control->daemon->n_drop > 0)
+    {
+      control->daemon->n_drop--;
+      g_io_stream_close (G_IO_STREAM (control->connection), NULL, NULL);
+      sm_fake_control_free (control);
+      return;
+    }
+
   if (control->daemon->answer == NULL)
     {
       /* stay silent; wait for the listener to hang up */

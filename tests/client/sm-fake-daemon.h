@@ -36,6 +36,8 @@ typedef struct {
   GSocketService *service;
   char           *address;     /* "127.0.0.1:PORT" */
   char           *answer;      /* status to send; NULL: never answer */
+  guint           n_drop;      /* the next handshakes get no answer: the
+                                * connection is closed (a busy daemon) */
   GPtrArray      *requests;    /* GBytes: each handshake as received */
   SmYamuxSession *session;     /* the current registration */
   guint           n_go_away;   /* GoAways the sessions received */

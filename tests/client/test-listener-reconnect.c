@@ -3,7 +3,8 @@
 /*
  * SmListener losing the fake daemon of sm-fake-daemon.c: reconnecting
  * after a crash or a GoAway, giving up after the reconnect timeout, being
- * refused on the way back, and disposal while reconnecting.
+ * refused on the way back, and disposal while reconnecting; a first
+ * registration the daemon drops unanswered is retried too.
  */
 
 #include "config.h"
@@ -162,6 +163,76 @@ test_dispose_reconnecting (SmClientFixture *fixture,
   sm_listener_abort (probe);
 }
 
+/* A daemon that drops the first registrations unanswered (busy, a flood
+ * from elsewhere) is tried again with backoff: the start succeeds */
+static void
+test_start_retries_after_reset (SmClientFixture *fixture,
+                                gconstpointer    data)
+{
+  fixture->daemon->n_drop = 3;
+  sm_client_fixture_start (fixture);
+  g_assert_cmpuint (fixture->daemon->requests->len, ==, 4);
+  g_assert_cmpuint (fixture->daemon->n_drop, ==, 0);
+  g_assert_cmpstr (fixture->connected_log->str, ==, "t");
+}
+
+/* ... for the reconnect timeout, then the start fails with the reason */
+static void
+test_start_retries_give_up (SmClientFixture *fixture,
+                            gconstpointer    data)
+{
+  g_autoptr(GError) error = NULL;
+  SmFakeAsyncWait wait = { 0 };
+
+  fixture->daemon->n_drop = G_MAXUINT;
+  sm_listener_set_reconnect_timeout (fixture->listener, 0.3);
+  sm_listener_start_async (fixture->listener, NULL, sm_fake_async_done, &wait);
+  WAIT_UNTIL (wait.done);
+  g_assert_false (sm_listener_start_finish (fixture->listener, wait.result, &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_CLOSED);
+  g_assert_cmpuint (fixture->daemon->requests->len, >, 1);
+  g_assert_false (sm_listener_is_connected (fixture->listener));
+  g_clear_object (&wait.result);
+
+  /* and it may be started again */
+  fixture->daemon->n_drop = 0;
+  sm_client_fixture_start (fixture);
+}
+
+/* A refusal is the daemon's answer: not retried */
+static void
+test_start_rejected_not_retried (SmClientFixture *fixture,
+                                 gconstpointer    data)
+{
+  g_autoptr(GError) error = NULL;
+  SmFakeAsyncWait wait = { 0 };
+
+  sm_fake_daemon_set_answer (fixture->daemon, "port in use");
+  sm_listener_start_async (fixture->listener, NULL, sm_fake_async_done, &wait);
+  WAIT_UNTIL (wait.done);
+  g_assert_false (sm_listener_start_finish (fixture->listener, wait.result, &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_REJECTED);
+  g_assert_cmpuint (fixture->daemon->requests->len, ==, 1);
+  g_clear_object (&wait.result);
+}
+
+/* A listener that gave up may be started again */
+static void
+test_restart_after_lost (SmClientFixture *fixture,
+                         gconstpointer    data)
+{
+  sm_listener_set_reconnect_timeout (fixture->listener, 0.2);
+  sm_client_fixture_start (fixture);
+  fixture->daemon->n_drop = G_MAXUINT;
+  sm_fake_daemon_drop_session (fixture->daemon);
+  WAIT_UNTIL (fixture->lost_error != NULL);
+
+  fixture->daemon->n_drop = 0;
+  sm_client_fixture_start (fixture);
+  g_assert_true (sm_listener_is_connected (fixture->listener));
+  g_assert_cmpstr (fixture->connected_log->str, ==, "tft");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -173,6 +244,10 @@ main (int   argc,
   SM_CLIENT_TEST_ADD ("/listener/reconnect-gives-up", test_reconnect_gives_up);
   SM_CLIENT_TEST_ADD ("/listener/reconnect-rejected", test_reconnect_rejected);
   SM_CLIENT_TEST_ADD ("/listener/dispose-reconnecting", test_dispose_reconnecting);
+  SM_CLIENT_TEST_ADD ("/listener/start-retries-after-reset", test_start_retries_after_reset);
+  SM_CLIENT_TEST_ADD ("/listener/start-retries-give-up", test_start_retries_give_up);
+  SM_CLIENT_TEST_ADD ("/listener/start-rejected-not-retried", test_start_rejected_not_retried);
+  SM_CLIENT_TEST_ADD ("/listener/restart-after-lost", test_restart_after_lost);
 
   return g_test_run ();
 }

@@ -333,6 +333,56 @@ test_control_flood (void)
   sm_registry_close (registry);
 }
 
+/* ---- The example service retries ---- */
+
+/* The daemon turns the example's registration away (its address has a
+ * handshake pending already, which sent a byte); the example keeps
+ * retrying and registers once there is room */
+static void
+test_example_retries (void)
+{
+  g_autoptr(SmRegistry) registry = sm_registry_new (30);
+  g_autoptr(SmControl) control = sm_control_new (registry);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) local = NULL;
+  g_autoptr(SmTestProcess) example = NULL;
+  g_autoptr(GSocket) hog = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *control_text = NULL;
+  g_autofree char *port_text = NULL;
+  guint16 port = sm_test_free_port ();
+
+  g_assert_true (sm_control_listen (control, loopback, 0, &error));
+  g_assert_no_error (error);
+  sm_control_set_max_pending (control, 1, 1);
+  local = g_object_ref (sm_control_get_local_address (control));
+  control_text = sm_address_format_socket (local);
+  port_text = g_strdup_printf ("%u", port);
+
+  hog = connect_from ("127.0.0.1", local);
+  g_socket_send (hog, "\0", 1, NULL, &error);
+  g_assert_no_error (error);
+  while (sm_control_get_n_pending (control) < 1)
+    g_main_context_iteration (NULL, TRUE);
+
+  {
+    const char *argv[] = { SM_TEST_TCP_ECHO, "--control", control_text, "--port", port_text, NULL };
+
+    example = sm_test_process_spawn ("tcp-echo", argv);
+  }
+  /* Turned away a few times, with growing waits between tries */
+  sm_test_process_wait_for_lines (example, "failed (*), retrying", 3, WAIT_MS);
+  g_assert_true (sm_test_process_is_running (example));
+
+  g_clear_object (&hog);
+  sm_test_process_wait_for_line (example, "tcp-echo: serving port", WAIT_MS);
+  sm_test_echo_many (port, 1, 16 * 1024, WAIT_MS);
+
+  sm_test_process_terminate (example, FALSE);
+  sm_control_stop (control);
+  sm_registry_close (registry);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -345,6 +395,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lockout/source-limit/oldest-silent-first", test_limit_oldest_silent_first);
   g_test_add_func ("/lockout/tls-flood", test_tls_flood);
   g_test_add_func ("/lockout/control-flood", test_control_flood);
+  g_test_add_func ("/lockout/example-retries", test_example_retries);
 
   ret = g_test_run ();
   test_pki_free ();

@@ -791,6 +791,85 @@ test_stalled_handshake (void)
   sm_test_daemon_stop (daemon);
 }
 
+/* ---- No lock-out by a flood of silent connections ---- */
+
+#define N_FLOOD         100
+#define FLOOD_PER_SOURCE 64 /* the daemon's limit of pending handshakes per address */
+
+typedef struct {
+  GSocket *sockets[N_FLOOD];
+  guint    n_closed;
+} Flood;
+
+/* Until the daemon closed all the flood's connections beyond its limit */
+static gpointer
+flood_closed_thread (gpointer data)
+{
+  Flood *flood = data;
+  gboolean closed[N_FLOOD] = { FALSE };
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  while (flood->n_closed < N_FLOOD - FLOOD_PER_SOURCE && g_get_monotonic_time () < deadline)
+    {
+      GPollFD fds[N_FLOOD];
+      guint n_fds = 0;
+
+      for (guint i = 0; i < N_FLOOD; i++)
+        if (!closed[i])
+          fds[n_fds++] = (GPollFD) { g_socket_get_fd (flood->sockets[i]), G_IO_IN, 0 };
+      g_poll (fds, n_fds, 1000);
+      for (guint i = 0; i < N_FLOOD; i++)
+        {
+          char byte;
+
+          if (!closed[i] && g_socket_condition_check (flood->sockets[i], G_IO_IN | G_IO_HUP) != 0 &&
+              g_socket_receive (flood->sockets[i], &byte, 1, NULL, NULL) <= 0)
+            {
+              closed[i] = TRUE;
+              flood->n_closed++;
+            }
+        }
+    }
+  return NULL;
+}
+
+/* More silent connections from one address (127.0.0.2) than the daemon
+ * lets it hold: the oldest are dropped, and a client from 127.0.0.1 still
+ * gets its handshake and its echo */
+static void
+test_silent_flood (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start (5);
+  guint16 port = sm_test_free_port ();
+  g_autoptr(SmTestService) a = tcp_service_a (daemon, port);
+  g_autoptr(GInetAddress) from = g_inet_address_new_from_string ("127.0.0.2");
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new (from, 0);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new_from_string ("127.0.0.1", port);
+  Flood flood = { 0 };
+
+  for (guint i = 0; i < N_FLOOD; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      flood.sockets[i] =
+        g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+      g_assert_no_error (error);
+      g_socket_bind (flood.sockets[i], local, FALSE, &error);
+      g_assert_no_error (error);
+      g_socket_connect (flood.sockets[i], to, NULL, &error);
+      g_assert_no_error (error);
+    }
+  sm_test_thread_join (sm_test_thread_new ("flood", flood_closed_thread, &flood), 2 * WAIT_MS);
+  g_assert_cmpuint (flood.n_closed, >=, N_FLOOD - FLOOD_PER_SOURCE);
+
+  assert_tls_echo (port, "a.example.test", test_pki.a.dn);
+
+  for (guint i = 0; i < N_FLOOD; i++)
+    g_object_unref (flood.sockets[i]);
+  g_clear_pointer (&a, sm_test_service_free);
+  sm_test_daemon_stop (daemon);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -827,6 +906,7 @@ main (int   argc,
   g_test_add_func ("/tls/bad-certificate-on-new-port", test_bad_certificate_on_new_port);
   g_test_add_func ("/tls/expired-certificate-served", test_expired_certificate_served);
   g_test_add_func ("/tls/stalled-handshake", test_stalled_handshake);
+  g_test_add_func ("/tls/silent-flood", test_silent_flood);
 
   result = g_test_run ();
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "sm-error.h"
+#include "sm-rate-limit.h"
 #include "sm-route.h"
 
 struct _SmRoute
@@ -55,10 +56,19 @@ on_session_go_away (SmYamuxSession *session, guint code, SmRoute *self)
   mark_gone (self);
 }
 
+/* Services are local programs, but one that keeps reconnecting to break
+ * the protocol must not flood the log */
+static SmRateLimit violation_log_limit = SM_RATE_LIMIT_INIT (10 * G_USEC_PER_SEC, 10);
+
 static void
 on_session_closed (SmYamuxSession *session, GError *error, SmRoute *self)
 {
-  if (error != NULL)
+  /* A protocol violation or a service that stopped answering is worth
+   * seeing without --verbose; a plain close or a reset is not */
+  if (error != NULL && error->domain == SM_ERROR && error->code != SM_ERROR_CLOSED)
+    sm_rate_limit_log (&violation_log_limit, G_LOG_LEVEL_MESSAGE, "Dropped service %s: %s",
+                       self->peer, error->message);
+  else if (error != NULL)
     g_debug ("Session with service %s ended: %s", self->peer, error->message);
   else
     g_debug ("Session with service %s ended", self->peer);

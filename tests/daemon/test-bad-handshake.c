@@ -271,6 +271,40 @@ test_port_in_use (void)
   assert_refused (request, "already in use", NULL);
 }
 
+/* ---- A registered service that breaks the yamux protocol ---- */
+
+/* The daemon ends its session and says why at the default log level */
+static void
+test_protocol_violation_logged (void)
+{
+  /* A yamux header of version 9 */
+  static const guint8 bad_frame[12] = { 9, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 };
+  g_autoptr(GByteArray) request = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *status = NULL;
+  g_autoptr(GBytes) rest = NULL;
+  const char *line;
+
+  ensure_fixture ();
+  request = sm_test_handshake_new ("127.0.0.1", sm_test_free_port (), 0);
+  socket = sm_test_connect_address (fixture.daemon->control_address, &error);
+  g_assert_no_error (error);
+  sm_test_send_all (socket, request->data, request->len);
+  status = sm_test_read_status (socket, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (status, ==, "OK");
+
+  sm_test_send_all (socket, bad_frame, sizeof bad_frame);
+  line = sm_test_daemon_wait_for_line (fixture.daemon, "unsupported yamux version 9", WAIT_MS);
+  g_assert_nonnull (strstr (line, "-Message"));
+  g_assert_nonnull (strstr (line, "Dropped service"));
+  /* At most a GoAway frame, then the end of the connection */
+  rest = sm_test_receive_to_eof (socket, 4096, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (rest), <=, 12);
+}
+
 /* ---- Connections that never finish their handshake ---- */
 
 static gpointer
@@ -462,6 +496,7 @@ main (int   argc,
   g_test_add_data_func ("/bad-handshake/bad-port/max", &bad_ports[2], test_bad_port);
   g_test_add_func ("/bad-handshake/unknown-flags", test_unknown_flags);
   g_test_add_func ("/bad-handshake/port-in-use", test_port_in_use);
+  g_test_add_func ("/bad-handshake/protocol-violation-logged", test_protocol_violation_logged);
   g_test_add_func ("/bad-handshake/silent-connections", test_silent_connections);
   g_test_add_func ("/bad-handshake/memory-budget", test_memory_budget);
   g_test_add_func ("/bad-handshake/service-and-daemon-survive", test_survivors);

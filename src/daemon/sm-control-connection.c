@@ -7,6 +7,7 @@
 #include "sm-address.h"
 #include "sm-control-connection.h"
 #include "sm-handshake.h"
+#include "sm-pollable-source.h"
 
 /* After a refusal, how long we keep reading (and discarding) before
  * closing: closing with unread input would send a reset that can destroy
@@ -55,11 +56,7 @@ G_DEFINE_FINAL_TYPE (SmControlConnection, sm_control_connection, G_TYPE_OBJECT)
 static void
 stop_reading (SmControlConnection *self)
 {
-  if (self->read_source != NULL)
-    {
-      g_source_destroy (self->read_source);
-      g_clear_pointer (&self->read_source, g_source_unref);
-    }
+  sm_source_clear (&self->read_source);
 }
 
 static void

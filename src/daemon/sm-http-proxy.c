@@ -88,10 +88,10 @@ sm_http_proxy_finalize (GObject *object)
 {
   SmHttpProxy *self = SM_HTTP_PROXY (object);
 
-  sm_http_watch_stop (&self->client_read_watch);
-  sm_http_watch_stop (&self->client_write_watch);
-  sm_http_watch_stop (&self->timer);
-  sm_http_watch_stop (&self->cancel_watch);
+  sm_source_clear (&self->client_read_watch);
+  sm_source_clear (&self->client_write_watch);
+  sm_source_clear (&self->timer);
+  sm_source_clear (&self->cancel_watch);
   g_clear_pointer (&self->exchange, sm_http_exchange_free);
   sm_http_output_clear (&self->out);
   sm_http_buffer_clear (&self->in);
@@ -604,10 +604,10 @@ end (SmHttpProxy *self, gboolean close_client)
   self->state = SM_HTTP_PROXY_DONE;
   sm_http_exchange_reset (self->exchange);
   sm_http_exchange_close_idle (self->exchange);
-  sm_http_watch_stop (&self->client_read_watch);
-  sm_http_watch_stop (&self->client_write_watch);
-  sm_http_watch_stop (&self->timer);
-  sm_http_watch_stop (&self->cancel_watch);
+  sm_source_clear (&self->client_read_watch);
+  sm_source_clear (&self->client_write_watch);
+  sm_source_clear (&self->timer);
+  sm_source_clear (&self->cancel_watch);
   if (close_client)
     g_io_stream_close_async (self->client, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 

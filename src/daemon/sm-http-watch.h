@@ -7,17 +7,6 @@
 
 G_BEGIN_DECLS
 
-/* Destroys and forgets *@watch, if any */
-static inline void
-sm_http_watch_stop (GSource **watch)
-{
-  if (*watch != NULL)
-    {
-      g_source_destroy (*watch);
-      g_clear_pointer (watch, g_source_unref);
-    }
-}
-
 /*
  * The HTTP path watches its streams only while it waits for them: *@watch
  * is made and attached when @wanted, for @stream (a GPollableInputStream
@@ -37,7 +26,7 @@ sm_http_watch_update (GSource    **watch,
 {
   if (!wanted)
     {
-      sm_http_watch_stop (watch);
+      sm_source_clear (watch);
       return;
     }
   if (*watch != NULL)

@@ -73,11 +73,7 @@ static void sm_splice_end (SmSplice *splice, GError *error);
 static void
 sm_splice_direction_clear_watch (SmSpliceDirection *dir)
 {
-  if (dir->watch != NULL)
-    {
-      g_source_destroy (dir->watch);
-      g_clear_pointer (&dir->watch, g_source_unref);
-    }
+  sm_source_clear (&dir->watch);
   dir->waiting = SM_SPLICE_WAIT_NONE;
 }
 
@@ -88,11 +84,7 @@ sm_splice_free (gpointer data)
 
   sm_splice_direction_clear_watch (&splice->a_to_b);
   sm_splice_direction_clear_watch (&splice->b_to_a);
-  if (splice->cancel_watch != NULL)
-    {
-      g_source_destroy (splice->cancel_watch);
-      g_source_unref (splice->cancel_watch);
-    }
+  sm_source_clear (&splice->cancel_watch);
   g_free (splice->a_to_b.buffer);
   g_free (splice->b_to_a.buffer);
   g_clear_error (&splice->error);
@@ -328,11 +320,7 @@ sm_splice_end (SmSplice *splice, GError *error)
 
   sm_splice_direction_clear_watch (&splice->a_to_b);
   sm_splice_direction_clear_watch (&splice->b_to_a);
-  if (splice->cancel_watch != NULL)
-    {
-      g_source_destroy (splice->cancel_watch);
-      g_clear_pointer (&splice->cancel_watch, g_source_unref);
-    }
+  sm_source_clear (&splice->cancel_watch);
 
   for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
     {

@@ -291,3 +291,13 @@ sm_stream_create_write_source (GPollableOutputStream *stream, GCancellable *canc
 
   return stream_create_source (G_OBJECT (stream), G_IO_OUT, cancellable);
 }
+
+void
+sm_source_clear (GSource **source)
+{
+  if (*source == NULL)
+    return;
+
+  g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}

@@ -60,4 +60,7 @@ GSource *sm_stream_create_write_source (GPollableOutputStream *stream, GCancella
  * stream. No new reference. */
 GSocket *sm_stream_get_socket (GObject *stream);
 
+/* Destroys *@source, if any, drops our reference and sets it to NULL */
+void     sm_source_clear (GSource **source);
+
 G_END_DECLS

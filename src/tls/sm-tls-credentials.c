@@ -334,7 +334,7 @@ sm_tls_credentials_dispose (GObject *object)
 {
   SmTlsCredentials *self = SM_TLS_CREDENTIALS (object);
 
-  sm_tls_clear_source (&self->ticket_key_source);
+  sm_source_clear (&self->ticket_key_source);
   g_mutex_lock (&self->lock);
   g_ptr_array_set_size (self->certificates, 0);
   g_mutex_unlock (&self->lock);

@@ -10,6 +10,7 @@
 
 #include "sm-pollable-input-stream.h"
 #include "sm-pollable-output-stream.h"
+#include "sm-pollable-source.h"
 #include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-stream.h"
@@ -90,15 +91,6 @@ struct _SmTlsStream
   gboolean               close_base_after_shutdown;
   gboolean               holds_shutdown_ref; /* while closing in the background */
 };
-
-static inline void
-sm_tls_clear_source (GSource **source)
-{
-  if (*source == NULL)
-    return;
-  g_source_destroy (*source);
-  g_clear_pointer (source, g_source_unref);
-}
 
 /* Around each GnuTLS call: how the transport callbacks do I/O */
 void sm_tls_stream_begin_io (SmTlsStream *self, gboolean blocking, GCancellable *cancellable);

@@ -304,8 +304,8 @@ finish_shutdown (SmTlsStream *self, GError *error)
   g_autoptr (GPtrArray) waiters = NULL;
 
   self->output_state = SM_TLS_OUTPUT_SHUT;
-  sm_tls_clear_source (&self->output_source);
-  sm_tls_clear_source (&self->linger_source);
+  sm_source_clear (&self->output_source);
+  sm_source_clear (&self->linger_source);
   if (error != NULL)
     {
       g_debug ("TLS shutdown: %s", error->message);
@@ -360,7 +360,7 @@ drive_output (SmTlsStream *self)
       if (self->output_state == SM_TLS_OUTPUT_SHUTTING_DOWN)
         finish_shutdown (self, NULL);
       else
-        sm_tls_clear_source (&self->output_source);
+        sm_source_clear (&self->output_source);
       return;
     }
 
@@ -370,7 +370,7 @@ drive_output (SmTlsStream *self)
       return;
     }
 
-  sm_tls_clear_source (&self->output_source);
+  sm_source_clear (&self->output_source);
   if (self->output_state == SM_TLS_OUTPUT_SHUTTING_DOWN)
     finish_shutdown (self, error);
 }

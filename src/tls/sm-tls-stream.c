@@ -212,8 +212,8 @@ static void handshake_step (SmTlsStream *self);
 static void
 handshake_clear_sources (SmTlsStream *self)
 {
-  sm_tls_clear_source (&self->handshake_wait_source);
-  sm_tls_clear_source (&self->handshake_timeout_source);
+  sm_source_clear (&self->handshake_wait_source);
+  sm_source_clear (&self->handshake_timeout_source);
 }
 
 static void
@@ -309,7 +309,7 @@ handshake_step (SmTlsStream *self)
   GSource      *source;
   int           ret;
 
-  sm_tls_clear_source (&self->handshake_wait_source);
+  sm_source_clear (&self->handshake_wait_source);
 
   if (g_cancellable_set_error_if_cancelled (cancellable, &error))
     {
@@ -508,8 +508,8 @@ sm_tls_stream_dispose (GObject *object)
   if (!self->holds_shutdown_ref)
     {
       handshake_clear_sources (self);
-      sm_tls_clear_source (&self->output_source);
-      sm_tls_clear_source (&self->linger_source);
+      sm_source_clear (&self->output_source);
+      sm_source_clear (&self->linger_source);
     }
 
   G_OBJECT_CLASS (sm_tls_stream_parent_class)->dispose (object);

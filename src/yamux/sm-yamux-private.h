@@ -11,6 +11,7 @@
 
 #include "sm-pollable-input-stream.h"
 #include "sm-pollable-output-stream.h"
+#include "sm-pollable-source.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
@@ -126,16 +127,6 @@ struct _SmYamuxSession
   gboolean               closed;
   SmYamuxStats           stats; /* the reader and writer count payload bytes */
 };
-
-static inline void
-sm_yamux_clear_source (GSource **source)
-{
-  if (*source == NULL)
-    return;
-
-  g_source_destroy (*source);
-  g_clear_pointer (source, g_source_unref);
-}
 
 /* Neither closed nor failing: I/O goes on. */
 static inline gboolean

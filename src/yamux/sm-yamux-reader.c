@@ -197,7 +197,7 @@ on_input_ready (GObject *pollable, gpointer user_data)
         {
           g_debug ("yamux session %p: output overloaded, pausing input", self);
           self->reading_paused = TRUE;
-          sm_yamux_clear_source (&self->read_source);
+          sm_source_clear (&self->read_source);
           break;
         }
 
@@ -301,14 +301,14 @@ sm_yamux_session_resume_reading (SmYamuxSession *self)
 void
 sm_yamux_session_stop_reading (SmYamuxSession *self)
 {
-  sm_yamux_clear_source (&self->read_source);
+  sm_source_clear (&self->read_source);
 }
 
 void
 sm_yamux_session_end_reading (SmYamuxSession *self)
 {
-  sm_yamux_clear_source (&self->read_source);
-  sm_yamux_clear_source (&self->initial_input_source);
+  sm_source_clear (&self->read_source);
+  sm_source_clear (&self->initial_input_source);
   g_clear_object (&self->payload_stream);
   self->payload_remaining = 0;
 }

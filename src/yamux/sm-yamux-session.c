@@ -82,9 +82,9 @@ sm_yamux_session_terminate (SmYamuxSession *self, const GError *error, gboolean 
   g_debug ("yamux session %p closed: %s", self, reason != NULL ? reason->message : "orderly end");
 
   sm_yamux_session_end_reading (self);
-  sm_yamux_clear_source (&self->keepalive_source);
-  sm_yamux_clear_source (&self->ping_timeout_source);
-  sm_yamux_clear_source (&self->fail_source);
+  sm_source_clear (&self->keepalive_source);
+  sm_source_clear (&self->ping_timeout_source);
+  sm_source_clear (&self->fail_source);
   g_clear_error (&self->fail_error);
   sm_yamux_session_end_writing (self);
   g_io_stream_close (self->connection, NULL, NULL);
@@ -235,7 +235,7 @@ sm_yamux_session_handle_ping (SmYamuxSession *self, const SmYamuxHeader *header)
   self->stats.pongs_received++;
   self->ping_unanswered_id = header->length + 1;
   if (self->ping_unanswered_id == self->ping_next_id)
-    sm_yamux_clear_source (&self->ping_timeout_source);
+    sm_source_clear (&self->ping_timeout_source);
 }
 
 void

@@ -55,7 +55,7 @@ stream_send_header (SmYamuxStream *self, guint16 flags, guint32 length)
 static void
 stream_leave_session (SmYamuxStream *self)
 {
-  sm_yamux_clear_source (&self->close_timeout_source);
+  sm_source_clear (&self->close_timeout_source);
 
   if (!self->attached)
     return;
@@ -116,7 +116,7 @@ sm_yamux_stream_finalize (GObject *object)
   g_clear_object (&self->input);
   g_clear_object (&self->output);
   stream_drop_received (self);
-  sm_yamux_clear_source (&self->close_timeout_source);
+  sm_source_clear (&self->close_timeout_source);
   if (self->session != NULL)
     g_object_remove_weak_pointer (G_OBJECT (self->session), (gpointer *) &self->session);
   g_clear_pointer (&self->context, g_main_context_unref);

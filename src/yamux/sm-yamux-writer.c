@@ -338,14 +338,14 @@ sm_yamux_session_start_watchdog (SmYamuxSession *self)
 void
 sm_yamux_session_stop_writing (SmYamuxSession *self)
 {
-  sm_yamux_clear_source (&self->write_source);
+  sm_source_clear (&self->write_source);
 }
 
 void
 sm_yamux_session_end_writing (SmYamuxSession *self)
 {
-  sm_yamux_clear_source (&self->write_watchdog_source);
-  sm_yamux_clear_source (&self->write_source);
+  sm_source_clear (&self->write_watchdog_source);
+  sm_source_clear (&self->write_source);
 
   /* Best effort: what fits into the socket now goes out (a GoAway at least). */
   if (sm_yamux_buffer_get_length (&self->output_queue) > 0)

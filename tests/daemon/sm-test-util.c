@@ -701,23 +701,6 @@ sm_test_socket_is_closed_by_peer (GSocket *socket)
 
 /* ---- Handshake bytes ---- */
 
-void
-sm_test_append_u64 (GByteArray *out,
-                    guint64     value)
-{
-  guint64 big_endian = GUINT64_TO_BE (value);
-
-  g_byte_array_append (out, (const guint8 *) &big_endian, sizeof big_endian);
-}
-
-void
-sm_test_append_string (GByteArray *out,
-                       const char *text)
-{
-  sm_test_append_u64 (out, strlen (text));
-  g_byte_array_append (out, (const guint8 *) text, strlen (text));
-}
-
 GByteArray *
 sm_test_handshake_new (const char *address,
                        guint64     port,

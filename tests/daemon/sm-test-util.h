@@ -22,6 +22,8 @@
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
+#include "sm-test-wire.h"
+
 G_BEGIN_DECLS
 
 /* Fails the current test with a formatted reason (aborts, like g_assert) */
@@ -165,12 +167,9 @@ GBytes  *sm_test_receive_to_eof   (GSocket      *socket,
  * anything more; waits up to the socket timeout */
 gboolean sm_test_socket_is_closed_by_peer (GSocket *socket);
 
-/* ---- Handshake bytes, written by hand (docs/PROTOCOL.md §2-4) ---- */
+/* ---- Handshake bytes, written by hand (docs/PROTOCOL.md §2-4), on
+ * the primitives of sm-test-wire.h ---- */
 
-void        sm_test_append_u64     (GByteArray   *out,
-                                    guint64       value);
-void        sm_test_append_string  (GByteArray   *out,
-                                    const char   *text);
 GByteArray *sm_test_handshake_new  (const char   *address,
                                     guint64       port,
                                     guint8        flags);

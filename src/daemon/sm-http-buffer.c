@@ -2,17 +2,64 @@
 #include "config.h"
 
 #include "sm-http-buffer.h"
+#include "sm-http-proxy.h"
+
+/* Buffers of the usual size (a connection's) kept for reuse: enough for
+ * the connections that move data at one time on a busy machine; beyond
+ * that, malloc's own free lists serve */
+#define POOL_BUFFER_SIZE SM_HTTP_PROXY_BUFFER_SIZE
+#define POOL_MAX_BUFFERS 64
+
+G_LOCK_DEFINE_STATIC (pool);
+static guint8 *pool[POOL_MAX_BUFFERS];
+static guint   pool_size;
+
+guint8 *
+sm_http_buffer_memory_take (gsize capacity)
+{
+  guint8 *data = NULL;
+
+  if (capacity == POOL_BUFFER_SIZE)
+    {
+      G_LOCK (pool);
+      if (pool_size > 0)
+        data = pool[--pool_size];
+      G_UNLOCK (pool);
+    }
+  return data != NULL ? data : g_malloc (capacity);
+}
+
+void
+sm_http_buffer_memory_give (guint8 *data, gsize capacity)
+{
+  if (capacity == POOL_BUFFER_SIZE)
+    {
+      G_LOCK (pool);
+      if (pool_size < POOL_MAX_BUFFERS)
+        {
+          pool[pool_size++] = g_steal_pointer (&data);
+        }
+      G_UNLOCK (pool);
+    }
+  g_free (data);
+}
 
 gssize
 sm_http_buffer_fill (SmHttpBuffer *buffer, GPollableInputStream *input, GError **error)
 {
-  gssize n = g_pollable_input_stream_read_nonblocking (input, buffer->data + buffer->end,
-                                                       buffer->capacity - buffer->end, NULL, error);
+  gssize n;
 
+  if (buffer->data == NULL)
+    buffer->data = sm_http_buffer_memory_take (buffer->capacity);
+  n = g_pollable_input_stream_read_nonblocking (input, buffer->data + buffer->end,
+                                                buffer->capacity - buffer->end, NULL, error);
   if (n > 0)
     buffer->end += (gsize) n;
   else if (n == 0)
     buffer->eof = TRUE;
+  /* Nothing came: an idle connection keeps no memory */
+  if (buffer->end == 0)
+    sm_http_buffer_clear (buffer);
   return n;
 }
 

@@ -14,6 +14,11 @@ G_BEGIN_DECLS
  * on: bytes [start, end) of data are pending. An HTTP connection has one
  * for its client and its exchange one for the service; the exchange takes
  * request bodies from the client's.
+ *
+ * A buffer holds memory only while bytes are pending: data is taken (from
+ * a small pool of buffers of the usual size) when bytes are read into it,
+ * and given back when the last pending byte is consumed, so that idle
+ * keep-alive connections hold none.
  */
 typedef struct
 {
@@ -24,10 +29,14 @@ typedef struct
   gboolean eof; /* the stream it is filled from ended */
 } SmHttpBuffer;
 
+/* Memory for buffers: the pool keeps some of the usual size for reuse */
+guint8 *sm_http_buffer_memory_take (gsize capacity);
+void    sm_http_buffer_memory_give (guint8 *data, gsize capacity);
+
 static inline void
 sm_http_buffer_init (SmHttpBuffer *buffer, gsize capacity)
 {
-  buffer->data = g_malloc (capacity);
+  buffer->data = NULL;
   buffer->capacity = capacity;
   buffer->start = buffer->end = 0;
   buffer->eof = FALSE;
@@ -36,7 +45,9 @@ sm_http_buffer_init (SmHttpBuffer *buffer, gsize capacity)
 static inline void
 sm_http_buffer_clear (SmHttpBuffer *buffer)
 {
-  g_clear_pointer (&buffer->data, g_free);
+  if (buffer->data != NULL)
+    sm_http_buffer_memory_give (g_steal_pointer (&buffer->data), buffer->capacity);
+  buffer->start = buffer->end = 0;
 }
 
 static inline gsize
@@ -48,7 +59,7 @@ sm_http_buffer_length (const SmHttpBuffer *buffer)
 static inline const guint8 *
 sm_http_buffer_peek (const SmHttpBuffer *buffer)
 {
-  return buffer->data + buffer->start;
+  return buffer->data != NULL ? buffer->data + buffer->start : (const guint8 *) "";
 }
 
 static inline void
@@ -57,14 +68,14 @@ sm_http_buffer_consume (SmHttpBuffer *buffer, gsize len)
   g_assert (len <= sm_http_buffer_length (buffer));
   buffer->start += len;
   if (buffer->start == buffer->end)
-    buffer->start = buffer->end = 0;
+    sm_http_buffer_clear (buffer);
 }
 
 /* Forgets the pending bytes */
 static inline void
 sm_http_buffer_discard (SmHttpBuffer *buffer)
 {
-  buffer->start = buffer->end = 0;
+  sm_http_buffer_clear (buffer);
 }
 
 /* Room after the pending bytes, moving them to the front if that helps */

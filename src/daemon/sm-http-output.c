@@ -19,6 +19,20 @@ sm_http_output_clear (SmHttpOutput *self)
     g_string_free (g_steal_pointer (&self->queue), TRUE);
 }
 
+/* Heads are a few hundred bytes; a queue that grew for a large answer
+ * gives its memory back between requests */
+#define IDLE_QUEUE_MAX 256
+
+void
+sm_http_output_trim (SmHttpOutput *self)
+{
+  if (sm_http_output_pending (self) || self->queue->allocated_len <= IDLE_QUEUE_MAX)
+    return;
+  g_string_free (self->queue, TRUE);
+  self->queue = g_string_new (NULL);
+  self->sent = 0;
+}
+
 gboolean
 sm_http_output_pending (SmHttpOutput *self)
 {

@@ -22,6 +22,9 @@ typedef struct
 void     sm_http_output_init (SmHttpOutput *self, GPollableOutputStream *stream);
 void     sm_http_output_clear (SmHttpOutput *self);
 
+/* Between requests: gives back memory of a queue that grew */
+void     sm_http_output_trim (SmHttpOutput *self);
+
 /* Whether queued bytes are still unwritten */
 gboolean sm_http_output_pending (SmHttpOutput *self);
 

@@ -5,10 +5,10 @@
 #include <netinet/tcp.h>
 
 #include "sm-error.h"
+#include "sm-event-loop.h"
 #include "sm-http-exchange.h"
 #include "sm-http-proxy.h"
 #include "sm-http-trace.h"
-#include "sm-http-watch.h"
 #include "sm-tcp-proxy.h"
 
 /*
@@ -52,8 +52,11 @@ struct _SmHttpProxy
   GSocketAddress        *client_address;
   char                  *client_ip;
   SmHttpLimits           limits;
+  GCancellable          *drain;
+  gulong                 drain_handler;
   GCancellable          *cancellable;
-  GSource               *cancel_watch;
+  gulong                 cancel_handler;
+  SmEventTimer           signal_timer; /* handles the cancellables' signals */
   gboolean               started;
   gboolean               tracing; /* debug messages are shown */
 
@@ -66,10 +69,9 @@ struct _SmHttpProxy
   gboolean               client_half_closed;
   gsize                  discarded;
   SmHttpHeadScanner      head_scanner;
-  GSource               *client_read_watch;
-  GSource               *client_write_watch;
+  SmEventWatch          *client_watch;
   SmHttpOutput           out;
-  GSource               *timer;
+  SmEventTimer           timer;
   SmHttpProxyTimer       timer_kind;
 
   SmHttpExchange        *exchange;
@@ -83,15 +85,26 @@ static void finish (SmHttpProxy *self);
 static void abort_connection (gpointer connection, const char *reason);
 static void response_queued (gpointer connection, gboolean keep_alive);
 
+/* Outside the signal emission: disconnecting there would deadlock */
+static void
+disconnect_signals (SmHttpProxy *self)
+{
+  if (self->drain_handler != 0)
+    g_cancellable_disconnect (self->drain, self->drain_handler);
+  if (self->cancel_handler != 0)
+    g_cancellable_disconnect (self->cancellable, self->cancel_handler);
+  self->drain_handler = self->cancel_handler = 0;
+  sm_event_timer_clear (&self->signal_timer);
+}
+
 static void
 sm_http_proxy_finalize (GObject *object)
 {
   SmHttpProxy *self = SM_HTTP_PROXY (object);
 
-  sm_source_clear (&self->client_read_watch);
-  sm_source_clear (&self->client_write_watch);
-  sm_source_clear (&self->timer);
-  sm_source_clear (&self->cancel_watch);
+  disconnect_signals (self);
+  g_clear_pointer (&self->client_watch, sm_event_watch_free);
+  sm_event_timer_clear (&self->timer);
   g_clear_pointer (&self->exchange, sm_http_exchange_free);
   sm_http_output_clear (&self->out);
   sm_http_buffer_clear (&self->in);
@@ -99,6 +112,7 @@ sm_http_proxy_finalize (GObject *object)
   g_clear_object (&self->client_address);
   g_clear_object (&self->router);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->drain);
   g_clear_pointer (&self->client_ip, g_free);
 
   G_OBJECT_CLASS (sm_http_proxy_parent_class)->finalize (object);
@@ -194,53 +208,6 @@ sm_http_proxy_new (SmHttpRouter       *router,
 
 /* Timers ------------------------------------------------------------------- */
 
-/* One timer per connection, re-armed for every request. It is a deadline
- * that prepare and check read, so that arming it takes no allocation, no
- * lock and no wake-up of the context (g_source_set_ready_time() signals
- * the context's eventfd each time). */
-typedef struct
-{
-  GSource source;
-  gint64  deadline; /* monotonic time in µs; -1: disarmed */
-} TimerSource;
-
-static gboolean
-timer_source_prepare (GSource *source, gint *timeout)
-{
-  TimerSource *timer = (TimerSource *) source;
-  gint64       now;
-
-  *timeout = -1;
-  if (timer->deadline < 0)
-    return FALSE;
-  now = g_source_get_time (source);
-  if (now >= timer->deadline)
-    return TRUE;
-  *timeout = (gint) MIN ((timer->deadline - now + 999) / 1000, G_MAXINT);
-  return FALSE;
-}
-
-static gboolean
-timer_source_check (GSource *source)
-{
-  TimerSource *timer = (TimerSource *) source;
-
-  return timer->deadline >= 0 && g_source_get_time (source) >= timer->deadline;
-}
-
-static gboolean
-timer_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
-{
-  ((TimerSource *) source)->deadline = -1;
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_source_funcs = {
-  .prepare = timer_source_prepare,
-  .check = timer_source_check,
-  .dispatch = timer_source_dispatch,
-};
-
 /* Our own answer (to a request that is late, too big or malformed):
  * then the connection closes */
 static void
@@ -249,7 +216,9 @@ answer (SmHttpProxy *self, guint status)
   response_queued (self, sm_http_exchange_answer (self->exchange, status, TRUE, NULL));
 }
 
-static gboolean
+/* One timer per connection, re-armed for every request, in the event
+ * core's shared heap */
+static void
 on_timer (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
@@ -296,20 +265,16 @@ on_timer (gpointer user_data)
     }
 
   run (self);
-  /* Disarmed until set again, or destroyed if the connection ended */
-  return G_SOURCE_CONTINUE;
 }
 
 static void
 set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
 {
-  TimerSource *timer = (TimerSource *) self->timer;
-  guint        ms;
+  guint ms;
 
-  if (timer == NULL)
+  if (self->state == SM_HTTP_PROXY_DONE)
     return;
   self->timer_kind = kind;
-  timer->deadline = -1;
 
   switch (kind)
     {
@@ -330,10 +295,11 @@ set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
       break;
     case SM_HTTP_PROXY_TIMER_NONE:
     default:
+      sm_event_timer_schedule (&self->timer, -1);
       return;
     }
 
-  timer->deadline = g_source_get_time (self->timer) + (gint64) ms * 1000;
+  sm_event_timer_schedule (&self->timer, sm_event_loop_get_time () + (gint64) ms * 1000);
 }
 
 /* Public side I/O ---------------------------------------------------------- */
@@ -352,8 +318,8 @@ flush_out (SmHttpProxy *self)
   return n;
 }
 
-static gboolean
-on_client_readable (GObject *pollable_stream, gpointer user_data)
+static void
+on_client_readable (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
@@ -367,12 +333,12 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
   if (sm_http_buffer_make_room (&self->in) == 0)
     {
       run (self);
-      return G_SOURCE_CONTINUE;
+      return;
     }
 
   n = sm_http_buffer_fill (&self->in, self->client_input, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE;
+    return;
 
   if (n < 0)
     {
@@ -381,7 +347,7 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
         finish (self);
       else
         abort_connection (self, error->message);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
   if (n > 0 && self->state == SM_HTTP_PROXY_CLOSING)
@@ -390,7 +356,7 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
       if (self->discarded >= SM_HTTP_PROXY_LINGER_MAX_BYTES)
         {
           finish (self);
-          return G_SOURCE_REMOVE;
+          return;
         }
     }
   /* A new request started: it has the header timeout to complete */
@@ -402,18 +368,16 @@ on_client_readable (GObject *pollable_stream, gpointer user_data)
     set_timer (self, SM_HTTP_PROXY_TIMER_BODY);
 
   run (self);
-  return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-on_client_writable (GObject *pollable_stream, gpointer user_data)
+static void
+on_client_writable (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   self->out.blocked = FALSE;
   run (self);
-  return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -439,12 +403,7 @@ update_client_watches (SmHttpProxy *self)
       break;
     }
 
-  sm_http_watch_update (&self->client_read_watch, reading, self->client_input, G_IO_IN,
-                        G_CALLBACK (on_client_readable), self,
-                        "[socketmaster] HTTP client readable");
-  sm_http_watch_update (&self->client_write_watch, self->out.blocked, self->client_output, G_IO_OUT,
-                        G_CALLBACK (on_client_writable), self,
-                        "[socketmaster] HTTP client writable");
+  sm_event_watch_update (self->client_watch, reading, self->out.blocked);
 }
 
 /* Requests ----------------------------------------------------------------- */
@@ -521,6 +480,7 @@ request_over (SmHttpProxy *self)
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
   sm_http_head_scanner_init (&self->head_scanner);
+  sm_http_output_trim (&self->out);
   set_timer (self, sm_http_buffer_length (&self->in) > 0 ? SM_HTTP_PROXY_TIMER_HEADER
                                                          : SM_HTTP_PROXY_TIMER_IDLE);
 }
@@ -604,10 +564,9 @@ end (SmHttpProxy *self, gboolean close_client)
   self->state = SM_HTTP_PROXY_DONE;
   sm_http_exchange_reset (self->exchange);
   sm_http_exchange_close_idle (self->exchange);
-  sm_source_clear (&self->client_read_watch);
-  sm_source_clear (&self->client_write_watch);
-  sm_source_clear (&self->timer);
-  sm_source_clear (&self->cancel_watch);
+  g_clear_pointer (&self->client_watch, sm_event_watch_free);
+  sm_event_timer_clear (&self->timer);
+  disconnect_signals (self);
   if (close_client)
     g_io_stream_close_async (self->client, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 
@@ -739,46 +698,38 @@ run (SmHttpProxy *self)
   sm_http_exchange_update_watches (self->exchange);
 }
 
-static gboolean
-on_cancelled (GCancellable *cancellable, gpointer user_data)
-{
-  SmHttpProxy *self = user_data;
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
-
-  g_clear_pointer (&self->cancel_watch, g_source_unref);
-  abort_connection (self, "socketmaster is shutting down");
-  return G_SOURCE_REMOVE;
-}
-
-/* One cancellable watched at a time: the drain one, then the other */
-static void
-watch_cancellable (SmHttpProxy *self, GCancellable *cancellable, GSourceFunc func)
-{
-  self->cancel_watch = g_cancellable_source_new (cancellable);
-  g_source_set_callback (self->cancel_watch, func, self, NULL);
-  g_source_set_static_name (self->cancel_watch, "[socketmaster] HTTP connection cancel");
-  g_source_attach (self->cancel_watch, NULL);
-}
-
 /* The daemon stops: the request in progress finishes with Connection:
  * close, an idle connection closes now */
-static gboolean
-on_drain (GCancellable *cancellable, gpointer user_data)
+static void
+drain (SmHttpProxy *self)
 {
-  SmHttpProxy *self = user_data;
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
-
-  g_clear_pointer (&self->cancel_watch, g_source_unref);
-  if (self->cancellable != NULL)
-    watch_cancellable (self, self->cancellable, G_SOURCE_FUNC (on_cancelled));
-
   SM_HTTP_DEBUG (self, "HTTP connection from %s: draining", self->client_ip);
   self->draining = TRUE;
   sm_http_exchange_stop_keep_alive (self->exchange);
   if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0)
     start_closing (self);
   run (self);
-  return G_SOURCE_REMOVE;
+}
+
+static void
+on_signal_timer (gpointer user_data)
+{
+  SmHttpProxy *self = user_data;
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+
+  if (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable))
+    abort_connection (self, "socketmaster is shutting down");
+  else if (!self->draining && self->drain != NULL && g_cancellable_is_cancelled (self->drain))
+    drain (self);
+}
+
+/* Runs inside g_cancellable_cancel(): the event core takes it from here */
+static void
+on_cancellable_signal (GCancellable *cancellable, gpointer user_data)
+{
+  SmHttpProxy *self = user_data;
+
+  sm_event_timer_schedule (&self->signal_timer, 0);
 }
 
 void
@@ -798,21 +749,27 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
     g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->client)),
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  if (cancellable != NULL)
-    self->cancellable = g_object_ref (cancellable);
+  sm_event_timer_init (&self->signal_timer, on_signal_timer, self);
   if (drain != NULL)
-    watch_cancellable (self, drain, G_SOURCE_FUNC (on_drain));
-  else if (cancellable != NULL)
-    watch_cancellable (self, cancellable, G_SOURCE_FUNC (on_cancelled));
+    {
+      self->drain = g_object_ref (drain);
+      self->drain_handler =
+          g_cancellable_connect (drain, G_CALLBACK (on_cancellable_signal), self, NULL);
+    }
+  if (cancellable != NULL)
+    {
+      self->cancellable = g_object_ref (cancellable);
+      self->cancel_handler =
+          g_cancellable_connect (cancellable, G_CALLBACK (on_cancellable_signal), self, NULL);
+    }
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
                  sm_http_router_get_display_name (self->router));
 
-  self->timer = g_source_new (&timer_source_funcs, sizeof (TimerSource));
-  ((TimerSource *) self->timer)->deadline = -1;
-  g_source_set_callback (self->timer, on_timer, self, NULL);
-  g_source_set_static_name (self->timer, "[socketmaster] HTTP connection timer");
-  g_source_attach (self->timer, NULL);
+  sm_event_timer_init (&self->timer, on_timer, self);
+  self->client_watch =
+      sm_event_watch_new (self->client_input, self->client_output, on_client_readable,
+                          on_client_writable, self, "[socketmaster] HTTP client");
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
   set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);

@@ -31,6 +31,10 @@ G_DECLARE_DERIVABLE_TYPE (SmPollableInputStream,
  *   source of sm-pollable-source.h that polls @is_ready, named
  *   @source_name
  * @can_poll: g_pollable_input_stream_can_poll(); TRUE if unset
+ * @get_poll_base: optional: the stream this one is built on, whose
+ *   readiness is this one's, except that *@ready is set when this one is
+ *   ready by itself (buffered bytes, errors); NULL if there is none. The
+ *   event core (sm-event-loop.h) watches the descriptor under it.
  * @get_context: the context whose dispatches make the stream ready, which
  *   a blocking read iterates (only its owner thread can); by default the
  *   thread-default context
@@ -53,6 +57,7 @@ struct _SmPollableInputStreamClass
   GSource *(*create_source) (SmPollableInputStream *self, GCancellable *cancellable);
   gboolean (*can_poll) (SmPollableInputStream *self);
   GMainContext *(*get_context) (SmPollableInputStream *self);
+  GObject *(*get_poll_base) (SmPollableInputStream *self, gboolean *ready);
 };
 
 G_END_DECLS

@@ -45,6 +45,12 @@ sm_tls_input_stream_is_ready (SmPollableInputStream *stream)
   return sm_tls_stream_is_ready (&SM_TLS_INPUT_STREAM (stream)->tls, G_IO_IN);
 }
 
+static GObject *
+sm_tls_input_stream_get_poll_base (SmPollableInputStream *stream, gboolean *ready)
+{
+  return sm_tls_stream_get_poll_base (&SM_TLS_INPUT_STREAM (stream)->tls, G_IO_IN, ready);
+}
+
 static GSource *
 sm_tls_input_stream_create_source (SmPollableInputStream *stream, GCancellable *cancellable)
 {
@@ -71,6 +77,7 @@ sm_tls_input_stream_class_init (SmTlsInputStreamClass *klass)
   klass->parent_class.is_ready = sm_tls_input_stream_is_ready;
   klass->parent_class.read_nonblocking = sm_tls_input_stream_read_nonblocking;
   klass->parent_class.create_source = sm_tls_input_stream_create_source;
+  klass->parent_class.get_poll_base = sm_tls_input_stream_get_poll_base;
   klass->parent_class.can_poll = sm_tls_input_stream_can_poll;
 }
 

@@ -45,6 +45,12 @@ sm_tls_output_stream_is_ready (SmPollableOutputStream *stream)
   return sm_tls_stream_is_ready (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_IO_OUT);
 }
 
+static GObject *
+sm_tls_output_stream_get_poll_base (SmPollableOutputStream *stream, gboolean *ready)
+{
+  return sm_tls_stream_get_poll_base (&SM_TLS_OUTPUT_STREAM (stream)->tls, G_IO_OUT, ready);
+}
+
 static GSource *
 sm_tls_output_stream_create_source (SmPollableOutputStream *stream, GCancellable *cancellable)
 {
@@ -97,6 +103,7 @@ sm_tls_output_stream_class_init (SmTlsOutputStreamClass *klass)
   klass->parent_class.is_ready = sm_tls_output_stream_is_ready;
   klass->parent_class.write_nonblocking = sm_tls_output_stream_write_nonblocking;
   klass->parent_class.create_source = sm_tls_output_stream_create_source;
+  klass->parent_class.get_poll_base = sm_tls_output_stream_get_poll_base;
   klass->parent_class.can_poll = sm_tls_output_stream_can_poll;
 }
 

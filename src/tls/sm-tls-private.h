@@ -128,6 +128,9 @@ gssize   sm_tls_stream_write (GWeakRef     *tls_ref,
                               GError      **error);
 gboolean sm_tls_stream_can_poll (GWeakRef *tls_ref);
 gboolean sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition);
+/* The base stream whose readiness for @condition is the TLS stream's when
+ * *@ready (ready without it) is FALSE; NULL once the TLS stream is gone */
+GObject *sm_tls_stream_get_poll_base (GWeakRef *tls_ref, GIOCondition condition, gboolean *ready);
 /* A GPollableSourceFunc source for @pollable_stream (the TLS input or
  * output stream) that fires when sm_tls_stream_is_ready() may be TRUE */
 GSource *sm_tls_stream_create_source (GWeakRef     *tls_ref,

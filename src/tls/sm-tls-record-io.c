@@ -518,6 +518,21 @@ sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition)
   return g_pollable_output_stream_is_writable (self->base_output);
 }
 
+GObject *
+sm_tls_stream_get_poll_base (GWeakRef *tls_ref, GIOCondition condition, gboolean *ready)
+{
+  g_autoptr (SmTlsStream) self = g_weak_ref_get (tls_ref);
+
+  if (self == NULL)
+    {
+      *ready = TRUE;
+      return NULL;
+    }
+  *ready = is_ready_without_base (self, condition);
+  /* Held by the TLS stream for as long as its halves live */
+  return condition & G_IO_IN ? G_OBJECT (self->base_input) : G_OBJECT (self->base_output);
+}
+
 static gboolean
 input_ready_without_base (GObject *tls)
 {

@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <gio/gfiledescriptorbased.h>
+
+#include "sm-event-loop.h"
+#include "sm-pollable-input-stream.h"
+#include "sm-pollable-output-stream.h"
+#include "sm-pollable-source.h"
+
+/* Events taken from the epoll set per dispatch: the rest wait for the
+ * next iteration, so that other sources are not starved */
+#define MAX_EVENTS 256
+
+typedef struct
+{
+  GSource       source;
+  GMainContext *context;
+  int           epoll_fd;
+  gpointer      epoll_tag;
+  GPtrArray    *timers;    /* SmEventTimer *, a binary min-heap on key */
+  GQueue        pending;   /* watches ready without their descriptor */
+  GSList       *graveyard; /* watches freed during this dispatch */
+  gboolean      dispatching;
+} SmEventLoop;
+
+struct _SmEventWatch
+{
+  SmEventLoop           *loop;
+  GPollableInputStream  *input;
+  GPollableOutputStream *output;
+  SmEventFunc            on_readable;
+  SmEventFunc            on_writable;
+  gpointer               user_data;
+  const char            *name;
+
+  int                    fd;         /* -1: not pollable here, GSources instead */
+  gboolean               layered;    /* streams above the descriptor's (TLS) */
+  guint32                registered; /* EPOLLIN | EPOLLOUT in the set */
+  gboolean               reading;
+  gboolean               writing;
+  gboolean               dead;
+
+  GList                  pending_link;
+  gboolean               is_pending;
+
+  GSource               *read_source; /* only when fd is -1 */
+  GSource               *write_source;
+};
+
+G_LOCK_DEFINE_STATIC (loops);
+static GHashTable *loops; /* GMainContext -> SmEventLoop */
+
+/* Timers -------------------------------------------------------------------- */
+
+static inline SmEventTimer *
+heap_at (SmEventLoop *loop, guint i)
+{
+  return g_ptr_array_index (loop->timers, i);
+}
+
+static void
+heap_set (SmEventLoop *loop, guint i, SmEventTimer *timer)
+{
+  g_ptr_array_index (loop->timers, i) = timer;
+  timer->index = i + 1;
+}
+
+static void
+heap_sift_up (SmEventLoop *loop, guint i)
+{
+  SmEventTimer *timer = heap_at (loop, i);
+
+  while (i > 0)
+    {
+      guint parent = (i - 1) / 2;
+
+      if (heap_at (loop, parent)->key <= timer->key)
+        break;
+      heap_set (loop, i, heap_at (loop, parent));
+      i = parent;
+    }
+  heap_set (loop, i, timer);
+}
+
+static void
+heap_sift_down (SmEventLoop *loop, guint i)
+{
+  SmEventTimer *timer = heap_at (loop, i);
+  guint         n = loop->timers->len;
+
+  for (;;)
+    {
+      guint child = 2 * i + 1;
+
+      if (child >= n)
+        break;
+      if (child + 1 < n && heap_at (loop, child + 1)->key < heap_at (loop, child)->key)
+        child++;
+      if (timer->key <= heap_at (loop, child)->key)
+        break;
+      heap_set (loop, i, heap_at (loop, child));
+      i = child;
+    }
+  heap_set (loop, i, timer);
+}
+
+static void
+heap_push (SmEventLoop *loop, SmEventTimer *timer)
+{
+  g_ptr_array_add (loop->timers, timer);
+  heap_sift_up (loop, loop->timers->len - 1);
+}
+
+static void
+heap_remove (SmEventLoop *loop, SmEventTimer *timer)
+{
+  guint         i = timer->index - 1;
+  SmEventTimer *last = g_ptr_array_steal_index (loop->timers, loop->timers->len - 1);
+
+  timer->index = 0;
+  if (last == timer)
+    return;
+  heap_set (loop, i, last);
+  heap_sift_down (loop, i);
+  heap_sift_up (loop, last->index - 1);
+}
+
+/* The loop ------------------------------------------------------------------ */
+
+static gboolean
+timers_due (SmEventLoop *loop, gint64 now)
+{
+  return loop->timers->len > 0 && heap_at (loop, 0)->key <= now;
+}
+
+static gboolean
+event_loop_prepare (GSource *source, gint *timeout)
+{
+  SmEventLoop *loop = (SmEventLoop *) source;
+  gint64       now;
+
+  *timeout = -1;
+  if (loop->pending.length > 0)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  if (loop->timers->len == 0)
+    return FALSE;
+
+  now = g_source_get_time (source);
+  if (timers_due (loop, now))
+    return TRUE;
+  *timeout = (gint) MIN ((heap_at (loop, 0)->key - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+event_loop_check (GSource *source)
+{
+  SmEventLoop *loop = (SmEventLoop *) source;
+
+  return loop->pending.length > 0 || g_source_query_unix_fd (source, loop->epoll_tag) != 0 ||
+         timers_due (loop, g_source_get_time (source));
+}
+
+static gboolean watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition);
+static void     watch_check_pending (SmEventWatch *watch);
+
+static void
+watch_dispatch (SmEventWatch *watch, gboolean readable, gboolean writable)
+{
+  if (readable && watch->reading && !watch->dead)
+    watch->on_readable (watch->user_data);
+  if (writable && watch->writing && !watch->dead)
+    watch->on_writable (watch->user_data);
+  if (!watch->dead)
+    watch_check_pending (watch);
+}
+
+static void
+dispatch_epoll (SmEventLoop *loop)
+{
+  struct epoll_event events[MAX_EVENTS];
+  int                n = epoll_wait (loop->epoll_fd, events, MAX_EVENTS, 0);
+
+  if (n < 0 && errno != EINTR)
+    g_critical ("epoll_wait: %s", g_strerror (errno));
+
+  for (int i = 0; i < n; i++)
+    {
+      SmEventWatch *watch = events[i].data.ptr;
+      guint32       ev = events[i].events;
+
+      watch_dispatch (watch, (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0,
+                      (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0);
+    }
+}
+
+static void
+dispatch_pending (SmEventLoop *loop)
+{
+  /* Only those pending now: a watch that stays ready runs again next
+   * iteration, after the other sources had their turn. A watch freed
+   * meanwhile stays in the graveyard until the dispatch ends. */
+  g_autoptr (GPtrArray) batch = g_ptr_array_sized_new (loop->pending.length);
+  SmEventWatch *watch;
+
+  for (GList *link; (link = g_queue_pop_head_link (&loop->pending)) != NULL;)
+    {
+      watch = link->data;
+      watch->is_pending = FALSE;
+      g_ptr_array_add (batch, watch);
+    }
+  for (guint i = 0; i < batch->len; i++)
+    {
+      watch = g_ptr_array_index (batch, i);
+      if (!watch->dead)
+        watch_dispatch (watch, watch_ready_without_fd (watch, G_IO_IN),
+                        watch_ready_without_fd (watch, G_IO_OUT));
+    }
+}
+
+static void
+dispatch_timers (SmEventLoop *loop, gint64 now)
+{
+  while (timers_due (loop, now))
+    {
+      SmEventTimer *timer = heap_at (loop, 0);
+
+      if (timer->deadline < 0)
+        {
+          heap_remove (loop, timer);
+          continue;
+        }
+      /* Moved later since it was queued: only now is it put where it
+       * belongs, and compared again, so that timers fire in order */
+      if (timer->key != timer->deadline)
+        {
+          timer->key = timer->deadline;
+          heap_sift_down (loop, 0);
+          continue;
+        }
+      heap_remove (loop, timer);
+      timer->deadline = -1;
+      timer->func (timer->user_data);
+    }
+}
+
+static void watch_free_now (SmEventWatch *watch);
+
+static gboolean
+event_loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  SmEventLoop *loop = (SmEventLoop *) source;
+
+  loop->dispatching = TRUE;
+  if (g_source_query_unix_fd (source, loop->epoll_tag) != 0)
+    dispatch_epoll (loop);
+  dispatch_pending (loop);
+  dispatch_timers (loop, g_source_get_time (source));
+  loop->dispatching = FALSE;
+
+  g_slist_free_full (g_steal_pointer (&loop->graveyard), (GDestroyNotify) watch_free_now);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+event_loop_finalize (GSource *source)
+{
+  SmEventLoop *loop = (SmEventLoop *) source;
+
+  G_LOCK (loops);
+  if (loops != NULL && g_hash_table_lookup (loops, loop->context) == loop)
+    g_hash_table_remove (loops, loop->context);
+  G_UNLOCK (loops);
+
+  g_slist_free_full (g_steal_pointer (&loop->graveyard), (GDestroyNotify) watch_free_now);
+  g_ptr_array_unref (loop->timers);
+  close (loop->epoll_fd);
+}
+
+static GSourceFuncs event_loop_funcs = {
+  .prepare = event_loop_prepare,
+  .check = event_loop_check,
+  .dispatch = event_loop_dispatch,
+  .finalize = event_loop_finalize,
+};
+
+/* The loop of the thread-default context, made on first use. The context
+ * holds it; the caller gets no reference. */
+static SmEventLoop *
+event_loop_get (void)
+{
+  GMainContext *context = g_main_context_ref_thread_default ();
+  SmEventLoop  *loop;
+
+  G_LOCK (loops);
+  if (loops == NULL)
+    loops = g_hash_table_new (NULL, NULL);
+  loop = g_hash_table_lookup (loops, context);
+  if (loop == NULL)
+    {
+      int epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+
+      if (epoll_fd < 0)
+        g_error ("epoll_create1: %s", g_strerror (errno));
+      loop = (SmEventLoop *) g_source_new (&event_loop_funcs, sizeof (SmEventLoop));
+      loop->context = context;
+      loop->epoll_fd = epoll_fd;
+      loop->timers = g_ptr_array_new ();
+      g_queue_init (&loop->pending);
+      loop->epoll_tag = g_source_add_unix_fd (&loop->source, epoll_fd, G_IO_IN);
+      g_source_set_static_name (&loop->source, "[socketmaster] event core");
+      g_source_attach (&loop->source, context);
+      /* The context keeps it until the context goes */
+      g_source_unref (&loop->source);
+      g_hash_table_insert (loops, context, loop);
+    }
+  G_UNLOCK (loops);
+
+  g_main_context_unref (context);
+  return loop;
+}
+
+gint64
+sm_event_loop_get_time (void)
+{
+  return g_source_get_time (&event_loop_get ()->source);
+}
+
+void
+sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data)
+{
+  *timer = (SmEventTimer){ .deadline = -1, .func = func, .user_data = user_data };
+}
+
+void
+sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline)
+{
+  SmEventLoop *loop;
+
+  g_return_if_fail (timer != NULL && timer->func != NULL);
+
+  timer->deadline = deadline < 0 ? -1 : deadline;
+  /* A disarmed timer is dropped when it comes to the top */
+  if (deadline < 0)
+    return;
+
+  if (timer->loop == NULL)
+    timer->loop = event_loop_get ();
+  loop = timer->loop;
+
+  if (timer->index == 0)
+    {
+      timer->key = deadline;
+      heap_push (loop, timer);
+    }
+  else if (deadline < timer->key)
+    {
+      timer->key = deadline;
+      heap_sift_up (loop, timer->index - 1);
+    }
+}
+
+void
+sm_event_timer_clear (SmEventTimer *timer)
+{
+  g_return_if_fail (timer != NULL);
+
+  timer->deadline = -1;
+  if (timer->index != 0)
+    heap_remove (timer->loop, timer);
+}
+
+/* Watches ------------------------------------------------------------------- */
+
+/* Follows @stream down its poll bases to a descriptor; *@ready_above is
+ * set if a stream on the way is ready by itself */
+static int
+stream_poll_fd (GObject *stream, GIOCondition condition, gboolean *ready_above)
+{
+  *ready_above = FALSE;
+
+  while (stream != NULL)
+    {
+      GSocket *socket = sm_stream_get_socket (stream);
+      gboolean ready = FALSE;
+
+      if (socket != NULL)
+        return g_socket_get_fd (socket);
+      if (G_IS_FILE_DESCRIPTOR_BASED (stream))
+        return g_file_descriptor_based_get_fd (G_FILE_DESCRIPTOR_BASED (stream));
+
+      if (condition == G_IO_IN && SM_IS_POLLABLE_INPUT_STREAM (stream) &&
+          SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
+        stream = SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base (
+            SM_POLLABLE_INPUT_STREAM (stream), &ready);
+      else if (condition == G_IO_OUT && SM_IS_POLLABLE_OUTPUT_STREAM (stream) &&
+               SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
+        stream = SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base (
+            SM_POLLABLE_OUTPUT_STREAM (stream), &ready);
+      else
+        return -1;
+      *ready_above |= ready;
+    }
+  return -1;
+}
+
+/* Whether a stream above the descriptor is ready by itself */
+static gboolean
+watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition)
+{
+  gboolean ready = FALSE;
+
+  if (!watch->layered)
+    return FALSE;
+  stream_poll_fd (condition == G_IO_IN ? G_OBJECT (watch->input) : G_OBJECT (watch->output),
+                  condition, &ready);
+  return ready;
+}
+
+/* A TLS stream may hold decrypted bytes its socket no longer signals:
+ * such a watch is dispatched from the pending queue */
+static void
+watch_check_pending (SmEventWatch *watch)
+{
+  gboolean ready;
+
+  if (watch->fd < 0 || !watch->layered || watch->is_pending)
+    return;
+  ready = (watch->reading && watch_ready_without_fd (watch, G_IO_IN)) ||
+          (watch->writing && watch_ready_without_fd (watch, G_IO_OUT));
+  if (!ready)
+    return;
+  watch->is_pending = TRUE;
+  g_queue_push_tail_link (&watch->loop->pending, &watch->pending_link);
+}
+
+static gboolean
+on_fallback_readable (GObject *stream, gpointer user_data)
+{
+  SmEventWatch *watch = user_data;
+
+  watch->on_readable (watch->user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_fallback_writable (GObject *stream, gpointer user_data)
+{
+  SmEventWatch *watch = user_data;
+
+  watch->on_writable (watch->user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+fallback_update (GSource **source,
+                 gboolean  wanted,
+                 GSource *(*create) (gpointer stream, GCancellable *cancellable),
+                 gpointer      stream,
+                 GSourceFunc   callback,
+                 SmEventWatch *watch)
+{
+  if (!wanted)
+    {
+      sm_source_clear (source);
+      return;
+    }
+  if (*source != NULL)
+    return;
+  *source = create (stream, NULL);
+  g_source_set_callback (*source, callback, watch, NULL);
+  g_source_set_static_name (*source, watch->name);
+  g_source_attach (*source, watch->loop->context);
+}
+
+static GSource *
+create_read_source (gpointer stream, GCancellable *cancellable)
+{
+  return sm_stream_create_read_source (stream, cancellable);
+}
+
+static GSource *
+create_write_source (gpointer stream, GCancellable *cancellable)
+{
+  return sm_stream_create_write_source (stream, cancellable);
+}
+
+SmEventWatch *
+sm_event_watch_new (GPollableInputStream  *input,
+                    GPollableOutputStream *output,
+                    SmEventFunc            on_readable,
+                    SmEventFunc            on_writable,
+                    gpointer               user_data,
+                    const char            *name)
+{
+  SmEventWatch *watch;
+  gboolean      unused;
+  int           in_fd, out_fd;
+
+  g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (input), NULL);
+  g_return_val_if_fail (G_IS_POLLABLE_OUTPUT_STREAM (output), NULL);
+  g_return_val_if_fail (on_readable != NULL && on_writable != NULL, NULL);
+
+  watch = g_new0 (SmEventWatch, 1);
+  watch->loop = event_loop_get ();
+  g_source_ref (&watch->loop->source);
+  watch->input = g_object_ref (input);
+  watch->output = g_object_ref (output);
+  watch->on_readable = on_readable;
+  watch->on_writable = on_writable;
+  watch->user_data = user_data;
+  watch->name = name;
+  watch->pending_link.data = watch;
+
+  in_fd = stream_poll_fd (G_OBJECT (input), G_IO_IN, &unused);
+  out_fd = stream_poll_fd (G_OBJECT (output), G_IO_OUT, &unused);
+  watch->fd = in_fd >= 0 && in_fd == out_fd ? in_fd : -1;
+  watch->layered = sm_stream_get_socket (G_OBJECT (input)) == NULL;
+  return watch;
+}
+
+gboolean
+sm_event_watch_is_polled (SmEventWatch *watch)
+{
+  g_return_val_if_fail (watch != NULL, FALSE);
+
+  return watch->fd >= 0;
+}
+
+void
+sm_event_watch_update (SmEventWatch *watch, gboolean reading, gboolean writing)
+{
+  guint32 wanted = (reading ? EPOLLIN | EPOLLRDHUP : 0) | (writing ? EPOLLOUT : 0);
+
+  g_return_if_fail (watch != NULL && !watch->dead);
+
+  watch->reading = reading;
+  watch->writing = writing;
+
+  if (watch->fd < 0)
+    {
+      fallback_update (&watch->read_source, reading, create_read_source, watch->input,
+                       G_SOURCE_FUNC (on_fallback_readable), watch);
+      fallback_update (&watch->write_source, writing, create_write_source, watch->output,
+                       G_SOURCE_FUNC (on_fallback_writable), watch);
+      return;
+    }
+
+  if (wanted != watch->registered)
+    {
+      struct epoll_event event = { .events = wanted, .data.ptr = watch };
+      int                op;
+
+      /* Nothing wanted: out of the set, or a hang-up would be reported
+       * on every iteration */
+      if (wanted == 0)
+        op = EPOLL_CTL_DEL;
+      else if (watch->registered == 0)
+        op = EPOLL_CTL_ADD;
+      else
+        op = EPOLL_CTL_MOD;
+      if (epoll_ctl (watch->loop->epoll_fd, op, watch->fd, &event) < 0)
+        g_critical ("epoll_ctl (%d) on %d: %s", op, watch->fd, g_strerror (errno));
+      watch->registered = wanted;
+    }
+  watch_check_pending (watch);
+}
+
+static void
+watch_free_now (SmEventWatch *watch)
+{
+  g_source_unref (&watch->loop->source);
+  g_free (watch);
+}
+
+void
+sm_event_watch_free (SmEventWatch *watch)
+{
+  SmEventLoop *loop;
+
+  if (watch == NULL)
+    return;
+  g_return_if_fail (!watch->dead);
+
+  loop = watch->loop;
+  if (watch->fd >= 0 && watch->registered != 0)
+    epoll_ctl (loop->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
+  watch->registered = 0;
+  if (watch->is_pending)
+    g_queue_unlink (&loop->pending, &watch->pending_link);
+  watch->is_pending = FALSE;
+  sm_source_clear (&watch->read_source);
+  sm_source_clear (&watch->write_source);
+  g_clear_object (&watch->input);
+  g_clear_object (&watch->output);
+  watch->dead = TRUE;
+
+  /* Events for it may still be in the batch being dispatched */
+  if (loop->dispatching)
+    loop->graveyard = g_slist_prepend (loop->graveyard, watch);
+  else
+    watch_free_now (watch);
+}

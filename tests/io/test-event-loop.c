@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event core of sm-event-loop.c: watches in the epoll set, the
+ * GSource fallback, layered streams ready by themselves, and the timer heap.
+ */
+
+#include "config.h"
+
+#include "sm-event-loop.h"
+#include "sm-pollable-input-stream.h"
+#include "sm-test-support.h"
+
+typedef struct
+{
+  SmEventWatch *watch;
+  GIOStream    *stream;
+  guint         readable;
+  guint         writable;
+  gboolean      drain;             /* read what is there when readable */
+  SmEventWatch *free_on_readable;  /* another watch freed from the callback */
+  gboolean      free_self;
+} Watcher;
+
+static void
+on_readable (gpointer user_data)
+{
+  Watcher *w = user_data;
+  char     buffer[64];
+
+  w->readable++;
+  if (w->drain)
+    while (g_pollable_input_stream_read_nonblocking (sm_test_input_of (w->stream), buffer,
+                                                     sizeof buffer, NULL, NULL) > 0)
+      ;
+  if (w->free_on_readable != NULL)
+    g_clear_pointer (&w->free_on_readable, sm_event_watch_free);
+  if (w->free_self)
+    g_clear_pointer (&w->watch, sm_event_watch_free);
+}
+
+static void
+on_writable (gpointer user_data)
+{
+  Watcher *w = user_data;
+
+  w->writable++;
+}
+
+static void
+watcher_init (Watcher *w, GIOStream *stream)
+{
+  *w = (Watcher){ .stream = stream };
+  w->watch = sm_event_watch_new (sm_test_input_of (stream), sm_test_output_of (stream),
+                                 on_readable, on_writable, w, "test watch");
+}
+
+/* A socket's streams are polled in the epoll set, level-triggered, and
+ * only for what is wanted */
+static void
+test_socket_watch (void)
+{
+  g_autoptr (GIOStream) a = NULL;
+  g_autoptr (GIOStream) b = NULL;
+  Watcher w;
+
+  sm_test_socketpair (&a, &b);
+  watcher_init (&w, a);
+  g_assert_true (sm_event_watch_is_polled (w.watch));
+
+  sm_event_watch_update (w.watch, TRUE, FALSE);
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable, ==, 0);
+
+  sm_test_write_all (b, "hello");
+  SM_TEST_WAIT_FOR (w.readable >= 2); /* unread: level-triggered */
+  g_assert_cmpuint (w.writable, ==, 0);
+
+  /* Not wanted: quiet, although still readable */
+  sm_event_watch_update (w.watch, FALSE, FALSE);
+  w.readable = 0;
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable, ==, 0);
+
+  /* Reading drains it: no more calls */
+  w.drain = TRUE;
+  sm_event_watch_update (w.watch, TRUE, FALSE);
+  SM_TEST_WAIT_FOR (w.readable >= 1);
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable, ==, 1);
+
+  /* Writable while wanted, and a hang-up makes it readable (EOF) */
+  sm_event_watch_update (w.watch, TRUE, TRUE);
+  SM_TEST_WAIT_FOR (w.writable >= 1);
+  sm_event_watch_update (w.watch, TRUE, FALSE);
+  w.readable = 0;
+  sm_test_close (b);
+  SM_TEST_WAIT_FOR (w.readable >= 1);
+
+  sm_event_watch_free (w.watch);
+}
+
+/* Watches freed from a callback, their own or another one whose event is
+ * in the same batch, are never called again */
+static void
+test_free_from_callback (void)
+{
+  g_autoptr (GIOStream) a1 = NULL;
+  g_autoptr (GIOStream) b1 = NULL;
+  g_autoptr (GIOStream) a2 = NULL;
+  g_autoptr (GIOStream) b2 = NULL;
+  Watcher w1, w2;
+
+  sm_test_socketpair (&a1, &b1);
+  sm_test_socketpair (&a2, &b2);
+  watcher_init (&w1, a1);
+  watcher_init (&w2, a2);
+  sm_event_watch_update (w1.watch, TRUE, FALSE);
+  sm_event_watch_update (w2.watch, TRUE, FALSE);
+
+  /* Whichever runs first frees the other */
+  w1.free_on_readable = w2.watch;
+  w2.free_on_readable = w1.watch;
+  w1.drain = w2.drain = TRUE;
+  sm_test_write_all (b1, "x");
+  sm_test_write_all (b2, "y");
+  SM_TEST_WAIT_FOR (w1.readable + w2.readable >= 1);
+  sm_test_settle ();
+  g_assert_cmpuint (w1.readable + w2.readable, ==, 1);
+
+  /* The survivor frees itself */
+  sm_test_write_all (b1, "x");
+  sm_test_write_all (b2, "y");
+  if (w1.readable == 1)
+    {
+      w1.free_on_readable = NULL;
+      w1.free_self = TRUE;
+      SM_TEST_WAIT_FOR (w1.watch == NULL);
+    }
+  else
+    {
+      w2.free_on_readable = NULL;
+      w2.free_self = TRUE;
+      SM_TEST_WAIT_FOR (w2.watch == NULL);
+    }
+  sm_test_settle ();
+}
+
+/* Streams without a descriptor get GSources: a memory stream is always
+ * readable and writable */
+static void
+test_fallback_watch (void)
+{
+  g_autoptr (GInputStream) input = g_memory_input_stream_new_from_data ("abc", 3, NULL);
+  g_autoptr (GOutputStream) output = g_memory_output_stream_new_resizable ();
+  Watcher       w = { 0 };
+  SmEventWatch *watch = sm_event_watch_new (G_POLLABLE_INPUT_STREAM (input),
+                                            G_POLLABLE_OUTPUT_STREAM (output), on_readable,
+                                            on_writable, &w, "test fallback");
+
+  g_assert_false (sm_event_watch_is_polled (watch));
+  sm_event_watch_update (watch, TRUE, TRUE);
+  SM_TEST_WAIT_FOR (w.readable >= 1 && w.writable >= 1);
+  sm_event_watch_update (watch, FALSE, FALSE);
+  w.readable = w.writable = 0;
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable + w.writable, ==, 0);
+  sm_event_watch_free (watch);
+}
+
+/* A stream layered on a socket stream, ready by itself when told (as a
+ * TLS stream holding decrypted bytes) */
+#define TEST_TYPE_LAYERED (test_layered_get_type ())
+G_DECLARE_FINAL_TYPE (TestLayered, test_layered, TEST, LAYERED, SmPollableInputStream)
+
+struct _TestLayered
+{
+  SmPollableInputStream parent_instance;
+  GObject              *base;
+  gboolean              ready;
+};
+
+G_DEFINE_FINAL_TYPE (TestLayered, test_layered, SM_TYPE_POLLABLE_INPUT_STREAM)
+
+static GObject *
+test_layered_get_poll_base (SmPollableInputStream *stream, gboolean *ready)
+{
+  *ready = TEST_LAYERED (stream)->ready;
+  return TEST_LAYERED (stream)->base;
+}
+
+static gboolean
+test_layered_is_ready (SmPollableInputStream *stream)
+{
+  return TEST_LAYERED (stream)->ready;
+}
+
+static void
+test_layered_class_init (TestLayeredClass *klass)
+{
+  SM_POLLABLE_INPUT_STREAM_CLASS (klass)->get_poll_base = test_layered_get_poll_base;
+  SM_POLLABLE_INPUT_STREAM_CLASS (klass)->is_ready = test_layered_is_ready;
+}
+
+static void
+test_layered_init (TestLayered *self)
+{
+}
+
+static void
+test_layered_ready_by_itself (void)
+{
+  g_autoptr (GIOStream) a = NULL;
+  g_autoptr (GIOStream) b = NULL;
+  g_autoptr (TestLayered) layered = NULL;
+  SmEventWatch *watch;
+  Watcher       w = { 0 };
+
+  sm_test_socketpair (&a, &b);
+  layered = g_object_new (TEST_TYPE_LAYERED, NULL);
+  layered->base = G_OBJECT (sm_test_input_of (a));
+  watch = sm_event_watch_new (G_POLLABLE_INPUT_STREAM (layered), sm_test_output_of (a),
+                              on_readable, on_writable, &w, "test layered");
+  g_assert_true (sm_event_watch_is_polled (watch));
+
+  sm_event_watch_update (watch, TRUE, FALSE);
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable, ==, 0);
+
+  /* Ready without a byte on the socket: dispatched, again and again
+   * while it stays so */
+  layered->ready = TRUE;
+  sm_event_watch_update (watch, TRUE, FALSE);
+  SM_TEST_WAIT_FOR (w.readable >= 3);
+  layered->ready = FALSE;
+  w.readable = 0;
+  sm_test_settle ();
+  g_assert_cmpuint (w.readable, ==, 0);
+
+  /* The socket still counts */
+  sm_test_write_all (b, "z");
+  SM_TEST_WAIT_FOR (w.readable >= 1);
+  sm_event_watch_free (watch);
+}
+
+typedef struct
+{
+  SmEventTimer timer;
+  gint64       fired_at;
+  guint        fired;
+  guint       *order;
+  guint        id;
+  gint64       due;
+  guint        seq; /* when it fired, counted over all timers */
+  SmEventTimer *clear_on_fire;
+} TestTimer;
+
+static guint fired_count;
+
+static void
+on_test_timer (gpointer user_data)
+{
+  TestTimer *t = user_data;
+
+  t->fired++;
+  t->seq = ++fired_count;
+  t->fired_at = g_get_monotonic_time ();
+  if (t->id != 0)
+    *t->order = *t->order * 10 + t->id;
+  if (t->clear_on_fire != NULL)
+    sm_event_timer_clear (t->clear_on_fire);
+}
+
+static void
+test_timer_init (TestTimer *t, guint id, guint *order)
+{
+  *t = (TestTimer){ .id = id, .order = order };
+  sm_event_timer_init (&t->timer, on_test_timer, t);
+}
+
+/* Deadlines fire once each, in order, never early; moving one later or
+ * earlier moves its firing; a disarmed or cleared one never fires */
+static void
+test_timers (void)
+{
+  TestTimer t1, t2, t3, t4, t5;
+  guint     order = 0;
+  gint64    now = sm_event_loop_get_time ();
+  gint64    later;
+
+  test_timer_init (&t1, 1, &order);
+  test_timer_init (&t2, 2, &order);
+  test_timer_init (&t3, 3, &order);
+  test_timer_init (&t4, 4, &order);
+  test_timer_init (&t5, 5, &order);
+
+  sm_event_timer_schedule (&t3.timer, now + 30000);
+  sm_event_timer_schedule (&t1.timer, now + 10000);
+  sm_event_timer_schedule (&t2.timer, now + 20000);
+  /* Moved later after it was queued */
+  sm_event_timer_schedule (&t4.timer, now + 5000);
+  later = now + 40000;
+  sm_event_timer_schedule (&t4.timer, later);
+  /* Disarmed, and one cleared by the first to fire */
+  sm_event_timer_schedule (&t5.timer, now + 1000);
+  sm_event_timer_schedule (&t5.timer, -1);
+  t1.clear_on_fire = &t2.timer;
+
+  SM_TEST_WAIT_FOR (t4.fired == 1);
+  sm_test_settle ();
+  g_assert_cmpuint (order, ==, 134);
+  g_assert_cmpuint (t1.fired + t3.fired + t4.fired, ==, 3);
+  g_assert_cmpuint (t2.fired + t5.fired, ==, 0);
+  g_assert_cmpint (t1.fired_at, >=, now + 10000);
+  g_assert_cmpint (t4.fired_at, >=, later);
+
+  /* Moved earlier */
+  order = 0;
+  now = g_get_monotonic_time ();
+  sm_event_timer_schedule (&t1.timer, now + 60 * G_USEC_PER_SEC);
+  sm_event_timer_schedule (&t1.timer, now + 1000);
+  SM_TEST_WAIT_FOR (t1.fired == 2);
+  g_assert_cmpuint (order, ==, 1);
+
+  sm_event_timer_clear (&t1.timer);
+  sm_event_timer_clear (&t2.timer);
+  sm_event_timer_clear (&t3.timer);
+  sm_event_timer_clear (&t4.timer);
+  sm_event_timer_clear (&t5.timer);
+}
+
+/* Many timers in random order come out sorted: the heap holds */
+static void
+test_timer_heap_order (void)
+{
+  enum { N = 500 };
+  g_autofree TestTimer *timers = g_new0 (TestTimer, N);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  guint  order = 0;
+  gint64 now = sm_event_loop_get_time ();
+  g_autofree TestTimer **by_seq = g_new0 (TestTimer *, N);
+  guint  first_seq = fired_count + 1;
+  guint  fired = 0;
+
+  for (guint i = 0; i < N; i++)
+    {
+      test_timer_init (&timers[i], 0, &order);
+      timers[i].due = now + g_rand_int_range (rand, 1000, 50000);
+      sm_event_timer_schedule (&timers[i].timer, timers[i].due);
+      /* Some move, later or earlier, some go */
+      if (i % 7 == 0)
+        {
+          timers[i].due = now + g_rand_int_range (rand, 1000, 50000);
+          sm_event_timer_schedule (&timers[i].timer, timers[i].due);
+        }
+      if (i % 11 == 0)
+        sm_event_timer_clear (&timers[i].timer);
+    }
+  for (guint i = 0; i < N; i++)
+    if (timers[i].timer.deadline >= 0)
+      fired++;
+
+  SM_TEST_WAIT_FOR (({
+    guint n = 0;
+    for (guint i = 0; i < N; i++)
+      n += timers[i].fired;
+    n == fired;
+  }));
+  for (guint i = 0; i < N; i++)
+    {
+      g_assert_cmpuint (timers[i].fired, <=, 1);
+      if (timers[i].fired)
+        {
+          g_assert_cmpint (timers[i].fired_at, >=, timers[i].due);
+          by_seq[timers[i].seq - first_seq] = &timers[i];
+        }
+      sm_event_timer_clear (&timers[i].timer);
+    }
+  /* Fired in the order of their deadlines */
+  for (guint k = 1; k < fired; k++)
+    g_assert_cmpint (by_seq[k - 1]->due, <=, by_seq[k]->due);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/event-loop/socket-watch", test_socket_watch);
+  g_test_add_func ("/event-loop/free-from-callback", test_free_from_callback);
+  g_test_add_func ("/event-loop/fallback-watch", test_fallback_watch);
+  g_test_add_func ("/event-loop/layered-ready-by-itself", test_layered_ready_by_itself);
+  g_test_add_func ("/event-loop/timers", test_timers);
+  g_test_add_func ("/event-loop/timer-heap-order", test_timer_heap_order);
+
+  return g_test_run ();
+}

@@ -615,6 +615,8 @@ tunnel (gpointer connection, SmRoute *route, SmYamuxStream *stream, const SmSpli
   SM_HTTP_DEBUG (self, "HTTP connection from %s: a tunnel after %u request(s)", self->client_ip,
                  self->n_requests);
 
+  /* The tunnel watches the client's descriptor from now on */
+  g_clear_pointer (&self->client_watch, sm_event_watch_free);
   proxy = sm_tcp_proxy_new (self->client, self->client_address, route, stream,
                             SM_HTTP_PROXY_BUFFER_SIZE, moved);
   sm_tcp_proxy_start (proxy, self->cancellable);

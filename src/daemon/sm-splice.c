@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-event-loop.h"
+#include "sm-http-buffer.h"
 #include "sm-pollable-source.h"
 #include "sm-splice.h"
 #include "sm-yamux-stream.h"
 
 /*
- * Each direction is a small state machine driven by one pollable source at
- * a time: it waits for its input to become readable while its buffer is
- * empty, and for its output to become writable while its buffer holds
- * unwritten bytes. Never both: a direction with buffered bytes does not read
- * (backpressure), so memory per splice is bounded by the two buffers.
+ * Each direction is a small state machine: it waits for its input to
+ * become readable while its buffer is empty, and for its output to become
+ * writable while its buffer holds unwritten bytes. Never both: a direction
+ * with buffered bytes does not read (backpressure), so memory per splice
+ * is bounded by the two buffers, which are only held while bytes are in
+ * them. Each stream has one watch in the event core (sm-event-loop.h)
+ * for what both directions want of it.
  */
 
 /* How many buffers' worth of bytes one direction may read per dispatch
@@ -38,7 +42,6 @@ typedef struct
   gsize                  start; /* first unwritten byte */
   gsize                  end;   /* one past the last buffered byte */
 
-  GSource               *watch;
   SmSpliceWait           waiting;
   /* A short read means the input had nothing more (a socket or a yamux
    * stream): wait for it instead of asking again for a WOULD_BLOCK. */
@@ -61,9 +64,12 @@ struct _SmSplice
 
   SmSpliceDirection a_to_b;
   SmSpliceDirection b_to_a;
+  SmEventWatch     *watch_a;
+  SmEventWatch     *watch_b;
 
-  GSource          *cancel_watch;
-  GError           *error; /* why we are ending, NULL on success */
+  gulong            cancel_handler;
+  SmEventTimer      cancel_timer; /* handles the cancellable's signal */
+  GError           *error;        /* why we are ending, NULL on success */
   guint             pending_closes;
   gboolean          ending;
 };
@@ -71,10 +77,24 @@ struct _SmSplice
 static void sm_splice_end (SmSplice *splice, GError *error);
 
 static void
-sm_splice_direction_clear_watch (SmSpliceDirection *dir)
+sm_splice_direction_release_buffer (SmSpliceDirection *dir)
 {
-  sm_source_clear (&dir->watch);
-  dir->waiting = SM_SPLICE_WAIT_NONE;
+  if (dir->buffer != NULL)
+    sm_http_buffer_memory_give (g_steal_pointer (&dir->buffer), dir->splice->buffer_size);
+  dir->start = dir->end = 0;
+}
+
+/* Outside the signal emission: disconnecting there would deadlock */
+static void
+sm_splice_stop_watching (SmSplice *splice)
+{
+  g_clear_pointer (&splice->watch_a, sm_event_watch_free);
+  g_clear_pointer (&splice->watch_b, sm_event_watch_free);
+  if (splice->cancel_handler != 0)
+    g_cancellable_disconnect (splice->cancellable, splice->cancel_handler);
+  splice->cancel_handler = 0;
+  sm_event_timer_clear (&splice->cancel_timer);
+  splice->a_to_b.waiting = splice->b_to_a.waiting = SM_SPLICE_WAIT_NONE;
 }
 
 static void
@@ -82,11 +102,9 @@ sm_splice_free (gpointer data)
 {
   SmSplice *splice = data;
 
-  sm_splice_direction_clear_watch (&splice->a_to_b);
-  sm_splice_direction_clear_watch (&splice->b_to_a);
-  sm_source_clear (&splice->cancel_watch);
-  g_free (splice->a_to_b.buffer);
-  g_free (splice->b_to_a.buffer);
+  sm_splice_stop_watching (splice);
+  sm_splice_direction_release_buffer (&splice->a_to_b);
+  sm_splice_direction_release_buffer (&splice->b_to_a);
   g_clear_error (&splice->error);
   g_clear_object (&splice->a);
   g_clear_object (&splice->b);
@@ -209,6 +227,8 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
           return SM_SPLICE_WAIT_READABLE;
         }
 
+      if (dir->buffer == NULL)
+        dir->buffer = sm_http_buffer_memory_take (splice->buffer_size);
       n = g_pollable_input_stream_read_nonblocking (dir->input, dir->buffer, splice->buffer_size,
                                                     splice->cancellable, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -227,48 +247,54 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
     }
 }
 
-static gboolean on_direction_ready (GObject *stream, gpointer user_data);
-
+/* What the directions want of each stream, told to its watch */
 static void
-sm_splice_direction_wait (SmSpliceDirection *dir, SmSpliceWait wait)
+sm_splice_update_watches (SmSplice *splice)
 {
-  GSource *source;
-
-  if (dir->waiting == wait)
+  if (splice->ending)
     return;
-
-  sm_splice_direction_clear_watch (dir);
-  if (wait == SM_SPLICE_WAIT_NONE)
-    return;
-
-  if (wait == SM_SPLICE_WAIT_READABLE)
-    source = sm_stream_create_read_source (dir->input, NULL);
-  else
-    source = sm_stream_create_write_source (dir->output, NULL);
-
-  g_source_set_callback (source, G_SOURCE_FUNC (on_direction_ready), dir, NULL);
-  g_source_set_static_name (source, "[socketmaster] splice");
-  g_source_attach (source, dir->splice->context);
-  dir->watch = source;
-  dir->waiting = wait;
+  sm_event_watch_update (splice->watch_a, splice->a_to_b.waiting == SM_SPLICE_WAIT_READABLE,
+                         splice->b_to_a.waiting == SM_SPLICE_WAIT_WRITABLE);
+  sm_event_watch_update (splice->watch_b, splice->b_to_a.waiting == SM_SPLICE_WAIT_READABLE,
+                         splice->a_to_b.waiting == SM_SPLICE_WAIT_WRITABLE);
 }
 
-static gboolean
-on_direction_ready (GObject *stream, gpointer user_data)
+static void
+sm_splice_direction_run (SmSpliceDirection *dir)
 {
-  SmSpliceDirection *dir = user_data;
   /* Ending the splice may drop the last other reference to the task,
    * which owns @dir. */
   g_autoptr (GTask) task = g_object_ref (dir->splice->task);
-  SmSpliceWait was = dir->waiting;
-  SmSpliceWait next;
 
-  next = sm_splice_direction_pump (dir);
-  if (next == was && dir->watch != NULL)
-    return G_SOURCE_CONTINUE;
+  dir->waiting = sm_splice_direction_pump (dir);
+  /* Waiting for bytes with none held: an idle direction holds no buffer */
+  if (dir->waiting == SM_SPLICE_WAIT_READABLE && dir->start == dir->end)
+    sm_splice_direction_release_buffer (dir);
+  sm_splice_update_watches (dir->splice);
+}
 
-  sm_splice_direction_wait (dir, next);
-  return G_SOURCE_REMOVE;
+static void
+on_a_readable (gpointer user_data)
+{
+  sm_splice_direction_run (&((SmSplice *) user_data)->a_to_b);
+}
+
+static void
+on_a_writable (gpointer user_data)
+{
+  sm_splice_direction_run (&((SmSplice *) user_data)->b_to_a);
+}
+
+static void
+on_b_readable (gpointer user_data)
+{
+  sm_splice_direction_run (&((SmSplice *) user_data)->b_to_a);
+}
+
+static void
+on_b_writable (gpointer user_data)
+{
+  sm_splice_direction_run (&((SmSplice *) user_data)->a_to_b);
 }
 
 static void
@@ -318,9 +344,7 @@ sm_splice_end (SmSplice *splice, GError *error)
   splice->ending = TRUE;
   splice->error = error;
 
-  sm_splice_direction_clear_watch (&splice->a_to_b);
-  sm_splice_direction_clear_watch (&splice->b_to_a);
-  sm_source_clear (&splice->cancel_watch);
+  sm_splice_stop_watching (splice);
 
   for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
     {
@@ -340,15 +364,23 @@ sm_splice_end (SmSplice *splice, GError *error)
     sm_splice_return (splice);
 }
 
-static gboolean
-on_cancelled (GCancellable *cancellable, gpointer user_data)
+static void
+on_cancel_timer (gpointer user_data)
 {
   SmSplice *splice = user_data;
   g_autoptr (GTask) task = g_object_ref (splice->task);
 
   sm_splice_end (splice,
                  g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
-  return G_SOURCE_REMOVE;
+}
+
+/* Runs inside g_cancellable_cancel(): the event core takes it from here */
+static void
+on_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  SmSplice *splice = user_data;
+
+  sm_event_timer_schedule (&splice->cancel_timer, 0);
 }
 
 static gboolean
@@ -380,7 +412,6 @@ sm_splice_direction_init (SmSpliceDirection *dir,
   dir->output = G_POLLABLE_OUTPUT_STREAM (output);
   dir->short_read_drains =
       sm_stream_get_socket (G_OBJECT (input)) != NULL || SM_IS_YAMUX_STREAM (source);
-  dir->buffer = g_malloc (splice->buffer_size);
   return TRUE;
 }
 
@@ -425,18 +456,19 @@ sm_splice_async (GIOStream          *a,
       return;
     }
 
+  splice->watch_a = sm_event_watch_new (splice->a_to_b.input, splice->b_to_a.output, on_a_readable,
+                                        on_a_writable, splice, "[socketmaster] splice");
+  splice->watch_b = sm_event_watch_new (splice->b_to_a.input, splice->a_to_b.output, on_b_readable,
+                                        on_b_writable, splice, "[socketmaster] splice");
+  sm_event_timer_init (&splice->cancel_timer, on_cancel_timer, splice);
   if (cancellable != NULL)
-    {
-      splice->cancel_watch = g_cancellable_source_new (cancellable);
-      g_source_set_callback (splice->cancel_watch, G_SOURCE_FUNC (on_cancelled), splice, NULL);
-      g_source_set_static_name (splice->cancel_watch, "[socketmaster] splice cancel");
-      g_source_attach (splice->cancel_watch, splice->context);
-    }
+    splice->cancel_handler =
+        g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), splice, NULL);
 
   /* Start from the main loop so that the caller's state is settled before
    * any byte moves or the callback can run. */
-  sm_splice_direction_wait (&splice->a_to_b, SM_SPLICE_WAIT_READABLE);
-  sm_splice_direction_wait (&splice->b_to_a, SM_SPLICE_WAIT_READABLE);
+  splice->a_to_b.waiting = splice->b_to_a.waiting = SM_SPLICE_WAIT_READABLE;
+  sm_splice_update_watches (splice);
 }
 
 gboolean

@@ -3,6 +3,9 @@
 
 #include <locale.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,6 +83,26 @@ on_exit_signal (gpointer user_data)
 }
 
 /* Until the Operations issue gives it a meaning, SIGHUP must not kill us */
+/* After a burst (many connections, stalled readers) glibc keeps the freed
+ * heap; this hands it back to the system once it is worth a system call */
+#define TRIM_INTERVAL_SECONDS 10
+#define TRIM_MIN_FREE_BYTES   (8 * 1024 * 1024)
+
+static gboolean
+on_trim_memory (gpointer user_data)
+{
+#ifdef __GLIBC__
+  struct mallinfo2 info = mallinfo2 ();
+
+  if (info.fordblks >= TRIM_MIN_FREE_BYTES)
+    {
+      g_debug ("Returning up to %zu KiB of freed heap to the system", info.fordblks / 1024);
+      malloc_trim (0);
+    }
+#endif
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_hangup_signal (gpointer user_data)
 {
@@ -163,7 +186,7 @@ main (int argc, char *argv[])
   GBusType         bus_type = G_BUS_TYPE_NONE;
   g_autoptr (SmDbus) dbus = NULL;
   guint16            bind_port = 0;
-  guint              sigint_source, sigterm_source, sighup_source;
+  guint              sigint_source, sigterm_source, sighup_source, trim_source;
   const GOptionEntry entries[] = {
     { "bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
       N_ ("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
@@ -312,6 +335,7 @@ main (int argc, char *argv[])
   sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, &exit_state);
   sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, &exit_state);
   sighup_source = g_unix_signal_add (SIGHUP, on_hangup_signal, NULL);
+  trim_source = g_timeout_add_seconds (TRIM_INTERVAL_SECONDS, on_trim_memory, NULL);
 
   g_main_loop_run (loop);
 
@@ -319,6 +343,7 @@ main (int argc, char *argv[])
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
   g_source_remove (sighup_source);
+  g_source_remove (trim_source);
 
   g_clear_object (&dbus);
   g_clear_object (&control);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-accept-guard.h"
 #include "sm-address.h"
 #include "sm-control-connection.h"
 #include "sm-control.h"
@@ -49,6 +50,11 @@ on_incoming (GSocketService    *service,
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
+
+  /* Near the descriptor limit: closed, and the control port paused */
+  if (!sm_accept_guard_admit (sm_accept_guard_get_default (), service, connection,
+                              SM_ACCEPT_CONTROL))
+    return TRUE;
 
   control_connection = sm_control_connection_new (connection, self->registry,
                                                   &self->refusal_log_limit, self->buffered_total);
@@ -185,6 +191,7 @@ sm_control_stop (SmControl *self)
   if (self->listening)
     {
       self->listening = FALSE;
+      sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
       g_socket_service_stop (self->service);
       g_socket_listener_close (G_SOCKET_LISTENER (self->service));
     }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "sm-accept-guard.h"
 #include "sm-address.h"
 #include "sm-connection-queue.h"
 #include "sm-http-proxy.h"
@@ -267,6 +268,11 @@ on_incoming (GSocketService    *service,
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
+
+  /* Near the descriptor limit: closed, and this listener paused */
+  if (!sm_accept_guard_admit (sm_accept_guard_get_default (), service, connection,
+                              SM_ACCEPT_PUBLIC))
+    return TRUE;
 
   /* Once a port terminates TLS, every new connection on it is TLS */
   if (terminates_tls (self))
@@ -620,6 +626,7 @@ sm_port_stop_listening (SmPort *self)
     return;
 
   self->listening = FALSE;
+  sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
   g_socket_service_stop (self->service);
   g_socket_listener_close (G_SOCKET_LISTENER (self->service));
   drop_queued (self);

@@ -38,7 +38,7 @@ struct _SmHttpExchange
   SmHttpWaiter                   *waiter;
 
   /* Its service */
-  SmHttpUpstreamPool             *pool;
+  SmHttpUpstreamSlot             *slot;
   SmHttpUpstream                 *upstream;
   SmHttpBuffer                    up_in;
   gboolean                        upstream_write_failed;
@@ -67,7 +67,7 @@ sm_http_exchange_new (GObject                        *connection,
   self->tracing = client->tracing;
   self->router = g_object_ref (router);
   self->request_head = g_string_new (NULL);
-  self->pool = sm_http_upstream_pool_new (client->ip, client->tracing, on_upstream_readable,
+  self->slot = sm_http_upstream_slot_new (client->ip, client->tracing, on_upstream_readable,
                                           on_upstream_writable, self);
   G_STATIC_ASSERT (SM_HTTP_EXCHANGE_BUFFER_SIZE >= SM_HTTP_EXCHANGE_MAX_RESPONSE_HEAD);
   sm_http_buffer_init (&self->up_in, SM_HTTP_EXCHANGE_BUFFER_SIZE);
@@ -78,7 +78,7 @@ void
 sm_http_exchange_free (SmHttpExchange *self)
 {
   sm_http_exchange_reset (self);
-  sm_http_upstream_pool_free (self->pool);
+  sm_http_upstream_slot_free (self->slot);
   g_string_free (self->request_head, TRUE);
   sm_http_buffer_clear (&self->up_in);
   g_object_unref (self->router);
@@ -103,7 +103,7 @@ drop_upstream (SmHttpExchange *self, gboolean reusable, gboolean reset)
 {
   SmHttpUpstream *upstream = g_steal_pointer (&self->upstream);
 
-  /* Its watches go with it: to the pool, or closed */
+  /* Its watches go with it: to its route's idle streams, or closed */
   self->upstream_write_blocked = FALSE;
   sm_http_buffer_discard (&self->up_in);
   self->up_in.eof = FALSE;
@@ -118,7 +118,7 @@ drop_upstream (SmHttpExchange *self, gboolean reusable, gboolean reset)
   if (reset)
     sm_http_upstream_close (upstream, TRUE);
   else
-    sm_http_upstream_pool_release (self->pool, upstream, reusable);
+    sm_http_upstream_release (upstream, reusable);
 }
 
 void
@@ -144,7 +144,8 @@ sm_http_exchange_reset (SmHttpExchange *self)
 void
 sm_http_exchange_close_idle (SmHttpExchange *self)
 {
-  sm_http_upstream_pool_close_idle (self->pool);
+  /* Nothing to do: idle streams are kept by their routes, not by
+   * connections (sm-http-upstream.h) */
 }
 
 void
@@ -333,6 +334,14 @@ sm_http_exchange_holds_input (SmHttpExchange *self)
 
 /* Request ------------------------------------------------------------------ */
 
+/* A stream to @route for this attempt. A retry goes on a new stream: the
+ * idle one that failed may not be the only one its service closed. */
+static SmHttpUpstream *
+take_upstream (SmHttpExchange *self, SmRoute *route, GError **error)
+{
+  return sm_http_upstream_take (self->slot, route, self->attempts == 1, error);
+}
+
 static void
 on_route_ready (SmRoute *route, gpointer user_data)
 {
@@ -355,7 +364,7 @@ on_route_ready (SmRoute *route, gpointer user_data)
     {
       g_autoptr (GError) error = NULL;
 
-      self->upstream = sm_http_upstream_pool_take (self->pool, route, &error);
+      self->upstream = take_upstream (self, route, &error);
       if (self->upstream == NULL)
         route_request (self);
       else
@@ -379,7 +388,7 @@ route_request (SmHttpExchange *self)
       switch (sm_http_router_match (self->router, request->host, request->path, &route))
         {
         case SM_HTTP_MATCH_FOUND:
-          self->upstream = sm_http_upstream_pool_take (self->pool, route, &error);
+          self->upstream = take_upstream (self, route, &error);
           if (self->upstream == NULL)
             {
               /* The route is gone now: the next match waits for it to

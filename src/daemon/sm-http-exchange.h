@@ -29,8 +29,10 @@ G_BEGIN_DECLS
  * stream over for a raw tunnel.
  *
  * A connection has one exchange, reused for each of its requests in turn,
- * and the pool of its idle streams to services (sm-http-upstream.h) with
- * it, so a request costs no allocation of its own.
+ * and the slot for the one stream to a service it uses at a time
+ * (sm-http-upstream.h) with it, so a request costs no allocation of its
+ * own. Between requests it holds no stream: idle ones wait in their
+ * route's pool for any connection.
  *
  * The connection and its exchange talk through a narrow interface: the
  * connection starts requests, runs the exchange (sm_http_exchange_pump())
@@ -97,7 +99,7 @@ SmHttpExchange *sm_http_exchange_new (GObject                        *connection
                                       const SmHttpExchangeConnection *vtable,
                                       const SmHttpExchangeClient     *client,
                                       SmHttpRouter                   *router);
-/* Resets the exchange and closes the idle streams */
+/* Resets the exchange (a stream in use is reset) and frees it */
 void            sm_http_exchange_free (SmHttpExchange *self);
 
 /* Takes @request, with its body (if any) at the start of the input, and
@@ -122,7 +124,8 @@ gboolean        sm_http_exchange_answer (SmHttpExchange     *self,
 /* Forgets the request in progress, if any: a service that was sending a
  * response keeps none of it, its stream is reset */
 void            sm_http_exchange_reset (SmHttpExchange *self);
-/* The connection is closing: no later request will use them */
+/* The connection is closing. Nothing to do since idle streams are kept
+ * per route (sm_route_keep_idle_stream()); kept for the callers. */
 void            sm_http_exchange_close_idle (SmHttpExchange *self);
 
 /* The daemon is draining: the response in progress, if its head is not out

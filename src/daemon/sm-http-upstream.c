@@ -5,87 +5,75 @@
 #include "sm-http-upstream.h"
 #include "sm-http-watch.h"
 
-struct _SmHttpUpstreamPool
-{
-  const char *client_ip; /* the connection's */
-  gboolean    tracing;
-  GSourceFunc readable; /* for the stream in use */
-  GSourceFunc writable;
-  gpointer    user_data;
-  GPtrArray  *idle; /* oldest first */
-};
-
 struct _SmHttpUpstream
 {
-  SmHttpUpstreamPool *pool; /* not owned */
-  SmRoute            *route;
+  SmHttpUpstreamSlot *slot;
+  SmRoute            *route; /* NULL: the slot is empty */
   SmYamuxStream      *stream;
-  /* Readable: for the exchange while in use, and while idle, when
-   * anything readable ends it. One source kept across both, because
-   * sources cost more to make than to keep. */
+  /* Readable: kept across uses, and in the route's pool while idle (where
+   * anything readable ends the stream), because sources cost more to make
+   * than to keep */
   GSource            *read_watch;
-  GSource            *write_watch;  /* for the exchange */
-  gboolean            idle;         /* in the pool */
-  gulong              gone_handler; /* the route going away ends it while idle */
-  guint64             bytes_in;     /* client to service */
+  GSource            *write_watch;
+  guint64             bytes_in; /* client to service, in this use */
   guint64             bytes_out;
-  guint               n_requests;
 };
 
-SmHttpUpstreamPool *
-sm_http_upstream_pool_new (const char *client_ip,
+struct _SmHttpUpstreamSlot
+{
+  const char    *client_ip; /* the connection's */
+  gboolean       tracing;
+  GSourceFunc    readable; /* for the stream in use */
+  GSourceFunc    writable;
+  gpointer       user_data;
+  /* Embedded: a request costs no allocation of its own */
+  SmHttpUpstream upstream;
+};
+
+SmHttpUpstreamSlot *
+sm_http_upstream_slot_new (const char *client_ip,
                            gboolean    tracing,
                            GSourceFunc readable,
                            GSourceFunc writable,
                            gpointer    user_data)
 {
-  SmHttpUpstreamPool *pool = g_new0 (SmHttpUpstreamPool, 1);
+  SmHttpUpstreamSlot *slot = g_new0 (SmHttpUpstreamSlot, 1);
 
-  pool->client_ip = client_ip;
-  pool->tracing = tracing;
-  pool->readable = readable;
-  pool->writable = writable;
-  pool->user_data = user_data;
-  pool->idle = g_ptr_array_new ();
-  return pool;
+  slot->client_ip = client_ip;
+  slot->tracing = tracing;
+  slot->readable = readable;
+  slot->writable = writable;
+  slot->user_data = user_data;
+  slot->upstream.slot = slot;
+  return slot;
 }
 
 void
-sm_http_upstream_pool_free (SmHttpUpstreamPool *pool)
+sm_http_upstream_slot_free (SmHttpUpstreamSlot *slot)
 {
-  sm_http_upstream_pool_close_idle (pool);
-  g_ptr_array_unref (pool->idle);
-  g_free (pool);
+  g_return_if_fail (slot->upstream.route == NULL);
+  g_free (slot);
 }
 
+/* Empties the slot: drops its watches and references (closing the stream,
+ * if at all, is the caller's) */
 static void
-upstream_free (SmHttpUpstream *upstream)
+upstream_clear (SmHttpUpstream *upstream)
 {
-  sm_http_upstream_watch (upstream, FALSE, FALSE);
-  g_clear_signal_handler (&upstream->gone_handler, upstream->route);
+  sm_source_clear (&upstream->read_watch);
+  sm_source_clear (&upstream->write_watch);
   g_clear_object (&upstream->stream);
   g_clear_object (&upstream->route);
-  g_free (upstream);
-}
-
-/* Its read watch stays for the exchange that takes it */
-static void
-leave_pool (SmHttpUpstream *upstream)
-{
-  upstream->idle = FALSE;
-  g_ptr_array_remove (upstream->pool->idle, upstream);
 }
 
 void
 sm_http_upstream_close (SmHttpUpstream *upstream, gboolean reset)
 {
+  SM_HTTP_DEBUG (upstream->slot, "HTTP connection from %s: %s stream %u to %s",
+                 upstream->slot->client_ip, reset ? "resetting" : "closing",
+                 sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (upstream->route));
+
   sm_http_upstream_watch (upstream, FALSE, FALSE);
-
-  SM_HTTP_DEBUG (upstream->pool, "HTTP connection from %s: %s stream %u to %s after %u request(s)",
-                 upstream->pool->client_ip, reset ? "resetting" : "closing",
-                 sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (upstream->route),
-                 upstream->n_requests);
-
   if (reset)
     sm_yamux_stream_reset (upstream->stream);
   else
@@ -93,7 +81,7 @@ sm_http_upstream_close (SmHttpUpstream *upstream, gboolean reset)
     g_io_stream_close_async (G_IO_STREAM (upstream->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 
   sm_route_stream_finished (upstream->route, upstream->bytes_in, upstream->bytes_out);
-  upstream_free (upstream);
+  upstream_clear (upstream);
 }
 
 void
@@ -101,136 +89,72 @@ sm_http_upstream_detach (SmHttpUpstream *upstream, SmSpliceCounts *moved)
 {
   moved->a_to_b = upstream->bytes_in;
   moved->b_to_a = upstream->bytes_out;
-  upstream_free (upstream);
+  upstream_clear (upstream);
 }
 
 static gboolean
 on_readable (GObject *pollable_stream, gpointer user_data)
 {
-  SmHttpUpstream *upstream = user_data;
-  guint8          byte;
-  gssize          n_read;
-  g_autoptr (GError) error = NULL;
+  SmHttpUpstreamSlot *slot = user_data;
 
-  if (!upstream->idle)
-    return upstream->pool->readable (upstream->pool->user_data);
-
-  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pollable_stream),
-                                                     &byte, 1, NULL, &error);
-  if (n_read < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE;
-
-  /* A service answers requests only: bytes now are a protocol error */
-  SM_HTTP_DEBUG (upstream->pool, "HTTP connection from %s: idle stream %u to %s %s",
-                 upstream->pool->client_ip, sm_yamux_stream_get_id (upstream->stream),
-                 sm_route_get_peer (upstream->route),
-                 n_read == 0  ? "closed by the service"
-                 : n_read > 0 ? "sent stray bytes"
-                              : error->message);
-
-  leave_pool (upstream);
-  sm_http_upstream_close (upstream, n_read != 0);
-  return G_SOURCE_REMOVE;
+  return slot->readable (slot->user_data);
 }
 
 static gboolean
 on_writable (GObject *pollable_stream, gpointer user_data)
 {
-  SmHttpUpstream *upstream = user_data;
+  SmHttpUpstreamSlot *slot = user_data;
 
-  return upstream->pool->writable (upstream->pool->user_data);
-}
-
-static void
-on_idle_route_gone (SmRoute *route, gpointer user_data)
-{
-  SmHttpUpstream *upstream = user_data;
-
-  /* A stream in use ends with its exchange */
-  if (!upstream->idle)
-    return;
-  leave_pool (upstream);
-  sm_http_upstream_close (upstream, FALSE);
+  return slot->writable (slot->user_data);
 }
 
 SmHttpUpstream *
-sm_http_upstream_pool_take (SmHttpUpstreamPool *pool, SmRoute *route, GError **error)
+sm_http_upstream_take (SmHttpUpstreamSlot *slot, SmRoute *route, gboolean reuse, GError **error)
 {
-  SmHttpUpstream *upstream;
-  g_autoptr (SmYamuxStream) stream = NULL;
+  SmHttpUpstream *upstream = &slot->upstream;
+  const char     *how = "idle";
 
-  for (guint i = 0; i < pool->idle->len; i++)
+  g_return_val_if_fail (upstream->route == NULL, NULL);
+
+  if (reuse)
+    upstream->stream = sm_route_take_idle_stream (route, &upstream->read_watch);
+  if (upstream->stream == NULL)
     {
-      GInputStream *input;
-
-      upstream = g_ptr_array_index (pool->idle, i);
-      if (upstream->route != route)
-        continue;
-
-      leave_pool (upstream);
-      /* Closed by the service (or reset) a moment ago, and the watch did
-       * not run yet: a request sent there would fail */
-      input = g_io_stream_get_input_stream (G_IO_STREAM (upstream->stream));
-      if (sm_route_is_gone (route) ||
-          g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (input)))
-        {
-          sm_http_upstream_close (upstream, FALSE);
-          break;
-        }
-      return upstream;
+      upstream->stream = sm_route_open_stream (route, error);
+      if (upstream->stream == NULL)
+        return NULL;
+      how = "new";
     }
-
-  stream = sm_route_open_stream (route, error);
-  if (stream == NULL)
-    return NULL;
-
-  upstream = g_new0 (SmHttpUpstream, 1);
-  upstream->pool = pool;
   upstream->route = g_object_ref (route);
-  upstream->stream = g_steal_pointer (&stream);
-  /* Connected for the stream's whole life: cheaper than once per idle spell */
-  upstream->gone_handler =
-      g_signal_connect (route, "gone", G_CALLBACK (on_idle_route_gone), upstream);
+  upstream->bytes_in = 0;
+  upstream->bytes_out = 0;
+  /* The watch comes from the pool with the previous user's callback */
+  if (upstream->read_watch != NULL)
+    g_source_set_callback (upstream->read_watch, G_SOURCE_FUNC (on_readable), slot, NULL);
 
-  SM_HTTP_DEBUG (pool, "HTTP connection from %s: new stream %u to %s", pool->client_ip,
+  SM_HTTP_DEBUG (slot, "HTTP connection from %s: %s stream %u to %s", slot->client_ip, how,
                  sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (route));
   return upstream;
 }
 
 void
-sm_http_upstream_pool_release (SmHttpUpstreamPool *pool,
-                               SmHttpUpstream     *upstream,
-                               gboolean            reusable)
+sm_http_upstream_release (SmHttpUpstream *upstream, gboolean reusable)
 {
-  if (!reusable || sm_route_is_gone (upstream->route))
+  if (reusable)
     {
-      sm_http_upstream_close (upstream, FALSE);
-      return;
+      /* Watched while idle too: its read watch goes along */
+      sm_http_upstream_watch (upstream, TRUE, FALSE);
+      if (sm_route_keep_idle_stream (upstream->route, upstream->stream, upstream->read_watch))
+        {
+          sm_route_stream_finished (upstream->route, upstream->bytes_in, upstream->bytes_out);
+          /* The route's now */
+          upstream->stream = NULL;
+          upstream->read_watch = NULL;
+          upstream_clear (upstream);
+          return;
+        }
     }
-
-  if (pool->idle->len >= SM_HTTP_UPSTREAM_MAX_IDLE)
-    {
-      SmHttpUpstream *oldest = g_ptr_array_index (pool->idle, 0);
-
-      leave_pool (oldest);
-      sm_http_upstream_close (oldest, FALSE);
-    }
-
-  upstream->idle = TRUE;
-  sm_http_upstream_watch (upstream, TRUE, FALSE);
-  g_ptr_array_add (pool->idle, upstream);
-}
-
-void
-sm_http_upstream_pool_close_idle (SmHttpUpstreamPool *pool)
-{
-  while (pool->idle->len > 0)
-    {
-      SmHttpUpstream *upstream = g_ptr_array_index (pool->idle, pool->idle->len - 1);
-
-      leave_pool (upstream);
-      sm_http_upstream_close (upstream, FALSE);
-    }
+  sm_http_upstream_close (upstream, FALSE);
 }
 
 SmRoute *
@@ -278,7 +202,6 @@ void
 sm_http_upstream_request_served (SmHttpUpstream *upstream)
 {
   sm_route_request_served (upstream->route);
-  upstream->n_requests++;
 }
 
 void
@@ -287,9 +210,9 @@ sm_http_upstream_watch (SmHttpUpstream *upstream, gboolean readable, gboolean wr
   GIOStream *stream = G_IO_STREAM (upstream->stream);
 
   sm_http_watch_update (&upstream->read_watch, readable, g_io_stream_get_input_stream (stream),
-                        G_IO_IN, G_CALLBACK (on_readable), upstream,
+                        G_IO_IN, G_CALLBACK (on_readable), upstream->slot,
                         "[socketmaster] HTTP service stream");
   sm_http_watch_update (&upstream->write_watch, writable, g_io_stream_get_output_stream (stream),
-                        G_IO_OUT, G_CALLBACK (on_writable), upstream,
+                        G_IO_OUT, G_CALLBACK (on_writable), upstream->slot,
                         "[socketmaster] HTTP service writable");
 }

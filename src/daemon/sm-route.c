@@ -2,8 +2,20 @@
 #include "config.h"
 
 #include "sm-error.h"
+#include "sm-pollable-source.h"
 #include "sm-rate-limit.h"
 #include "sm-route.h"
+
+/* A stream waiting in its route's pool; the slots are the route's, made
+ * once, so keeping a stream costs no allocation */
+typedef struct
+{
+  GList          link; /* in the route's idle or spare queue */
+  SmRoute       *route;
+  SmYamuxStream *stream; /* NULL: spare */
+  GSource       *watch;  /* anything readable ends it */
+  gint64         since;  /* monotonic time it was kept */
+} IdleStream;
 
 struct _SmRoute
 {
@@ -21,6 +33,11 @@ struct _SmRoute
   guint64             bytes_in;
   guint64             bytes_out;
   guint64             requests_served;
+
+  IdleStream         *idle_slots; /* SM_ROUTE_MAX_IDLE_STREAMS, made at the first use */
+  GQueue              idle;       /* of IdleStream: the last kept first */
+  GQueue              spare;
+  GSource            *idle_timer; /* for the oldest idle stream */
 
   gboolean            gone;
 };
@@ -44,6 +61,7 @@ mark_gone (SmRoute *self)
     return;
 
   self->gone = TRUE;
+  sm_route_close_idle_streams (self);
   /* A handler may drop what was the last other reference */
   hold = g_object_ref (self);
   g_signal_emit (self, signals[SIGNAL_GONE], 0);
@@ -87,6 +105,7 @@ sm_route_dispose (GObject *object)
 {
   SmRoute *self = SM_ROUTE (object);
 
+  sm_route_close_idle_streams (self);
   if (self->session != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->session, self);
@@ -111,6 +130,7 @@ sm_route_finalize (GObject *object)
   g_clear_pointer (&self->definition, sm_socket_definition_free);
   g_clear_pointer (&self->peer, g_free);
   g_clear_pointer (&self->connected_since, g_date_time_unref);
+  g_free (self->idle_slots);
 
   G_OBJECT_CLASS (sm_route_parent_class)->finalize (object);
 }
@@ -130,6 +150,8 @@ sm_route_class_init (SmRouteClass *klass)
 static void
 sm_route_init (SmRoute *self)
 {
+  g_queue_init (&self->idle);
+  g_queue_init (&self->spare);
 }
 
 SmRoute *
@@ -295,4 +317,194 @@ sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out)
   self->active_streams--;
   self->bytes_in += bytes_in;
   self->bytes_out += bytes_out;
+}
+
+/* Idle streams ------------------------------------------------------------- */
+
+static gboolean on_idle_timer (gpointer user_data);
+
+/* Leaves the pool: the stream and its watch are the caller's */
+static void
+unlink_idle (IdleStream *idle)
+{
+  SmRoute *self = idle->route;
+
+  g_queue_unlink (&self->idle, &idle->link);
+  g_queue_push_head_link (&self->spare, &idle->link);
+  idle->stream = NULL;
+  idle->watch = NULL;
+  if (self->idle.length == 0)
+    sm_source_clear (&self->idle_timer);
+}
+
+/* @reset: abort (RST) instead of closing (FIN) */
+static void
+close_idle (IdleStream *idle, gboolean reset)
+{
+  g_autoptr (SmYamuxStream) stream = g_steal_pointer (&idle->stream);
+  GSource *watch = g_steal_pointer (&idle->watch);
+
+  sm_source_clear (&watch);
+  unlink_idle (idle);
+  if (reset)
+    sm_yamux_stream_reset (stream);
+  else
+    /* Sends FIN; the yamux stream's close never blocks */
+    g_io_stream_close_async (G_IO_STREAM (stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+static gboolean
+on_idle_readable (GObject *pollable_stream, gpointer user_data)
+{
+  IdleStream *idle = user_data;
+  guint8      byte;
+  gssize      n_read;
+  g_autoptr (GError) error = NULL;
+
+  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pollable_stream),
+                                                     &byte, 1, NULL, &error);
+  if (n_read < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  /* A service answers requests only: bytes now are a protocol error */
+  g_debug ("Idle stream %u to %s %s", sm_yamux_stream_get_id (idle->stream), idle->route->peer,
+           n_read == 0  ? "closed by the service"
+           : n_read > 0 ? "sent stray bytes"
+                        : error->message);
+  close_idle (idle, n_read != 0);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_idle_timer (SmRoute *self)
+{
+  IdleStream *oldest = self->idle.tail->data;
+  gint64      left = oldest->since + SM_ROUTE_IDLE_STREAM_TIMEOUT_US - g_get_monotonic_time ();
+
+  sm_source_clear (&self->idle_timer);
+  /* Rounded up: early, it would find nothing to close */
+  self->idle_timer = g_timeout_source_new ((guint) (MAX (left, 0) / 1000 + 1));
+  g_source_set_callback (self->idle_timer, on_idle_timer, self, NULL);
+  g_source_set_static_name (self->idle_timer, "[socketmaster] idle streams");
+  g_source_attach (self->idle_timer, NULL);
+}
+
+static gboolean
+on_idle_timer (gpointer user_data)
+{
+  SmRoute *self = user_data;
+  gint64   now = g_get_monotonic_time ();
+
+  if (sm_route_is_gone (self))
+    {
+      sm_route_close_idle_streams (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  while (self->idle.length > 0)
+    {
+      IdleStream *oldest = self->idle.tail->data;
+
+      if (oldest->since + SM_ROUTE_IDLE_STREAM_TIMEOUT_US > now)
+        {
+          schedule_idle_timer (self);
+          break;
+        }
+      close_idle (oldest, FALSE);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+SmYamuxStream *
+sm_route_take_idle_stream (SmRoute *self, GSource **watch)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), NULL);
+  g_return_val_if_fail (watch != NULL, NULL);
+
+  *watch = NULL;
+  if (sm_route_is_gone (self))
+    {
+      sm_route_close_idle_streams (self);
+      return NULL;
+    }
+
+  while (self->idle.length > 0)
+    {
+      IdleStream    *idle = self->idle.head->data;
+      GInputStream  *input = g_io_stream_get_input_stream (G_IO_STREAM (idle->stream));
+      SmYamuxStream *stream;
+
+      /* Closed by the service (or reset) a moment ago, and the watch did
+       * not run yet: a request sent there would fail */
+      if (g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (input)))
+        {
+          close_idle (idle, FALSE);
+          continue;
+        }
+
+      stream = g_steal_pointer (&idle->stream);
+      *watch = g_steal_pointer (&idle->watch);
+      unlink_idle (idle);
+      self->active_streams++;
+      return stream;
+    }
+  return NULL;
+}
+
+gboolean
+sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, GSource *watch)
+{
+  IdleStream *idle;
+
+  g_return_val_if_fail (SM_IS_ROUTE (self), FALSE);
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (stream), FALSE);
+
+  if (sm_route_is_gone (self) || self->idle.length >= SM_ROUTE_MAX_IDLE_STREAMS)
+    return FALSE;
+
+  if (self->idle_slots == NULL)
+    {
+      self->idle_slots = g_new0 (IdleStream, SM_ROUTE_MAX_IDLE_STREAMS);
+      for (guint i = 0; i < SM_ROUTE_MAX_IDLE_STREAMS; i++)
+        {
+          self->idle_slots[i].link.data = &self->idle_slots[i];
+          self->idle_slots[i].route = self;
+          g_queue_push_tail_link (&self->spare, &self->idle_slots[i].link);
+        }
+    }
+
+  idle = self->spare.head->data;
+  g_queue_unlink (&self->spare, &idle->link);
+  g_queue_push_head_link (&self->idle, &idle->link);
+  idle->stream = stream;
+  idle->since = g_get_monotonic_time ();
+  if (watch == NULL)
+    {
+      watch = sm_stream_create_read_source (
+          G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (stream))), NULL);
+      g_source_set_static_name (watch, "[socketmaster] idle stream");
+      g_source_attach (watch, NULL);
+    }
+  idle->watch = watch;
+  g_source_set_callback (watch, G_SOURCE_FUNC (on_idle_readable), idle, NULL);
+
+  if (self->idle_timer == NULL)
+    schedule_idle_timer (self);
+  return TRUE;
+}
+
+guint
+sm_route_get_idle_streams (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), 0);
+  return self->idle.length;
+}
+
+void
+sm_route_close_idle_streams (SmRoute *self)
+{
+  g_return_if_fail (SM_IS_ROUTE (self));
+
+  while (self->idle.length > 0)
+    close_idle (self->idle.head->data, FALSE);
 }

@@ -38,9 +38,11 @@ gint64                    sm_route_get_connected_at (SmRoute *self);
 /* Wall-clock time of registration */
 GDateTime                *sm_route_get_connected_since (SmRoute *self);
 
+/* Streams in use by public connections (not the idle ones) */
 guint                     sm_route_get_active_streams (SmRoute *self);
 guint64                   sm_route_get_total_streams (SmRoute *self);
-/* Bytes from public clients to the service, and back, of finished streams */
+/* Bytes from public clients to the service, and back, counted when a
+ * stream ends or goes idle */
 guint64                   sm_route_get_bytes_in (SmRoute *self);
 guint64                   sm_route_get_bytes_out (SmRoute *self);
 /* HTTP requests whose response went out complete */
@@ -52,7 +54,46 @@ gboolean                  sm_route_is_gone (SmRoute *self);
 /* Opens a stream to the service for one public connection. On failure
  * (SM_ERROR_GOING_AWAY, SM_ERROR_CLOSED) the route becomes gone. */
 SmYamuxStream            *sm_route_open_stream (SmRoute *self, GError **error);
-/* A stream opened with sm_route_open_stream() is over */
+/* A stream opened with sm_route_open_stream() or taken with
+ * sm_route_take_idle_stream() is no longer in use: closed, or about to be
+ * kept idle. Counts what went over it meanwhile. */
 void sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out);
+
+/*
+ * Idle streams: a stream that carried an HTTP request and its response,
+ * and can carry another, waits in its route's pool for the next request
+ * of any public connection, so a connection between requests holds no
+ * stream. Streams are taken most recently kept first.
+ *
+ * While a stream waits, anything readable on it (the service closed it,
+ * reset it, or sent stray bytes) ends it, and so does its route going away
+ * (a draining service waits for its streams to close) or
+ * SM_ROUTE_IDLE_STREAM_TIMEOUT_US without use. A stream is never kept or
+ * handed out once its route is gone. Idle streams do not count as active.
+ */
+
+/* Per route, whatever the number of public connections: each idle stream
+ * is an open connection in the service (its buffers there, a watch here).
+ * Enough for the requests a service usually has in flight at once to find
+ * a stream when they come back; a busier route opens more streams, which
+ * costs one frame each (no round trip), and keeps this many. */
+#define SM_ROUTE_MAX_IDLE_STREAMS 32
+/* Unused this long, an idle stream is closed: a route keeps idle only the
+ * streams its traffic reuses. A new stream costs little, so this is short;
+ * it also bounds how long the daemon's own GoAway (which a route cannot
+ * see) leaves idle streams open. */
+#define SM_ROUTE_IDLE_STREAM_TIMEOUT_US (5 * G_USEC_PER_SEC)
+
+/* The idle stream kept last, or NULL if none is left. *@watch: a read watch
+ * on it (attached; the caller sets its callback) or NULL. The stream counts
+ * as active again. */
+SmYamuxStream *sm_route_take_idle_stream (SmRoute *self, GSource **watch);
+/* Keeps @stream idle, with @watch (a read watch on it, or NULL): both are
+ * taken over. FALSE, taking nothing, if the route is gone or holds
+ * SM_ROUTE_MAX_IDLE_STREAMS: the caller closes the stream. */
+gboolean       sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, GSource *watch);
+guint          sm_route_get_idle_streams (SmRoute *self);
+/* Closes the idle streams: the daemon is going away (its own GoAway) */
+void           sm_route_close_idle_streams (SmRoute *self);
 
 G_END_DECLS

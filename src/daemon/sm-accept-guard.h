@@ -12,7 +12,8 @@
  * the new socket says how many are in use at least: one at or past
  * RLIMIT_NOFILE minus a reserve is closed at once (the client gets a prompt
  * close rather than a wait in the backlog), and that listener's
- * GSocketService is stopped for a short pause, then started again. The
+ * GSocketService is stopped until the guard's next tick (one every pause,
+ * while descriptors run out), then started again. The
  * reserve is kept for what the daemon needs besides public connections
  * (see sm_accept_guard_reserve()). Refusals are counted and logged once
  * per log interval at most, never per connection.
@@ -27,7 +28,7 @@
 
 G_BEGIN_DECLS
 
-/* How long a listener stays stopped after a refusal */
+/* The longest a listener stays stopped after a refusal */
 #define SM_ACCEPT_GUARD_DEFAULT_PAUSE_MS 250
 /* At most one log line per this, while descriptors run out */
 #define SM_ACCEPT_GUARD_DEFAULT_LOG_INTERVAL_US (5 * G_USEC_PER_SEC)

@@ -11,8 +11,10 @@
  *       the same server as a socketmaster HTTP service (prefix default /),
  *       the daemon terminating TLS with that certificate if given
  *
- * It answers every request with "hello\n" (Content-Length: 6), keeps
- * connections alive (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only
+ * It answers every request with "hello\n" (Content-Length: 6), except
+ * GET /big/SIZE, answered with SIZE bytes (at most 1 GiB) generated as the
+ * client reads them (what tests/bench/scale-bench's stalled readers ask
+ * for). It keeps connections alive (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only
  * with "Connection: keep-alive") and answers pipelined requests in order.
  * Request bodies with Content-Length are read and dropped; chunked request
  * bodies are answered with 501 and the connection is closed.
@@ -46,6 +48,8 @@
 /* Pipelined requests are not parsed while this much output is pending */
 #define OUTPUT_LIMIT     (64 * 1024)
 #define MAX_BODY_DIGITS  18
+/* GET /big/SIZE: the largest SIZE */
+#define MAX_BIG_BODY     (G_GUINT64_CONSTANT (1) << 30)
 
 #define RESPONSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
 #define RESPONSE_BODY "hello\n"
@@ -93,6 +97,7 @@ typedef struct {
   gsize                  in_parsed;      /* start of the first unanswered request */
   gsize                  scan_from;      /* where to look for the end of its head */
   guint64                body_to_skip;   /* request body bytes still to drop */
+  guint64                body_to_send;   /* response body bytes of /big/SIZE still to send */
   gboolean               read_eof;
   gboolean               closing;        /* close once the output is flushed */
   guint8                 in[INPUT_SIZE];
@@ -148,6 +153,52 @@ append_response (Connection *conn,
     g_byte_array_append (conn->out, (const guint8 *) RESPONSE_BODY, strlen (RESPONSE_BODY));
 }
 
+/* The size of a "GET /big/SIZE" request, or 0 for any other request */
+static guint64
+big_body_size (const char *head,
+               const char *version)
+{
+  g_autofree char *size = NULL;
+  guint64 value = 0;
+
+  if (strncmp (head, "GET /big/", 9) != 0 || version - 1 <= head + 9)
+    return 0;
+  size = g_strndup (head + 9, version - 1 - head - 9);
+  if (!g_ascii_string_to_unsigned (size, 10, 1, MAX_BIG_BODY, &value, NULL))
+    return 0;
+  return value;
+}
+
+/* The head of the answer to GET /big/SIZE; its body goes out as the
+ * client reads (fill_big_body()) */
+static void
+append_big_response (Connection *conn,
+                     guint64     size)
+{
+  g_autofree char *head = NULL;
+
+  head = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                          "Content-Length: %" G_GUINT64_FORMAT "\r\n%s\r\n",
+                          size, conn->closing ? "Connection: close\r\n" : "");
+  g_byte_array_append (conn->out, (const guint8 *) head, strlen (head));
+  conn->body_to_send = size;
+}
+
+/* Adds /big/SIZE body bytes to the output, up to its limit */
+static void
+fill_big_body (Connection *conn)
+{
+  static const guint8 filler[OUTPUT_LIMIT];
+  gsize pending = conn->out->len - conn->out_sent;
+  gsize n;
+
+  if (pending >= OUTPUT_LIMIT)
+    return;
+  n = (gsize) MIN ((guint64) (OUTPUT_LIMIT - pending), conn->body_to_send);
+  g_byte_array_append (conn->out, filler, (guint) n);
+  conn->body_to_send -= n;
+}
+
 static gboolean
 field_name_is (const char *line,
                gsize       line_len,
@@ -193,7 +244,7 @@ answer_request (Connection *conn,
   const char *version;
   gboolean http_10, keep_alive, is_head, chunked = FALSE;
   gboolean have_length = FALSE, bad = FALSE;
-  guint64 content_length = 0;
+  guint64 content_length = 0, big_size;
 
   /* "METHOD SP target SP HTTP/1.x" */
   version = line_end != NULL && line_end - head > 9 ? line_end - 8 : NULL;
@@ -262,7 +313,11 @@ answer_request (Connection *conn,
   conn->body_to_skip = content_length;
   conn->closing = !keep_alive;
   conn->bench->requests++;
-  append_response (conn, 200, "OK", !is_head);
+  big_size = big_body_size (head, version);
+  if (big_size > 0)
+    append_big_response (conn, big_size);
+  else
+    append_response (conn, 200, "OK", !is_head);
 }
 
 /* Answers the complete requests in the input buffer, in order, until the
@@ -270,7 +325,9 @@ answer_request (Connection *conn,
 static void
 answer_buffered_requests (Connection *conn)
 {
-  while (!conn->closing && conn->out->len - conn->out_sent < OUTPUT_LIMIT)
+  if (conn->body_to_send > 0)
+    fill_big_body (conn);
+  while (!conn->closing && conn->body_to_send == 0 && conn->out->len - conn->out_sent < OUTPUT_LIMIT)
     {
       gsize available = conn->in_len - conn->in_parsed;
       const guint8 *start = conn->in + conn->in_parsed;
@@ -307,6 +364,8 @@ answer_buffered_requests (Connection *conn)
       answer_request (conn, (const char *) start, head_end + 4 - start);
       conn->in_parsed += head_end + 4 - start;
       conn->scan_from = conn->in_parsed;
+      if (conn->body_to_send > 0)
+        fill_big_body (conn);
     }
 
   /* Keep the unanswered bytes at the start so the next read has room */
@@ -426,11 +485,14 @@ connection_run (Connection *conn)
       if (!flush_output (conn))
         return;
     }
-  /* Stopped at the output limit and all of it went out: answer the rest */
-  while (conn->out->len == 0 && !conn->closing && conn->in_len > 0 && conn->body_to_skip == 0 &&
-         memmem (conn->in, conn->in_len, "\r\n\r\n", 4) != NULL);
+  /* Stopped at the output limit and all of it went out: send the rest of
+   * a big body, answer the rest */
+  while (conn->out->len == 0 &&
+         (conn->body_to_send > 0 ||
+          (!conn->closing && conn->in_len > 0 && conn->body_to_skip == 0 &&
+           memmem (conn->in, conn->in_len, "\r\n\r\n", 4) != NULL)));
 
-  if (conn->out->len == 0 && (conn->closing || conn->read_eof))
+  if (conn->out->len == 0 && conn->body_to_send == 0 && (conn->closing || conn->read_eof))
     {
       connection_free (conn);
       return;

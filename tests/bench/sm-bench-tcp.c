@@ -7,9 +7,11 @@
  *   sm-bench-tcp sink --port N
  *       plain TCP server: accepts one connection, reads and discards until
  *       EOF, closes, prints the byte count
- *   sm-bench-tcp serve --control HOST:PORT --port N
+ *   sm-bench-tcp serve --control HOST:PORT --port N [--source]
  *       the same sink as a socketmaster service: every stream the daemon
- *       hands over is drained until EOF, then closed; runs until SIGTERM
+ *       hands over is drained until EOF, then closed; runs until SIGTERM.
+ *       With --source, every stream gets an endless stream of bytes
+ *       instead, until it fails (the stalled TCP readers of scale-bench)
  *   sm-bench-tcp send --connect HOST:PORT --bytes N
  *       writes N bytes, shuts down its sending side, waits until the peer
  *       closes (so every byte was consumed), prints bytes, seconds, MB/s
@@ -35,6 +37,7 @@ static char    *opt_connect;
 static char    *opt_address;
 static int      opt_port;
 static gint64   opt_bytes = -1;
+static gboolean opt_source;
 
 static GOptionEntry option_entries[] = {
   { "control", 0, 0, G_OPTION_ARG_STRING, &opt_control, "Daemon control address (serve)", "HOST:PORT" },
@@ -42,6 +45,7 @@ static GOptionEntry option_entries[] = {
   { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Listening address (sink, serve; default 127.0.0.1)", "ADDR" },
   { "port", 0, 0, G_OPTION_ARG_INT, &opt_port, "Listening port (sink, serve)", "N" },
   { "bytes", 0, 0, G_OPTION_ARG_INT64, &opt_bytes, "How many bytes to send (send)", "N" },
+  { "source", 0, 0, G_OPTION_ARG_NONE, &opt_source, "Write endlessly to every stream instead of draining it (serve)", NULL },
   { NULL }
 };
 
@@ -226,12 +230,66 @@ drain_next (Drain *drain)
                              NULL, on_drain_read, drain);
 }
 
+/* ---- serve --source: an endless stream to every connection ---- */
+
+typedef struct {
+  GIOStream *stream;
+  guint8    *buffer;
+} Flood;
+
+static void flood_next (Flood *flood);
+
+static void
+on_flood_written (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Flood *flood = user_data;
+
+  if (g_output_stream_write_finish (G_OUTPUT_STREAM (object), result, NULL) > 0)
+    {
+      flood_next (flood);
+      return;
+    }
+  /* The client went away: nothing is pending on the stream any more */
+  g_io_stream_close (flood->stream, NULL, NULL);
+  g_object_unref (flood->stream);
+  g_free (flood->buffer);
+  g_free (flood);
+}
+
+static void
+flood_next (Flood *flood)
+{
+  g_output_stream_write_async (g_io_stream_get_output_stream (flood->stream), flood->buffer,
+                               CHUNK_SIZE, G_PRIORITY_DEFAULT, NULL, on_flood_written, flood);
+}
+
+static void
+flood_start (GIOStream *stream)
+{
+  Flood *flood = g_new0 (Flood, 1);
+
+  flood->stream = g_object_ref (stream);
+  flood->buffer = g_malloc (CHUNK_SIZE);
+  for (gsize i = 0; i < CHUNK_SIZE; i++)
+    flood->buffer[i] = (guint8) (i * 7 + (i >> 9));
+  flood_next (flood);
+}
+
 static gboolean
 on_incoming (SmListener *listener,
              GIOStream  *stream,
              gpointer    user_data)
 {
-  Drain *drain = g_new0 (Drain, 1);
+  Drain *drain;
+
+  if (opt_source)
+    {
+      flood_start (stream);
+      return TRUE;
+    }
+  drain = g_new0 (Drain, 1);
 
   drain->stream = g_object_ref (stream);
   drain->buffer = g_malloc (CHUNK_SIZE);

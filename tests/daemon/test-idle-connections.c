@@ -17,6 +17,13 @@
 /* Daemon memory per idle connection that would mean it keeps buffers
  * for them (an I/O buffer is 64 KiB; the target is about 2 KiB) */
 #define MAX_KIB_PER_IDLE 8
+/* AddressSanitizer's redzones and its quarantine of freed memory (up to
+ * 256 MiB) make the daemon's RSS say nothing about what it keeps */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_MEMORY FALSE
+#else
+#define CHECK_MEMORY TRUE
+#endif
 
 static gboolean
 raise_descriptor_limit (void)
@@ -80,7 +87,8 @@ test_idle_keep_alive (void)
   g_test_message ("daemon VmRSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT
                   " KiB with %u idle keep-alive connections",
                   before_kib, after_kib, N_IDLE);
-  g_assert_cmpuint (after_kib, <=, before_kib + (guint64) N_IDLE * MAX_KIB_PER_IDLE);
+  if (CHECK_MEMORY)
+    g_assert_cmpuint (after_kib, <=, before_kib + (guint64) N_IDLE * MAX_KIB_PER_IDLE);
 
   /* New clients are served while they are held */
   for (guint i = 0; i < 50; i++)

@@ -34,8 +34,9 @@ typedef struct
   guint      n_signals;
 } ExitState;
 
-/* Every public connection costs two descriptors here; the usual soft limit
- * of 1024 would make accept() fail long before memory runs out. */
+/* Every public connection costs a descriptor here (services share theirs
+ * through yamux); the usual soft limit of 1024 would make accept() fail
+ * long before memory runs out. */
 static void
 raise_file_limit (void)
 {

@@ -210,6 +210,11 @@ sm_yamux_buffer_take (SmYamuxBuffer *buffer, guint8 *out, gsize len)
           segment_free (head);
         }
     }
+
+  /* Only an empty segment reserved at the tail can be left: an idle queue
+   * keeps no memory. */
+  if (buffer->length == 0)
+    sm_yamux_buffer_clear (buffer);
 }
 
 gsize

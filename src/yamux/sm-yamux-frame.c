@@ -160,7 +160,7 @@ sm_yamux_type_to_string (guint8 type)
 /**
  * sm_yamux_flow_init:
  * @flow: the flow state of a new stream
- * @max_window: the receive window we want; raised to
+ * @max_window: the cap of the receive window; raised to
  *   %SM_YAMUX_INITIAL_WINDOW if smaller
  */
 void
@@ -168,28 +168,30 @@ sm_yamux_flow_init (SmYamuxFlow *flow, guint32 max_window)
 {
   g_return_if_fail (flow != NULL);
 
-  flow->max_window = MAX (max_window, SM_YAMUX_INITIAL_WINDOW);
-  flow->recv_window = SM_YAMUX_INITIAL_WINDOW;
-  flow->buffered = 0;
-  flow->send_window = SM_YAMUX_INITIAL_WINDOW;
+  *flow = (SmYamuxFlow){
+    .window = SM_YAMUX_INITIAL_WINDOW,
+    .max_window = MAX (max_window, SM_YAMUX_INITIAL_WINDOW),
+    .recv_window = SM_YAMUX_INITIAL_WINDOW,
+    .send_window = SM_YAMUX_INITIAL_WINDOW,
+  };
 }
 
-/* Everything the peer may have in flight or we hold stays within
- * max_window: recv_window + buffered <= max_window. Both functions below
- * top recv_window up to that bound, as hashicorp's sendWindowUpdate does. */
+/* Everything the peer may have in flight or we hold stays within window:
+ * recv_window + buffered <= window. Both functions below top recv_window up
+ * to that bound, as hashicorp's sendWindowUpdate does. */
 static guint32
 flow_missing_window (const SmYamuxFlow *flow)
 {
-  return (flow->max_window - flow->buffered) - flow->recv_window;
+  return (flow->window - flow->buffered) - flow->recv_window;
 }
 
 /**
  * sm_yamux_flow_initial_delta:
  * @flow: the flow state
  *
- * Returns: max_window minus the initial window, now credited to the peer.
- *   Data received before this call does not change it, as long as none was
- *   consumed yet.
+ * Returns: the window not yet granted, now credited to the peer: 0 for a
+ *   new stream. Data received before this call does not change it, as long
+ *   as none was consumed yet.
  */
 guint32
 sm_yamux_flow_initial_delta (SmYamuxFlow *flow)
@@ -218,6 +220,8 @@ sm_yamux_flow_receive (SmYamuxFlow *flow, guint32 len, GError **error)
 
   flow->recv_window -= len;
   flow->buffered += len;
+  if (flow->recv_window == 0)
+    flow->peer_blocked = TRUE;
   return TRUE;
 }
 
@@ -230,10 +234,24 @@ sm_yamux_flow_consume (SmYamuxFlow *flow, guint32 len)
   g_return_val_if_fail (len <= flow->buffered, 0);
 
   flow->buffered -= len;
+  if (flow->buffered == 0 && len > 0)
+    flow->drained = TRUE;
 
   delta = flow_missing_window (flow);
-  if (delta < flow->max_window / 2)
+  if (delta < flow->window / 2)
     return 0;
+
+  /* The consumer keeps up and the window held the peer back: grow it. The
+   * delta grants the whole new window, so it stays >= window / 2. */
+  if (flow->peer_blocked && flow->drained && flow->window < flow->max_window)
+    {
+      guint32 grown = flow->window <= flow->max_window / 2 ? flow->window * 2 : flow->max_window;
+
+      delta += grown - flow->window;
+      flow->window = grown;
+    }
+  flow->peer_blocked = FALSE;
+  flow->drained = FALSE;
 
   flow->recv_window += delta;
   return delta;

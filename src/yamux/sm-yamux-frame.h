@@ -65,29 +65,48 @@ const char *sm_yamux_type_to_string (guint8 type);
  * Receive side: @recv_window is what the peer may still send us. Data that
  * arrives is buffered until the application reads it; we grant the peer more
  * window only for bytes the application consumed, and only in batches of at
- * least half of @max_window, so a slow reader stalls its own stream and
- * nothing else, and updates stay rare.
+ * least half of @window, so a slow reader stalls its own stream and nothing
+ * else, and updates stay rare. Always recv_window + buffered <= window: a
+ * stream never holds more than @window unread bytes.
+ *
+ * Window auto-tuning: @window starts at SM_YAMUX_INITIAL_WINDOW (a SYN or
+ * ACK grants nothing beyond it) and grows only while the consumer keeps up,
+ * by this rule, which needs no clock: when an update is due, if since the
+ * previous one the peer used up its whole window (@peer_blocked: the window,
+ * not our reader, was the bottleneck) and the application emptied the buffer
+ * (@drained: it reads as fast as data comes), @window doubles, up to
+ * @max_window. A reader that stalls or lags never empties its buffer while
+ * the peer is blocked, so its window stays where it is. @window never
+ * shrinks, so the peer never has more in flight than we granted, and
+ * @max_window bounds what one stream can make us buffer.
  *
  * Send side: @send_window is what we may still send.
  */
 typedef struct
 {
-  guint32 max_window;  /* our advertised receive window, >= SM_YAMUX_INITIAL_WINDOW */
-  guint32 recv_window; /* peer may send this much more */
-  guint32 buffered;    /* received, not yet consumed by the application */
-  guint32 send_window; /* we may send this much more */
+  guint32 window;           /* our receive window now: SM_YAMUX_INITIAL_WINDOW..max_window */
+  guint32 max_window;       /* the cap of auto-tuning, >= SM_YAMUX_INITIAL_WINDOW */
+  guint32 recv_window;      /* peer may send this much more */
+  guint32 buffered;         /* received, not yet consumed by the application */
+  guint32 send_window;      /* we may send this much more */
+  guint   peer_blocked : 1; /* recv_window reached 0 since our last update */
+  guint   drained : 1;      /* the application emptied the buffer since then */
 } SmYamuxFlow;
 
+/* @max_window: the cap of the receive window, raised to
+ * SM_YAMUX_INITIAL_WINDOW if smaller. */
 void     sm_yamux_flow_init (SmYamuxFlow *flow, guint32 max_window);
-/* The window update that opens (SYN) or accepts (ACK) a stream carries the
- * delta from the initial window to @max_window: returns that delta and
- * credits it to @recv_window. */
+/* The window update that opens (SYN) or accepts (ACK) a stream carries what
+ * the peer may send beyond the initial window: returns that delta (0 for a
+ * new stream, whose window is the initial one) and credits it to
+ * @recv_window. */
 guint32  sm_yamux_flow_initial_delta (SmYamuxFlow *flow);
 /* Data frame of @len bytes arrived. FALSE (SM_ERROR_PROTOCOL) if the peer
  * overran the window. */
 gboolean sm_yamux_flow_receive (SmYamuxFlow *flow, guint32 len, GError **error);
 /* The application consumed @len buffered bytes. Returns the window delta to
- * send to the peer now, or 0 if no update is due yet. */
+ * send to the peer now (growing @window by the rule above), or 0 if no
+ * update is due yet. */
 guint32  sm_yamux_flow_consume (SmYamuxFlow *flow, guint32 len);
 /* How much of @want may be sent now. */
 guint32  sm_yamux_flow_sendable (const SmYamuxFlow *flow, gsize want);

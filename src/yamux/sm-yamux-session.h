@@ -23,7 +23,9 @@ typedef enum
 
 typedef struct
 {
-  guint32 max_stream_window;       /* receive window advertised per stream */
+  guint32 max_stream_window;       /* cap of a stream's receive window: each starts at
+                                    * SM_YAMUX_INITIAL_WINDOW and grows up to this only
+                                    * while its reader keeps up (see SmYamuxFlow) */
   guint   keepalive_interval_ms;   /* ping the peer this often; 0: never */
   guint   keepalive_timeout_ms;    /* no answer to a ping this long: session dies */
   guint   write_timeout_ms;        /* output blocked this long: session dies */
@@ -35,7 +37,9 @@ typedef struct
   guint   stream_close_timeout_ms; /* after our FIN, wait this long for the peer's FIN, then RST */
 } SmYamuxConfig;
 
-#define SM_YAMUX_DEFAULT_MAX_STREAM_WINDOW    (4 * 1024 * 1024)
+/* A stream whose reader stalls makes us buffer at most max_stream_window
+ * bytes of its payload: with the default, 512 KiB per stalled stream. */
+#define SM_YAMUX_DEFAULT_MAX_STREAM_WINDOW    (512 * 1024)
 #define SM_YAMUX_DEFAULT_KEEPALIVE_INTERVAL   30000
 #define SM_YAMUX_DEFAULT_KEEPALIVE_TIMEOUT    30000
 #define SM_YAMUX_DEFAULT_WRITE_TIMEOUT        30000

@@ -76,7 +76,11 @@ stream_drop_received (SmYamuxStream *self)
 static void
 stream_credit (SmYamuxStream *self, gsize len)
 {
+  guint32 window = self->flow.window;
   guint32 delta = sm_yamux_flow_consume (&self->flow, len);
+
+  if (G_UNLIKELY (self->flow.window != window))
+    g_debug ("yamux stream %u: receive window grown to %u bytes", self->id, self->flow.window);
 
   /* After its FIN the peer sends nothing more: an update would be noise. */
   if (delta > 0 && !self->fin_received && !self->reset)
@@ -184,6 +188,22 @@ sm_yamux_stream_was_reset (SmYamuxStream *self)
   return self->reset_by_peer;
 }
 
+gsize
+sm_yamux_stream_get_buffered (SmYamuxStream *self)
+{
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (self), 0);
+
+  return sm_yamux_buffer_get_length (&self->receive_buffer);
+}
+
+guint32
+sm_yamux_stream_get_receive_window (SmYamuxStream *self)
+{
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (self), 0);
+
+  return self->flow.window;
+}
+
 /* Internal API for the session (sm-yamux-private.h) */
 
 SmYamuxStream *
@@ -269,6 +289,8 @@ sm_yamux_stream_receive_from (SmYamuxStream        *self,
   n = g_pollable_input_stream_read_nonblocking (input, space, *requested, NULL, error);
   if (n > 0)
     sm_yamux_buffer_commit (&self->receive_buffer, n);
+  else if (sm_yamux_buffer_get_length (&self->receive_buffer) == 0)
+    sm_yamux_buffer_clear (&self->receive_buffer); /* the segment reserved for nothing */
   return n;
 }
 

@@ -32,5 +32,9 @@ SmYamuxSession *sm_yamux_stream_get_session (SmYamuxStream *self);
 void            sm_yamux_stream_reset (SmYamuxStream *self);
 /* TRUE if the peer reset it */
 gboolean        sm_yamux_stream_was_reset (SmYamuxStream *self);
+/* Received bytes not yet read: never more than the receive window */
+gsize           sm_yamux_stream_get_buffered (SmYamuxStream *self);
+/* Our receive window now (auto-tuned, see SmYamuxFlow) */
+guint32         sm_yamux_stream_get_receive_window (SmYamuxStream *self);
 
 G_END_DECLS

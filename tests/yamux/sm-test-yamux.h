@@ -43,6 +43,9 @@ void sm_test_yamux_config_init (SmYamuxConfig *config);
 /* For g_test_add (): nothing runs until one of the start functions */
 void sm_test_yamux_setup (SmTestYamux *fixture, gconstpointer data);
 void sm_test_yamux_teardown (SmTestYamux *fixture, gconstpointer data);
+/* Adds the test @func of a fixture with those */
+#define SM_TEST_YAMUX_ADD(path, func, data) \
+  g_test_add ((path), SmTestYamux, (data), sm_test_yamux_setup, (func), sm_test_yamux_teardown)
 
 /* Both sessions; NULL configs mean sm_test_yamux_config_init () */
 void             sm_test_yamux_start (SmTestYamux         *fixture,

@@ -159,8 +159,26 @@ test_type_to_string (void)
 static void
 assert_flow_bounded (const SmYamuxFlow *flow)
 {
-  /* The peer can never have more in flight and unread than max_window */
-  g_assert_cmpuint ((guint64) flow->recv_window + flow->buffered, <=, flow->max_window);
+  /* The peer can never have more in flight and unread than the window,
+   * which stays within its bounds */
+  g_assert_cmpuint ((guint64) flow->recv_window + flow->buffered, <=, flow->window);
+  g_assert_cmpuint (flow->window, >=, SM_YAMUX_INITIAL_WINDOW);
+  g_assert_cmpuint (flow->window, <=, flow->max_window);
+}
+
+/* A reader that keeps up with a peer held back by the window: the peer
+ * sends all it may, the application reads all of it. Returns the update. */
+static guint32
+flow_round_keeping_up (SmYamuxFlow *flow)
+{
+  guint32 before = flow->window;
+  guint32 delta;
+
+  g_assert_true (sm_yamux_flow_receive (flow, flow->recv_window, NULL));
+  delta = sm_yamux_flow_consume (flow, flow->buffered);
+  assert_flow_bounded (flow);
+  g_assert_cmpuint (flow->window, >=, before);
+  return delta;
 }
 
 static void
@@ -169,6 +187,7 @@ test_flow_init (void)
   SmYamuxFlow flow;
 
   sm_yamux_flow_init (&flow, 0);
+  g_assert_cmpuint (flow.window, ==, SM_YAMUX_INITIAL_WINDOW);
   g_assert_cmpuint (flow.max_window, ==, SM_YAMUX_INITIAL_WINDOW);
   g_assert_cmpuint (flow.recv_window, ==, SM_YAMUX_INITIAL_WINDOW);
   g_assert_cmpuint (flow.send_window, ==, SM_YAMUX_INITIAL_WINDOW);
@@ -177,12 +196,15 @@ test_flow_init (void)
   sm_yamux_flow_init (&flow, SM_YAMUX_INITIAL_WINDOW - 1);
   g_assert_cmpuint (flow.max_window, ==, SM_YAMUX_INITIAL_WINDOW);
 
+  /* The cap is not granted up front */
   sm_yamux_flow_init (&flow, 16 * MiB);
+  g_assert_cmpuint (flow.window, ==, SM_YAMUX_INITIAL_WINDOW);
   g_assert_cmpuint (flow.max_window, ==, 16 * MiB);
   g_assert_cmpuint (flow.recv_window, ==, SM_YAMUX_INITIAL_WINDOW);
   g_assert_cmpuint (flow.send_window, ==, SM_YAMUX_INITIAL_WINDOW);
 }
 
+/* SYN and ACK grant nothing beyond the initial window, whatever the cap */
 static void
 test_flow_initial_delta (void)
 {
@@ -192,13 +214,11 @@ test_flow_initial_delta (void)
   g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 0);
   g_assert_cmpuint (flow.recv_window, ==, SM_YAMUX_INITIAL_WINDOW);
 
-  sm_yamux_flow_init (&flow, 1 * MiB);
-  g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 1 * MiB - SM_YAMUX_INITIAL_WINDOW);
-  g_assert_cmpuint (flow.recv_window, ==, 1 * MiB);
-  g_assert_cmpuint (flow.send_window, ==, SM_YAMUX_INITIAL_WINDOW);
-  /* Credited once only */
+  sm_yamux_flow_init (&flow, 4 * MiB);
   g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 0);
-  g_assert_cmpuint (flow.recv_window, ==, 1 * MiB);
+  g_assert_cmpuint (flow.recv_window, ==, SM_YAMUX_INITIAL_WINDOW);
+  g_assert_cmpuint (flow.send_window, ==, SM_YAMUX_INITIAL_WINDOW);
+  assert_flow_bounded (&flow);
 }
 
 /* Data that arrived with the SYN, before the stream is accepted */
@@ -209,9 +229,152 @@ test_flow_initial_delta_after_data (void)
 
   sm_yamux_flow_init (&flow, 1 * MiB);
   g_assert_true (sm_yamux_flow_receive (&flow, 1000, NULL));
-  g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 1 * MiB - SM_YAMUX_INITIAL_WINDOW);
-  g_assert_cmpuint (flow.recv_window, ==, 1 * MiB - 1000);
+  g_assert_cmpuint (sm_yamux_flow_initial_delta (&flow), ==, 0);
+  g_assert_cmpuint (flow.recv_window, ==, SM_YAMUX_INITIAL_WINDOW - 1000);
   assert_flow_bounded (&flow);
+}
+
+/* Each round the peer used the whole window and the reader emptied the
+ * buffer: the window doubles up to the cap, and each update grants it all. */
+static void
+test_flow_grow_keeping_up (void)
+{
+  const guint32 expected[] = { 512 * KiB, 1 * MiB, 2 * MiB, 2 * MiB, 2 * MiB };
+  SmYamuxFlow flow;
+
+  sm_yamux_flow_init (&flow, 2 * MiB);
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_assert_cmpuint (flow_round_keeping_up (&flow), ==, expected[i]);
+      g_assert_cmpuint (flow.window, ==, expected[i]);
+      g_assert_cmpuint (flow.recv_window, ==, expected[i]);
+    }
+
+  /* Growth is the same when the reader takes it in small steps, as long as
+   * it empties the buffer before the update is due. */
+  sm_yamux_flow_init (&flow, 1 * MiB);
+  g_assert_true (sm_yamux_flow_receive (&flow, 100 * KiB, NULL));
+  g_assert_cmpuint (sm_yamux_flow_consume (&flow, 100 * KiB), ==, 0);
+  g_assert_true (sm_yamux_flow_receive (&flow, 156 * KiB, NULL));
+  g_assert_cmpuint (sm_yamux_flow_consume (&flow, 28 * KiB), ==, 512 * KiB - 128 * KiB);
+  g_assert_cmpuint (flow.window, ==, 512 * KiB);
+  assert_flow_bounded (&flow);
+}
+
+/* A reader that stalls, or lags and never empties its buffer, keeps the
+ * window it has, however long the peer pushes. */
+static void
+test_flow_no_growth_while_stalled (void)
+{
+  SmYamuxFlow flow;
+
+  sm_yamux_flow_init (&flow, 4 * MiB);
+  g_assert_true (sm_yamux_flow_receive (&flow, SM_YAMUX_INITIAL_WINDOW, NULL));
+  g_assert_false (sm_yamux_flow_receive (&flow, 1, NULL));
+  g_assert_cmpuint (flow.buffered, ==, SM_YAMUX_INITIAL_WINDOW);
+
+  for (guint i = 0; i < 100; i++)
+    {
+      /* Reads half of what waits, the peer refills at once */
+      g_assert_cmpuint (sm_yamux_flow_consume (&flow, flow.buffered / 2), ==, flow.window / 2);
+      g_assert_cmpuint (flow.window, ==, SM_YAMUX_INITIAL_WINDOW);
+      g_assert_true (sm_yamux_flow_receive (&flow, flow.recv_window, NULL));
+      assert_flow_bounded (&flow);
+    }
+  g_assert_cmpuint (flow.buffered, ==, SM_YAMUX_INITIAL_WINDOW);
+
+  /* A window grown earlier stays when the reader stops: nothing the peer
+   * was granted is taken back, and nothing more is granted. */
+  sm_yamux_flow_init (&flow, 4 * MiB);
+  flow_round_keeping_up (&flow);
+  g_assert_cmpuint (flow.window, ==, 512 * KiB);
+  g_assert_true (sm_yamux_flow_receive (&flow, flow.recv_window, NULL));
+  g_assert_cmpuint (sm_yamux_flow_consume (&flow, 0), ==, 0);
+  g_assert_cmpuint (flow.window, ==, 512 * KiB);
+  g_assert_cmpuint (flow.buffered, ==, 512 * KiB);
+}
+
+/* A reader that keeps up with a peer that never fills the window: the
+ * window is not what limits the peer, so it does not grow. */
+static void
+test_flow_no_growth_without_need (void)
+{
+  SmYamuxFlow flow;
+
+  sm_yamux_flow_init (&flow, 4 * MiB);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_assert_true (sm_yamux_flow_receive (&flow, 96 * KiB, NULL));
+      sm_yamux_flow_consume (&flow, 96 * KiB);
+      assert_flow_bounded (&flow);
+    }
+  g_assert_cmpuint (flow.window, ==, SM_YAMUX_INITIAL_WINDOW);
+}
+
+/* The window grows up to the cap and stops there, also for a cap that is
+ * not a power of two, and not at all for the smallest cap */
+static void
+test_flow_grow_cap (void)
+{
+  SmYamuxFlow flow;
+
+  sm_yamux_flow_init (&flow, 768 * KiB);
+  g_assert_cmpuint (flow_round_keeping_up (&flow), ==, 512 * KiB);
+  g_assert_cmpuint (flow_round_keeping_up (&flow), ==, 768 * KiB);
+  for (guint i = 0; i < 10; i++)
+    g_assert_cmpuint (flow_round_keeping_up (&flow), ==, 768 * KiB);
+  g_assert_cmpuint (flow.window, ==, 768 * KiB);
+
+  sm_yamux_flow_init (&flow, 0);
+  for (guint i = 0; i < 10; i++)
+    g_assert_cmpuint (flow_round_keeping_up (&flow), ==, SM_YAMUX_INITIAL_WINDOW);
+  g_assert_cmpuint (flow.window, ==, SM_YAMUX_INITIAL_WINDOW);
+}
+
+/* Random arrivals and reads: the peer never has more in flight and unread
+ * than the window, which never shrinks and never passes the cap. */
+static void
+test_flow_invariants (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (42);
+  guint n_grown = 0;
+
+  for (guint run = 0; run < 50; run++)
+    {
+      guint32 cap = g_rand_int_range (rand, 0, 8 * MiB);
+      guint32 granted = SM_YAMUX_INITIAL_WINDOW; /* sum of what we granted minus what came */
+      SmYamuxFlow flow;
+
+      sm_yamux_flow_init (&flow, cap);
+      for (guint step = 0; step < 2000; step++)
+        {
+          guint32 window = flow.window;
+
+          if (g_rand_boolean (rand))
+            {
+              guint32 len = g_rand_int_range (rand, 0, (gint32) flow.recv_window + 1);
+
+              g_assert_true (sm_yamux_flow_receive (&flow, len, NULL));
+              granted -= len;
+            }
+          else
+            {
+              guint32 len = g_rand_boolean (rand)
+                                ? flow.buffered
+                                : (guint32) g_rand_int_range (rand, 0, (gint32) flow.buffered + 1);
+              guint32 delta = sm_yamux_flow_consume (&flow, len);
+
+              g_assert_true (delta == 0 || delta >= flow.window / 2);
+              granted += delta;
+            }
+          assert_flow_bounded (&flow);
+          g_assert_cmpuint (flow.recv_window, ==, granted);
+          g_assert_cmpuint (flow.window, >=, window);
+        }
+      n_grown += flow.window > SM_YAMUX_INITIAL_WINDOW;
+    }
+  /* The walk did exercise growth */
+  g_assert_cmpuint (n_grown, >, 0);
 }
 
 static void
@@ -276,8 +439,12 @@ test_flow_consume_large_window (void)
 {
   SmYamuxFlow flow;
 
+  /* A reader that kept up for two rounds got the whole 1 MiB */
   sm_yamux_flow_init (&flow, 1 * MiB);
-  sm_yamux_flow_initial_delta (&flow);
+  flow_round_keeping_up (&flow);
+  flow_round_keeping_up (&flow);
+  g_assert_cmpuint (flow.window, ==, 1 * MiB);
+  g_assert_cmpuint (flow.recv_window, ==, 1 * MiB);
 
   g_assert_true (sm_yamux_flow_receive (&flow, 600 * KiB, NULL));
   g_assert_cmpuint (flow.recv_window, ==, 424 * KiB);
@@ -382,6 +549,11 @@ main (int argc, char **argv)
   g_test_add_func ("/yamux-frame/flow/init", test_flow_init);
   g_test_add_func ("/yamux-frame/flow/initial-delta", test_flow_initial_delta);
   g_test_add_func ("/yamux-frame/flow/initial-delta-after-data", test_flow_initial_delta_after_data);
+  g_test_add_func ("/yamux-frame/flow/grow-keeping-up", test_flow_grow_keeping_up);
+  g_test_add_func ("/yamux-frame/flow/no-growth-while-stalled", test_flow_no_growth_while_stalled);
+  g_test_add_func ("/yamux-frame/flow/no-growth-without-need", test_flow_no_growth_without_need);
+  g_test_add_func ("/yamux-frame/flow/grow-cap", test_flow_grow_cap);
+  g_test_add_func ("/yamux-frame/flow/invariants", test_flow_invariants);
   g_test_add_func ("/yamux-frame/flow/receive-overrun", test_flow_receive_overrun);
   g_test_add_func ("/yamux-frame/flow/consume-batched", test_flow_consume_batched);
   g_test_add_func ("/yamux-frame/flow/consume-large-window", test_flow_consume_large_window);

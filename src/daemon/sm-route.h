@@ -80,9 +80,10 @@ void sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_ou
 #define SM_ROUTE_MAX_IDLE_STREAMS 32
 /* Unused this long, an idle stream is closed: a route keeps idle only the
  * streams its traffic reuses. A new stream costs little, so this is short;
- * it also bounds how long the daemon's own GoAway (which a route cannot
- * see) leaves idle streams open. */
-#define SM_ROUTE_IDLE_STREAM_TIMEOUT_US (5 * G_USEC_PER_SEC)
+ * it also bounds how long the daemon's own GoAway, which a route does not
+ * see unless sm_route_close_idle_streams() is called, leaves idle streams
+ * open and holding up the drain. */
+#define SM_ROUTE_IDLE_STREAM_TIMEOUT_US (2 * G_USEC_PER_SEC)
 
 /* The idle stream kept last, or NULL if none is left. *@watch: a read watch
  * on it (attached; the caller sets its callback) or NULL. The stream counts

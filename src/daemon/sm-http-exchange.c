@@ -678,9 +678,11 @@ finish_exchange (SmHttpExchange *self)
     self->keep_alive = FALSE;
 
   keep_alive = self->keep_alive;
+  /* The stream can serve another connection even if this one closes, but
+   * an HTTP/1.0 request went out as one: its service may close after it */
   reusable = self->request_body.done && self->response->keep_alive && !self->up_in.eof &&
              !self->upstream_write_failed && sm_http_buffer_length (&self->up_in) == 0 &&
-             keep_alive;
+             self->request->version == SOUP_HTTP_1_1;
   drop_upstream (self, reusable, !self->request_body.done);
   sm_http_exchange_reset (self);
   self->vtable->response_queued (self->connection, keep_alive);

@@ -143,6 +143,41 @@ test_clients_taking_turns_share_a_stream (void)
   fixture_teardown (&fixture);
 }
 
+static gpointer
+closing_client (gpointer data)
+{
+  Fixture *fixture = data;
+  g_autoptr(SmTestHttpConnection) closing = sm_test_http_connect (fixture->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sm_test_http_send (closing, "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  reply = sm_test_http_receive (closing, "GET", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 200);
+  g_assert_false (reply->keep_alive);
+  g_assert_true (sm_test_http_closed_by_peer (closing));
+
+  fixture->clients[0] = sm_test_http_connect (fixture->port);
+  assert_get (fixture->clients[0], "/next");
+  sm_test_signal_int (&fixture->done, 1);
+  return NULL;
+}
+
+/* A connection that closes after its response leaves its stream to the
+ * others */
+static void
+test_closing_client_leaves_its_stream (void)
+{
+  Fixture fixture;
+
+  fixture_setup (&fixture, NULL);
+  run_client (&fixture, "closing client", closing_client);
+
+  g_assert_cmpuint (sm_test_service_get_n_accepted (fixture.service), ==, 1);
+  fixture_teardown (&fixture);
+}
+
 /* ---- Many idle keep-alive clients ---- */
 
 static gpointer
@@ -370,6 +405,8 @@ main (int   argc,
 
   g_test_add_func ("/http/pool/clients-taking-turns-share-a-stream",
                    test_clients_taking_turns_share_a_stream);
+  g_test_add_func ("/http/pool/closing-client-leaves-its-stream",
+                   test_closing_client_leaves_its_stream);
   g_test_add_func ("/http/pool/idle-clients-leave-bounded-streams",
                    test_idle_clients_leave_bounded_streams);
   g_test_add_data_func ("/http/pool/service-closes-idle-stream", GINT_TO_POINTER (FALSE),

@@ -98,16 +98,40 @@ run_client (Fixture     *fixture,
   sm_test_thread_join (thread, TIMEOUT_MS);
 }
 
+/* The responder's answer to "GET @path" */
+static void
+assert_response (SmTestHttpConnection *connection,
+                 const char           *path,
+                 gboolean              keep_alive)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SmTestHttpReply) reply = sm_test_http_receive (connection, "GET", &error);
+  g_autofree char *expected = g_strdup_printf ("pool GET %s\n", path);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 200);
+  g_assert_cmpint (reply->keep_alive, ==, keep_alive);
+  g_assert_cmpstr (sm_test_http_reply_text (reply), ==, expected);
+}
+
+/* "GET @path", keep-alive, with @extra_fields ("" or lines ending in CRLF) */
+static void
+send_get (SmTestHttpConnection *connection,
+          const char           *path,
+          const char           *extra_fields)
+{
+  g_autofree char *request = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path,
+                                              extra_fields);
+
+  sm_test_http_send (connection, request);
+}
+
 static void
 assert_get (SmTestHttpConnection *connection,
             const char           *path)
 {
-  g_autoptr(SmTestHttpReply) reply = sm_test_http_get (connection, "x", path);
-  g_autofree char *expected = g_strdup_printf ("pool GET %s\n", path);
-
-  g_assert_cmpuint (reply->status, ==, 200);
-  g_assert_true (reply->keep_alive);
-  g_assert_cmpstr (sm_test_http_reply_text (reply), ==, expected);
+  send_get (connection, path, "");
+  assert_response (connection, path, TRUE);
 }
 
 /* ---- Clients taking turns ---- */
@@ -148,14 +172,9 @@ closing_client (gpointer data)
 {
   Fixture *fixture = data;
   g_autoptr(SmTestHttpConnection) closing = sm_test_http_connect (fixture->port);
-  g_autoptr(SmTestHttpReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
 
-  sm_test_http_send (closing, "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  reply = sm_test_http_receive (closing, "GET", &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (reply->status, ==, 200);
-  g_assert_false (reply->keep_alive);
+  send_get (closing, "/last", "Connection: close\r\n");
+  assert_response (closing, "/last", FALSE);
   g_assert_true (sm_test_http_closed_by_peer (closing));
 
   fixture->clients[0] = sm_test_http_connect (fixture->port);
@@ -184,25 +203,18 @@ static gpointer
 many_clients_send (gpointer data)
 {
   Fixture *fixture = data;
+  char path[32];
 
   for (guint i = 0; i < N_IDLE_CLIENTS; i++)
     {
-      g_autofree char *request = g_strdup_printf ("GET /c%u HTTP/1.1\r\nHost: x\r\n\r\n", i);
-
+      g_snprintf (path, sizeof path, "/c%u", i);
       fixture->clients[i] = sm_test_http_connect (fixture->port);
-      sm_test_http_send (fixture->clients[i], request);
+      send_get (fixture->clients[i], path, "");
     }
   for (guint i = 0; i < N_IDLE_CLIENTS; i++)
     {
-      g_autoptr(SmTestHttpReply) reply = NULL;
-      g_autoptr(GError) error = NULL;
-      g_autofree char *expected = g_strdup_printf ("pool GET /c%u\n", i);
-
-      reply = sm_test_http_receive (fixture->clients[i], "GET", &error);
-      g_assert_no_error (error);
-      g_assert_cmpuint (reply->status, ==, 200);
-      g_assert_true (reply->keep_alive);
-      g_assert_cmpstr (sm_test_http_reply_text (reply), ==, expected);
+      g_snprintf (path, sizeof path, "/c%u", i);
+      assert_response (fixture->clients[i], path, TRUE);
     }
   sm_test_signal_int (&fixture->done, 1);
   return NULL;

@@ -599,7 +599,8 @@ listen_plain (Bench           *bench,
   address = listen_address_new (opt_address, opt_listen_port, error);
   if (address == NULL)
     return FALSE;
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 1024);
+  /* As the daemon's: thousands of clients may connect at once */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 4096);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,
                                       G_SOCKET_PROTOCOL_TCP, NULL, NULL, error))
     return FALSE;

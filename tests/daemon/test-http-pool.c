@@ -9,7 +9,8 @@
  * The daemon is a process; the service runs in this process on the raw
  * yamux session (SmTestService), so the test sees every stream it gets
  * and when the daemon closes one. Clients are blocking sockets in worker
- * threads.
+ * threads. The route's pool itself is also tested in process, on routes
+ * over socketpairs (sm-test-routes).
  */
 #include "config.h"
 
@@ -18,6 +19,8 @@
 #include "sm-route.h"
 #include "sm-test-http-client.h"
 #include "sm-test-http-responder.h"
+#include "sm-test-routes.h"
+#include "sm-test-support.h"
 #include "sm-test-util.h"
 
 #define TIMEOUT_MS 60000
@@ -409,11 +412,128 @@ test_sigterm_with_idle_streams (void)
   fixture_teardown (&fixture);
 }
 
+/* ---- The route's pool, in process ---- */
+
+static SmYamuxStream *
+open_stream (SmRoute *route)
+{
+  g_autoptr(GError) error = NULL;
+  SmYamuxStream *stream = sm_route_open_stream (route, &error);
+
+  g_assert_no_error (error);
+  return stream;
+}
+
+/* Opens @n streams, uses them and keeps them idle */
+static void
+keep_new_streams (SmRoute *route,
+                  guint    n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      SmYamuxStream *stream = open_stream (route);
+
+      sm_route_stream_finished (route, 0, 0);
+      g_assert_true (sm_route_keep_idle_stream (route, stream, NULL));
+    }
+}
+
+/* At most SM_ROUTE_MAX_IDLE_STREAMS are kept; the last kept is taken
+ * first, with its read watch, and counts as active again */
+static void
+test_route_pool_bound_and_order (void)
+{
+  SmTestRoutes routes;
+  SmRoute *route;
+  g_autoptr(SmYamuxStream) last = NULL;
+  g_autoptr(SmYamuxStream) extra = NULL;
+  g_autoptr(SmYamuxStream) taken = NULL;
+  GSource *watch = NULL;
+
+  sm_test_routes_init (&routes);
+  route = sm_test_routes_add (&routes, "", "");
+  keep_new_streams (route, SM_ROUTE_MAX_IDLE_STREAMS - 1);
+  last = open_stream (route);
+  sm_route_stream_finished (route, 0, 0);
+  g_assert_true (sm_route_keep_idle_stream (route, g_object_ref (last), NULL));
+  g_assert_cmpuint (sm_route_get_idle_streams (route), ==, SM_ROUTE_MAX_IDLE_STREAMS);
+  g_assert_cmpuint (sm_route_get_active_streams (route), ==, 0);
+
+  /* Full: the caller closes it */
+  extra = open_stream (route);
+  g_assert_false (sm_route_keep_idle_stream (route, extra, NULL));
+  sm_route_stream_finished (route, 0, 0);
+  g_io_stream_close (G_IO_STREAM (extra), NULL, NULL);
+
+  taken = sm_route_take_idle_stream (route, &watch);
+  g_assert_true (taken == last);
+  g_assert_nonnull (watch);
+  g_assert_false (g_source_is_destroyed (watch));
+  g_assert_cmpuint (sm_route_get_idle_streams (route), ==, SM_ROUTE_MAX_IDLE_STREAMS - 1);
+  g_assert_cmpuint (sm_route_get_active_streams (route), ==, 1);
+  g_assert_cmpuint (sm_route_get_total_streams (route), ==, SM_ROUTE_MAX_IDLE_STREAMS + 1);
+
+  /* Back, with its watch */
+  sm_route_stream_finished (route, 0, 0);
+  g_assert_true (sm_route_keep_idle_stream (route, g_steal_pointer (&taken), watch));
+  sm_route_close_idle_streams (route);
+  g_assert_cmpuint (sm_route_get_idle_streams (route), ==, 0);
+  g_assert_null (sm_route_take_idle_stream (route, &watch));
+  g_assert_null (watch);
+  sm_test_routes_clear (&routes);
+}
+
+/* A route going away closes its idle streams and keeps no more */
+static void
+test_route_pool_gone (void)
+{
+  SmTestRoutes routes;
+  SmRoute *route;
+  g_autoptr(SmYamuxStream) stream = NULL;
+  GSource *watch = NULL;
+
+  sm_test_routes_init (&routes);
+  route = sm_test_routes_add (&routes, "", "");
+  keep_new_streams (route, 3);
+  stream = open_stream (route);
+  sm_route_stream_finished (route, 0, 0);
+
+  sm_test_routes_leave (&routes, route);
+  g_assert_cmpuint (sm_route_get_idle_streams (route), ==, 0);
+  g_assert_false (sm_route_keep_idle_stream (route, stream, NULL));
+  g_assert_null (sm_route_take_idle_stream (route, &watch));
+  sm_test_routes_clear (&routes);
+}
+
+static gboolean
+no_idle_stream (gpointer data)
+{
+  return sm_route_get_idle_streams (data) == 0;
+}
+
+/* Unused for SM_ROUTE_IDLE_STREAM_TIMEOUT_US, idle streams close */
+static void
+test_route_pool_timeout (void)
+{
+  SmTestRoutes routes;
+  SmRoute *route;
+
+  sm_test_routes_init (&routes);
+  route = sm_test_routes_add (&routes, "", "");
+  keep_new_streams (route, 2);
+  g_assert_true (sm_test_wait_until (no_idle_stream, route, TIMEOUT_MS));
+  sm_test_routes_clear (&routes);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/http/pool/route/bound-and-order", test_route_pool_bound_and_order);
+  g_test_add_func ("/http/pool/route/gone-closes-idle-streams", test_route_pool_gone);
+  g_test_add_func ("/http/pool/route/idle-streams-time-out", test_route_pool_timeout);
 
   g_test_add_func ("/http/pool/clients-taking-turns-share-a-stream",
                    test_clients_taking_turns_share_a_stream);

@@ -15,11 +15,15 @@
  * response) empty a queue and start a new segment every time. So each
  * thread keeps a few freed segments of both bounds for reuse, freed when
  * the thread ends. Sessions and their streams live in one thread, so the
- * cache needs no lock.
+ * cache needs no lock. It is small, as it is never given back: what a burst
+ * (many stalled streams, say) freed beyond it goes back to malloc. Big
+ * segments churn in bulk transfers, where a stream's window (512 KiB by
+ * default) holds 8 of them and the write queue (about 1 MiB) 16.
  */
-#define SEGMENT_MIN_SIZE   (4 * 1024)
-#define SEGMENT_MAX_SIZE   (64 * 1024)
-#define SEGMENT_CACHE_SIZE 64 /* of each size: 4.25 MiB per thread at most */
+#define SEGMENT_MIN_SIZE         (4 * 1024)
+#define SEGMENT_MAX_SIZE         (64 * 1024)
+#define SEGMENT_CACHE_SMALL_SIZE 64 /* 256 KiB */
+#define SEGMENT_CACHE_BIG_SIZE   16 /* 1 MiB */
 
 struct _SmYamuxSegment
 {
@@ -112,8 +116,10 @@ static void
 segment_free (SmYamuxSegment *segment)
 {
   SegmentList *cached = segment_cache_get (segment->size);
+  guint        limit =
+      segment->size == SEGMENT_MIN_SIZE ? SEGMENT_CACHE_SMALL_SIZE : SEGMENT_CACHE_BIG_SIZE;
 
-  if (cached != NULL && cached->len < SEGMENT_CACHE_SIZE)
+  if (cached != NULL && cached->len < limit)
     {
       segment->next = cached->head;
       cached->head = segment;

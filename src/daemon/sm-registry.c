@@ -370,10 +370,14 @@ sm_registry_shutdown (SmRegistry *self)
       sm_port_stop_listening (value);
       for (guint i = 0; i < routes->len; i++)
         {
-          SmYamuxSession *session = sm_route_get_session (g_ptr_array_index (routes, i));
+          SmRoute        *route = g_ptr_array_index (routes, i);
+          SmYamuxSession *session = sm_route_get_session (route);
 
           if (session != NULL && !sm_yamux_session_is_closed (session))
             sm_yamux_session_go_away (session, SM_YAMUX_GO_AWAY_NORMAL);
+          /* Draining: no request will take them, and the drain waits for
+           * every stream to close */
+          sm_route_close_idle_streams (route);
         }
     }
 }

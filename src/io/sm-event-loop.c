@@ -41,6 +41,7 @@ struct _SmEventWatch
 
   int                    fd;         /* -1: not pollable here, GSources instead */
   gboolean               layered;    /* streams above the descriptor's (TLS) */
+  gboolean               notified;   /* no descriptor: the streams say when they may be ready */
   guint32                registered; /* EPOLLIN | EPOLLOUT in the set */
   gboolean               reading;
   gboolean               writing;
@@ -413,12 +414,16 @@ stream_poll_fd (GObject *stream, GIOCondition condition, gboolean *ready_above)
   return -1;
 }
 
-/* Whether a stream above the descriptor is ready by itself */
+/* Whether a stream above the descriptor, or a stream without one, is
+ * ready by itself */
 static gboolean
 watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition)
 {
   gboolean ready = FALSE;
 
+  if (watch->notified)
+    return condition == G_IO_IN ? g_pollable_input_stream_is_readable (watch->input)
+                                : g_pollable_output_stream_is_writable (watch->output);
   if (!watch->layered)
     return FALSE;
   stream_poll_fd (condition == G_IO_IN ? G_OBJECT (watch->input) : G_OBJECT (watch->output),
@@ -426,14 +431,15 @@ watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition)
   return ready;
 }
 
-/* A TLS stream may hold decrypted bytes its socket no longer signals:
- * such a watch is dispatched from the pending queue */
+/* A TLS stream may hold decrypted bytes its socket no longer signals,
+ * and streams without a descriptor are ready by themselves: such watches
+ * are dispatched from the pending queue */
 static void
 watch_check_pending (SmEventWatch *watch)
 {
   gboolean ready;
 
-  if (watch->fd < 0 || !watch->layered || watch->is_pending)
+  if (watch->is_pending || !(watch->notified || (watch->fd >= 0 && watch->layered)))
     return;
   ready = (watch->reading && watch_ready_without_fd (watch, G_IO_IN)) ||
           (watch->writing && watch_ready_without_fd (watch, G_IO_OUT));
@@ -441,6 +447,26 @@ watch_check_pending (SmEventWatch *watch)
     return;
   watch->is_pending = TRUE;
   g_queue_push_tail_link (&watch->loop->pending, &watch->pending_link);
+}
+
+/* A notifying stream may have become ready */
+static void
+on_stream_notify (gpointer user_data)
+{
+  SmEventWatch *watch = user_data;
+
+  if (!watch->dead && (watch->reading || watch->writing))
+    watch_check_pending (watch);
+}
+
+static gboolean
+stream_notifies (GObject *stream)
+{
+  if (SM_IS_POLLABLE_INPUT_STREAM (stream))
+    return SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->notifies;
+  if (SM_IS_POLLABLE_OUTPUT_STREAM (stream))
+    return SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->notifies;
+  return FALSE;
 }
 
 static gboolean
@@ -525,7 +551,30 @@ sm_event_watch_new (GPollableInputStream  *input,
   out_fd = stream_poll_fd (G_OBJECT (output), G_IO_OUT, &unused);
   watch->fd = in_fd >= 0 && in_fd == out_fd ? in_fd : -1;
   watch->layered = sm_stream_get_socket (G_OBJECT (input)) == NULL;
+  watch->notified =
+      watch->fd < 0 && stream_notifies (G_OBJECT (input)) && stream_notifies (G_OBJECT (output));
+  if (watch->notified)
+    {
+      sm_pollable_input_stream_set_notify (SM_POLLABLE_INPUT_STREAM (input), on_stream_notify,
+                                           watch);
+      sm_pollable_output_stream_set_notify (SM_POLLABLE_OUTPUT_STREAM (output), on_stream_notify,
+                                            watch);
+    }
   return watch;
+}
+
+void
+sm_event_watch_set_callbacks (SmEventWatch *watch,
+                              SmEventFunc   on_readable,
+                              SmEventFunc   on_writable,
+                              gpointer      user_data)
+{
+  g_return_if_fail (watch != NULL && !watch->dead);
+  g_return_if_fail (on_readable != NULL && on_writable != NULL);
+
+  watch->on_readable = on_readable;
+  watch->on_writable = on_writable;
+  watch->user_data = user_data;
 }
 
 gboolean
@@ -533,7 +582,7 @@ sm_event_watch_is_polled (SmEventWatch *watch)
 {
   g_return_val_if_fail (watch != NULL, FALSE);
 
-  return watch->fd >= 0;
+  return watch->fd >= 0 || watch->notified;
 }
 
 void
@@ -546,6 +595,11 @@ sm_event_watch_update (SmEventWatch *watch, gboolean reading, gboolean writing)
   watch->reading = reading;
   watch->writing = writing;
 
+  if (watch->notified)
+    {
+      watch_check_pending (watch);
+      return;
+    }
   if (watch->fd < 0)
     {
       fallback_update (&watch->read_source, reading, create_read_source, watch->input,
@@ -600,6 +654,11 @@ sm_event_watch_free (SmEventWatch *watch)
   watch->is_pending = FALSE;
   sm_source_clear (&watch->read_source);
   sm_source_clear (&watch->write_source);
+  if (watch->notified)
+    {
+      sm_pollable_input_stream_set_notify (SM_POLLABLE_INPUT_STREAM (watch->input), NULL, watch);
+      sm_pollable_output_stream_set_notify (SM_POLLABLE_OUTPUT_STREAM (watch->output), NULL, watch);
+    }
   g_clear_object (&watch->input);
   g_clear_object (&watch->output);
   watch->dead = TRUE;

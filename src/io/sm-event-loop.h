@@ -31,8 +31,10 @@ typedef void (*SmEventFunc) (gpointer user_data);
  *
  * A GSocketConnection's streams, and streams that tell their base stream
  * (SmPollableInputStream's get_poll_base, as TLS streams do) down to a
- * socket, are watched in the epoll set: no GSource at all. Any other
- * stream gets a GSource while it is watched, as before.
+ * socket, are watched in the epoll set; streams that say when they may
+ * have become ready (SmPollableInputStream's notifies, as yamux streams
+ * do) are dispatched from the loop's pending queue: no GSource at all.
+ * Any other stream gets a GSource while it is watched.
  */
 typedef struct _SmEventWatch SmEventWatch;
 
@@ -42,6 +44,11 @@ SmEventWatch                *sm_event_watch_new (GPollableInputStream  *input,
                                                  SmEventFunc            on_writable,
                                                  gpointer               user_data,
                                                  const char            *name);
+/* Who is called from now on (a pooled stream changes hands) */
+void                         sm_event_watch_set_callbacks (SmEventWatch *watch,
+                                                           SmEventFunc   on_readable,
+                                                           SmEventFunc   on_writable,
+                                                           gpointer      user_data);
 /* What is wanted now; costs a system call only when it changes */
 void     sm_event_watch_update (SmEventWatch *watch, gboolean reading, gboolean writing);
 /* Safe from the watch's own callbacks: nothing runs for it afterwards */

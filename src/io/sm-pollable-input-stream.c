@@ -4,14 +4,20 @@
 #include "sm-pollable-source.h"
 #include "sm-pollable-stream-private.h"
 
+typedef struct
+{
+  void (*notify) (gpointer user_data);
+  gpointer notify_data;
+} SmPollableInputStreamPrivate;
+
 static void sm_pollable_input_stream_pollable_iface_init (GPollableInputStreamInterface *iface);
 
-G_DEFINE_ABSTRACT_TYPE_WITH_CODE (
-    SmPollableInputStream,
-    sm_pollable_input_stream,
-    G_TYPE_INPUT_STREAM,
-    G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
-                           sm_pollable_input_stream_pollable_iface_init))
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE (SmPollableInputStream,
+                                  sm_pollable_input_stream,
+                                  G_TYPE_INPUT_STREAM,
+                                  G_ADD_PRIVATE (SmPollableInputStream) G_IMPLEMENT_INTERFACE (
+                                      G_TYPE_POLLABLE_INPUT_STREAM,
+                                      sm_pollable_input_stream_pollable_iface_init))
 
 /* The interface methods below are called with our own streams only (GIO
  * checks the interface), and this one by our sources before and after
@@ -129,4 +135,31 @@ sm_pollable_input_stream_class_init (SmPollableInputStreamClass *klass)
 static void
 sm_pollable_input_stream_init (SmPollableInputStream *self)
 {
+}
+
+void
+sm_pollable_input_stream_set_notify (SmPollableInputStream *self,
+                                     void (*func) (gpointer user_data),
+                                     gpointer user_data)
+{
+  SmPollableInputStreamPrivate *priv = sm_pollable_input_stream_get_instance_private (self);
+
+  g_return_if_fail (SM_IS_POLLABLE_INPUT_STREAM (self));
+  g_return_if_fail (func == NULL || SM_POLLABLE_INPUT_STREAM_GET_CLASS (self)->notifies);
+
+  /* Removing: only the hook of the same owner, which may have been
+   * replaced by a newer one */
+  if (func == NULL && priv->notify_data != user_data)
+    return;
+  priv->notify = func;
+  priv->notify_data = user_data;
+}
+
+void
+sm_pollable_input_stream_notify (SmPollableInputStream *self)
+{
+  SmPollableInputStreamPrivate *priv = sm_pollable_input_stream_get_instance_private (self);
+
+  if (priv->notify != NULL)
+    priv->notify (priv->notify_data);
 }

@@ -31,6 +31,9 @@ G_DECLARE_DERIVABLE_TYPE (SmPollableOutputStream,
  *   source of sm-pollable-source.h that polls @is_ready, named
  *   @source_name
  * @can_poll: g_pollable_output_stream_can_poll(); TRUE if unset
+ * @notifies: the stream calls sm_pollable_output_stream_notify() whenever it
+ *   may have become writable (or reached EOF, an error, its end), so the event
+ *   core (sm-event-loop.h) can wait for it without a source
  * @get_poll_base: optional: the stream this one is built on, whose
  *   readiness is this one's, except that *@ready is set when this one is
  *   ready by itself (buffered bytes, errors); NULL if there is none. The
@@ -48,6 +51,7 @@ struct _SmPollableOutputStreamClass
   GOutputStreamClass parent_class;
 
   const char        *source_name;
+  gboolean           notifies;
 
   gboolean (*is_ready) (SmPollableOutputStream *self);
   gssize (*write_nonblocking) (SmPollableOutputStream *self,
@@ -59,5 +63,15 @@ struct _SmPollableOutputStreamClass
   GMainContext *(*get_context) (SmPollableOutputStream *self);
   GObject *(*get_poll_base) (SmPollableOutputStream *self, gboolean *ready);
 };
+
+/* The event core's hook: @func (@user_data) runs, synchronously, each
+ * time a stream whose class @notifies may have become writable. One hook
+ * per stream, the last one set; @func NULL removes it if it is still the
+ * one set with @user_data. */
+void sm_pollable_output_stream_set_notify (SmPollableOutputStream *self,
+                                           void (*func) (gpointer user_data),
+                                           gpointer user_data);
+/* For subclasses: the stream may have become writable */
+void sm_pollable_output_stream_notify (SmPollableOutputStream *self);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 
 #include "sm-event-loop.h"
 #include "sm-pollable-input-stream.h"
+#include "sm-pollable-output-stream.h"
 #include "sm-test-support.h"
 
 typedef struct
@@ -242,6 +243,128 @@ test_layered_ready_by_itself (void)
   sm_event_watch_free (watch);
 }
 
+/* Streams without a descriptor that say when they may be ready (as
+ * yamux streams do) */
+#define TEST_TYPE_NOTIFYING_IN (test_notifying_in_get_type ())
+G_DECLARE_FINAL_TYPE (TestNotifyingIn, test_notifying_in, TEST, NOTIFYING_IN, SmPollableInputStream)
+#define TEST_TYPE_NOTIFYING_OUT (test_notifying_out_get_type ())
+G_DECLARE_FINAL_TYPE (TestNotifyingOut,
+                      test_notifying_out,
+                      TEST,
+                      NOTIFYING_OUT,
+                      SmPollableOutputStream)
+
+struct _TestNotifyingIn
+{
+  SmPollableInputStream parent_instance;
+  gboolean              ready;
+};
+
+struct _TestNotifyingOut
+{
+  SmPollableOutputStream parent_instance;
+  gboolean               ready;
+};
+
+G_DEFINE_FINAL_TYPE (TestNotifyingIn, test_notifying_in, SM_TYPE_POLLABLE_INPUT_STREAM)
+G_DEFINE_FINAL_TYPE (TestNotifyingOut, test_notifying_out, SM_TYPE_POLLABLE_OUTPUT_STREAM)
+
+static gboolean
+test_notifying_in_is_ready (SmPollableInputStream *stream)
+{
+  return TEST_NOTIFYING_IN (stream)->ready;
+}
+
+static gboolean
+test_notifying_out_is_ready (SmPollableOutputStream *stream)
+{
+  return TEST_NOTIFYING_OUT (stream)->ready;
+}
+
+static void
+test_notifying_in_class_init (TestNotifyingInClass *klass)
+{
+  SM_POLLABLE_INPUT_STREAM_CLASS (klass)->is_ready = test_notifying_in_is_ready;
+  SM_POLLABLE_INPUT_STREAM_CLASS (klass)->notifies = TRUE;
+}
+
+static void
+test_notifying_out_class_init (TestNotifyingOutClass *klass)
+{
+  SM_POLLABLE_OUTPUT_STREAM_CLASS (klass)->is_ready = test_notifying_out_is_ready;
+  SM_POLLABLE_OUTPUT_STREAM_CLASS (klass)->notifies = TRUE;
+}
+
+static void
+test_notifying_in_init (TestNotifyingIn *self)
+{
+}
+
+static void
+test_notifying_out_init (TestNotifyingOut *self)
+{
+}
+
+static void
+set_ready (TestNotifyingIn *in, TestNotifyingOut *out, gboolean in_ready, gboolean out_ready)
+{
+  in->ready = in_ready;
+  out->ready = out_ready;
+  sm_pollable_input_stream_notify (SM_POLLABLE_INPUT_STREAM (in));
+  sm_pollable_output_stream_notify (SM_POLLABLE_OUTPUT_STREAM (out));
+}
+
+/* No source: dispatched when the streams say so, level-triggered, only
+ * for what is wanted; freeing the older of two watches on the same
+ * streams leaves the newer one its notifications */
+static void
+test_notified_watch (void)
+{
+  g_autoptr (TestNotifyingIn) in = g_object_new (TEST_TYPE_NOTIFYING_IN, NULL);
+  g_autoptr (TestNotifyingOut) out = g_object_new (TEST_TYPE_NOTIFYING_OUT, NULL);
+  Watcher       w1 = { 0 }, w2 = { 0 };
+  SmEventWatch *watch1, *watch2;
+
+  watch1 = sm_event_watch_new (G_POLLABLE_INPUT_STREAM (in), G_POLLABLE_OUTPUT_STREAM (out),
+                               on_readable, on_writable, &w1, "test notified");
+  g_assert_true (sm_event_watch_is_polled (watch1));
+  sm_event_watch_update (watch1, TRUE, FALSE);
+  sm_test_settle ();
+  g_assert_cmpuint (w1.readable + w1.writable, ==, 0);
+
+  /* Writable but not wanted; then readable */
+  set_ready (in, out, FALSE, TRUE);
+  sm_test_settle ();
+  g_assert_cmpuint (w1.readable + w1.writable, ==, 0);
+  set_ready (in, out, TRUE, TRUE);
+  SM_TEST_WAIT_FOR (w1.readable >= 3);
+  g_assert_cmpuint (w1.writable, ==, 0);
+  set_ready (in, out, FALSE, TRUE);
+  w1.readable = 0;
+  sm_test_settle ();
+  g_assert_cmpuint (w1.readable, ==, 0);
+
+  /* Wanting what is ready already dispatches, without a notification */
+  sm_event_watch_update (watch1, TRUE, TRUE);
+  SM_TEST_WAIT_FOR (w1.writable >= 1);
+  sm_event_watch_update (watch1, FALSE, FALSE);
+
+  watch2 = sm_event_watch_new (G_POLLABLE_INPUT_STREAM (in), G_POLLABLE_OUTPUT_STREAM (out),
+                               on_readable, on_writable, &w2, "test notified 2");
+  sm_event_watch_update (watch2, TRUE, FALSE);
+  sm_event_watch_free (watch1);
+  w1.readable = w1.writable = 0;
+  set_ready (in, out, TRUE, FALSE);
+  SM_TEST_WAIT_FOR (w2.readable >= 1);
+  g_assert_cmpuint (w1.readable, ==, 0);
+
+  sm_event_watch_free (watch2);
+  /* Nobody listens any more */
+  set_ready (in, out, TRUE, TRUE);
+  sm_test_settle ();
+  g_assert_cmpuint (w1.readable + w1.writable, ==, 0);
+}
+
 typedef struct
 {
   SmEventTimer timer;
@@ -389,6 +512,7 @@ main (int argc, char **argv)
   g_test_add_func ("/event-loop/free-from-callback", test_free_from_callback);
   g_test_add_func ("/event-loop/fallback-watch", test_fallback_watch);
   g_test_add_func ("/event-loop/layered-ready-by-itself", test_layered_ready_by_itself);
+  g_test_add_func ("/event-loop/notified-watch", test_notified_watch);
   g_test_add_func ("/event-loop/timers", test_timers);
   g_test_add_func ("/event-loop/timer-heap-order", test_timer_heap_order);
 

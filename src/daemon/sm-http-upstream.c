@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "sm-event-loop.h"
 #include "sm-http-trace.h"
 #include "sm-http-upstream.h"
-#include "sm-http-watch.h"
 
 struct _SmHttpUpstream
 {
   SmHttpUpstreamSlot *slot;
   SmRoute            *route; /* NULL: the slot is empty */
   SmYamuxStream      *stream;
-  /* Readable: kept across uses, and in the route's pool while idle (where
-   * anything readable ends the stream), because sources cost more to make
-   * than to keep */
-  GSource            *read_watch;
-  GSource            *write_watch;
+  /* Kept across uses, and in the route's pool while idle (where anything
+   * readable ends the stream) */
+  SmEventWatch       *watch;
   guint64             bytes_in; /* client to service, in this use */
   guint64             bytes_out;
 };
@@ -60,8 +58,7 @@ sm_http_upstream_slot_free (SmHttpUpstreamSlot *slot)
 static void
 upstream_clear (SmHttpUpstream *upstream)
 {
-  sm_source_clear (&upstream->read_watch);
-  sm_source_clear (&upstream->write_watch);
+  g_clear_pointer (&upstream->watch, sm_event_watch_free);
   g_clear_object (&upstream->stream);
   g_clear_object (&upstream->route);
 }
@@ -92,20 +89,20 @@ sm_http_upstream_detach (SmHttpUpstream *upstream, SmSpliceCounts *moved)
   upstream_clear (upstream);
 }
 
-static gboolean
-on_readable (GObject *pollable_stream, gpointer user_data)
+static void
+on_readable (gpointer user_data)
 {
   SmHttpUpstreamSlot *slot = user_data;
 
-  return slot->readable (slot->user_data);
+  slot->readable (slot->user_data);
 }
 
-static gboolean
-on_writable (GObject *pollable_stream, gpointer user_data)
+static void
+on_writable (gpointer user_data)
 {
   SmHttpUpstreamSlot *slot = user_data;
 
-  return slot->writable (slot->user_data);
+  slot->writable (slot->user_data);
 }
 
 SmHttpUpstream *
@@ -117,7 +114,7 @@ sm_http_upstream_take (SmHttpUpstreamSlot *slot, SmRoute *route, gboolean reuse,
   g_return_val_if_fail (upstream->route == NULL, NULL);
 
   if (reuse)
-    upstream->stream = sm_route_take_idle_stream (route, &upstream->read_watch);
+    upstream->stream = sm_route_take_idle_stream (route, &upstream->watch);
   if (upstream->stream == NULL)
     {
       upstream->stream = sm_route_open_stream (route, error);
@@ -129,8 +126,8 @@ sm_http_upstream_take (SmHttpUpstreamSlot *slot, SmRoute *route, gboolean reuse,
   upstream->bytes_in = 0;
   upstream->bytes_out = 0;
   /* The watch comes from the pool with the previous user's callback */
-  if (upstream->read_watch != NULL)
-    g_source_set_callback (upstream->read_watch, G_SOURCE_FUNC (on_readable), slot, NULL);
+  if (upstream->watch != NULL)
+    sm_event_watch_set_callbacks (upstream->watch, on_readable, on_writable, slot);
 
   SM_HTTP_DEBUG (slot, "HTTP connection from %s: %s stream %u to %s", slot->client_ip, how,
                  sm_yamux_stream_get_id (upstream->stream), sm_route_get_peer (route));
@@ -144,12 +141,12 @@ sm_http_upstream_release (SmHttpUpstream *upstream, gboolean reusable)
     {
       /* Watched while idle too: its read watch goes along */
       sm_http_upstream_watch (upstream, TRUE, FALSE);
-      if (sm_route_keep_idle_stream (upstream->route, upstream->stream, upstream->read_watch))
+      if (sm_route_keep_idle_stream (upstream->route, upstream->stream, upstream->watch))
         {
           sm_route_stream_finished (upstream->route, upstream->bytes_in, upstream->bytes_out);
           /* The route's now */
           upstream->stream = NULL;
-          upstream->read_watch = NULL;
+          upstream->watch = NULL;
           upstream_clear (upstream);
           return;
         }
@@ -209,10 +206,12 @@ sm_http_upstream_watch (SmHttpUpstream *upstream, gboolean readable, gboolean wr
 {
   GIOStream *stream = G_IO_STREAM (upstream->stream);
 
-  sm_http_watch_update (&upstream->read_watch, readable, g_io_stream_get_input_stream (stream),
-                        G_IO_IN, G_CALLBACK (on_readable), upstream->slot,
-                        "[socketmaster] HTTP service stream");
-  sm_http_watch_update (&upstream->write_watch, writable, g_io_stream_get_output_stream (stream),
-                        G_IO_OUT, G_CALLBACK (on_writable), upstream->slot,
-                        "[socketmaster] HTTP service writable");
+  if (upstream->watch == NULL && !readable && !writable)
+    return;
+  if (upstream->watch == NULL)
+    upstream->watch = sm_event_watch_new (
+        G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream)),
+        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream)), on_readable, on_writable,
+        upstream->slot, "[socketmaster] HTTP service stream");
+  sm_event_watch_update (upstream->watch, readable, writable);
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "sm-error.h"
+#include "sm-event-loop.h"
 #include "sm-pollable-source.h"
 #include "sm-rate-limit.h"
 #include "sm-route.h"
@@ -13,7 +14,7 @@ typedef struct
   GList          link; /* in the route's idle or spare queue */
   SmRoute       *route;
   SmYamuxStream *stream; /* NULL: spare */
-  GSource       *watch;  /* anything readable ends it */
+  SmEventWatch  *watch;  /* anything readable ends it */
   gint64         since;  /* monotonic time it was kept */
 } IdleStream;
 
@@ -342,9 +343,8 @@ static void
 close_idle (IdleStream *idle, gboolean reset)
 {
   g_autoptr (SmYamuxStream) stream = g_steal_pointer (&idle->stream);
-  GSource *watch = g_steal_pointer (&idle->watch);
 
-  sm_source_clear (&watch);
+  sm_event_watch_free (g_steal_pointer (&idle->watch));
   unlink_idle (idle);
   if (reset)
     sm_yamux_stream_reset (stream);
@@ -353,18 +353,19 @@ close_idle (IdleStream *idle, gboolean reset)
     g_io_stream_close_async (G_IO_STREAM (stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 }
 
-static gboolean
-on_idle_readable (GObject *pollable_stream, gpointer user_data)
+static void
+on_idle_readable (gpointer user_data)
 {
-  IdleStream *idle = user_data;
-  guint8      byte;
-  gssize      n_read;
+  IdleStream   *idle = user_data;
+  GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (idle->stream));
+  guint8        byte;
+  gssize        n_read;
   g_autoptr (GError) error = NULL;
 
-  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (pollable_stream),
-                                                     &byte, 1, NULL, &error);
+  n_read = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (input), &byte, 1,
+                                                     NULL, &error);
   if (n_read < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE;
+    return;
 
   /* A service answers requests only: bytes now are a protocol error */
   g_debug ("Idle stream %u to %s %s", sm_yamux_stream_get_id (idle->stream), idle->route->peer,
@@ -372,7 +373,12 @@ on_idle_readable (GObject *pollable_stream, gpointer user_data)
            : n_read > 0 ? "sent stray bytes"
                         : error->message);
   close_idle (idle, n_read != 0);
-  return G_SOURCE_REMOVE;
+}
+
+/* Idle streams are only watched for reading */
+static void
+on_idle_writable (gpointer user_data)
+{
 }
 
 static void
@@ -416,7 +422,7 @@ on_idle_timer (gpointer user_data)
 }
 
 SmYamuxStream *
-sm_route_take_idle_stream (SmRoute *self, GSource **watch)
+sm_route_take_idle_stream (SmRoute *self, SmEventWatch **watch)
 {
   g_return_val_if_fail (SM_IS_ROUTE (self), NULL);
   g_return_val_if_fail (watch != NULL, NULL);
@@ -452,7 +458,7 @@ sm_route_take_idle_stream (SmRoute *self, GSource **watch)
 }
 
 gboolean
-sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, GSource *watch)
+sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, SmEventWatch *watch)
 {
   IdleStream *idle;
 
@@ -479,14 +485,13 @@ sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, GSource *watch)
   idle->stream = stream;
   idle->since = g_get_monotonic_time ();
   if (watch == NULL)
-    {
-      watch = sm_stream_create_read_source (
-          G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (stream))), NULL);
-      g_source_set_static_name (watch, "[socketmaster] idle stream");
-      g_source_attach (watch, NULL);
-    }
+    watch = sm_event_watch_new (
+        G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (stream))),
+        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (stream))),
+        on_idle_readable, on_idle_writable, idle, "[socketmaster] idle stream");
   idle->watch = watch;
-  g_source_set_callback (watch, G_SOURCE_FUNC (on_idle_readable), idle, NULL);
+  sm_event_watch_set_callbacks (watch, on_idle_readable, on_idle_writable, idle);
+  sm_event_watch_update (watch, TRUE, FALSE);
 
   if (self->idle_timer == NULL)
     schedule_idle_timer (self);

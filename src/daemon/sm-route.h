@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "sm-event-loop.h"
 #include "sm-socket-definition.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
@@ -85,16 +86,16 @@ void sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_ou
  * open and holding up the drain. */
 #define SM_ROUTE_IDLE_STREAM_TIMEOUT_US (2 * G_USEC_PER_SEC)
 
-/* The idle stream kept last, or NULL if none is left. *@watch: a read watch
- * on it (attached; the caller sets its callback) or NULL. The stream counts
- * as active again. */
-SmYamuxStream *sm_route_take_idle_stream (SmRoute *self, GSource **watch);
-/* Keeps @stream idle, with @watch (a read watch on it, or NULL): both are
+/* The idle stream kept last, or NULL if none is left. *@watch: its watch
+ * in the event core (the caller sets its callbacks) or NULL. The stream
+ * counts as active again. */
+SmYamuxStream *sm_route_take_idle_stream (SmRoute *self, SmEventWatch **watch);
+/* Keeps @stream idle, with @watch (its watch, or NULL): both are
  * taken over. FALSE, taking nothing, if the route is gone or holds
  * SM_ROUTE_MAX_IDLE_STREAMS: the caller closes the stream. */
-gboolean       sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, GSource *watch);
-guint          sm_route_get_idle_streams (SmRoute *self);
+gboolean sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, SmEventWatch *watch);
+guint    sm_route_get_idle_streams (SmRoute *self);
 /* Closes the idle streams: the daemon is going away (its own GoAway) */
-void           sm_route_close_idle_streams (SmRoute *self);
+void     sm_route_close_idle_streams (SmRoute *self);
 
 G_END_DECLS

@@ -64,6 +64,7 @@ sm_yamux_input_stream_class_init (SmYamuxInputStreamClass *klass)
 
   klass->parent_class.source_name = "[socketmaster] yamux stream readable";
   klass->parent_class.is_ready = sm_yamux_input_stream_is_ready;
+  klass->parent_class.notifies = TRUE;
   klass->parent_class.read_nonblocking = sm_yamux_input_stream_read_nonblocking;
   klass->parent_class.get_context = sm_yamux_input_stream_get_context;
 }

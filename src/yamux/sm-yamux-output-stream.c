@@ -65,6 +65,7 @@ sm_yamux_output_stream_class_init (SmYamuxOutputStreamClass *klass)
 
   klass->parent_class.source_name = "[socketmaster] yamux stream writable";
   klass->parent_class.is_ready = sm_yamux_output_stream_is_ready;
+  klass->parent_class.notifies = TRUE;
   klass->parent_class.write_nonblocking = sm_yamux_output_stream_write_nonblocking;
   klass->parent_class.get_context = sm_yamux_output_stream_get_context;
 }

@@ -214,6 +214,8 @@ gboolean sm_yamux_stream_is_syn_pending (SmYamuxStream *self);
 /* Outbound stream whose SYN has not been sent yet. */
 gboolean sm_yamux_stream_is_syn_waiting (SmYamuxStream *self);
 void     sm_yamux_stream_handle_ack (SmYamuxStream *self);
+/* The session's output queue has room again */
+void     sm_yamux_stream_notify_writable (SmYamuxStream *self);
 gboolean sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error);
 /* A DATA frame of @len bytes announced: checks and charges the window. */
 gboolean sm_yamux_stream_handle_data (SmYamuxStream *self, guint32 len, GError **error);

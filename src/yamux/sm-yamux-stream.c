@@ -12,7 +12,9 @@
  * sm-yamux-input-stream.c and sm-yamux-output-stream.c; their readiness
  * (data, window, and also EOF, errors and closing, which the next call
  * reports at once) is read by level-triggered sources, which all run in
- * the session's context, so changing a flag here is all a wake-up needs.
+ * the session's context, so changing a flag here is all a source needs;
+ * the event core (sm-event-loop.h) is told of every change that may make
+ * a half ready (stream_notify()), and then needs no source at all.
  */
 
 struct _SmYamuxStream
@@ -51,6 +53,16 @@ stream_send_header (SmYamuxStream *self, guint16 flags, guint32 length)
                                   length);
 }
 
+/* A half may have become ready: data, window, EOF, an error, the end */
+static void
+stream_notify (SmYamuxStream *self)
+{
+  if (self->input != NULL)
+    sm_pollable_input_stream_notify (SM_POLLABLE_INPUT_STREAM (self->input));
+  if (self->output != NULL)
+    sm_pollable_output_stream_notify (SM_POLLABLE_OUTPUT_STREAM (self->output));
+}
+
 /* The caller holds a reference: the session drops its own here. */
 static void
 stream_leave_session (SmYamuxStream *self)
@@ -63,6 +75,14 @@ stream_leave_session (SmYamuxStream *self)
   self->attached = FALSE;
   if (self->session != NULL)
     sm_yamux_session_remove_stream (self->session, self);
+  stream_notify (self);
+}
+
+void
+sm_yamux_stream_notify_writable (SmYamuxStream *self)
+{
+  if (self->output != NULL)
+    sm_pollable_output_stream_notify (SM_POLLABLE_OUTPUT_STREAM (self->output));
 }
 
 static void
@@ -177,6 +197,7 @@ sm_yamux_stream_reset (SmYamuxStream *self)
   self->reset = TRUE;
   stream_drop_received (self);
   stream_leave_session (self);
+  stream_notify (self);
   g_object_unref (self);
 }
 
@@ -233,6 +254,7 @@ sm_yamux_stream_send_open (SmYamuxStream *self)
     flags |= SM_YAMUX_FLAG_FIN;
   self->opened = TRUE;
   stream_send_header (self, flags, sm_yamux_flow_initial_delta (&self->flow));
+  stream_notify (self);
 }
 
 gboolean
@@ -256,7 +278,11 @@ sm_yamux_stream_handle_ack (SmYamuxStream *self)
 gboolean
 sm_yamux_stream_handle_grant (SmYamuxStream *self, guint32 delta, GError **error)
 {
-  return sm_yamux_flow_grant (&self->flow, delta, error);
+  if (!sm_yamux_flow_grant (&self->flow, delta, error))
+    return FALSE;
+  if (delta > 0)
+    sm_yamux_stream_notify_writable (self);
+  return TRUE;
 }
 
 gboolean
@@ -288,7 +314,10 @@ sm_yamux_stream_receive_from (SmYamuxStream        *self,
 
   n = g_pollable_input_stream_read_nonblocking (input, space, *requested, NULL, error);
   if (n > 0)
-    sm_yamux_buffer_commit (&self->receive_buffer, n);
+    {
+      sm_yamux_buffer_commit (&self->receive_buffer, n);
+      stream_notify (self);
+    }
   else if (sm_yamux_buffer_get_length (&self->receive_buffer) == 0)
     sm_yamux_buffer_clear (&self->receive_buffer); /* the segment reserved for nothing */
   return n;
@@ -305,6 +334,7 @@ sm_yamux_stream_push_data (SmYamuxStream *self, const guint8 *data, gsize len)
     }
 
   sm_yamux_buffer_append (&self->receive_buffer, data, len);
+  stream_notify (self);
 }
 
 void
@@ -316,6 +346,7 @@ sm_yamux_stream_handle_fin (SmYamuxStream *self)
   self->fin_received = TRUE;
   if (self->fin_sent)
     stream_leave_session (self);
+  stream_notify (self);
 }
 
 void
@@ -326,6 +357,7 @@ sm_yamux_stream_handle_rst (SmYamuxStream *self)
   self->reset_by_peer = TRUE;
   stream_drop_received (self);
   stream_leave_session (self);
+  stream_notify (self);
 }
 
 void
@@ -341,6 +373,7 @@ sm_yamux_stream_abort (SmYamuxStream *self, gboolean session_ended)
       stream_drop_received (self);
     }
   stream_leave_session (self);
+  stream_notify (self);
 }
 
 /* Internal API for the input and output streams */
@@ -455,6 +488,7 @@ sm_yamux_stream_close_read (SmYamuxStream *self)
   stream_drop_received (self);
   if (buffered > 0)
     stream_credit (self, buffered);
+  stream_notify (self);
 }
 
 void
@@ -469,6 +503,7 @@ sm_yamux_stream_close_write (SmYamuxStream *self)
   if (self->opened)
     stream_send_header (self, SM_YAMUX_FLAG_FIN, 0);
 
+  stream_notify (self);
   if (self->fin_received)
     {
       stream_leave_session (self);

@@ -37,10 +37,24 @@ typedef struct
 
 /* Writes as much of the queue as the connection takes now: FALSE on a
  * write failure. *@full when it took less than offered. */
+/* Streams that found the queue full may write again: tell them */
+static void
+session_notify_room (SmYamuxSession *self)
+{
+  GHashTableIter iter;
+  gpointer       stream;
+
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, &stream))
+    sm_yamux_stream_notify_writable (stream);
+}
+
 static gboolean
 session_write_queue (SmYamuxSession *self, gboolean *full, GError **error)
 {
   gsize queued;
+  gsize before = sm_yamux_buffer_get_length (&self->output_queue);
+  gsize limit = self->config.write_buffer_limit;
 
   *full = FALSE;
   while ((queued = sm_yamux_buffer_get_length (&self->output_queue)) > 0)
@@ -74,6 +88,8 @@ session_write_queue (SmYamuxSession *self, gboolean *full, GError **error)
           break;
         }
     }
+  if (before >= limit && sm_yamux_buffer_get_length (&self->output_queue) < limit)
+    session_notify_room (self);
   return TRUE;
 }
 

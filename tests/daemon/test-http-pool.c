@@ -448,7 +448,7 @@ test_route_pool_bound_and_order (void)
   g_autoptr(SmYamuxStream) last = NULL;
   g_autoptr(SmYamuxStream) extra = NULL;
   g_autoptr(SmYamuxStream) taken = NULL;
-  GSource *watch = NULL;
+  SmEventWatch *watch = NULL;
 
   sm_test_routes_init (&routes);
   route = sm_test_routes_add (&routes, "", "");
@@ -468,7 +468,7 @@ test_route_pool_bound_and_order (void)
   taken = sm_route_take_idle_stream (route, &watch);
   g_assert_true (taken == last);
   g_assert_nonnull (watch);
-  g_assert_false (g_source_is_destroyed (watch));
+  g_assert_true (sm_event_watch_is_polled (watch));
   g_assert_cmpuint (sm_route_get_idle_streams (route), ==, SM_ROUTE_MAX_IDLE_STREAMS - 1);
   g_assert_cmpuint (sm_route_get_active_streams (route), ==, 1);
   g_assert_cmpuint (sm_route_get_total_streams (route), ==, SM_ROUTE_MAX_IDLE_STREAMS + 1);
@@ -490,7 +490,7 @@ test_route_pool_gone (void)
   SmTestRoutes routes;
   SmRoute *route;
   g_autoptr(SmYamuxStream) stream = NULL;
-  GSource *watch = NULL;
+  SmEventWatch *watch = NULL;
 
   sm_test_routes_init (&routes);
   route = sm_test_routes_add (&routes, "", "");

@@ -207,6 +207,11 @@ refuse (SmControlConnection *self, const char *status)
   write_status (self, status, refusal_written_cb);
 }
 
+/* What a service may send ahead on one stream: with the 64 KiB buffer
+ * (of the splice or the HTTP exchange) that passes the stream's bytes on,
+ * a public client that stops reading pins at most 512 KiB of our memory */
+#define SM_CONTROL_MAX_STREAM_WINDOW (448 * 1024)
+
 static void
 ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
@@ -223,6 +228,7 @@ ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
   g_clear_handle_id (&self->timeout_source, g_source_remove);
   port = g_steal_pointer (&self->port);
   sm_yamux_config_init (&config);
+  config.max_stream_window = SM_CONTROL_MAX_STREAM_WINDOW;
   session = sm_yamux_session_new (G_IO_STREAM (self->connection), SM_YAMUX_ROLE_CLIENT, &config,
                                   self->leftover);
   self->handed_over = TRUE;

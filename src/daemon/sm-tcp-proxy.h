@@ -9,9 +9,10 @@
 
 G_BEGIN_DECLS
 
-/* Per direction. Large enough that one splice keeps a 256 KiB yamux window
- * busy: throughput over the proxy must stay close to direct loopback. */
-#define SM_TCP_PROXY_BUFFER_SIZE (256 * 1024)
+/* Per direction, taken from the buffer pool only while bytes are in it.
+ * With the stream's receive window, what a client that stops reading
+ * pins in the daemon (see SM_CONTROL_MAX_STREAM_WINDOW). */
+#define SM_TCP_PROXY_BUFFER_SIZE (64 * 1024)
 
 /**
  * SmTcpProxy:

@@ -81,7 +81,7 @@ check_flow (const guint8 *data,
 
             if (flow.buffered != before.buffered - len ||
                 flow.recv_window != before.recv_window + delta ||
-                (delta != 0 && delta < flow.max_window / 2))
+                (delta != 0 && delta < before.window / 2))
               abort ();
           }
           break;
@@ -106,7 +106,9 @@ check_flow (const guint8 *data,
           g_assert_not_reached ();
         }
 
-      if ((guint64) flow.recv_window + flow.buffered > flow.max_window ||
+      /* The window only grows, up to its cap, and bounds what is granted */
+      if ((guint64) flow.recv_window + flow.buffered > flow.window ||
+          flow.window > flow.max_window || flow.window < before.window ||
           flow.max_window != before.max_window)
         abort ();
     }

@@ -9,10 +9,15 @@
 
 G_BEGIN_DECLS
 
-/* Per direction, taken from the buffer pool only while bytes are in it.
- * With the stream's receive window, what a client that stops reading
- * pins in the daemon (see SM_CONTROL_MAX_STREAM_WINDOW). */
-#define SM_TCP_PROXY_BUFFER_SIZE (64 * 1024)
+/* Per direction, held only while bytes are in it. Large enough that one
+ * splice keeps a 256 KiB yamux window busy: throughput over the proxy
+ * must stay close to direct loopback (64 KiB cost a sixth of it). */
+#define SM_TCP_PROXY_BUFFER_SIZE (256 * 1024)
+
+/* What a public client that stops reading may pin in the daemon: the
+ * stream's receive window plus the splice's buffer towards the client;
+ * the window's growth is capped to keep the sum within this. */
+#define SM_TCP_PROXY_MAX_PINNED (512 * 1024)
 
 /**
  * SmTcpProxy:

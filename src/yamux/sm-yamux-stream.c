@@ -225,6 +225,14 @@ sm_yamux_stream_get_receive_window (SmYamuxStream *self)
   return self->flow.window;
 }
 
+void
+sm_yamux_stream_limit_window (SmYamuxStream *self, guint32 max_window)
+{
+  g_return_if_fail (SM_IS_YAMUX_STREAM (self));
+
+  self->flow.max_window = CLAMP (max_window, self->flow.window, self->flow.max_window);
+}
+
 /* Internal API for the session (sm-yamux-private.h) */
 
 SmYamuxStream *

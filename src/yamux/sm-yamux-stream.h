@@ -36,5 +36,9 @@ gboolean        sm_yamux_stream_was_reset (SmYamuxStream *self);
 gsize           sm_yamux_stream_get_buffered (SmYamuxStream *self);
 /* Our receive window now (auto-tuned, see SmYamuxFlow) */
 guint32         sm_yamux_stream_get_receive_window (SmYamuxStream *self);
+/* Lowers the cap of the receive window's growth to @max_window, or to
+ * the window already reached if that is more: a consumer that holds a
+ * large buffer of its own bounds what a stalled stream pins in total */
+void            sm_yamux_stream_limit_window (SmYamuxStream *self, guint32 max_window);
 
 G_END_DECLS

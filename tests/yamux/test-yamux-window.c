@@ -130,11 +130,18 @@ test_stalled_reader (SmTestYamux   *fixture,
 /* A reader that keeps up with a writer held back by the window: its window
  * grows to the cap, while that of the other direction, where nothing
  * moves, stays. */
+typedef struct
+{
+  guint32 cap;   /* the session's, 0: the default */
+  guint32 limit; /* the stream's own (sm_yamux_stream_limit_window), 0: none */
+} GrowCase;
+
 static void
 test_grows_keeping_up (SmTestYamux   *fixture,
                        gconstpointer  data)
 {
-  guint32 cap = GPOINTER_TO_UINT (data);
+  const GrowCase *grow = data;
+  guint32 cap = grow->cap;
   g_autoptr(SmYamuxStream) client = NULL;
   g_autofree guint8 *received = g_malloc (GROW_BYTES);
   SmYamuxStream *server;
@@ -154,6 +161,11 @@ test_grows_keeping_up (SmTestYamux   *fixture,
   SM_TEST_WAIT_FOR (fixture->server.incoming->len == 1);
   server = g_ptr_array_index (fixture->server.incoming, 0);
   g_assert_cmpuint (sm_yamux_stream_get_receive_window (server), ==, SM_YAMUX_INITIAL_WINDOW);
+  if (grow->limit != 0)
+    {
+      sm_yamux_stream_limit_window (server, grow->limit);
+      cap = MAX (grow->limit, SM_YAMUX_INITIAL_WINDOW);
+    }
 
   /* The window, not the reader, holds the writer back (as over a long
    * round trip): each time, the reader waits for the writer to use up the
@@ -198,6 +210,11 @@ test_buffer_released (void)
   g_assert_cmpuint (sm_yamux_buffer_get_length (&buffer), ==, 0);
 }
 
+static const GrowCase default_cap = { 0, 0 };
+static const GrowCase large_cap = { 4 * MIB, 0 };
+static const GrowCase limited = { 4 * MIB, 384 * 1024 };
+static const GrowCase limited_below_initial = { 4 * MIB, 64 * 1024 };
+
 int
 main (int    argc,
       char **argv)
@@ -205,8 +222,13 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/yamux-window/buffer-released", test_buffer_released);
   SM_TEST_YAMUX_ADD ("/yamux-window/stalled-reader", test_stalled_reader, NULL);
-  SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up", test_grows_keeping_up, NULL);
+  SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up", test_grows_keeping_up, &default_cap);
   SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up-large-cap", test_grows_keeping_up,
-                     GUINT_TO_POINTER (4 * MIB));
+                     &large_cap);
+  /* A stream limited below the session's cap stops there, and a limit
+   * below the initial window leaves it at that */
+  SM_TEST_YAMUX_ADD ("/yamux-window/limited", test_grows_keeping_up, &limited);
+  SM_TEST_YAMUX_ADD ("/yamux-window/limited-below-initial", test_grows_keeping_up,
+                     &limited_below_initial);
   return g_test_run ();
 }

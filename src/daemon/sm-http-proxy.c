@@ -56,7 +56,7 @@ struct _SmHttpProxy
   gulong                 drain_handler;
   GCancellable          *cancellable;
   gulong                 cancel_handler;
-  SmEventTimer           signal_timer; /* handles the cancellables' signals */
+  SmEventTimer           deferred_timer; /* cancellables' signals, freeing the exchange */
   gboolean               started;
   gboolean               tracing; /* debug messages are shown */
 
@@ -74,7 +74,8 @@ struct _SmHttpProxy
   SmEventTimer           timer;
   SmHttpProxyTimer       timer_kind;
 
-  SmHttpExchange        *exchange;
+  SmHttpExchange        *exchange; /* while a request is in progress */
+  gboolean               https;
 };
 
 G_DEFINE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, G_TYPE_OBJECT)
@@ -94,7 +95,7 @@ disconnect_signals (SmHttpProxy *self)
   if (self->cancel_handler != 0)
     g_cancellable_disconnect (self->cancellable, self->cancel_handler);
   self->drain_handler = self->cancel_handler = 0;
-  sm_event_timer_clear (&self->signal_timer);
+  sm_event_timer_clear (&self->deferred_timer);
 }
 
 static void
@@ -160,10 +161,9 @@ sm_http_proxy_new (SmHttpRouter       *router,
                    gboolean            https,
                    const SmHttpLimits *limits)
 {
-  SmHttpProxy         *self;
-  GInputStream        *input;
-  GOutputStream       *output;
-  SmHttpExchangeClient exchange_client;
+  SmHttpProxy   *self;
+  GInputStream  *input;
+  GOutputStream *output;
 
   g_return_val_if_fail (SM_IS_HTTP_ROUTER (router), NULL);
   g_return_val_if_fail (G_IS_IO_STREAM (client), NULL);
@@ -191,19 +191,33 @@ sm_http_proxy_new (SmHttpRouter       *router,
   /* A whole head must fit in the input buffer */
   sm_http_buffer_init (&self->in, MAX (limits->max_head_size, SM_HTTP_PROXY_BUFFER_SIZE));
   sm_http_output_init (&self->out, self->client_output);
+  self->https = https;
 
-  exchange_client = (SmHttpExchangeClient){
+  return self;
+}
+
+/* The exchange exists while a request is in progress (or an answer of our
+ * own is made): an idle keep-alive connection does not pay for it */
+static SmHttpExchange *
+get_exchange (SmHttpProxy *self)
+{
+  SmHttpExchangeClient client;
+
+  if (self->exchange != NULL)
+    return self->exchange;
+
+  client = (SmHttpExchangeClient){
     .address = self->client_address,
     .ip = self->client_ip,
-    .https = https,
+    .https = self->https,
     .input = &self->in,
     .output = &self->out,
     .tracing = self->tracing,
   };
-  self->exchange =
-      sm_http_exchange_new (G_OBJECT (self), &exchange_vtable, &exchange_client, router);
-
-  return self;
+  self->exchange = sm_http_exchange_new (G_OBJECT (self), &exchange_vtable, &client, self->router);
+  if (self->draining)
+    sm_http_exchange_stop_keep_alive (self->exchange);
+  return self->exchange;
 }
 
 /* Timers ------------------------------------------------------------------- */
@@ -213,7 +227,7 @@ sm_http_proxy_new (SmHttpRouter       *router,
 static void
 answer (SmHttpProxy *self, guint status)
 {
-  response_queued (self, sm_http_exchange_answer (self->exchange, status, TRUE, NULL));
+  response_queued (self, sm_http_exchange_answer (get_exchange (self), status, TRUE, NULL));
 }
 
 /* One timer per connection, re-armed for every request, in the event
@@ -392,7 +406,7 @@ update_client_watches (SmHttpProxy *self)
     case SM_HTTP_PROXY_FLUSH:
       /* Pipelined requests wait in the buffer, bounded by its size */
       reading = !self->in.eof && sm_http_buffer_make_room (&self->in) > 0 &&
-                !sm_http_exchange_holds_input (self->exchange);
+                (self->exchange == NULL || !sm_http_exchange_holds_input (self->exchange));
       break;
     case SM_HTTP_PROXY_CLOSING:
       reading = !self->in.eof;
@@ -462,7 +476,7 @@ read_request_head (SmHttpProxy *self)
   sm_http_head_scanner_init (&self->head_scanner);
   self->n_requests++;
   self->state = SM_HTTP_PROXY_EXCHANGE;
-  sm_http_exchange_begin (self->exchange, request);
+  sm_http_exchange_begin (get_exchange (self), request);
   return TRUE;
 }
 
@@ -470,12 +484,18 @@ read_request_head (SmHttpProxy *self)
 static void
 request_over (SmHttpProxy *self)
 {
-  sm_http_exchange_reset (self->exchange);
-
   if (!self->keep_alive || self->draining)
     {
       start_closing (self);
       return;
+    }
+
+  /* The exchange goes once the loop is back from whatever called us,
+   * possibly its own code */
+  if (self->exchange != NULL)
+    {
+      sm_http_exchange_reset (self->exchange);
+      sm_event_timer_schedule (&self->deferred_timer, 0);
     }
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
@@ -507,8 +527,8 @@ pump_flush (SmHttpProxy *self)
 static void
 start_closing (SmHttpProxy *self)
 {
-  sm_http_exchange_reset (self->exchange);
-  sm_http_exchange_close_idle (self->exchange);
+  if (self->exchange != NULL)
+    sm_http_exchange_reset (self->exchange);
   self->state = SM_HTTP_PROXY_CLOSING;
   set_timer (self, SM_HTTP_PROXY_TIMER_LINGER);
 }
@@ -562,8 +582,9 @@ static void
 end (SmHttpProxy *self, gboolean close_client)
 {
   self->state = SM_HTTP_PROXY_DONE;
-  sm_http_exchange_reset (self->exchange);
-  sm_http_exchange_close_idle (self->exchange);
+  /* Freed with the connection: this may run inside the exchange's code */
+  if (self->exchange != NULL)
+    sm_http_exchange_reset (self->exchange);
   g_clear_pointer (&self->client_watch, sm_event_watch_free);
   sm_event_timer_clear (&self->timer);
   disconnect_signals (self);
@@ -697,7 +718,8 @@ run (SmHttpProxy *self)
   if (self->state == SM_HTTP_PROXY_EXCHANGE)
     update_exchange_timer (self);
   update_client_watches (self);
-  sm_http_exchange_update_watches (self->exchange);
+  if (self->exchange != NULL)
+    sm_http_exchange_update_watches (self->exchange);
 }
 
 /* The daemon stops: the request in progress finishes with Connection:
@@ -707,17 +729,22 @@ drain (SmHttpProxy *self)
 {
   SM_HTTP_DEBUG (self, "HTTP connection from %s: draining", self->client_ip);
   self->draining = TRUE;
-  sm_http_exchange_stop_keep_alive (self->exchange);
+  if (self->exchange != NULL)
+    sm_http_exchange_stop_keep_alive (self->exchange);
   if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0)
     start_closing (self);
   run (self);
 }
 
 static void
-on_signal_timer (gpointer user_data)
+on_deferred_timer (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
   g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+
+  /* Between requests */
+  if (self->state == SM_HTTP_PROXY_READ_HEAD && self->exchange != NULL)
+    g_clear_pointer (&self->exchange, sm_http_exchange_free);
 
   if (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable))
     abort_connection (self, "socketmaster is shutting down");
@@ -731,7 +758,7 @@ on_cancellable_signal (GCancellable *cancellable, gpointer user_data)
 {
   SmHttpProxy *self = user_data;
 
-  sm_event_timer_schedule (&self->signal_timer, 0);
+  sm_event_timer_schedule (&self->deferred_timer, 0);
 }
 
 void
@@ -751,7 +778,7 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
     g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->client)),
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  sm_event_timer_init (&self->signal_timer, on_signal_timer, self);
+  sm_event_timer_init (&self->deferred_timer, on_deferred_timer, self);
   if (drain != NULL)
     {
       self->drain = g_object_ref (drain);

@@ -19,6 +19,7 @@
 #include "sm-address.h"
 #include "sm-control.h"
 #include "sm-dbus.h"
+#include "sm-http-buffer.h"
 #include "sm-registry.h"
 #include "sm-tls-terminator.h"
 
@@ -92,6 +93,7 @@ on_exit_signal (gpointer user_data)
 static gboolean
 on_trim_memory (gpointer user_data)
 {
+  sm_http_buffer_memory_trim ();
 #ifdef __GLIBC__
   struct mallinfo2 info = mallinfo2 ();
 

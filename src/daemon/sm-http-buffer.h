@@ -32,6 +32,8 @@ typedef struct
 /* Memory for buffers: the pool keeps some of the usual size for reuse */
 guint8 *sm_http_buffer_memory_take (gsize capacity);
 void    sm_http_buffer_memory_give (guint8 *data, gsize capacity);
+/* Frees the pooled buffers nobody took since the last call (periodically) */
+void    sm_http_buffer_memory_trim (void);
 
 static inline void
 sm_http_buffer_init (SmHttpBuffer *buffer, gsize capacity)

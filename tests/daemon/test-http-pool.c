@@ -26,7 +26,7 @@
 #define TIMEOUT_MS 60000
 #define N_IDLE_CLIENTS 100
 
-G_STATIC_ASSERT (N_IDLE_CLIENTS > SM_ROUTE_MAX_IDLE_STREAMS);
+G_STATIC_ASSERT (N_IDLE_CLIENTS < SM_ROUTE_MAX_IDLE_STREAMS);
 
 typedef struct {
   SmTestDaemon         *daemon;
@@ -250,8 +250,18 @@ within_idle_bound (gpointer data)
   return sm_test_http_responder_get_n_streams (fixture->responder) <= SM_ROUTE_MAX_IDLE_STREAMS;
 }
 
+static gboolean
+no_stream_open (gpointer data)
+{
+  Fixture *fixture = data;
+
+  return sm_test_http_responder_get_n_streams (fixture->responder) == 0;
+}
+
 /* Requests in flight at once each get a stream; once answered, their
- * clients idle and at most the route's bound of streams stays open */
+ * clients idle and hold none: the route keeps the streams (within its
+ * bound) until they are unused for SM_ROUTE_IDLE_STREAM_TIMEOUT_US, then
+ * closes them while the clients stay connected */
 static void
 test_idle_clients_leave_bounded_streams (void)
 {
@@ -269,12 +279,12 @@ test_idle_clients_leave_bounded_streams (void)
   sm_test_thread_join (thread, TIMEOUT_MS);
   g_assert_cmpuint (sm_test_service_get_n_accepted (fixture.service), ==, N_IDLE_CLIENTS);
 
-  /* The clients hold their connections; the daemon closes the streams it
-   * does not keep */
-  if (!sm_test_wait_until (within_idle_bound, &fixture, TIMEOUT_MS))
-    sm_test_fail ("%u streams open at the service with %u idle clients, expected at most %u",
-                  sm_test_http_responder_get_n_streams (fixture.responder), N_IDLE_CLIENTS,
-                  SM_ROUTE_MAX_IDLE_STREAMS);
+  /* The clients hold their connections; the route closes the streams
+   * once unused */
+  g_assert_true (within_idle_bound (&fixture));
+  if (!sm_test_wait_until (no_stream_open, &fixture, TIMEOUT_MS))
+    sm_test_fail ("%u streams open at the service with %u idle clients, expected none",
+                  sm_test_http_responder_get_n_streams (fixture.responder), N_IDLE_CLIENTS);
   g_test_message ("%u streams open at the service with %u idle clients",
                   sm_test_http_responder_get_n_streams (fixture.responder), N_IDLE_CLIENTS);
 
@@ -384,14 +394,6 @@ request_and_leave (gpointer data)
   assert_get (connection, "/bye");
   sm_test_signal_int (&fixture->done, 1);
   return NULL;
-}
-
-static gboolean
-no_stream_open (gpointer data)
-{
-  Fixture *fixture = data;
-
-  return sm_test_http_responder_get_n_streams (fixture->responder) == 0;
 }
 
 /* Idle streams do not hold up the daemon's drain: with only idle streams

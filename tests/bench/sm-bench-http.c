@@ -20,8 +20,11 @@
  * bodies are answered with 501 and the connection is closed.
  *
  * It is built for speed rather than generality: one thread, non-blocking
- * reads and writes on pollable streams, one fixed input buffer and one
- * bounded output buffer per connection. While the output buffer is full
+ * reads and writes on pollable streams watched through the daemon's event
+ * core (src/io/sm-event-loop.h: one epoll set, so that thousands of
+ * connections or yamux streams do not make the backend the bottleneck of
+ * either path), one fixed input buffer and one bounded output buffer per
+ * connection. While the output buffer is full
  * (the client does not read its responses), nothing more is read.
  *
  * Status lines go to stdout, flushed, so the script can wait for them.
@@ -42,6 +45,7 @@
 #include <socketmaster.h>
 
 #include "sm-bench-util.h"
+#include "sm-event-loop.h"
 
 /* A request head must fit in the input buffer */
 #define INPUT_SIZE       (16 * 1024)
@@ -86,11 +90,11 @@ typedef struct {
 typedef struct {
   Bench                 *bench;
   GIOStream             *stream;
-  GSocket               *socket;         /* plain TCP only */
   GPollableInputStream  *input;
   GPollableOutputStream *output;
-  GSource               *read_source;
-  GSource               *write_source;
+  SmEventWatch          *watch;          /* the daemon's event core, as the daemon uses it */
+  gboolean               reading;
+  gboolean               writing;
   GByteArray            *out;
   gsize                  out_sent;
   gsize                  in_len;
@@ -110,16 +114,8 @@ static void connection_run (Connection *conn);
 static void
 connection_free (Connection *conn)
 {
-  if (conn->read_source != NULL)
-    {
-      g_source_destroy (conn->read_source);
-      g_source_unref (conn->read_source);
-    }
-  if (conn->write_source != NULL)
-    {
-      g_source_destroy (conn->write_source);
-      g_source_unref (conn->write_source);
-    }
+  /* Safe from the watch's own callback */
+  sm_event_watch_free (conn->watch);
   /* Neither a socket nor a yamux stream blocks to close */
   g_io_stream_close (conn->stream, NULL, NULL);
   g_object_unref (conn->stream);
@@ -379,67 +375,15 @@ answer_buffered_requests (Connection *conn)
 }
 
 static void
-connection_writable (Connection *conn)
+on_writable (gpointer user_data)
 {
-  g_clear_pointer (&conn->write_source, g_source_unref);
+  Connection *conn = user_data;
+
+  conn->writing = FALSE;
   connection_run (conn);
 }
 
-static gboolean
-on_stream_writable (GObject  *stream,
-                    gpointer  user_data)
-{
-  connection_writable (user_data);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_socket_writable (GSocket      *socket,
-                    GIOCondition  condition,
-                    gpointer      user_data)
-{
-  connection_writable (user_data);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean on_stream_readable (GObject      *stream,
-                                    gpointer      user_data);
-static gboolean on_socket_readable (GSocket      *socket,
-                                    GIOCondition  condition,
-                                    gpointer      user_data);
-
-/* A socket's own source where there is one: the pollable stream's wraps it
- * in a second source. Neither is blocked while it dispatches, because GLib
- * does that by taking the file descriptors out of the poll set and back,
- * waking the context each time (eventfd writes, for every request). The
- * callbacks never iterate the main context, so blocking protects nothing. */
-static GSource *
-connection_watch (Connection   *conn,
-                  GIOCondition  condition)
-{
-  GSource *source;
-
-  if (conn->socket != NULL)
-    {
-      source = g_socket_create_source (conn->socket, condition, NULL);
-      g_source_set_callback (source, (condition & G_IO_IN) ? G_SOURCE_FUNC (on_socket_readable)
-                                                           : G_SOURCE_FUNC (on_socket_writable),
-                             conn, NULL);
-    }
-  else if (condition & G_IO_IN)
-    {
-      source = g_pollable_input_stream_create_source (conn->input, NULL);
-      g_source_set_callback (source, G_SOURCE_FUNC (on_stream_readable), conn, NULL);
-    }
-  else
-    {
-      source = g_pollable_output_stream_create_source (conn->output, NULL);
-      g_source_set_callback (source, G_SOURCE_FUNC (on_stream_writable), conn, NULL);
-    }
-  g_source_set_can_recurse (source, TRUE);
-  g_source_attach (source, NULL);
-  return source;
-}
+static void on_readable (gpointer user_data);
 
 /* Writes what it can. FALSE if the connection failed (and is gone). */
 static gboolean
@@ -456,8 +400,7 @@ flush_output (Connection *conn)
                                                       NULL, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
-          if (conn->write_source == NULL)
-            conn->write_source = connection_watch (conn, G_IO_OUT);
+          conn->writing = TRUE;
           return TRUE;
         }
       if (n < 0)
@@ -500,56 +443,32 @@ connection_run (Connection *conn)
 
   wants_read = !conn->read_eof && !conn->closing && conn->out->len < OUTPUT_LIMIT &&
                conn->in_len < INPUT_SIZE;
-  if (wants_read && conn->read_source == NULL)
-    conn->read_source = connection_watch (conn, G_IO_IN);
-  else if (!wants_read && conn->read_source != NULL)
-    {
-      g_source_destroy (conn->read_source);
-      g_clear_pointer (&conn->read_source, g_source_unref);
-    }
+  conn->reading = wants_read;
+  sm_event_watch_update (conn->watch, conn->reading, conn->writing);
 }
 
-static gboolean
-connection_readable (Connection *conn)
+static void
+on_readable (gpointer user_data)
 {
+  Connection *conn = user_data;
   g_autoptr(GError) error = NULL;
   gssize n;
 
   n = g_pollable_input_stream_read_nonblocking (conn->input, conn->in + conn->in_len,
                                                 INPUT_SIZE - conn->in_len, NULL, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE;
+    return;
   if (n < 0)
     {
       g_debug ("Read failed: %s", error->message);
       connection_free (conn);
-      return G_SOURCE_REMOVE;
+      return;
     }
   if (n == 0)
     conn->read_eof = TRUE;
   conn->in_len += n;
-
-  /* connection_run() may free conn or drop this source: hold it */
-  g_source_ref (g_main_current_source ());
+  /* May free conn */
   connection_run (conn);
-  n = g_source_is_destroyed (g_main_current_source ());
-  g_source_unref (g_main_current_source ());
-  return n ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_stream_readable (GObject  *stream,
-                    gpointer  user_data)
-{
-  return connection_readable (user_data);
-}
-
-static gboolean
-on_socket_readable (GSocket      *socket,
-                    GIOCondition  condition,
-                    gpointer      user_data)
-{
-  return connection_readable (user_data);
 }
 
 static void
@@ -560,11 +479,11 @@ connection_start (Bench     *bench,
 
   conn->bench = bench;
   conn->stream = g_object_ref (stream);
-  if (G_IS_SOCKET_CONNECTION (stream))
-    conn->socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream));
   conn->input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
   conn->output = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
   conn->out = g_byte_array_sized_new (1024);
+  conn->watch = sm_event_watch_new (conn->input, conn->output, on_readable, on_writable, conn,
+                                    "sm-bench-http connection");
   bench->connections++;
   g_hash_table_add (bench->open_connections, conn);
   connection_run (conn);

@@ -52,11 +52,9 @@ struct _SmHttpProxy
   GSocketAddress        *client_address;
   char                  *client_ip;
   SmHttpLimits           limits;
-  GCancellable          *drain;
-  gulong                 drain_handler;
-  GCancellable          *cancellable;
-  gulong                 cancel_handler;
-  SmEventTimer           deferred_timer; /* cancellables' signals, freeing the exchange */
+  SmEventCancelWatch     drain_watch;
+  SmEventCancelWatch     shutdown_watch;
+  SmEventTimer           release_timer; /* frees the exchange between requests */
   gboolean               started;
   gboolean               tracing; /* debug messages are shown */
 
@@ -86,16 +84,12 @@ static void finish (SmHttpProxy *self);
 static void abort_connection (gpointer connection, const char *reason);
 static void response_queued (gpointer connection, gboolean keep_alive);
 
-/* Outside the signal emission: disconnecting there would deadlock */
 static void
-disconnect_signals (SmHttpProxy *self)
+stop_watching (SmHttpProxy *self)
 {
-  if (self->drain_handler != 0)
-    g_cancellable_disconnect (self->drain, self->drain_handler);
-  if (self->cancel_handler != 0)
-    g_cancellable_disconnect (self->cancellable, self->cancel_handler);
-  self->drain_handler = self->cancel_handler = 0;
-  sm_event_timer_clear (&self->deferred_timer);
+  sm_event_cancel_watch_stop (&self->drain_watch);
+  sm_event_cancel_watch_stop (&self->shutdown_watch);
+  sm_event_timer_clear (&self->release_timer);
 }
 
 static void
@@ -103,7 +97,7 @@ sm_http_proxy_finalize (GObject *object)
 {
   SmHttpProxy *self = SM_HTTP_PROXY (object);
 
-  disconnect_signals (self);
+  stop_watching (self);
   g_clear_pointer (&self->client_watch, sm_event_watch_free);
   sm_event_timer_clear (&self->timer);
   g_clear_pointer (&self->exchange, sm_http_exchange_free);
@@ -112,8 +106,6 @@ sm_http_proxy_finalize (GObject *object)
   g_clear_object (&self->client);
   g_clear_object (&self->client_address);
   g_clear_object (&self->router);
-  g_clear_object (&self->cancellable);
-  g_clear_object (&self->drain);
   g_clear_pointer (&self->client_ip, g_free);
 
   G_OBJECT_CLASS (sm_http_proxy_parent_class)->finalize (object);
@@ -495,7 +487,7 @@ request_over (SmHttpProxy *self)
   if (self->exchange != NULL)
     {
       sm_http_exchange_reset (self->exchange);
-      sm_event_timer_schedule (&self->deferred_timer, 0);
+      sm_event_timer_schedule (&self->release_timer, 0);
     }
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
@@ -587,7 +579,7 @@ end (SmHttpProxy *self, gboolean close_client)
     sm_http_exchange_reset (self->exchange);
   g_clear_pointer (&self->client_watch, sm_event_watch_free);
   sm_event_timer_clear (&self->timer);
-  disconnect_signals (self);
+  stop_watching (self);
   if (close_client)
     g_io_stream_close_async (self->client, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
 
@@ -640,7 +632,7 @@ tunnel (gpointer connection, SmRoute *route, SmYamuxStream *stream, const SmSpli
   g_clear_pointer (&self->client_watch, sm_event_watch_free);
   proxy = sm_tcp_proxy_new (self->client, self->client_address, route, stream,
                             SM_HTTP_PROXY_BUFFER_SIZE, moved);
-  sm_tcp_proxy_start (proxy, self->cancellable);
+  sm_tcp_proxy_start (proxy, self->shutdown_watch.cancellable);
   end (self, FALSE);
 }
 
@@ -737,28 +729,32 @@ drain (SmHttpProxy *self)
 }
 
 static void
-on_deferred_timer (gpointer user_data)
+on_release_timer (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
-  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
   /* Between requests */
   if (self->state == SM_HTTP_PROXY_READ_HEAD && self->exchange != NULL)
     g_clear_pointer (&self->exchange, sm_http_exchange_free);
+}
 
-  if (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable))
-    abort_connection (self, "socketmaster is shutting down");
-  else if (!self->draining && self->drain != NULL && g_cancellable_is_cancelled (self->drain))
+static void
+on_drain (gpointer user_data)
+{
+  SmHttpProxy *self = user_data;
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
+
+  if (!self->draining && self->state != SM_HTTP_PROXY_DONE)
     drain (self);
 }
 
-/* Runs inside g_cancellable_cancel(): the event core takes it from here */
 static void
-on_cancellable_signal (GCancellable *cancellable, gpointer user_data)
+on_shutdown (gpointer user_data)
 {
   SmHttpProxy *self = user_data;
+  g_autoptr (SmHttpProxy) hold = g_object_ref (self);
 
-  sm_event_timer_schedule (&self->deferred_timer, 0);
+  abort_connection (self, "socketmaster is shutting down");
 }
 
 void
@@ -778,19 +774,11 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
     g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->client)),
                          IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  sm_event_timer_init (&self->deferred_timer, on_deferred_timer, self);
+  sm_event_timer_init (&self->release_timer, on_release_timer, self);
   if (drain != NULL)
-    {
-      self->drain = g_object_ref (drain);
-      self->drain_handler =
-          g_cancellable_connect (drain, G_CALLBACK (on_cancellable_signal), self, NULL);
-    }
+    sm_event_cancel_watch_start (&self->drain_watch, drain, on_drain, self);
   if (cancellable != NULL)
-    {
-      self->cancellable = g_object_ref (cancellable);
-      self->cancel_handler =
-          g_cancellable_connect (cancellable, G_CALLBACK (on_cancellable_signal), self, NULL);
-    }
+    sm_event_cancel_watch_start (&self->shutdown_watch, cancellable, on_shutdown, self);
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s on %s", self->client_ip,
                  sm_http_router_get_display_name (self->router));

@@ -72,11 +72,34 @@ typedef struct
   gpointer    loop;
 } SmEventTimer;
 
-void   sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data);
+void sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data);
 /* @deadline in µs of monotonic time; -1 disarms */
-void   sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline);
+void sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline);
 /* Disarms and leaves the heap: call before the timer's memory goes */
-void   sm_event_timer_clear (SmEventTimer *timer);
+void sm_event_timer_clear (SmEventTimer *timer);
+
+/*
+ * A connection's watch on a cancellable shared by many (drain, shutdown),
+ * embedded in its owner: @func runs once, from the event loop and not
+ * inside g_cancellable_cancel(), after @cancellable is cancelled (or at
+ * once if it already is). All watches of one cancellable share a single
+ * signal handler, where g_cancellable_connect() would cost each a
+ * handler and a closure.
+ */
+typedef struct
+{
+  GList         link; /* in its cancellable's list */
+  GCancellable *cancellable;
+  SmEventFunc   func;
+  gpointer      user_data;
+} SmEventCancelWatch;
+
+void   sm_event_cancel_watch_start (SmEventCancelWatch *watch,
+                                    GCancellable       *cancellable,
+                                    SmEventFunc         func,
+                                    gpointer            user_data);
+/* Harmless if never started, or if it already ran */
+void   sm_event_cancel_watch_stop (SmEventCancelWatch *watch);
 
 /* The monotonic time of the current iteration (cached, as g_source_get_time()) */
 gint64 sm_event_loop_get_time (void);

@@ -367,6 +367,64 @@ test_notified_watch (void)
 
 typedef struct
 {
+  SmEventCancelWatch watch;
+  guint              runs;
+  gboolean          *inside_cancel;
+  gboolean           ran_inside;
+} CancelCounter;
+
+static void
+on_cancel_watch (gpointer user_data)
+{
+  CancelCounter *counter = user_data;
+
+  counter->runs++;
+  counter->ran_inside |= *counter->inside_cancel;
+}
+
+/* Watches of one cancellable run once each, from the loop, not inside
+ * g_cancellable_cancel(); a stopped one never; one started after the
+ * cancellation runs too */
+static void
+test_cancel_watches (void)
+{
+  GCancellable *cancellable = g_cancellable_new ();
+  gboolean      inside = FALSE;
+  CancelCounter counters[4] = { 0 };
+
+  for (guint i = 0; i < 3; i++)
+    {
+      counters[i].inside_cancel = &inside;
+      sm_event_cancel_watch_start (&counters[i].watch, cancellable, on_cancel_watch, &counters[i]);
+    }
+  sm_event_cancel_watch_stop (&counters[1].watch);
+  sm_test_settle ();
+  g_assert_cmpuint (counters[0].runs + counters[1].runs + counters[2].runs, ==, 0);
+
+  inside = TRUE;
+  g_cancellable_cancel (cancellable);
+  inside = FALSE;
+  SM_TEST_WAIT_FOR (counters[0].runs == 1 && counters[2].runs == 1);
+
+  counters[3].inside_cancel = &inside;
+  sm_event_cancel_watch_start (&counters[3].watch, cancellable, on_cancel_watch, &counters[3]);
+  SM_TEST_WAIT_FOR (counters[3].runs == 1);
+  /* Stopping after it ran is harmless; the watches' references are gone */
+  sm_event_cancel_watch_stop (&counters[0].watch);
+  sm_test_settle ();
+
+  g_assert_cmpuint (counters[0].runs, ==, 1);
+  g_assert_cmpuint (counters[1].runs, ==, 0);
+  g_assert_cmpuint (counters[2].runs, ==, 1);
+  g_assert_cmpuint (counters[3].runs, ==, 1);
+  for (guint i = 0; i < 4; i++)
+    g_assert_false (counters[i].ran_inside);
+  g_assert_cmpint (G_OBJECT (cancellable)->ref_count, ==, 1);
+  g_object_unref (cancellable);
+}
+
+typedef struct
+{
   SmEventTimer timer;
   gint64       fired_at;
   guint        fired;
@@ -513,6 +571,7 @@ main (int argc, char **argv)
   g_test_add_func ("/event-loop/fallback-watch", test_fallback_watch);
   g_test_add_func ("/event-loop/layered-ready-by-itself", test_layered_ready_by_itself);
   g_test_add_func ("/event-loop/notified-watch", test_notified_watch);
+  g_test_add_func ("/event-loop/cancel-watches", test_cancel_watches);
   g_test_add_func ("/event-loop/timers", test_timers);
   g_test_add_func ("/event-loop/timer-heap-order", test_timer_heap_order);
 

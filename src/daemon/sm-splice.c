@@ -35,6 +35,7 @@ typedef struct
   SmSplice              *splice;
   const char            *name;   /* for debug output */
   GIOStream             *target; /* the stream our output belongs to */
+  SmYamuxStream         *yamux;  /* the input's, when it is a yamux stream: no copy */
   GPollableInputStream  *input;
   GPollableOutputStream *output;
 
@@ -55,23 +56,22 @@ typedef struct
 
 struct _SmSplice
 {
-  GTask            *task; /* the reference held while running */
-  GMainContext     *context;
-  GCancellable     *cancellable;
-  GIOStream        *a;
-  GIOStream        *b;
-  gsize             buffer_size;
+  GTask             *task; /* the reference held while running */
+  GMainContext      *context;
+  GCancellable      *cancellable;
+  GIOStream         *a;
+  GIOStream         *b;
+  gsize              buffer_size;
 
-  SmSpliceDirection a_to_b;
-  SmSpliceDirection b_to_a;
-  SmEventWatch     *watch_a;
-  SmEventWatch     *watch_b;
+  SmSpliceDirection  a_to_b;
+  SmSpliceDirection  b_to_a;
+  SmEventWatch      *watch_a;
+  SmEventWatch      *watch_b;
 
-  gulong            cancel_handler;
-  SmEventTimer      cancel_timer; /* handles the cancellable's signal */
-  GError           *error;        /* why we are ending, NULL on success */
-  guint             pending_closes;
-  gboolean          ending;
+  SmEventCancelWatch cancel_watch;
+  GError            *error; /* why we are ending, NULL on success */
+  guint              pending_closes;
+  gboolean           ending;
 };
 
 static void sm_splice_end (SmSplice *splice, GError *error);
@@ -84,16 +84,12 @@ sm_splice_direction_release_buffer (SmSpliceDirection *dir)
   dir->start = dir->end = 0;
 }
 
-/* Outside the signal emission: disconnecting there would deadlock */
 static void
 sm_splice_stop_watching (SmSplice *splice)
 {
   g_clear_pointer (&splice->watch_a, sm_event_watch_free);
   g_clear_pointer (&splice->watch_b, sm_event_watch_free);
-  if (splice->cancel_handler != 0)
-    g_cancellable_disconnect (splice->cancellable, splice->cancel_handler);
-  splice->cancel_handler = 0;
-  sm_event_timer_clear (&splice->cancel_timer);
+  sm_event_cancel_watch_stop (&splice->cancel_watch);
   splice->a_to_b.waiting = splice->b_to_a.waiting = SM_SPLICE_WAIT_NONE;
 }
 
@@ -218,6 +214,37 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
         {
           sm_splice_direction_half_close (dir);
           return SM_SPLICE_WAIT_NONE;
+        }
+
+      /* From a yamux stream's own buffer straight to the output: nothing
+       * is copied, and a client that stops reading leaves the bytes there,
+       * within the stream's window, instead of in a buffer of ours too */
+      if (dir->yamux != NULL && budget > 0)
+        {
+          GOutputVector   vectors[16];
+          guint           n_vectors = sm_yamux_stream_peek (dir->yamux, vectors, 16);
+          gsize           offered = 0, written = 0;
+          GPollableReturn ret;
+
+          for (guint i = 0; i < n_vectors; i++)
+            offered += vectors[i].size;
+          if (offered > 0)
+            {
+              ret = g_pollable_output_stream_writev_nonblocking (
+                  dir->output, vectors, n_vectors, &written, splice->cancellable, &error);
+              if (ret == G_POLLABLE_RETURN_FAILED)
+                {
+                  sm_splice_end (splice, g_steal_pointer (&error));
+                  return SM_SPLICE_WAIT_NONE;
+                }
+              sm_yamux_stream_consume (dir->yamux, written);
+              dir->written += written;
+              budget -= MIN (budget, written);
+              if (ret == G_POLLABLE_RETURN_WOULD_BLOCK || written < offered)
+                return SM_SPLICE_WAIT_WRITABLE;
+              continue;
+            }
+          /* Nothing held: the read below tells EOF, an error or nothing yet */
         }
 
       /* Yield; the readable source fires again at once if more is ready. */
@@ -365,22 +392,13 @@ sm_splice_end (SmSplice *splice, GError *error)
 }
 
 static void
-on_cancel_timer (gpointer user_data)
+on_cancelled (gpointer user_data)
 {
   SmSplice *splice = user_data;
   g_autoptr (GTask) task = g_object_ref (splice->task);
 
   sm_splice_end (splice,
                  g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
-}
-
-/* Runs inside g_cancellable_cancel(): the event core takes it from here */
-static void
-on_cancelled (GCancellable *cancellable, gpointer user_data)
-{
-  SmSplice *splice = user_data;
-
-  sm_event_timer_schedule (&splice->cancel_timer, 0);
 }
 
 static gboolean
@@ -412,6 +430,7 @@ sm_splice_direction_init (SmSpliceDirection *dir,
   dir->output = G_POLLABLE_OUTPUT_STREAM (output);
   dir->short_read_drains =
       sm_stream_get_socket (G_OBJECT (input)) != NULL || SM_IS_YAMUX_STREAM (source);
+  dir->yamux = SM_IS_YAMUX_STREAM (source) ? SM_YAMUX_STREAM (source) : NULL;
   return TRUE;
 }
 
@@ -460,10 +479,8 @@ sm_splice_async (GIOStream          *a,
                                         on_a_writable, splice, "[socketmaster] splice");
   splice->watch_b = sm_event_watch_new (splice->b_to_a.input, splice->a_to_b.output, on_b_readable,
                                         on_b_writable, splice, "[socketmaster] splice");
-  sm_event_timer_init (&splice->cancel_timer, on_cancel_timer, splice);
   if (cancellable != NULL)
-    splice->cancel_handler =
-        g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), splice, NULL);
+    sm_event_cancel_watch_start (&splice->cancel_watch, cancellable, on_cancelled, splice);
 
   /* Start from the main loop so that the caller's state is settled before
    * any byte moves or the callback can run. */

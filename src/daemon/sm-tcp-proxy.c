@@ -71,7 +71,6 @@ sm_tcp_proxy_new (GIOStream            *client,
   self->client =
       client_address != NULL ? sm_address_format_socket (client_address) : g_strdup ("(unknown)");
   self->buffer_size = buffer_size;
-  sm_yamux_stream_limit_window (stream, SM_TCP_PROXY_MAX_PINNED - MIN (buffer_size, 256 * 1024));
   if (moved != NULL)
     self->moved = *moved;
 

@@ -9,15 +9,12 @@
 
 G_BEGIN_DECLS
 
-/* Per direction, held only while bytes are in it. Large enough that one
- * splice keeps a 256 KiB yamux window busy: throughput over the proxy
- * must stay close to direct loopback (64 KiB cost a sixth of it). */
+/* Towards the service, held only while bytes are in it. Large enough
+ * that one splice keeps a 256 KiB yamux window busy: throughput over the
+ * proxy must stay close to direct loopback (64 KiB cost a sixth of it).
+ * Towards the client the splice writes from the yamux stream's own
+ * buffer: a client that stops reading pins only the stream's window. */
 #define SM_TCP_PROXY_BUFFER_SIZE (256 * 1024)
-
-/* What a public client that stops reading may pin in the daemon: the
- * stream's receive window plus the splice's buffer towards the client;
- * the window's growth is capped to keep the sum within this. */
-#define SM_TCP_PROXY_MAX_PINNED (512 * 1024)
 
 /**
  * SmTcpProxy:

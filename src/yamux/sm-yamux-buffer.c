@@ -245,6 +245,9 @@ sm_yamux_buffer_peek (const SmYamuxBuffer *buffer, GOutputVector *vectors, guint
   for (SmYamuxSegment *segment = buffer->head; segment != NULL && n < max_vectors;
        segment = segment->next)
     {
+      /* A segment reserved for a read that got nothing yet */
+      if (segment->end == segment->start)
+        continue;
       vectors[n].buffer = segment->data + segment->start;
       vectors[n].size = segment->end - segment->start;
       n++;

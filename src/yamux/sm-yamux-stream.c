@@ -225,12 +225,26 @@ sm_yamux_stream_get_receive_window (SmYamuxStream *self)
   return self->flow.window;
 }
 
+guint
+sm_yamux_stream_peek (SmYamuxStream *self, GOutputVector *vectors, guint max_vectors)
+{
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (self), 0);
+
+  if (self->read_closed || self->reset)
+    return 0;
+  return sm_yamux_buffer_peek (&self->receive_buffer, vectors, max_vectors);
+}
+
 void
-sm_yamux_stream_limit_window (SmYamuxStream *self, guint32 max_window)
+sm_yamux_stream_consume (SmYamuxStream *self, gsize len)
 {
   g_return_if_fail (SM_IS_YAMUX_STREAM (self));
+  g_return_if_fail (len <= sm_yamux_buffer_get_length (&self->receive_buffer));
 
-  self->flow.max_window = CLAMP (max_window, self->flow.window, self->flow.max_window);
+  if (len == 0)
+    return;
+  sm_yamux_buffer_consume (&self->receive_buffer, len);
+  stream_credit (self, len);
 }
 
 /* Internal API for the session (sm-yamux-private.h) */

@@ -36,9 +36,11 @@ gboolean        sm_yamux_stream_was_reset (SmYamuxStream *self);
 gsize           sm_yamux_stream_get_buffered (SmYamuxStream *self);
 /* Our receive window now (auto-tuned, see SmYamuxFlow) */
 guint32         sm_yamux_stream_get_receive_window (SmYamuxStream *self);
-/* Lowers the cap of the receive window's growth to @max_window, or to
- * the window already reached if that is more: a consumer that holds a
- * large buffer of its own bounds what a stalled stream pins in total */
-void            sm_yamux_stream_limit_window (SmYamuxStream *self, guint32 max_window);
+/* Reading without a copy: the received bytes not read yet, as up to
+ * @max_vectors vectors (none if there are none: then a read says why),
+ * valid until the next call on the stream; sm_yamux_stream_consume()
+ * then counts @len of them read (and grants window as a read does). */
+guint sm_yamux_stream_peek (SmYamuxStream *self, GOutputVector *vectors, guint max_vectors);
+void  sm_yamux_stream_consume (SmYamuxStream *self, gsize len);
 
 G_END_DECLS

@@ -479,7 +479,12 @@ test_tcp_resumption (void)
   g_autoptr(TestClient) first = NULL;
   g_autoptr(TestClient) resumed = NULL;
 
-  first = tls_client_start (port, "a.example.test", TRUE, SCRIPT_ECHO);
+  first = test_client_new ("a.example.test", SCRIPT_ECHO);
+  first->verify = TRUE;
+  first->verify_host = "a.example.test";
+  first->offer_alpn = TRUE;
+  first->save_session = TRUE;
+  test_client_start (first, connect_fd (port));
   test_client_finish (first);
   g_assert_cmpint (first->handshake_ret, ==, 0);
   g_assert_cmpuint (first->session_data.size, >, 0);

@@ -903,6 +903,7 @@ test_resumption (void)
   g_autoptr(Server) first_server = NULL;
   g_autoptr(Server) second_server = NULL;
 
+  first->save_session = TRUE;
   first_server = start_handshake (creds, first);
   wait_handshake (first_server);
   g_clear_object (&first_server->tls);

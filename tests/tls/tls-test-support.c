@@ -374,7 +374,8 @@ client_thread (gpointer data)
 
       client->resumed = gnutls_session_is_resumed (session);
       client_run_script (client, session);
-      gnutls_session_get_data2 (session, &client->session_data);
+      if (client->save_session)
+        gnutls_session_get_data2 (session, &client->session_data);
     }
 
   gnutls_deinit (session);

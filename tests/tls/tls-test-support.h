@@ -63,6 +63,8 @@ typedef struct {
   gnutls_datum_t  resume_data;   /* a session to resume; empty: none */
   ClientScript    script;
   int             release_fd;    /* SCRIPT_STALL */
+  gboolean        save_session;  /* fill session_data: in TLS 1.3 that may wait
+                                    for the server's ticket, so only when wanted */
 
   /* results, to read after test_client_finish() */
   int             handshake_ret;

@@ -142,13 +142,6 @@ sm_http_exchange_reset (SmHttpExchange *self)
 }
 
 void
-sm_http_exchange_close_idle (SmHttpExchange *self)
-{
-  /* Nothing to do: idle streams are kept by their routes, not by
-   * connections (sm-http-upstream.h) */
-}
-
-void
 sm_http_exchange_stop_keep_alive (SmHttpExchange *self)
 {
   self->no_keep_alive = TRUE;

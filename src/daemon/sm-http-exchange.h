@@ -124,9 +124,6 @@ gboolean        sm_http_exchange_answer (SmHttpExchange     *self,
 /* Forgets the request in progress, if any: a service that was sending a
  * response keeps none of it, its stream is reset */
 void            sm_http_exchange_reset (SmHttpExchange *self);
-/* The connection is closing. Nothing to do since idle streams are kept
- * per route (sm_route_keep_idle_stream()); kept for the callers. */
-void            sm_http_exchange_close_idle (SmHttpExchange *self);
 
 /* The daemon is draining: the response in progress, if its head is not out
  * yet, and any later one close the connection */

@@ -305,7 +305,7 @@ set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
       return;
     }
 
-  sm_event_timer_schedule (&self->timer, sm_event_loop_get_time () + (gint64) ms * 1000);
+  sm_event_timer_schedule_in (&self->timer, (gint64) ms * 1000);
 }
 
 /* Public side I/O ---------------------------------------------------------- */

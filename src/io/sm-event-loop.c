@@ -25,6 +25,7 @@ typedef struct
   gpointer      epoll_tag;
   GPtrArray    *timers;    /* SmEventTimer *, a binary min-heap on key */
   GQueue        pending;   /* watches ready without their descriptor */
+  GQueue        batch;     /* those being dispatched from it now */
   GSList       *graveyard; /* watches freed during this dispatch */
   gboolean      dispatching;
 } SmEventLoop;
@@ -48,7 +49,7 @@ struct _SmEventWatch
   gboolean               dead;
 
   GList                  pending_link;
-  gboolean               is_pending;
+  GQueue                *queued; /* &loop->pending, &loop->batch, or NULL */
 
   GSource               *read_source; /* only when fd is -1 */
   GSource               *write_source;
@@ -207,24 +208,23 @@ dispatch_epoll (SmEventLoop *loop)
 static void
 dispatch_pending (SmEventLoop *loop)
 {
+  GList *link;
+
   /* Only those pending now: a watch that stays ready runs again next
    * iteration, after the other sources had their turn. A watch freed
-   * meanwhile stays in the graveyard until the dispatch ends. */
-  g_autoptr (GPtrArray) batch = g_ptr_array_sized_new (loop->pending.length);
-  SmEventWatch *watch;
+   * meanwhile leaves the batch. */
+  loop->batch = loop->pending;
+  g_queue_init (&loop->pending);
+  for (link = loop->batch.head; link != NULL; link = link->next)
+    ((SmEventWatch *) link->data)->queued = &loop->batch;
 
-  for (GList *link; (link = g_queue_pop_head_link (&loop->pending)) != NULL;)
+  while ((link = g_queue_pop_head_link (&loop->batch)) != NULL)
     {
-      watch = link->data;
-      watch->is_pending = FALSE;
-      g_ptr_array_add (batch, watch);
-    }
-  for (guint i = 0; i < batch->len; i++)
-    {
-      watch = g_ptr_array_index (batch, i);
-      if (!watch->dead)
-        watch_dispatch (watch, watch_ready_without_fd (watch, G_IO_IN),
-                        watch_ready_without_fd (watch, G_IO_OUT));
+      SmEventWatch *watch = link->data;
+
+      watch->queued = NULL;
+      watch_dispatch (watch, watch_ready_without_fd (watch, G_IO_IN),
+                      watch_ready_without_fd (watch, G_IO_OUT));
     }
 }
 
@@ -339,7 +339,9 @@ sm_event_loop_get_time (void)
 void
 sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data)
 {
-  *timer = (SmEventTimer){ .deadline = -1, .func = func, .user_data = user_data };
+  *timer = (SmEventTimer){
+    .deadline = -1, .func = func, .user_data = user_data, .loop = event_loop_get ()
+  };
 }
 
 void
@@ -354,8 +356,6 @@ sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline)
   if (deadline < 0)
     return;
 
-  if (timer->loop == NULL)
-    timer->loop = event_loop_get ();
   loop = timer->loop;
 
   if (timer->index == 0)
@@ -368,6 +368,16 @@ sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline)
       timer->key = deadline;
       heap_sift_up (loop, timer->index - 1);
     }
+}
+
+void
+sm_event_timer_schedule_in (SmEventTimer *timer, gint64 delay)
+{
+  g_return_if_fail (timer != NULL && timer->loop != NULL);
+
+  /* The loop's cached time: no clock read, no lookup of the loop */
+  sm_event_timer_schedule (timer,
+                           g_source_get_time (&((SmEventLoop *) timer->loop)->source) + delay);
 }
 
 void
@@ -489,36 +499,57 @@ sm_event_cancel_watch_stop (SmEventCancelWatch *watch)
 
 /* Watches ------------------------------------------------------------------- */
 
-/* Follows @stream down its poll bases to a descriptor; *@ready_above is
- * set if a stream on the way is ready by itself */
-static int
-stream_poll_fd (GObject *stream, GIOCondition condition, gboolean *ready_above)
+/* The base under @stream if it tells one (a TLS stream does), with
+ * *@ready set if @stream is ready by itself; NULL otherwise */
+static GObject *
+stream_poll_base (GObject *stream, GIOCondition condition, gboolean *ready)
 {
-  *ready_above = FALSE;
+  *ready = FALSE;
+  if (condition == G_IO_IN && SM_IS_POLLABLE_INPUT_STREAM (stream) &&
+      SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
+    return SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base (
+        SM_POLLABLE_INPUT_STREAM (stream), ready);
+  if (condition == G_IO_OUT && SM_IS_POLLABLE_OUTPUT_STREAM (stream) &&
+      SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
+    return SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base (
+        SM_POLLABLE_OUTPUT_STREAM (stream), ready);
+  return NULL;
+}
 
+/* Follows @stream down its poll bases to a descriptor, or -1; *@layered:
+ * whether there was a base on the way (may be NULL) */
+static int
+stream_poll_fd (GObject *stream, GIOCondition condition, gboolean *layered)
+{
+  gboolean unused;
+
+  if (layered != NULL)
+    *layered = FALSE;
   while (stream != NULL)
     {
       GSocket *socket = sm_stream_get_socket (stream);
-      gboolean ready = FALSE;
 
       if (socket != NULL)
         return g_socket_get_fd (socket);
       if (G_IS_FILE_DESCRIPTOR_BASED (stream))
         return g_file_descriptor_based_get_fd (G_FILE_DESCRIPTOR_BASED (stream));
-
-      if (condition == G_IO_IN && SM_IS_POLLABLE_INPUT_STREAM (stream) &&
-          SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
-        stream = SM_POLLABLE_INPUT_STREAM_GET_CLASS (stream)->get_poll_base (
-            SM_POLLABLE_INPUT_STREAM (stream), &ready);
-      else if (condition == G_IO_OUT && SM_IS_POLLABLE_OUTPUT_STREAM (stream) &&
-               SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base != NULL)
-        stream = SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (stream)->get_poll_base (
-            SM_POLLABLE_OUTPUT_STREAM (stream), &ready);
-      else
-        return -1;
-      *ready_above |= ready;
+      stream = stream_poll_base (stream, condition, &unused);
+      if (layered != NULL)
+        *layered = TRUE;
     }
   return -1;
+}
+
+/* Whether a stream above the descriptor is ready by itself: on every
+ * dispatch of a TLS watch, so it asks only the layers above */
+static gboolean
+stream_ready_above (GObject *stream, GIOCondition condition)
+{
+  gboolean ready = FALSE;
+
+  while (!ready && stream != NULL)
+    stream = stream_poll_base (stream, condition, &ready);
+  return ready;
 }
 
 /* Whether a stream above the descriptor, or a stream without one, is
@@ -526,16 +557,13 @@ stream_poll_fd (GObject *stream, GIOCondition condition, gboolean *ready_above)
 static gboolean
 watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition)
 {
-  gboolean ready = FALSE;
-
   if (watch->notified)
     return condition == G_IO_IN ? g_pollable_input_stream_is_readable (watch->input)
                                 : g_pollable_output_stream_is_writable (watch->output);
   if (!watch->layered)
     return FALSE;
-  stream_poll_fd (condition == G_IO_IN ? G_OBJECT (watch->input) : G_OBJECT (watch->output),
-                  condition, &ready);
-  return ready;
+  return stream_ready_above (
+      condition == G_IO_IN ? G_OBJECT (watch->input) : G_OBJECT (watch->output), condition);
 }
 
 /* A TLS stream may hold decrypted bytes its socket no longer signals,
@@ -546,14 +574,14 @@ watch_check_pending (SmEventWatch *watch)
 {
   gboolean ready;
 
-  if (watch->is_pending || !(watch->notified || (watch->fd >= 0 && watch->layered)))
+  if (watch->queued != NULL || !(watch->notified || (watch->fd >= 0 && watch->layered)))
     return;
   ready = (watch->reading && watch_ready_without_fd (watch, G_IO_IN)) ||
           (watch->writing && watch_ready_without_fd (watch, G_IO_OUT));
   if (!ready)
     return;
-  watch->is_pending = TRUE;
-  g_queue_push_tail_link (&watch->loop->pending, &watch->pending_link);
+  watch->queued = &watch->loop->pending;
+  g_queue_push_tail_link (watch->queued, &watch->pending_link);
 }
 
 /* A notifying stream may have become ready */
@@ -636,7 +664,6 @@ sm_event_watch_new (GPollableInputStream  *input,
                     const char            *name)
 {
   SmEventWatch *watch;
-  gboolean      unused;
   int           in_fd, out_fd;
 
   g_return_val_if_fail (G_IS_POLLABLE_INPUT_STREAM (input), NULL);
@@ -654,10 +681,9 @@ sm_event_watch_new (GPollableInputStream  *input,
   watch->name = name;
   watch->pending_link.data = watch;
 
-  in_fd = stream_poll_fd (G_OBJECT (input), G_IO_IN, &unused);
-  out_fd = stream_poll_fd (G_OBJECT (output), G_IO_OUT, &unused);
+  in_fd = stream_poll_fd (G_OBJECT (input), G_IO_IN, &watch->layered);
+  out_fd = stream_poll_fd (G_OBJECT (output), G_IO_OUT, NULL);
   watch->fd = in_fd >= 0 && in_fd == out_fd ? in_fd : -1;
-  watch->layered = sm_stream_get_socket (G_OBJECT (input)) == NULL;
   watch->notified =
       watch->fd < 0 && stream_notifies (G_OBJECT (input)) && stream_notifies (G_OBJECT (output));
   if (watch->notified)
@@ -756,9 +782,9 @@ sm_event_watch_free (SmEventWatch *watch)
   if (watch->fd >= 0 && watch->registered != 0)
     epoll_ctl (loop->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
   watch->registered = 0;
-  if (watch->is_pending)
-    g_queue_unlink (&loop->pending, &watch->pending_link);
-  watch->is_pending = FALSE;
+  if (watch->queued != NULL)
+    g_queue_unlink (watch->queued, &watch->pending_link);
+  watch->queued = NULL;
   sm_source_clear (&watch->read_source);
   sm_source_clear (&watch->write_source);
   if (watch->notified)

@@ -75,6 +75,8 @@ typedef struct
 void sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data);
 /* @deadline in µs of monotonic time; -1 disarms */
 void sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline);
+/* @delay µs from the current iteration's time */
+void sm_event_timer_schedule_in (SmEventTimer *timer, gint64 delay);
 /* Disarms and leaves the heap: call before the timer's memory goes */
 void sm_event_timer_clear (SmEventTimer *timer);
 

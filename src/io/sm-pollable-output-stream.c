@@ -6,8 +6,7 @@
 
 typedef struct
 {
-  void (*notify) (gpointer user_data);
-  gpointer notify_data;
+  SmPollableNotify notify;
 } SmPollableOutputStreamPrivate;
 
 static void sm_pollable_output_stream_pollable_iface_init (GPollableOutputStreamInterface *iface);
@@ -149,12 +148,7 @@ sm_pollable_output_stream_set_notify (SmPollableOutputStream *self,
   g_return_if_fail (SM_IS_POLLABLE_OUTPUT_STREAM (self));
   g_return_if_fail (func == NULL || SM_POLLABLE_OUTPUT_STREAM_GET_CLASS (self)->notifies);
 
-  /* Removing: only the hook of the same owner, which may have been
-   * replaced by a newer one */
-  if (func == NULL && priv->notify_data != user_data)
-    return;
-  priv->notify = func;
-  priv->notify_data = user_data;
+  sm_pollable_notify_set (&priv->notify, func, user_data);
 }
 
 void
@@ -162,6 +156,5 @@ sm_pollable_output_stream_notify (SmPollableOutputStream *self)
 {
   SmPollableOutputStreamPrivate *priv = sm_pollable_output_stream_get_instance_private (self);
 
-  if (priv->notify != NULL)
-    priv->notify (priv->notify_data);
+  sm_pollable_notify_emit (&priv->notify);
 }

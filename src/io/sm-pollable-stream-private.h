@@ -35,4 +35,29 @@ void   sm_pollable_stream_close_async (GObject            *stream,
                                        GAsyncReadyCallback callback,
                                        gpointer            user_data);
 
+/* The event core's hook on a stream (set_notify() of either class): one
+ * at a time; removing it takes effect only for the owner that set it,
+ * since a stream handed from one watch to the next keeps the newer */
+typedef struct
+{
+  void (*func) (gpointer user_data);
+  gpointer user_data;
+} SmPollableNotify;
+
+static inline void
+sm_pollable_notify_set (SmPollableNotify *notify, void (*func) (gpointer), gpointer user_data)
+{
+  if (func == NULL && notify->user_data != user_data)
+    return;
+  notify->func = func;
+  notify->user_data = user_data;
+}
+
+static inline void
+sm_pollable_notify_emit (const SmPollableNotify *notify)
+{
+  if (notify->func != NULL)
+    notify->func (notify->user_data);
+}
+
 G_END_DECLS

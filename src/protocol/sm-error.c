@@ -20,10 +20,14 @@ static const GDBusErrorEntry sm_error_entries[] = {
   { SM_ERROR_CLOSED, SM_DBUS_ERROR_PREFIX "Closed" },
   { SM_ERROR_GOING_AWAY, SM_DBUS_ERROR_PREFIX "GoingAway" },
   { SM_ERROR_REJECTED, SM_DBUS_ERROR_PREFIX "Rejected" },
+  { SM_ERROR_UNSUPPORTED, SM_DBUS_ERROR_PREFIX "Unsupported" },
+  { SM_ERROR_UNAUTHORIZED, SM_DBUS_ERROR_PREFIX "Unauthorized" },
+  { SM_ERROR_ROUTE_OWNED, SM_DBUS_ERROR_PREFIX "RouteOwned" },
+  { SM_ERROR_LIMIT, SM_DBUS_ERROR_PREFIX "Limit" },
 };
 
 /* A new SmError code must get a D-Bus name here */
-G_STATIC_ASSERT (G_N_ELEMENTS (sm_error_entries) == SM_ERROR_REJECTED + 1);
+G_STATIC_ASSERT (G_N_ELEMENTS (sm_error_entries) == SM_ERROR_LIMIT + 1);
 
 /* Registered as a D-Bus error domain, so that a GError of this domain
  * returned by a method reaches a caller under its D-Bus name and comes

@@ -23,6 +23,15 @@ G_BEGIN_DECLS
  * @SM_ERROR_CLOSED: the session or stream is closed
  * @SM_ERROR_GOING_AWAY: the session no longer accepts new streams
  * @SM_ERROR_REJECTED: the daemon answered the handshake with a non-OK status
+ * @SM_ERROR_UNSUPPORTED: the request uses a feature the peer does not know
+ * @SM_ERROR_UNAUTHORIZED: the token is missing or wrong
+ * @SM_ERROR_ROUTE_OWNED: another user holds the route, or would be shadowed
+ *   by it
+ * @SM_ERROR_LIMIT: a resource limit of the daemon is reached
+ *
+ * Policy refusals (a port or route this peer may not take) use
+ * @SM_ERROR_PERMISSION_DENIED; @SM_ERROR_CONFLICT is a mode conflict and
+ * @SM_ERROR_TLS a bad certificate.
  *
  * Error codes of the #SM_ERROR domain.
  */
@@ -41,6 +50,10 @@ typedef enum
   SM_ERROR_CLOSED,
   SM_ERROR_GOING_AWAY,
   SM_ERROR_REJECTED,
+  SM_ERROR_UNSUPPORTED,
+  SM_ERROR_UNAUTHORIZED,
+  SM_ERROR_ROUTE_OWNED,
+  SM_ERROR_LIMIT,
 } SmError;
 
 GQuark sm_error_quark (void);

@@ -80,25 +80,57 @@ expire_recent (SmHttpMatcher *self, gint64 now)
     recent_definition_free (g_queue_pop_head (&self->recent));
 }
 
+/* @host ends with @suffix at a label boundary: equal, or preceded by a dot
+ * (a suffix given with its leading dot brings its own boundary) */
+static gboolean
+domain_matches (const char *host, const char *suffix)
+{
+  gsize       host_len = strlen (host);
+  gsize       suffix_len = strlen (suffix);
+  const char *tail;
+
+  if (suffix_len == 0)
+    return TRUE;
+  if (suffix_len > host_len)
+    return FALSE;
+  tail = host + host_len - suffix_len;
+  if (g_ascii_strcasecmp (tail, suffix) != 0)
+    return FALSE;
+  return tail == host || suffix[0] == '.' || tail[-1] == '.';
+}
+
 gboolean
 sm_http_match (const char *host,
                const char *path,
                const char *domain_suffix,
                const char *path_prefix)
 {
-  gsize host_len, suffix_len;
-
   host = host != NULL ? host : "";
   path = path != NULL ? path : "";
   domain_suffix = domain_suffix != NULL ? domain_suffix : "";
   path_prefix = path_prefix != NULL ? path_prefix : "";
 
-  host_len = strlen (host);
-  suffix_len = strlen (domain_suffix);
-  if (suffix_len > host_len ||
-      g_ascii_strcasecmp (host + host_len - suffix_len, domain_suffix) != 0)
-    return FALSE;
-  return g_str_has_prefix (path, path_prefix);
+  return domain_matches (host, domain_suffix) && g_str_has_prefix (path, path_prefix);
+}
+
+gboolean
+sm_http_domain_covers (const char *suffix, const char *host_or_suffix)
+{
+  suffix = suffix != NULL ? suffix : "";
+  host_or_suffix = host_or_suffix != NULL ? host_or_suffix : "";
+
+  /* "" matches every host, so only "" covers it; otherwise what
+   * @host_or_suffix matches is itself and names under it, which @suffix
+   * covers exactly when it matches @host_or_suffix as a host */
+  if (*host_or_suffix == '\0')
+    return *suffix == '\0';
+  return domain_matches (host_or_suffix, suffix);
+}
+
+gboolean
+sm_http_path_covers (const char *prefix, const char *path_or_prefix)
+{
+  return sm_http_match (NULL, path_or_prefix, NULL, prefix);
 }
 
 static int

@@ -7,29 +7,39 @@
 
 G_BEGIN_DECLS
 
-/* TRUE if @domain_suffix is a suffix of @host (ASCII case-insensitive) and
- * @path_prefix a prefix of @path (case-sensitive); "" or NULL matches
- * everything. Like the original's strings.HasSuffix, "example.com" also
- * matches "notexample.com": services wanting a label boundary register
- * ".example.com". */
-gboolean                      sm_http_match (const char *host,
-                                             const char *path,
-                                             const char *domain_suffix,
-                                             const char *path_prefix);
+/* TRUE if @domain_suffix ends @host at a label boundary, compared without
+ * regard to ASCII case ("example.com" matches "example.com" and
+ * "www.example.com" but not "notexample.com"; ".example.com" only names
+ * under it), and @path_prefix is a prefix of @path (case-sensitive); "" or
+ * NULL matches everything. The original matched any string suffix. */
+gboolean sm_http_match (const char *host,
+                        const char *path,
+                        const char *domain_suffix,
+                        const char *path_prefix);
+
+/* TRUE if every host that @host_or_suffix matches (as a host, or as a
+ * DomainSuffix) is also matched by @suffix: equal, or ending with it at a
+ * label boundary; "" covers everything. For route ownership. */
+gboolean sm_http_domain_covers (const char *suffix, const char *host_or_suffix);
+
+/* TRUE if every path that @path_or_prefix matches (as a path, or as a
+ * PathPrefix) is also matched by @prefix: a plain byte prefix, as the
+ * matcher uses; "" covers everything. */
+gboolean sm_http_path_covers (const char *prefix, const char *path_or_prefix);
 
 /* Ranking of two routes: negative if route a is preferred (longer domain
  * suffix first, then longer path prefix), 0 if they rank the same (the
  * caller then prefers the earlier registration). */
-int                           sm_http_route_compare (const char *domain_suffix_a,
-                                                     const char *path_prefix_a,
-                                                     const char *domain_suffix_b,
-                                                     const char *path_prefix_b);
+int      sm_http_route_compare (const char *domain_suffix_a,
+                                const char *path_prefix_a,
+                                const char *domain_suffix_b,
+                                const char *path_prefix_b);
 
 /*
  * Picks the service for one HTTP request among the routes of a port
- * (docs/PROTOCOL.md §6): candidates are the routes whose DomainSuffix ends the
- * request's host and whose PathPrefix starts its path; the longer
- * DomainSuffix wins, then the longer PathPrefix. Routes with the same
+ * (docs/PROTOCOL.md §6): candidates are the routes whose DomainSuffix ends
+ * the request's host at a label boundary and whose PathPrefix starts its
+ * path; the longer DomainSuffix wins, then the longer PathPrefix. Routes with the same
  * definition (replicas, or a new version next to the old one) take turns:
  * the one picked least recently goes next, the earliest registered first.
  *

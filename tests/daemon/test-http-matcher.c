@@ -96,8 +96,9 @@ test_ranking (Fixture       *fixture,
   g_assert_true (expect_found (fixture, "other.org", "/a/bc", 0) == a);
   /* The codec hands hosts lowercased; suffixes match in any case */
   g_assert_true (expect_found (fixture, "www.example.com", "/a/", 0) == dot_domain_a);
-  /* "example.com" is a plain suffix, as in the original */
-  g_assert_true (expect_found (fixture, "notexample.com", "/", 0) == domain);
+  /* Suffixes match at a label boundary, unlike the original */
+  expect_result (fixture, "notexample.com", "/", 0, SM_HTTP_MATCH_NONE);
+  g_assert_true (expect_found (fixture, "notexample.com", "/a/", 0) == a);
   /* Nothing matches, nothing left: 404 */
   expect_result (fixture, "other.org", "/b", 0, SM_HTTP_MATCH_NONE);
   expect_result (fixture, "", "/", 0, SM_HTTP_MATCH_NONE);
@@ -253,9 +254,21 @@ test_route_match (void)
     { "example.com", "/api/x", "example.com", "/api", TRUE },
     { "www.example.com", "/", "example.com", "", TRUE },
     { "example.com", "/", "Example.COM", "", TRUE },
-    /* The original's strings.HasSuffix, kept for compatibility */
-    { "notexample.com", "/", "example.com", "", TRUE },
+    /* At a label boundary: the original's strings.HasSuffix matched
+     * "notexample.com" too */
+    { "notexample.com", "/", "example.com", "", FALSE },
+    { "evilgood.test", "/", "good.test", "", FALSE },
+    { "evil-good.test", "/", "good.test", "", FALSE },
+    { "good.test", "/", "good.test", "", TRUE },
+    { "x.good.test", "/", "good.test", "", TRUE },
+    { "a.b.Good.Test", "/", "GOOD.test", "", TRUE },
+    { "x.good.test", "/", "d.test", "", FALSE },
+    { "x.good.test", "/", "test", "", TRUE },
+    { "x.good.test", "/", ".test", "", TRUE },
+    /* A leading dot names only what is under it */
     { "notexample.com", "/", ".example.com", "", FALSE },
+    { "www.example.com", "/", ".example.com", "", TRUE },
+    { "example.com", "/", ".example.com", "", FALSE },
     { "example.org", "/", "example.com", "", FALSE },
     { "com", "/", "example.com", "", FALSE },
     { "xample.com", "/", "example.com", "", FALSE },
@@ -270,6 +283,81 @@ test_route_match (void)
       g_test_message ("case %u", i);
       g_assert_cmpint (sm_http_match (cases[i].host, cases[i].path, cases[i].suffix, cases[i].prefix),
                        ==, cases[i].match);
+    }
+}
+
+static void
+test_domain_covers (void)
+{
+  static const struct {
+    const char *suffix, *other;
+    gboolean    covers;
+  } cases[] = {
+    { "", "", TRUE },
+    { NULL, NULL, TRUE },
+    { "", "anything.test", TRUE },
+    { "", ".anything.test", TRUE },
+    { "good.test", "", FALSE },
+    { ".good.test", NULL, FALSE },
+    { "good.test", "good.test", TRUE },
+    { "good.test", "GOOD.Test", TRUE },
+    { "good.test", "x.good.test", TRUE },
+    { "good.test", ".good.test", TRUE },
+    { "good.test", ".x.good.test", TRUE },
+    { "good.test", "evilgood.test", FALSE },
+    { "good.test", ".evilgood.test", FALSE },
+    { "good.test", "good.test.evil", FALSE },
+    { "good.test", "test", FALSE },
+    { ".good.test", ".good.test", TRUE },
+    { ".good.test", "x.good.test", TRUE },
+    { ".good.test", ".x.good.test", TRUE },
+    /* "good.test" also matches good.test itself, which ".good.test" does not */
+    { ".good.test", "good.test", FALSE },
+    { ".good.test", "evilgood.test", FALSE },
+    { "x.good.test", "good.test", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %u: %s covers %s", i, cases[i].suffix, cases[i].other);
+      g_assert_cmpint (sm_http_domain_covers (cases[i].suffix, cases[i].other), ==,
+                       cases[i].covers);
+      /* What it covers as a host, it matches */
+      if (cases[i].other != NULL && cases[i].other[0] != '.')
+        g_assert_cmpint (sm_http_match (cases[i].other, "/", cases[i].suffix, ""), ==,
+                         cases[i].covers);
+    }
+}
+
+static void
+test_path_covers (void)
+{
+  static const struct {
+    const char *prefix, *other;
+    gboolean    covers;
+  } cases[] = {
+    { "", "", TRUE },
+    { NULL, NULL, TRUE },
+    { "", "/a", TRUE },
+    { NULL, "/a", TRUE },
+    { "/a", "", FALSE },
+    { "/a", NULL, FALSE },
+    { "/a", "/a", TRUE },
+    { "/a", "/a/x", TRUE },
+    /* Byte prefixes, as the matcher uses: "/a" also matches "/apple" */
+    { "/a", "/apple", TRUE },
+    { "/a/", "/a", FALSE },
+    { "/a/", "/a/x", TRUE },
+    { "/A", "/a", FALSE },
+    { "/a/x", "/a", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %u: %s covers %s", i, cases[i].prefix, cases[i].other);
+      g_assert_cmpint (sm_http_path_covers (cases[i].prefix, cases[i].other), ==, cases[i].covers);
+      g_assert_cmpint (sm_http_match ("", cases[i].other, "", cases[i].prefix), ==,
+                       cases[i].covers);
     }
 }
 
@@ -336,5 +424,7 @@ main (int   argc,
 
   g_test_add_func ("/http-matcher/route/match", test_route_match);
   g_test_add_func ("/http-matcher/route/ranking", test_route_ranking);
+  g_test_add_func ("/http-matcher/route/domain-covers", test_domain_covers);
+  g_test_add_func ("/http-matcher/route/path-covers", test_path_covers);
   return g_test_run ();
 }

@@ -46,6 +46,12 @@ sm_tls_certificate_get_id (SmTlsCertificate *cert)
   return cert->id;
 }
 
+const char *const *
+sm_tls_certificate_get_names (SmTlsCertificate *cert)
+{
+  return (const char *const *) cert->names;
+}
+
 guint
 sm_tls_certificate_get_chain_length (SmTlsCertificate *cert)
 {

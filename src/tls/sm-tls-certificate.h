@@ -21,16 +21,18 @@ typedef struct _SmTlsCertificate SmTlsCertificate;
  * warning either. */
 SmTlsCertificate *
 sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pem, GError **error);
-SmTlsCertificate *sm_tls_certificate_ref (SmTlsCertificate *cert);
-void              sm_tls_certificate_unref (SmTlsCertificate *cert);
+SmTlsCertificate  *sm_tls_certificate_ref (SmTlsCertificate *cert);
+void               sm_tls_certificate_unref (SmTlsCertificate *cert);
 
-const char       *sm_tls_certificate_get_id (SmTlsCertificate *cert);
-guint             sm_tls_certificate_get_chain_length (SmTlsCertificate *cert);
+const char        *sm_tls_certificate_get_id (SmTlsCertificate *cert);
+/* The names it is chosen by (lower case): SAN DNS names, or the CN */
+const char *const *sm_tls_certificate_get_names (SmTlsCertificate *cert);
+guint              sm_tls_certificate_get_chain_length (SmTlsCertificate *cert);
 /* The chain and key handed to GnuTLS; owned by @cert */
-void              sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
-                                                      gnutls_pcert_st **pcerts,
-                                                      unsigned int     *n_pcerts,
-                                                      gnutls_privkey_t *key);
+void               sm_tls_certificate_get_credentials (SmTlsCertificate *cert,
+                                                       gnutls_pcert_st **pcerts,
+                                                       unsigned int     *n_pcerts,
+                                                       gnutls_privkey_t *key);
 
 /* Whether one of its names is @server_name (ASCII case insensitive) or,
  * with @wildcard, a "*.example.com" that covers it by one label */

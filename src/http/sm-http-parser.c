@@ -301,15 +301,20 @@ parse_content_length (SoupMessageHeaders *headers,
 }
 
 /* Checks a Transfer-Encoding list; *chunked_final tells whether the last
- * coding is chunked. chunked anywhere else, or with parameters, is an
- * error: a sender must apply it once and last (RFC 9112 §6.1). */
+ * coding is chunked, *n_codings how many named codings were read. chunked
+ * anywhere else, or with parameters, is an error: a sender must apply it
+ * once and last (RFC 9112 §6.1). */
 static gboolean
-parse_transfer_encoding (const char *value, gboolean *chunked_final, GError **error)
+parse_transfer_encoding (const char *value,
+                         gboolean   *chunked_final,
+                         guint      *n_codings,
+                         GError    **error)
 {
   GSList  *codings = soup_header_parse_list (value);
   gboolean ok = codings != NULL;
 
   *chunked_final = FALSE;
+  *n_codings = 0;
   for (GSList *l = codings; l != NULL && ok; l = l->next)
     {
       const char      *coding = l->data;
@@ -317,10 +322,14 @@ parse_transfer_encoding (const char *value, gboolean *chunked_final, GError **er
 
       g_strchomp (name);
       if (!sm_http_is_token (name))
-        ok = FALSE;
-      else if (g_ascii_strcasecmp (name, "chunked") == 0)
+        {
+          ok = FALSE;
+          break;
+        }
+      if (g_ascii_strcasecmp (name, "chunked") == 0)
         ok = l->next == NULL && strcmp (name, coding) == 0;
       *chunked_final = ok && l->next == NULL && g_ascii_strcasecmp (coding, "chunked") == 0;
+      (*n_codings)++;
     }
   soup_header_free_list (codings);
 
@@ -501,10 +510,11 @@ invalid:
 }
 
 static gboolean
-parse_request_framing (SmHttpRequest *request, GError **error)
+parse_request_framing (SmHttpRequest *request, guint *out_status, GError **error)
 {
   const char *transfer_encoding;
   gboolean    has_length, chunked_final;
+  guint       n_codings;
 
   if (!parse_content_length (request->headers, &has_length, &request->content_length, error))
     return FALSE;
@@ -512,8 +522,6 @@ parse_request_framing (SmHttpRequest *request, GError **error)
   transfer_encoding = soup_message_headers_get_list (request->headers, "Transfer-Encoding");
   if (transfer_encoding != NULL)
     {
-      /* RFC 9112 §6.1 and §6.3: both are errors a proxy may refuse; refusing
-       * leaves no way for two readers to disagree. */
       if (request->version == SOUP_HTTP_1_0)
         {
           g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
@@ -526,12 +534,21 @@ parse_request_framing (SmHttpRequest *request, GError **error)
                        "Both Content-Length and Transfer-Encoding");
           return FALSE;
         }
-      if (!parse_transfer_encoding (transfer_encoding, &chunked_final, error))
-        return FALSE;
-      if (!chunked_final)
+      /* chunked misplaced is a coding we do not implement either */
+      if (!parse_transfer_encoding (transfer_encoding, &chunked_final, &n_codings, NULL) ||
+          !chunked_final || n_codings != 1)
         {
-          g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL,
-                       "Final transfer coding of a request is not chunked");
+          /* Only chunked alone, as nginx: a service could decode other
+           * codings differently from us and frame the body otherwise */
+          if (n_codings == 0)
+            {
+              g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "Invalid Transfer-Encoding");
+              return FALSE;
+            }
+          *out_status = SOUP_STATUS_NOT_IMPLEMENTED;
+          g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                       "Transfer coding of a request other than chunked alone: %s",
+                       transfer_encoding);
           return FALSE;
         }
       request->body = SM_HTTP_BODY_CHUNKED;
@@ -609,7 +626,7 @@ sm_http_request_parse (const guint8   *head,
     }
 
   if (!parse_target (request, error) || !check_connection_options (request->headers, error) ||
-      !parse_request_framing (request, error))
+      !parse_request_framing (request, out_status, error))
     return FALSE;
 
   request->keep_alive = wants_keep_alive (request->headers, request->version);
@@ -672,6 +689,7 @@ parse_response_framing (SmHttpResponse *response, const char *request_method, GE
 {
   const char *transfer_encoding;
   gboolean    has_length, chunked_final;
+  guint       n_codings;
   guint       status = response->status;
 
   if (!parse_content_length (response->headers, &has_length, &response->content_length, error))
@@ -694,7 +712,7 @@ parse_response_framing (SmHttpResponse *response, const char *request_method, GE
     }
   if (transfer_encoding != NULL)
     {
-      if (!parse_transfer_encoding (transfer_encoding, &chunked_final, error))
+      if (!parse_transfer_encoding (transfer_encoding, &chunked_final, &n_codings, error))
         return FALSE;
       if (chunked_final)
         {

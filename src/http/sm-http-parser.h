@@ -18,8 +18,10 @@
  *   obs-fold (a line starting with whitespace) and whitespace between a
  *   field name and its colon are errors;
  * - a request with both Content-Length and Transfer-Encoding, with more than
- *   one Content-Length, with Transfer-Encoding in HTTP/1.0 or with a
- *   Transfer-Encoding whose final coding is not chunked is rejected (400).
+ *   one Content-Length or with Transfer-Encoding in HTTP/1.0 is rejected
+ *   (400);
+ * - a request with any Transfer-Encoding but chunked alone (gzip, chunked;
+ *   identity; chunked twice...) is answered 501, as nginx does.
  *
  * CONNECT requests are not supported: the request parser answers 501.
  */
@@ -111,7 +113,8 @@ typedef struct
  * bytes, final empty line included). On failure sets @error
  * (SM_ERROR_PROTOCOL or SM_ERROR_INVALID_ARGUMENT) and *out_status to the
  * status a proxy answers with: 400, 417 (unknown expectation), 501
- * (CONNECT) or 505 (HTTP version other than 1.0 and 1.1). */
+ * (CONNECT, or a transfer coding other than chunked alone) or 505 (HTTP
+ * version other than 1.0 and 1.1). */
 gboolean sm_http_request_parse (const guint8   *head,
                                 gsize           head_len,
                                 SmHttpRequest **out_request,
@@ -217,6 +220,13 @@ gboolean     sm_http_body_tracker_finish (SmHttpBodyTracker *tracker, GError **e
  * Content-Length, Transfer-Encoding and Host are never removed because
  * Connection names them (the parsers reject such heads anyway). */
 void         sm_http_strip_hop_by_hop (SoupMessageHeaders *headers, gboolean upgrade);
+
+/* Removes h2c from the Upgrade list and every HTTP2-Settings field (h2c
+ * smuggling: a service that upgrades to HTTP/2 over our tunnel would take
+ * requests we never see). When no protocol is left, Upgrade and the upgrade
+ * option of Connection go and @request->upgrade becomes FALSE. Call it
+ * before sm_http_strip_hop_by_hop(). */
+void         sm_http_request_strip_h2c (SmHttpRequest *request);
 
 /* Appends @client_ip to X-Forwarded-For and an RFC 7239 element
  * (for=...;proto=...;host=...) to Forwarded; sets X-Forwarded-Proto, and

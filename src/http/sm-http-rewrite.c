@@ -105,6 +105,63 @@ sm_http_strip_hop_by_hop (SoupMessageHeaders *headers, gboolean upgrade)
     soup_message_headers_append (headers, "Connection", "upgrade");
 }
 
+/* Rewrites the list field @name without the elements named @element
+ * (ASCII case-insensitive, before any "/version" or ";parameters"); the
+ * field goes when nothing is left. *out_left tells whether something is. */
+static gboolean
+remove_list_element (SoupMessageHeaders *headers,
+                     const char         *name,
+                     const char         *element,
+                     gboolean           *out_left)
+{
+  const char *value = soup_message_headers_get_list (headers, name);
+  g_autoptr (GString) kept = g_string_new (NULL);
+  gboolean removed = FALSE;
+  GSList  *items;
+
+  *out_left = value != NULL;
+  if (value == NULL)
+    return FALSE;
+  items = soup_header_parse_list (value);
+  for (GSList *l = items; l != NULL; l = l->next)
+    {
+      const char *item = l->data;
+      gsize       name_len = strcspn (item, "/; \t");
+
+      if (name_len == strlen (element) && g_ascii_strncasecmp (item, element, name_len) == 0)
+        {
+          removed = TRUE;
+          continue;
+        }
+      if (kept->len > 0)
+        g_string_append_len (kept, ", ", 2);
+      g_string_append (kept, item);
+    }
+  soup_header_free_list (items);
+
+  if (!removed)
+    return FALSE;
+  *out_left = kept->len > 0;
+  if (kept->len == 0)
+    soup_message_headers_remove (headers, name);
+  else
+    soup_message_headers_replace (headers, name, kept->str);
+  return TRUE;
+}
+
+void
+sm_http_request_strip_h2c (SmHttpRequest *request)
+{
+  gboolean left;
+
+  soup_message_headers_remove (request->headers, "HTTP2-Settings");
+  if (remove_list_element (request->headers, "Upgrade", "h2c", &left) && !left)
+    {
+      request->upgrade = FALSE;
+      remove_list_element (request->headers, "Connection", "upgrade", &left);
+    }
+}
+
 /* RFC 7239 §4: value = token / quoted-string */
 static void
 append_forwarded_value (GString *out, const char *value)

@@ -266,6 +266,90 @@ test_hop_by_hop_framing (void)
   g_assert_cmpstr (soup_message_headers_get_one (framing, "Content-Length"), ==, "5");
 }
 
+static SmHttpRequest *
+parse_request (const char *head)
+{
+  g_autoptr(GError) error = NULL;
+  SmHttpRequest *request = NULL;
+
+  g_assert_true (sm_http_request_parse ((const guint8 *) head, strlen (head), &request, NULL,
+                                        &error));
+  g_assert_no_error (error);
+  return request;
+}
+
+/* The head as it goes to the service */
+static char *
+forwarded_head (SmHttpRequest *request)
+{
+  GString *out = g_string_new (NULL);
+
+  sm_http_request_strip_h2c (request);
+  sm_http_strip_hop_by_hop (request->headers, request->upgrade);
+  sm_http_request_write_head (request, out);
+  return g_string_free (out, FALSE);
+}
+
+/* h2c smuggling: Upgrade: h2c and HTTP2-Settings never reach a service */
+static void
+test_strip_h2c (void)
+{
+  static const struct {
+    const char *fields;
+    gboolean    upgrade;
+    const char *forwarded; /* fields after Host */
+  } cases[] = {
+    /* What curl --http2 sends */
+    { "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n", FALSE, "" },
+    /* HTTP2-Settings not named in Connection, h2c in any case */
+    { "Connection: upgrade\r\nUpgrade: H2C\r\nHTTP2-Settings: AAMAAABk\r\n"
+      "http2-settings: x\r\n", FALSE, "" },
+    /* Other protocols stay */
+    { "Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n", TRUE,
+      "Upgrade: websocket\r\nConnection: upgrade\r\n" },
+    { "Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n", TRUE,
+      "Upgrade: websocket\r\nConnection: upgrade\r\n" },
+    { "Connection: Upgrade\r\nUpgrade: websocket\r\n", TRUE,
+      "Upgrade: websocket\r\nConnection: upgrade\r\n" },
+    { "Connection: Upgrade\r\nUpgrade: h2c2, foo/h2c\r\n", TRUE,
+      "Upgrade: h2c2, foo/h2c\r\nConnection: upgrade\r\n" },
+    /* Without the upgrade option, Upgrade goes anyway */
+    { "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\nX-Keep: 1\r\n", FALSE, "X-Keep: 1\r\n" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *head = g_strdup_printf ("GET / HTTP/1.1\r\nHost: a\r\n%s\r\n",
+                                               cases[i].fields);
+      g_autofree char *expected = g_strdup_printf ("GET / HTTP/1.1\r\nHost: a\r\n%s\r\n",
+                                                   cases[i].forwarded);
+      g_autoptr(SmHttpRequest) request = parse_request (head);
+      g_autofree char *forwarded = NULL;
+
+      g_test_message ("case %u", i);
+      forwarded = forwarded_head (request);
+      g_assert_cmpint (request->upgrade, ==, cases[i].upgrade);
+      g_assert_cmpstr (forwarded, ==, expected);
+    }
+}
+
+/* Without another protocol, the upgrade option leaves Connection too */
+static void
+test_strip_h2c_connection (void)
+{
+  g_autoptr(SmHttpRequest) request =
+    parse_request ("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+                   "Upgrade: h2c\r\n\r\n");
+
+  g_assert_true (request->upgrade);
+  sm_http_request_strip_h2c (request);
+  g_assert_false (request->upgrade);
+  g_assert_null (soup_message_headers_get_one (request->headers, "Upgrade"));
+  g_assert_cmpstr (soup_message_headers_get_list (request->headers, "Connection"), ==,
+                   "keep-alive");
+}
+
 static void
 test_forwarding_headers (void)
 {
@@ -368,6 +452,8 @@ main (int    argc,
   g_test_add_func ("/http/rewrite/hop-by-hop", test_hop_by_hop);
   g_test_add_func ("/http/rewrite/hop-by-hop-upgrade", test_hop_by_hop_upgrade);
   g_test_add_func ("/http/rewrite/hop-by-hop-framing", test_hop_by_hop_framing);
+  g_test_add_func ("/http/rewrite/strip-h2c", test_strip_h2c);
+  g_test_add_func ("/http/rewrite/strip-h2c-connection", test_strip_h2c_connection);
   g_test_add_func ("/http/rewrite/forwarding", test_forwarding_headers);
   g_test_add_func ("/http/rewrite/forwarding-replace", test_forwarding_headers_replace);
   g_test_add_func ("/http/rewrite/forwarding-quoting", test_forwarding_headers_quoting);

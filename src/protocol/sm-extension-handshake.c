@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "sm-extension-handshake.h"
+#include "sm-json-text.h"
 #include "sm-socket-definition-private.h"
 
 /* "\x80SMX", then the version as a 32-bit big-endian number */
@@ -13,10 +14,6 @@ static const guint8 extension_magic[SM_EXTENSION_MAGIC_SIZE] = {
   0x80, 'S', 'M', 'X', 0, 0, 0, SM_EXTENSION_VERSION,
 };
 
-/* Our schema nests two levels; json-glib 1.6 recurses without a limit */
-#define MAX_JSON_DEPTH 8
-/* json-glib 1.6 wraps integers past 64 bits without an error */
-#define MAX_JSON_DIGITS 18
 /* Unknown keys are quoted back, cut to this many characters */
 #define MAX_KEY_IN_MESSAGE 64
 
@@ -143,125 +140,11 @@ append_object (GByteArray *out, JsonObject *object)
   append_frame (out, text, text_len);
 }
 
-/* --- JSON text --- */
-
 static gboolean
 fail_text (GError **error, const char *context, const char *why)
 {
   g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "%s: %s", context, why);
   return FALSE;
-}
-
-/* Index of the closing quote of the string opening at @start, or @len */
-static gsize
-skip_string (const char *text, gsize len, gsize start, gboolean *has_nul)
-{
-  for (gsize i = start + 1; i < len; i++)
-    {
-      if (text[i] == '"')
-        return i;
-      if (text[i] != '\\')
-        continue;
-      if (len - i >= 6 && memcmp (text + i, "\\u0000", 6) == 0)
-        *has_nul = TRUE;
-      i++; /* the escaped character */
-    }
-  return len;
-}
-
-/* json-glib 1.6 accepts more than JSON (comments, single quotes, hex
- * numbers), recurses once per nesting level without a limit (a request of
- * brackets would overflow the stack), wraps integers past 64 bits, cuts a
- * string at an escaped NUL and ignores an object after the first. So the
- * text must first be plain JSON within these bounds: outside strings only
- * JSON's punctuation, numbers and the letters of true, false and null. */
-static gboolean
-check_plain_json (const char *text, gsize len, const char *context, GError **error)
-{
-  guint    depth = 0;
-  guint    digits = 0;
-  gboolean has_nul = FALSE;
-  gboolean ended = FALSE;
-
-  if (!g_utf8_validate_len (text, len, NULL))
-    return fail_text (error, context, "the JSON text is not valid UTF-8");
-
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = text[i];
-
-      if (ended && strchr (" \t\r\n", c) == NULL)
-        return fail_text (error, context, "text follows the JSON value");
-
-      if (g_ascii_isdigit (c))
-        {
-          if (++digits > MAX_JSON_DIGITS)
-            return fail_text (error, context, "a number in the JSON text is too long");
-          continue;
-        }
-      digits = 0;
-
-      if (c == '"')
-        i = skip_string (text, len, i, &has_nul);
-      else if (c == '{' || c == '[')
-        {
-          if (++depth > MAX_JSON_DEPTH)
-            return fail_text (error, context, "the JSON text is nested too deeply");
-        }
-      else if ((c == '}' || c == ']') && depth > 0)
-        ended = --depth == 0;
-      else if (strchr (",: \t\r\n-+.eEtrufalsn", c) == NULL || c == '\0')
-        return fail_text (error, context, "the JSON text is not plain JSON");
-
-      if (has_nul)
-        return fail_text (error, context, "a string in the JSON text contains a NUL character");
-    }
-
-  return TRUE;
-}
-
-static void
-on_object_member (JsonParser *parser, JsonObject *object, const char *name, guint *n_members)
-{
-  (*n_members)++;
-}
-
-/* Parses @text, which must hold one JSON object; @out_n_members: members
- * of all objects as parsed, duplicates included */
-static JsonObject *
-parse_object (const char *text,
-              gsize       len,
-              const char *context,
-              guint      *out_n_members,
-              GError    **error)
-{
-  g_autoptr (JsonParser) parser = NULL;
-  g_autoptr (GError) json_error = NULL;
-  JsonNode *root;
-  guint     n_members = 0;
-
-  if (!check_plain_json (text, len, context, error))
-    return NULL;
-
-  parser = json_parser_new_immutable ();
-  g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member), &n_members);
-  if (!json_parser_load_from_data (parser, text, len, &json_error))
-    {
-      g_set_error (error, SM_ERROR, SM_ERROR_PROTOCOL, "%s: bad JSON: %s", context,
-                   json_error->message);
-      return NULL;
-    }
-
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      fail_text (error, context, "the JSON text is not an object");
-      return NULL;
-    }
-
-  if (out_n_members != NULL)
-    *out_n_members = n_members;
-  return json_object_ref (json_node_get_object (root));
 }
 
 /* --- request --- */
@@ -559,7 +442,7 @@ sm_extension_parse_request (const guint8        *data,
   if (result != SM_HANDSHAKE_COMPLETE)
     return result;
 
-  object = parse_object (text, text_len, REQUEST_CONTEXT, &n_members, error);
+  object = sm_json_text_parse_object (text, text_len, REQUEST_CONTEXT, &n_members, error);
   if (object == NULL)
     return SM_HANDSHAKE_ERROR;
   request = request_from_object (object, n_members, error);
@@ -770,7 +653,7 @@ sm_extension_parse_response (const guint8 *data,
   if (result != SM_HANDSHAKE_COMPLETE)
     return result;
 
-  object = parse_object (text, text_len, RESPONSE_CONTEXT, NULL, error);
+  object = sm_json_text_parse_object (text, text_len, RESPONSE_CONTEXT, NULL, error);
   if (object == NULL)
     return SM_HANDSHAKE_ERROR;
 

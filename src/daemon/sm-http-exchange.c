@@ -2,52 +2,9 @@
 #include "config.h"
 
 #include "sm-error.h"
-#include "sm-http-exchange.h"
+#include "sm-http-exchange-private.h"
 #include "sm-http-trace.h"
 #include "sm-http-upstream.h"
-
-/* A request head buffer this big or smaller is reused for the next one */
-#define KEPT_HEAD_SIZE (8 * 1024)
-
-typedef enum
-{
-  PHASE_IDLE,         /* no request */
-  PHASE_WAITING,      /* the request waits for its service */
-  PHASE_RELAYING,     /* request and response being relayed */
-  PHASE_TUNNEL_FLUSH, /* after a 101: writing what is buffered */
-} Phase;
-
-struct _SmHttpExchange
-{
-  GObject                        *connection; /* owns us */
-  const SmHttpExchangeConnection *vtable;
-  SmHttpExchangeClient            client;
-  SmHttpRouter                   *router;
-  gboolean                        tracing; /* for SM_HTTP_DEBUG */
-  Phase                           phase;
-
-  /* The request */
-  SmHttpRequest                  *request;
-  gboolean                        keep_alive;    /* the connection goes on after this response */
-  gboolean                        no_keep_alive; /* draining: every response closes */
-  GString                        *request_head;  /* kept until a response byte came, for a retry;
-                                                    empty between requests */
-  gsize                           request_head_sent;
-  SmHttpBodyRelay                 request_body; /* done: all of it went to the service */
-  guint                           attempts;
-  SmHttpWaiter                   *waiter;
-
-  /* Its service */
-  SmHttpUpstreamSlot             *slot;
-  SmHttpUpstream                 *upstream;
-  SmHttpBuffer                    up_in;
-  gboolean                        upstream_write_failed;
-  gboolean                        upstream_write_blocked;
-  SmHttpHeadScanner               response_scanner;
-  SmHttpResponse                 *response;         /* the final response, once its head came */
-  gboolean                        response_started; /* a byte came from this attempt's service */
-  SmHttpBodyRelay                 response_body;
-};
 
 static void     route_request (SmHttpExchange *self);
 static gboolean on_upstream_readable (gpointer user_data);
@@ -139,6 +96,7 @@ sm_http_exchange_reset (SmHttpExchange *self)
   self->request_head_sent = 0;
   sm_http_body_relay_init (&self->request_body, SM_HTTP_BODY_NONE, 0);
   self->attempts = 0;
+  self->n_informational = 0;
 }
 
 void
@@ -188,22 +146,23 @@ respond (SmHttpExchange *self, guint status, gboolean close_connection, SoupMess
   self->vtable->response_queued (self->connection, keep_alive);
 }
 
-static void
-abort_connection (SmHttpExchange *self, const char *reason)
+void
+sm_http_exchange_abort (SmHttpExchange *self, const char *reason)
 {
   self->vtable->abort (self->connection, reason);
 }
 
-/* Writes what is queued on the client's output, then @data: the bytes
- * moved, or -1 when the client is gone (the connection ended) */
-static gssize
-write_client (SmHttpExchange *self, const guint8 *data, gsize len, gsize *data_written)
+gssize
+sm_http_exchange_write_client (SmHttpExchange *self,
+                               const guint8   *data,
+                               gsize           len,
+                               gsize          *data_written)
 {
   g_autoptr (GError) error = NULL;
   gssize n = sm_http_output_write (self->client.output, data, len, data_written, &error);
 
   if (n < 0)
-    abort_connection (self, error->message);
+    sm_http_exchange_abort (self, error->message);
   return n;
 }
 
@@ -220,7 +179,7 @@ upstream_failed (SmHttpExchange *self, const char *reason)
   /* Part of the response went out: nothing sensible can follow it */
   if (self->response != NULL)
     {
-      abort_connection (self, "the service broke off its response");
+      sm_http_exchange_abort (self, "the service broke off its response");
       return;
     }
 
@@ -242,9 +201,11 @@ upstream_failed (SmHttpExchange *self, const char *reason)
   respond (self, SOUP_STATUS_BAD_GATEWAY, !self->request_body.done, NULL);
 }
 
-/* > 0 written, 0 would block, -1 failed (handled by the caller) */
-static gssize
-write_upstream (SmHttpExchange *self, const guint8 *data, gsize len, GError **error)
+gssize
+sm_http_exchange_write_upstream (SmHttpExchange *self,
+                                 const guint8   *data,
+                                 gsize           len,
+                                 GError        **error)
 {
   gssize n = sm_http_upstream_write (self->upstream, data, len, error);
 
@@ -253,15 +214,15 @@ write_upstream (SmHttpExchange *self, const guint8 *data, gsize len, GError **er
   return n;
 }
 
-/* Writes what is left of the request head; FALSE once it is all out */
-static gboolean
-write_request_head (SmHttpExchange *self, gssize *n, GError **error)
+gboolean
+sm_http_exchange_write_request_head (SmHttpExchange *self, gssize *n, GError **error)
 {
   if (self->request_head_sent >= self->request_head->len)
     return FALSE;
 
-  *n = write_upstream (self, (const guint8 *) self->request_head->str + self->request_head_sent,
-                       self->request_head->len - self->request_head_sent, error);
+  *n = sm_http_exchange_write_upstream (
+      self, (const guint8 *) self->request_head->str + self->request_head_sent,
+      self->request_head->len - self->request_head_sent, error);
   if (*n > 0)
     self->request_head_sent += (gsize) *n;
   return TRUE;
@@ -430,6 +391,7 @@ sm_http_exchange_begin (SmHttpExchange *self, SmHttpRequest *request)
   self->attempts = 1;
   self->keep_alive = request->keep_alive && !self->no_keep_alive;
 
+  sm_http_request_strip_h2c (request);
   sm_http_strip_hop_by_hop (request->headers, request->upgrade);
   sm_http_add_forwarding_headers (request->headers, self->client.ip, self->client.https,
                                   host_field);
@@ -451,13 +413,13 @@ count_request_body (SmHttpExchange *self)
     case SM_HTTP_RELAY_WAIT:
       return FALSE;
     case SM_HTTP_RELAY_EOF:
-      abort_connection (self, "the client closed the connection in a request body");
+      sm_http_exchange_abort (self, "the client closed the connection in a request body");
       return TRUE;
     case SM_HTTP_RELAY_ERROR:
       SM_HTTP_DEBUG (self, "HTTP connection from %s: bad request body: %s", self->client.ip,
                      error->message);
       if (self->response != NULL)
-        abort_connection (self, "bad request body");
+        sm_http_exchange_abort (self, "bad request body");
       else
         respond (self, SOUP_STATUS_BAD_REQUEST, TRUE, NULL);
       return TRUE;
@@ -477,12 +439,13 @@ pump_request (SmHttpExchange *self)
   if (self->upstream_write_failed || self->request_body.done)
     return FALSE;
 
-  if (!write_request_head (self, &n, &error))
+  if (!sm_http_exchange_write_request_head (self, &n, &error))
     {
       if (self->request_body.pending == 0)
         return count_request_body (self);
 
-      n = write_upstream (self, sm_http_buffer_peek (in), self->request_body.pending, &error);
+      n = sm_http_exchange_write_upstream (self, sm_http_buffer_peek (in),
+                                           self->request_body.pending, &error);
       if (n > 0)
         {
           sm_http_buffer_consume (in, (gsize) n);
@@ -504,18 +467,6 @@ pump_request (SmHttpExchange *self)
 }
 
 /* Response ----------------------------------------------------------------- */
-
-static void
-start_tunnel (SmHttpExchange *self, SmHttpResponse *response)
-{
-  SM_HTTP_DEBUG (self, "HTTP connection from %s: %s switched protocols; tunnelling",
-                 self->client.ip, sm_route_get_peer (sm_http_upstream_get_route (self->upstream)));
-
-  sm_http_strip_hop_by_hop (response->headers, TRUE);
-  sm_http_response_write_head (response, self->client.output->queue);
-  sm_http_response_free (response);
-  self->phase = PHASE_TUNNEL_FLUSH;
-}
 
 /* Parses the next response head; TRUE if it made progress */
 static gboolean
@@ -562,6 +513,13 @@ read_response_head (SmHttpExchange *self)
 
   if (response->informational)
     {
+      /* Each one is queued for the client whether it reads or not */
+      if (++self->n_informational > SM_HTTP_EXCHANGE_MAX_INFORMATIONAL)
+        {
+          sm_http_response_free (response);
+          upstream_failed (self, "too many interim (1xx) responses");
+          return TRUE;
+        }
       /* HTTP/1.0 clients do not expect them (RFC 9110 §15.2) */
       if (request->version == SOUP_HTTP_1_1)
         {
@@ -576,7 +534,7 @@ read_response_head (SmHttpExchange *self)
     {
       if (request->upgrade)
         {
-          start_tunnel (self, response);
+          sm_http_exchange_start_tunnel (self, response);
           return TRUE;
         }
       sm_http_response_free (response);
@@ -643,8 +601,8 @@ pump_response (SmHttpExchange *self)
     }
 
   /* The head goes out before any body byte, in the same write if it can */
-  n = write_client (self, sm_http_buffer_peek (&self->up_in), self->response_body.pending,
-                    &body_written);
+  n = sm_http_exchange_write_client (self, sm_http_buffer_peek (&self->up_in),
+                                     self->response_body.pending, &body_written);
   if (n <= 0)
     return n < 0;
   sm_http_buffer_consume (&self->up_in, body_written);
@@ -690,7 +648,7 @@ pump_relaying (SmHttpExchange *self)
   if (!response_body_ready (self))
     {
       gsize  unused;
-      gssize n = write_client (self, NULL, 0, &unused);
+      gssize n = sm_http_exchange_write_client (self, NULL, 0, &unused);
 
       if (n < 0)
         return TRUE;
@@ -721,58 +679,6 @@ pump_relaying (SmHttpExchange *self)
   return progress;
 }
 
-/* Tunnel ------------------------------------------------------------------- */
-
-/* After a 101: writes what is buffered either way, then hands the stream
- * over to the connection */
-static gboolean
-pump_tunnel (SmHttpExchange *self)
-{
-  g_autoptr (GError) error = NULL;
-  SmHttpBuffer   *in = self->client.input;
-  SmHttpUpstream *upstream;
-  g_autoptr (SmRoute) route = NULL;
-  g_autoptr (SmYamuxStream) stream = NULL;
-  SmSpliceCounts moved;
-  gboolean       progress = FALSE;
-  gsize          written = 0;
-  gssize         n;
-
-  /* The 101's head, then what the service sent after it */
-  n = write_client (self, sm_http_buffer_peek (&self->up_in), sm_http_buffer_length (&self->up_in),
-                    &written);
-  if (n < 0)
-    return TRUE;
-  sm_http_buffer_consume (&self->up_in, written);
-  progress |= n > 0;
-
-  n = 0;
-  if (!write_request_head (self, &n, &error) && sm_http_buffer_length (in) > 0)
-    {
-      n = write_upstream (self, sm_http_buffer_peek (in), sm_http_buffer_length (in), &error);
-      if (n > 0)
-        sm_http_buffer_consume (in, (gsize) n);
-    }
-  if (n < 0)
-    {
-      abort_connection (self, error->message);
-      return TRUE;
-    }
-  progress |= n > 0;
-
-  if (sm_http_output_pending (self->client.output) || sm_http_buffer_length (&self->up_in) > 0 ||
-      self->request_head_sent < self->request_head->len || sm_http_buffer_length (in) > 0)
-    return progress;
-
-  /* Everything buffered is out: from now on bytes flow raw both ways */
-  upstream = g_steal_pointer (&self->upstream);
-  route = g_object_ref (sm_http_upstream_get_route (upstream));
-  stream = g_object_ref (sm_http_upstream_get_stream (upstream));
-  sm_http_upstream_detach (upstream, &moved);
-  self->vtable->tunnel (self->connection, route, stream, &moved);
-  return TRUE;
-}
-
 gboolean
 sm_http_exchange_pump (SmHttpExchange *self)
 {
@@ -781,7 +687,7 @@ sm_http_exchange_pump (SmHttpExchange *self)
     case PHASE_RELAYING:
       return pump_relaying (self);
     case PHASE_TUNNEL_FLUSH:
-      return pump_tunnel (self);
+      return sm_http_exchange_pump_tunnel (self);
     case PHASE_IDLE:
     case PHASE_WAITING:
     default:
@@ -818,7 +724,7 @@ sm_http_exchange_time_out (SmHttpExchange *self, SmHttpExchangeWait wait)
       SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s: the request body stalled",
                      self->client.ip, self->request->method, self->request->target);
       if (self->response != NULL)
-        abort_connection (self, "the request body stalled");
+        sm_http_exchange_abort (self, "the request body stalled");
       else
         respond (self, SOUP_STATUS_REQUEST_TIMEOUT, TRUE, NULL);
       break;

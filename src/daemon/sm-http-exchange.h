@@ -15,6 +15,9 @@ G_BEGIN_DECLS
  * larger (502) */
 #define SM_HTTP_EXCHANGE_BUFFER_SIZE       (64 * 1024)
 #define SM_HTTP_EXCHANGE_MAX_RESPONSE_HEAD (64 * 1024)
+/* Interim (1xx) responses relayed per request; one more is a broken
+ * response (502, or the connection closes) */
+#define SM_HTTP_EXCHANGE_MAX_INFORMATIONAL 10
 
 /*
  * SmHttpExchange: one request and its response between a public HTTP

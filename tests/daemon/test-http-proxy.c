@@ -160,6 +160,8 @@ test_domain_suffix (void)
   /* Host field: case and port do not matter */
   assert_curl_get (&fixture, "/", "WWW.Example.COM:8080", "www GET /\n|200");
   assert_curl_get (&fixture, "/x", "mail.example.com", "example GET /x\n|200");
+  /* At a label boundary: "www.example.com" does not capture this one */
+  assert_curl_get (&fixture, "/y", "evilwww.example.com", "example GET /y\n|200");
   /* Unknown host: 404 at once, not after the hold timeout */
   assert_curl_get (&fixture, "/", "other.org", "404 Not Found\n|404");
   assert_curl_get (&fixture, "/", "example.com", "404 Not Found\n|404");
@@ -738,6 +740,139 @@ test_upgrade (void)
   fixture_teardown (&fixture);
 }
 
+/* ---- Hostile requests and responses ---- */
+
+/* A transfer coding other than chunked alone: 501 and closed, as nginx
+ * does; the service never sees it */
+static gpointer
+transfer_coding_client (gpointer data)
+{
+  PortContext *context = data;
+  static const char * const codings[] = { "gzip, chunked", "chunked, gzip", "identity" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (codings); i++)
+    {
+      g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+      g_autoptr(SmTestHttpReply) reply = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *request =
+        g_strdup_printf ("POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: %s\r\n\r\n"
+                         "3\r\nabc\r\n0\r\n\r\n", codings[i]);
+
+      sm_test_http_send (connection, request);
+      reply = sm_test_http_receive (connection, "POST", &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (reply->status, ==, 501);
+      g_assert_null (soup_message_headers_get_one (reply->headers, "X-Service"));
+      g_assert_false (reply->keep_alive);
+      g_assert_true (sm_test_http_closed_by_peer (connection));
+    }
+  return NULL;
+}
+
+/* h2c smuggling: the service sees no h2c upgrade, so it cannot switch
+ * the stream to HTTP/2 behind our back; other upgrades still work */
+static gpointer
+h2c_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sm_test_http_send (connection, "GET /a/upgrade HTTP/1.1\r\nHost: x\r\n"
+                                 "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                 "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
+  reply = sm_test_http_receive (connection, "GET", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "X-Seen-Upgrade"), ==, "-");
+  g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "X-Seen-Connection"), ==, "-");
+  g_assert_cmpstr (sm_test_http_reply_text (reply), ==, "a GET /a/upgrade\n");
+  g_clear_pointer (&reply, sm_test_http_reply_free);
+
+  /* The connection goes on, and h2c next to another protocol leaves it */
+  sm_test_http_send (connection, "GET /a/upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                 "Upgrade: h2c, websocket\r\n\r\n");
+  reply = sm_test_http_receive (connection, "GET", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 101);
+  g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "Upgrade"), ==, "websocket");
+  return NULL;
+}
+
+/* Interim responses per request are bounded; past the bound the
+ * response is broken: 502 */
+#define N_INTERIM_OK 10
+
+static gpointer
+interim_client (gpointer data)
+{
+  PortContext *context = data;
+  g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
+  g_autoptr(SmTestHttpReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sm_test_http_send (connection, "GET /bounded HTTP/1.1\r\nHost: x\r\n\r\n");
+  reply = sm_test_http_receive (connection, "GET", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 200);
+  g_assert_cmpuint (reply->n_informational, ==, N_INTERIM_OK);
+  g_clear_pointer (&reply, sm_test_http_reply_free);
+
+  sm_test_http_send (connection, "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n");
+  reply = sm_test_http_receive (connection, "GET", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (reply->status, ==, 502);
+  g_assert_cmpuint (reply->n_informational, ==, N_INTERIM_OK);
+  return NULL;
+}
+
+/* Answers the next request, on a new stream, with @n_interim 103s, then
+ * 200 */
+static void
+answer_with_interim (SmTestService *service,
+                     guint          n_interim)
+{
+  g_autoptr(SmYamuxStream) stream = sm_test_service_next_stream (service, TIMEOUT_MS);
+  g_autofree char *head = sm_test_stream_read_until (stream, "\r\n\r\n");
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  g_assert_true (g_str_has_prefix (head, "GET /"));
+  for (guint i = 0; i < n_interim; i++)
+    g_string_append (out, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+  /* Not pooled: the next request comes on a new stream */
+  g_string_append (out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  sm_test_stream_write (stream, out->str);
+}
+
+static void
+test_interim_responses (void)
+{
+  Fixture fixture;
+  SmTestService *service;
+  SmTestThread *client;
+  PortContext context;
+
+  fixture_setup (&fixture, NULL);
+  service = sm_test_service_new_http (fixture.daemon->control_address, fixture.port, NULL, "", "");
+  sm_test_service_set_mode (service, SM_TEST_SERVICE_QUEUE);
+  context.port = fixture.port;
+
+  client = sm_test_thread_new ("interim", interim_client, &context);
+  answer_with_interim (service, N_INTERIM_OK);
+  answer_with_interim (service, N_INTERIM_OK + 1);
+  sm_test_thread_join (client, TIMEOUT_MS);
+
+  sm_test_service_free (service);
+  fixture_teardown (&fixture);
+}
+
+static const ClientCase hostile_cases[] = {
+  { "/http/hostile/transfer-codings-501", transfer_coding_client },
+  { "/http/hostile/h2c-upgrade-stripped", h2c_client },
+};
+
 /* ---- Forwarding headers ---- */
 
 static gpointer
@@ -1077,6 +1212,9 @@ main (int   argc,
   g_test_add_func ("/http/framing/chunked-upload-100mib-flat-memory",
                    test_chunked_upload_flat_memory);
   g_test_add_func ("/http/upgrade/raw-tunnel", test_upgrade);
+  for (guint i = 0; i < G_N_ELEMENTS (hostile_cases); i++)
+    g_test_add_data_func (hostile_cases[i].path, &hostile_cases[i], test_framing);
+  g_test_add_func ("/http/hostile/interim-responses-bounded", test_interim_responses);
   g_test_add_func ("/http/forwarding-headers", test_forwarding_headers);
   for (guint i = 0; i < G_N_ELEMENTS (limits_cases); i++)
     g_test_add_data_func (limits_cases[i].path, &limits_cases[i], test_limits);

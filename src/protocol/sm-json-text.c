@@ -18,9 +18,11 @@ fail_text (GError **error, const char *context, const char *why)
   return FALSE;
 }
 
-/* Index of the closing quote of the string opening at @start, or @len */
+/* Index of the closing quote of the string opening at @start, or @len;
+ * @bad_escape: an escaped NUL, or an escape JSON does not have (json-glib
+ * also takes C's, such as octal ones that make any byte) */
 static gsize
-skip_string (const char *text, gsize len, gsize start, gboolean *has_nul)
+skip_string (const char *text, gsize len, gsize start, gboolean *bad_escape)
 {
   for (gsize i = start + 1; i < len; i++)
     {
@@ -28,8 +30,9 @@ skip_string (const char *text, gsize len, gsize start, gboolean *has_nul)
         return i;
       if (text[i] != '\\')
         continue;
-      if (len - i >= 6 && memcmp (text + i, "\\u0000", 6) == 0)
-        *has_nul = TRUE;
+      if (i + 1 == len || strchr ("\"\\/bfnrtu", text[i + 1]) == NULL ||
+          (len - i >= 6 && memcmp (text + i, "\\u0000", 6) == 0))
+        *bad_escape = TRUE;
       i++; /* the escaped character */
     }
   return len;
@@ -38,7 +41,8 @@ skip_string (const char *text, gsize len, gsize start, gboolean *has_nul)
 /* json-glib 1.6 accepts more than JSON (comments, single quotes, hex
  * numbers), recurses once per nesting level without a limit (a request of
  * brackets would overflow the stack), wraps integers past 64 bits, cuts a
- * string at an escaped NUL and ignores an object after the first. So the
+ * string at an escaped NUL, takes C's escapes and ignores an object after
+ * the first. So the
  * text must first be plain JSON within these bounds: outside strings only
  * JSON's punctuation, numbers and the letters of true, false and null. */
 static gboolean
@@ -46,7 +50,7 @@ check_plain_json (const char *text, gsize len, const char *context, GError **err
 {
   guint    depth = 0;
   guint    digits = 0;
-  gboolean has_nul = FALSE;
+  gboolean bad_escape = FALSE;
   gboolean ended = FALSE;
 
   if (!g_utf8_validate_len (text, len, NULL))
@@ -68,7 +72,7 @@ check_plain_json (const char *text, gsize len, const char *context, GError **err
       digits = 0;
 
       if (c == '"')
-        i = skip_string (text, len, i, &has_nul);
+        i = skip_string (text, len, i, &bad_escape);
       else if (c == '{' || c == '[')
         {
           if (++depth > MAX_JSON_DEPTH)
@@ -79,8 +83,8 @@ check_plain_json (const char *text, gsize len, const char *context, GError **err
       else if (strchr (",: \t\r\n-+.eEtrufalsn", c) == NULL || c == '\0')
         return fail_text (error, context, "the JSON text is not plain JSON");
 
-      if (has_nul)
-        return fail_text (error, context, "a string in the JSON text contains a NUL character");
+      if (bad_escape)
+        return fail_text (error, context, "a string in the JSON text has a NUL or a bad escape");
     }
 
   return TRUE;

@@ -70,6 +70,54 @@ choose_bus (gboolean system_bus, gboolean session_bus, gboolean no_bus, GBusType
   return TRUE;
 }
 
+/* Listens on every --bind (the default TCP address when there is none).
+ * Prints where, the first TCP listener first: scripts and tests wait for
+ * that line. Returns what D-Bus shows as the control address, or NULL
+ * after printing why not. */
+static char *
+listen_for_services (SmControl *control, char **binds)
+{
+  const char *const  default_binds[] = { SM_DEFAULT_CONTROL_ADDRESS, NULL };
+  const char *const *listeners;
+  guint              first = 0;
+
+  if (binds == NULL || binds[0] == NULL)
+    binds = (char **) default_binds;
+
+  for (guint i = 0; binds[i] != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GInetAddress) address = NULL;
+      g_autofree char *unix_path = NULL;
+      guint16          port = 0;
+
+      if (!sm_address_parse_control_bind (binds[i], &unix_path, &address, &port, &error))
+        {
+          g_printerr (_ ("%s: invalid --bind address: %s\n"), g_get_prgname (), error->message);
+          return NULL;
+        }
+
+      if (unix_path != NULL ? !sm_control_listen_unix (control, unix_path, &error)
+                            : !sm_control_listen (control, address, port, &error))
+        {
+          g_printerr (_ ("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
+          return NULL;
+        }
+    }
+
+  listeners = sm_control_get_listeners (control);
+  for (guint i = g_strv_length ((char **) listeners); i-- > 0;)
+    if (!g_str_has_prefix (listeners[i], "unix:"))
+      first = i;
+  g_print ("Listening for services on %s\n", listeners[first]);
+  for (guint i = 0; listeners[i] != NULL; i++)
+    if (i != first)
+      g_print ("Listening for services on %s\n", listeners[i]);
+  fflush (stdout);
+
+  return g_strdup (listeners[first]);
+}
+
 static gboolean
 on_exit_signal (gpointer user_data)
 {
@@ -166,8 +214,7 @@ main (int argc, char *argv[])
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (SmRegistry) registry = NULL;
   g_autoptr (SmControl) control = NULL;
-  g_autoptr (GInetAddress) bind_address = NULL;
-  g_autofree char *bind = NULL;
+  g_auto (GStrv) binds = NULL;
   g_autofree char *bound = NULL;
   double           hold_timeout = 30.0;
   gint64           http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
@@ -188,11 +235,11 @@ main (int argc, char *argv[])
   gboolean         replace = FALSE;
   GBusType         bus_type = G_BUS_TYPE_NONE;
   g_autoptr (SmDbus) dbus = NULL;
-  guint16            bind_port = 0;
   guint              sigint_source, sigterm_source, sighup_source, trim_source;
   const GOptionEntry entries[] = {
-    { "bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
-      N_ ("Address to listen on for services (default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
+    { "bind", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &binds,
+      N_ ("Address to listen on for services, repeatable: ADDRESS:PORT or unix:PATH "
+          "(default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
       N_ ("ADDRESS:PORT") },
     { "hold-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &hold_timeout,
       N_ ("Seconds a public port keeps waiting connections and stays open "
@@ -289,13 +336,6 @@ main (int argc, char *argv[])
       return EXIT_FAILURE;
     }
 
-  if (!sm_address_parse_bind (bind != NULL ? bind : SM_DEFAULT_CONTROL_ADDRESS, &bind_address,
-                              &bind_port, &error))
-    {
-      g_printerr (_ ("%s: invalid --bind address: %s\n"), g_get_prgname (), error->message);
-      return EXIT_FAILURE;
-    }
-
   /* Keep stdout for the one line that says where we listen */
   g_log_writer_default_set_use_stderr (TRUE);
   if (verbose)
@@ -318,15 +358,9 @@ main (int argc, char *argv[])
       return EXIT_FAILURE;
     }
   control = sm_control_new (registry);
-  if (!sm_control_listen (control, bind_address, bind_port, &error))
-    {
-      g_printerr (_ ("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
-      return EXIT_FAILURE;
-    }
-
-  bound = sm_address_format_socket (sm_control_get_local_address (control));
-  g_print ("Listening for services on %s\n", bound);
-  fflush (stdout);
+  bound = listen_for_services (control, binds);
+  if (bound == NULL)
+    return EXIT_FAILURE;
 
   /* Inspection only: the proxy runs the same with or without a bus */
   dbus = sm_dbus_new (registry, bound);

@@ -2,6 +2,9 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/un.h>
+
+#include <gio/gunixsocketaddress.h>
 
 #include "sm-address.h"
 #include "sm-error.h"
@@ -117,6 +120,45 @@ sm_address_parse_bind (const char    *text,
 }
 
 gboolean
+sm_address_parse_control_bind (const char    *text,
+                               char         **out_unix_path,
+                               GInetAddress **out_address,
+                               guint16       *out_port,
+                               GError       **error)
+{
+  struct sockaddr_un native;
+  const char        *path;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+  g_return_val_if_fail (out_unix_path != NULL, FALSE);
+
+  if (!g_str_has_prefix (text, "unix:"))
+    {
+      *out_unix_path = NULL;
+      return sm_address_parse_bind (text, out_address, out_port, error);
+    }
+
+  path = text + strlen ("unix:");
+  if (path[0] == '\0')
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                           "“unix:” needs the path of the socket, as in unix:/run/control.sock");
+      return FALSE;
+    }
+  /* With room for the terminating NUL, as Linux will not accept a path
+   * without one everywhere */
+  if (strlen (path) >= sizeof native.sun_path)
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                   "socket path “%s” is longer than %zu bytes", path, sizeof native.sun_path - 1);
+      return FALSE;
+    }
+
+  *out_unix_path = g_strdup (path);
+  return TRUE;
+}
+
+gboolean
 sm_address_parse_service (const char *text, GInetAddress **out_address, GError **error)
 {
   g_autoptr (GInetAddress) address = NULL;
@@ -167,6 +209,14 @@ sm_address_format_socket (GSocketAddress *address)
 {
   GInetSocketAddress *inet;
 
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    {
+      const char *path = g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (address));
+
+      if (path == NULL || path[0] == '\0')
+        return g_strdup ("unix");
+      return g_strdup_printf ("unix:%s", path);
+    }
   if (!G_IS_INET_SOCKET_ADDRESS (address))
     return g_strdup ("(unknown)");
 
@@ -184,6 +234,8 @@ sm_address_source_key (GSocketAddress *address)
   g_autoptr (GInetAddress) network = NULL;
   g_autofree char *text = NULL;
 
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    return g_strdup ("unix");
   if (!G_IS_INET_SOCKET_ADDRESS (address))
     return g_strdup ("(unknown)");
 

@@ -26,10 +26,21 @@ G_DECLARE_FINAL_TYPE (SmControl, sm_control, SM, CONTROL, GObject)
 
 SmControl *sm_control_new (SmRegistry *registry);
 
+/* Each call adds one more listening socket; all of them feed the same
+ * handshakes and limits. */
+
 /* @address NULL: all interfaces; @port 0: ephemeral */
 gboolean   sm_control_listen (SmControl *self, GInetAddress *address, guint16 port, GError **error);
-/* The address actually bound, or NULL before sm_control_listen() */
-GSocketAddress *sm_control_get_local_address (SmControl *self);
+/* A Unix socket at @path, mode 0666 (the policy decides per uid, not the
+ * file mode). A socket file nobody answers on is replaced; one in use, or
+ * a file that is not a socket, is SM_ERROR_ADDRESS_IN_USE. Unlinked by
+ * sm_control_stop(). */
+gboolean   sm_control_listen_unix (SmControl *self, const char *path, GError **error);
+/* The address the first TCP listener actually bound, or NULL before any */
+GSocketAddress    *sm_control_get_local_address (SmControl *self);
+/* Where it listens, in the order of the listen calls: "127.0.0.1:9999"
+ * (the port actually bound), "unix:/run/socketmaster/control.sock" */
+const char *const *sm_control_get_listeners (SmControl *self);
 
 void  sm_control_set_max_pending (SmControl *self, guint max_pending, guint max_per_source);
 guint sm_control_get_n_pending (SmControl *self);

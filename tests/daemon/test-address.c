@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include <string.h>
+#include <gio/gunixsocketaddress.h>
+
 #include "sm-address.h"
 #include "sm-error.h"
 #include "sm-rate-limit.h"
@@ -100,6 +103,79 @@ test_bind_invalid (void)
     }
 }
 
+/* --bind unix:PATH next to the TCP forms */
+static void
+test_control_bind (void)
+{
+  const struct {
+    const char *text;
+    const char *path;     /* NULL: a TCP address */
+    const char *address;  /* formatted, for TCP */
+  } valid[] = {
+    { "unix:/run/socketmaster/control.sock", "/run/socketmaster/control.sock", NULL },
+    { "unix:relative.sock", "relative.sock", NULL },
+    { "unix:/tmp/with:colon:80", "/tmp/with:colon:80", NULL },
+    { "unix:@not-abstract", "@not-abstract", NULL },
+    { "127.0.0.1:9999", NULL, "127.0.0.1:9999" },
+    { "[::1]:0", NULL, "[::1]:0" },
+    { ":80", NULL, "*:80" },
+  };
+  g_autofree char *longest = g_strnfill (107, 'x');
+  g_autofree char *too_long = g_strnfill (108, 'x');
+  g_autofree char *longest_bind = g_strconcat ("unix:", longest, NULL);
+  g_autofree char *too_long_bind = g_strconcat ("unix:", too_long, NULL);
+  const char *invalid[] = { "unix:", too_long_bind, "unix", "UNIX:/x", "unix/x:", "" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (valid); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GInetAddress) address = NULL;
+      g_autofree char *path = NULL;
+      guint16 port = 12345;
+
+      g_test_message ("%s", valid[i].text);
+      g_assert_true (sm_address_parse_control_bind (valid[i].text, &path, &address, &port,
+                                                    &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (path, ==, valid[i].path);
+      if (valid[i].path != NULL)
+        {
+          g_assert_null (address);
+          g_assert_cmpuint (port, ==, 12345);
+        }
+      else
+        {
+          g_autofree char *formatted = sm_address_format (address, port);
+
+          g_assert_cmpstr (formatted, ==, valid[i].address);
+        }
+    }
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInetAddress) address = NULL;
+    g_autofree char *path = NULL;
+    guint16 port = 0;
+
+    g_assert_true (sm_address_parse_control_bind (longest_bind, &path, &address, &port, &error));
+    g_assert_cmpuint (strlen (path), ==, 107);
+  }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GInetAddress) address = NULL;
+      g_autofree char *path = NULL;
+      guint16 port = 0;
+
+      g_test_message ("'%s'", invalid[i]);
+      g_assert_false (sm_address_parse_control_bind (invalid[i], &path, &address, &port, &error));
+      g_assert_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT);
+      g_assert_null (path);
+      g_assert_null (address);
+    }
+}
+
 static void
 test_service_address (void)
 {
@@ -152,6 +228,16 @@ test_format_socket (void)
   g_assert_cmpstr (v4_text, ==, "192.168.1.2:8000");
   g_assert_cmpstr (v6_text, ==, "[fe80::1]:443");
   g_assert_cmpstr (any_text, ==, "*:7");
+
+  {
+    g_autoptr(GSocketAddress) named = g_unix_socket_address_new ("/run/c.sock");
+    g_autoptr(GSocketAddress) unnamed = g_unix_socket_address_new ("");
+    g_autofree char *named_text = sm_address_format_socket (named);
+    g_autofree char *unnamed_text = sm_address_format_socket (unnamed);
+
+    g_assert_cmpstr (named_text, ==, "unix:/run/c.sock");
+    g_assert_cmpstr (unnamed_text, ==, "unix");
+  }
 }
 
 static void
@@ -242,6 +328,14 @@ test_source_key (void)
 
     g_assert_cmpstr (key, ==, "(unknown)");
   }
+
+  /* SmControl keys Unix peers by uid; this is the shared fallback */
+  {
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new ("");
+    g_autofree char *key = sm_address_source_key (address);
+
+    g_assert_cmpstr (key, ==, "unix");
+  }
 }
 
 int
@@ -253,6 +347,7 @@ main (int   argc,
   g_test_add_func ("/address/bind/valid", test_bind_valid);
   g_test_add_func ("/address/bind/all-interfaces", test_bind_all_interfaces_is_null);
   g_test_add_func ("/address/bind/invalid", test_bind_invalid);
+  g_test_add_func ("/address/bind/control-unix", test_control_bind);
   g_test_add_func ("/address/service", test_service_address);
   g_test_add_func ("/address/format-socket", test_format_socket);
   g_test_add_func ("/address/source-key", test_source_key);

@@ -6,6 +6,7 @@
 
 #include "sm-error.h"
 #include "sm-tls-certificate.h"
+#include "sm-tls-credentials.h"
 
 struct _SmTlsCertificate
 {
@@ -182,27 +183,74 @@ pem_has_block (const char *pem, const char *label_suffix)
   g_autofree char *end_marker = g_strconcat (label_suffix, "-----", NULL);
   const char      *begin;
 
+  /* Each BEGIN line is searched on its own: linear in the PEM's size */
   for (begin = strstr (pem, "-----BEGIN "); begin != NULL;
        begin = strstr (begin + 1, "-----BEGIN "))
     {
       const char *line_end = strchr (begin, '\n');
-      const char *marker = strstr (begin, end_marker);
+      gssize      line_len = line_end != NULL ? line_end - begin : -1;
 
-      if (marker != NULL && (line_end == NULL || marker < line_end))
+      if (g_strstr_len (begin, line_len, end_marker) != NULL)
         return TRUE;
     }
   return FALSE;
+}
+
+/* Chains are served whole on every handshake: the leaf first, each
+ * certificate issued by the next, none twice */
+static gboolean
+check_chain_order (gnutls_x509_crt_t *crts, unsigned int n_crts, GError **error)
+{
+  for (unsigned int i = 0; i < n_crts; i++)
+    {
+      for (unsigned int j = i + 1; j < n_crts; j++)
+        {
+          if (gnutls_x509_crt_equals (crts[i], crts[j]))
+            {
+              g_set_error (error, SM_ERROR, SM_ERROR_TLS,
+                           "TLS certificate chain holds certificate %u twice (also as %u)", i + 1,
+                           j + 1);
+              return FALSE;
+            }
+        }
+      if (i + 1 < n_crts && !gnutls_x509_crt_check_issuer (crts[i], crts[i + 1]))
+        {
+          g_set_error (error, SM_ERROR, SM_ERROR_TLS,
+                       "TLS certificate chain is not in order: certificate %u is not issued by "
+                       "certificate %u (the leaf comes first, then each issuer)",
+                       i + 1, i + 2);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 SmTlsCertificate *
 sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pem, GError **error)
 {
   g_autoptr (SmTlsCertificate) cert = NULL;
-  gnutls_datum_t        cert_datum = { (unsigned char *) cert_pem, strlen (cert_pem) };
+  gsize                 cert_size = strlen (cert_pem);
+  gnutls_datum_t        cert_datum = { (unsigned char *) cert_pem, cert_size };
   gnutls_x509_crt_t    *crts = NULL;
-  unsigned int          n_crts = 0;
+  unsigned int          n_crts = SM_TLS_MAX_CHAIN_LENGTH;
   gnutls_x509_privkey_t x509_key = NULL;
   int                   ret;
+
+  /* Before any parsing: a huge chain would stall the loop */
+  if (cert_size > SM_TLS_MAX_CHAIN_PEM_SIZE)
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_TLS,
+                   "TLS certificate chain is %" G_GSIZE_FORMAT " bytes long, limit is %u",
+                   cert_size, SM_TLS_MAX_CHAIN_PEM_SIZE);
+      return NULL;
+    }
+  if (key_pem != NULL && strlen (key_pem) > SM_TLS_MAX_KEY_PEM_SIZE)
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_TLS,
+                   "TLS private key is %" G_GSIZE_FORMAT " bytes long, limit is %u",
+                   strlen (key_pem), SM_TLS_MAX_KEY_PEM_SIZE);
+      return NULL;
+    }
 
   if (!pem_has_block (cert_pem, "CERTIFICATE"))
     {
@@ -210,11 +258,29 @@ sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pe
       return NULL;
     }
 
-  ret = gnutls_x509_crt_list_import2 (&crts, &n_crts, &cert_datum, GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || n_crts == 0)
+  /* Certificates past the limit are counted, not parsed */
+  crts = gnutls_malloc (sizeof *crts * SM_TLS_MAX_CHAIN_LENGTH);
+  ret = gnutls_x509_crt_list_import (crts, &n_crts, &cert_datum, GNUTLS_X509_FMT_PEM,
+                                     GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
+  if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER)
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_TLS,
+                   "TLS certificate chain has %u certificates, limit is %u", n_crts,
+                   SM_TLS_MAX_CHAIN_LENGTH);
+      gnutls_free (crts);
+      return NULL;
+    }
+  if (ret <= 0)
     {
       g_set_error (error, SM_ERROR, SM_ERROR_TLS, "TLS certificate could not be parsed: %s",
                    ret < 0 ? gnutls_strerror (ret) : "empty chain");
+      gnutls_free (crts);
+      return NULL;
+    }
+  n_crts = (unsigned int) ret;
+
+  if (!check_chain_order (crts, n_crts, error))
+    {
       free_x509_list (crts, n_crts);
       return NULL;
     }

@@ -5,7 +5,9 @@
  * The certificates of one public port, for TLS termination on GnuTLS.
  *
  * Each certificate is added under an id (the registering service's) as a
- * PEM chain (leaf first, then intermediates; served whole) and a PEM
+ * PEM chain (leaf first, then intermediates, each issued by the next, none
+ * twice, at most SM_TLS_MAX_CHAIN_LENGTH certificates and
+ * SM_TLS_MAX_CHAIN_PEM_SIZE bytes; served whole) and a PEM
  * private key (RSA or ECDSA: PKCS#8 "PRIVATE KEY", PKCS#1
  * "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY"; never encrypted). Adding an
  * id again replaces its certificate, which then counts as the most
@@ -49,6 +51,12 @@ G_BEGIN_DECLS
 
 #define SM_TLS_TICKET_KEY_LIFETIME_SECONDS (24 * 60 * 60)
 
+/* What a certificate and key may be: every handshake serves the whole
+ * chain, and parsing a big one stalls the loop */
+#define SM_TLS_MAX_CHAIN_LENGTH   10
+#define SM_TLS_MAX_CHAIN_PEM_SIZE (64 * 1024)
+#define SM_TLS_MAX_KEY_PEM_SIZE   (64 * 1024)
+
 /* GnuTLS limits for the ALPN list we offer */
 #define SM_TLS_MAX_ALPN_PROTOCOLS     8
 #define SM_TLS_MAX_ALPN_PROTOCOL_SIZE 32
@@ -59,8 +67,14 @@ G_DECLARE_FINAL_TYPE (SmTlsCredentials, sm_tls_credentials, SM, TLS_CREDENTIALS,
 SmTlsCredentials *sm_tls_credentials_new (void);
 
 /* Fails with SM_ERROR_TLS and a message fit for a handshake status:
+ * "TLS certificate chain is N bytes long, limit is 65536",
+ * "TLS private key is N bytes long, limit is 65536",
  * "no certificate in TLS certificate PEM",
+ * "TLS certificate chain has N certificates, limit is 10",
  * "TLS certificate could not be parsed: ...",
+ * "TLS certificate chain holds certificate N twice (also as M)",
+ * "TLS certificate chain is not in order: certificate N is not issued by
+ * certificate N+1 (...)",
  * "TLS private key could not be parsed: ...",
  * "TLS private key does not match the certificate". */
 gboolean          sm_tls_credentials_add (SmTlsCredentials *self,

@@ -20,15 +20,15 @@ datum_to_string (gnutls_datum_t *datum)
   return text;
 }
 
-static void
-make_cert (TestCert         *cert,
-           const char       *cn,
-           const char      **dns_names,
-           gboolean          rsa,
-           TestCert         *issuer,
-           gboolean          is_ca,
-           gint64            not_before_days,
-           gint64            not_after_days)
+void
+test_cert_make (TestCert    *cert,
+                const char  *cn,
+                const char **dns_names,
+                gboolean     rsa,
+                TestCert    *issuer,
+                gboolean     is_ca,
+                gint64       not_before_days,
+                gint64       not_after_days)
 {
   static guint32 serial = 1;
   unsigned char serial_bytes[4];
@@ -90,8 +90,8 @@ make_cert (TestCert         *cert,
   cert->key_pkcs8_pem = datum_to_string (&datum);
 }
 
-static void
-free_cert (TestCert *cert)
+void
+test_cert_free (TestCert *cert)
 {
   gnutls_x509_crt_deinit (cert->crt);
   gnutls_x509_privkey_deinit (cert->key);
@@ -104,18 +104,18 @@ free_cert (TestCert *cert)
 void
 test_pki_make (void)
 {
-  make_cert (&test_pki.ca, "Test Root CA", NULL, FALSE, NULL, TRUE, -1, 30);
-  make_cert (&test_pki.intermediate, "Test Intermediate CA", NULL, FALSE, &test_pki.ca, TRUE, -1, 30);
-  make_cert (&test_pki.a, "a.example.test", (const char *[]) { "a.example.test", NULL }, TRUE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.b, "b.example.test", (const char *[]) { "b.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.wild, "wild.test", (const char *[]) { "*.wild.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.cn_only, "cn.example.test", NULL, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.d, "d.example.test", (const char *[]) { "d.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.a_new, "a-new.example.test", (const char *[]) { "a.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.wild_example, "star.example.test", (const char *[]) { "*.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
-  make_cert (&test_pki.expired, "expired.example.test", (const char *[]) { "expired.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -30, -1);
-  make_cert (&test_pki.future, "future.example.test", (const char *[]) { "future.example.test", NULL }, FALSE, &test_pki.ca, FALSE, 10, 30);
-  make_cert (&test_pki.chain, "chain.example.test", (const char *[]) { "chain.example.test", NULL }, FALSE, &test_pki.intermediate, FALSE, -1, 30);
+  test_cert_make (&test_pki.ca, "Test Root CA", NULL, FALSE, NULL, TRUE, -1, 30);
+  test_cert_make (&test_pki.intermediate, "Test Intermediate CA", NULL, FALSE, &test_pki.ca, TRUE, -1, 30);
+  test_cert_make (&test_pki.a, "a.example.test", (const char *[]) { "a.example.test", NULL }, TRUE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.b, "b.example.test", (const char *[]) { "b.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.wild, "wild.test", (const char *[]) { "*.wild.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.cn_only, "cn.example.test", NULL, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.d, "d.example.test", (const char *[]) { "d.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.a_new, "a-new.example.test", (const char *[]) { "a.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.wild_example, "star.example.test", (const char *[]) { "*.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -1, 30);
+  test_cert_make (&test_pki.expired, "expired.example.test", (const char *[]) { "expired.example.test", NULL }, FALSE, &test_pki.ca, FALSE, -30, -1);
+  test_cert_make (&test_pki.future, "future.example.test", (const char *[]) { "future.example.test", NULL }, FALSE, &test_pki.ca, FALSE, 10, 30);
+  test_cert_make (&test_pki.chain, "chain.example.test", (const char *[]) { "chain.example.test", NULL }, FALSE, &test_pki.intermediate, FALSE, -1, 30);
   test_pki.chain_pem = g_strconcat (test_pki.chain.cert_pem, test_pki.intermediate.cert_pem, NULL);
 }
 
@@ -126,7 +126,7 @@ test_pki_free (void)
                         &test_pki.a_new, &test_pki.wild_example, &test_pki.expired, &test_pki.future, &test_pki.chain };
 
   for (guint i = 0; i < G_N_ELEMENTS (certs); i++)
-    free_cert (certs[i]);
+    test_cert_free (certs[i]);
   g_free (test_pki.chain_pem);
 }
 

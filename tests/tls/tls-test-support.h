@@ -34,6 +34,18 @@ typedef struct {
 
 extern TestPki test_pki;
 
+/* One certificate and its key, issued by @issuer (self-signed if NULL),
+ * valid from @not_before_days to @not_after_days from now */
+void        test_cert_make     (TestCert     *cert,
+                                const char   *cn,
+                                const char  **dns_names,
+                                gboolean      rsa,
+                                TestCert     *issuer,
+                                gboolean      is_ca,
+                                gint64        not_before_days,
+                                gint64        not_after_days);
+void        test_cert_free     (TestCert     *cert);
+
 void        test_pki_make      (void);
 void        test_pki_free      (void);
 

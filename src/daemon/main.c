@@ -227,6 +227,11 @@ main (int argc, char *argv[])
   g_autofree char *tls_priority = NULL;
   int              tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
   SmHttpLimits     http_limits;
+  gint64           max_connections = SM_PORT_DEFAULT_MAX_CONNECTIONS;
+  gint64           max_connections_per_port = SM_PORT_DEFAULT_MAX_CONNECTIONS_PER_PORT;
+  gint64           max_queued_per_port = SM_PORT_DEFAULT_MAX_QUEUED;
+  gint64           max_streams_per_service = SM_PORT_DEFAULT_MAX_STREAMS_PER_SERVICE;
+  SmPortLimits     port_limits;
   gboolean         verbose = FALSE;
   gboolean         version = FALSE;
   gboolean         system_bus = FALSE;
@@ -270,6 +275,18 @@ main (int argc, char *argv[])
       N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
       N_ ("Seconds a client has to complete its TLS handshake (default: 10)"), N_ ("SECONDS") },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_connections,
+      N_ ("Public connections open at once on all ports; more are closed (default: 65536)"),
+      N_ ("N") },
+    { "max-connections-per-port", 0, 0, G_OPTION_ARG_INT64, &max_connections_per_port,
+      N_ ("Public connections open at once on one port; more are closed (default: 16384)"),
+      N_ ("N") },
+    { "max-queued-per-port", 0, 0, G_OPTION_ARG_INT64, &max_queued_per_port,
+      N_ ("Connections or HTTP requests waiting for a service on one port; more are closed "
+          "or get 503 (default: 1024)"),
+      N_ ("N") },
+    { "max-streams-per-service", 0, 0, G_OPTION_ARG_INT64, &max_streams_per_service,
+      N_ ("Streams open at once to one service; more connections wait (default: 4096)"), N_ ("N") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log every connection"), NULL },
     { "system-bus", 0, 0, G_OPTION_ARG_NONE, &system_bus,
       N_ ("Publish the state on the system bus (default when run as root)"), NULL },
@@ -330,7 +347,9 @@ main (int argc, char *argv[])
   if (!sm_http_limits_set (&http_limits, http_max_head_size, http_header_timeout, http_idle_timeout,
                            &error) ||
       !sm_http_limits_set_exchange_timeouts (&http_limits, http_body_timeout, http_response_timeout,
-                                             &error))
+                                             &error) ||
+      !sm_port_limits_set (&port_limits, max_connections, max_connections_per_port,
+                           max_queued_per_port, max_streams_per_service, &error))
     {
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
@@ -352,6 +371,7 @@ main (int argc, char *argv[])
 
   registry = sm_registry_new (hold_timeout);
   sm_registry_set_http_limits (registry, &http_limits);
+  sm_registry_set_port_limits (registry, &port_limits);
   if (!sm_registry_set_tls_options (registry, tls_priority, tls_handshake_timeout, &error))
     {
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);

@@ -88,8 +88,16 @@ sm_connection_queue_new (const char *name, gint64 hold_us, guint max_length)
   self->hold_us = hold_us;
   self->max_length = max_length;
   g_queue_init (&self->connections);
-  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
+  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 1);
   return self;
+}
+
+void
+sm_connection_queue_set_max_length (SmConnectionQueue *self, guint max_length)
+{
+  g_return_if_fail (max_length > 0);
+
+  self->max_length = max_length;
 }
 
 void

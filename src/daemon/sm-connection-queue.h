@@ -17,6 +17,8 @@ typedef struct _SmConnectionQueue SmConnectionQueue;
 
 /* @name: the port, for messages */
 SmConnectionQueue *sm_connection_queue_new (const char *name, gint64 hold_us, guint max_length);
+/* For the connections pushed from now on */
+void               sm_connection_queue_set_max_length (SmConnectionQueue *self, guint max_length);
 /* Closes the connections still waiting, then frees */
 void               sm_connection_queue_free (SmConnectionQueue *self);
 

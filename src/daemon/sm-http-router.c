@@ -3,6 +3,7 @@
 
 #include "sm-expiry.h"
 #include "sm-http-router.h"
+#include "sm-port-limits.h"
 #include "sm-rate-limit.h"
 
 struct _SmHttpWaiter
@@ -24,6 +25,7 @@ struct _SmHttpRouter
   GPtrArray     *routes; /* in registration order */
   SmHttpMatcher *matcher;
   gboolean       closed;
+  guint          max_streams; /* per service session */
 
   /* Requests waiting for a service that left */
   gboolean       waiting_allowed; /* while the port listens */
@@ -143,7 +145,8 @@ sm_http_router_init (SmHttpRouter *self)
   self->routes = g_ptr_array_new_with_free_func (g_object_unref);
   self->waiting_allowed = TRUE;
   g_queue_init (&self->waiters);
-  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 5);
+  sm_rate_limit_init (&self->overflow_log_limit, 10 * G_USEC_PER_SEC, 1);
+  self->max_streams = SM_PORT_DEFAULT_MAX_STREAMS_PER_SERVICE;
 }
 
 SmHttpRouter *
@@ -171,6 +174,16 @@ sm_http_router_get_display_name (SmHttpRouter *self)
 }
 
 void
+sm_http_router_set_limits (SmHttpRouter *self, guint max_waiting, guint max_streams)
+{
+  g_return_if_fail (SM_IS_HTTP_ROUTER (self));
+  g_return_if_fail (max_waiting > 0 && max_streams > 0);
+
+  self->max_waiting = max_waiting;
+  self->max_streams = max_streams;
+}
+
+void
 sm_http_router_add_route (SmHttpRouter *self, SmRoute *route)
 {
   g_return_if_fail (SM_IS_HTTP_ROUTER (self));
@@ -193,6 +206,76 @@ sm_http_router_remove_route (SmHttpRouter *self, SmRoute *route)
     sm_http_matcher_route_removed (self->matcher, route, g_get_monotonic_time ());
 }
 
+static const char *
+or_empty (const char *text)
+{
+  return text != NULL ? text : "";
+}
+
+static gboolean
+same_definition (SmRoute *a, SmRoute *b)
+{
+  const SmSocketDefinition *da = sm_route_get_definition (a);
+  const SmSocketDefinition *db = sm_route_get_definition (b);
+
+  return g_ascii_strcasecmp (or_empty (sm_socket_definition_get_domain_suffix (da)),
+                             or_empty (sm_socket_definition_get_domain_suffix (db))) == 0 &&
+         g_strcmp0 (or_empty (sm_socket_definition_get_path_prefix (da)),
+                    or_empty (sm_socket_definition_get_path_prefix (db))) == 0;
+}
+
+/* @granted (may be NULL): routes already promised to requests in this
+ * pass (SmRoute * -> count), which the streams do not show yet */
+static gboolean
+has_room (SmHttpRouter *self, SmRoute *route, GHashTable *granted)
+{
+  guint n_granted = granted != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (granted, route)) : 0;
+
+  return sm_port_limits_route_room (route, self->max_streams) > n_granted;
+}
+
+/* The matcher's choice when its service has room for another stream, else
+ * the next of its replicas that has room; with none, the request waits as
+ * for a service that left, until a stream ends (the port then calls
+ * sm_http_router_flush_waiting()) or the hold timeout */
+static SmHttpMatch
+match_with_room (SmHttpRouter *self,
+                 const char   *host,
+                 const char   *path,
+                 gint64        now,
+                 GHashTable   *granted,
+                 SmRoute     **out_route)
+{
+  g_autoptr (GPtrArray) replicas = NULL;
+  SmHttpMatch match;
+  SmRoute    *best;
+
+  match = sm_http_matcher_match (self->matcher, self->routes, host, path, now, out_route);
+  if (match != SM_HTTP_MATCH_FOUND || has_room (self, *out_route, granted))
+    return match;
+
+  best = *out_route;
+  *out_route = NULL;
+  replicas = g_ptr_array_new ();
+  for (guint i = 0; i < self->routes->len; i++)
+    {
+      SmRoute *route = g_ptr_array_index (self->routes, i);
+
+      if (route != best && !sm_route_is_gone (route) && same_definition (route, best) &&
+          has_room (self, route, granted))
+        g_ptr_array_add (replicas, route);
+    }
+  /* Among them, the matcher's turns */
+  if (replicas->len > 0 && sm_http_matcher_match (self->matcher, replicas, host, path, now,
+                                                  out_route) == SM_HTTP_MATCH_FOUND)
+    return SM_HTTP_MATCH_FOUND;
+
+  g_debug ("Request for %s%s on %s: service %s has %u streams open", host, path, self->display_name,
+           sm_route_get_peer (best), self->max_streams);
+  *out_route = NULL;
+  return SM_HTTP_MATCH_WAIT;
+}
+
 void
 sm_http_router_flush_waiting (SmHttpRouter *self)
 {
@@ -200,6 +283,7 @@ sm_http_router_flush_waiting (SmHttpRouter *self)
   GQueue        ready = G_QUEUE_INIT;
   SmHttpWaiter *waiter;
   gint64        now = g_get_monotonic_time ();
+  g_autoptr (GHashTable) granted = NULL;
 
   g_return_if_fail (SM_IS_HTTP_ROUTER (self));
 
@@ -209,13 +293,18 @@ sm_http_router_flush_waiting (SmHttpRouter *self)
     {
       SmRoute *route = NULL;
 
-      switch (sm_http_matcher_match (self->matcher, self->routes, waiter->host, waiter->path, now,
-                                     &route))
+      switch (match_with_room (self, waiter->host, waiter->path, now, granted, &route))
         {
         case SM_HTTP_MATCH_WAIT:
           g_queue_push_tail (&still_waiting, waiter);
           break;
         case SM_HTTP_MATCH_FOUND:
+          /* Each request answered in this pass takes a stream */
+          if (granted == NULL)
+            granted = g_hash_table_new (NULL, NULL);
+          g_hash_table_insert (
+              granted, route,
+              GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (granted, route)) + 1));
           g_queue_push_tail (&ready, waiter);
           g_queue_push_tail (&ready, g_object_ref (route));
           break;
@@ -246,8 +335,7 @@ sm_http_router_match (SmHttpRouter *self, const char *host, const char *path, Sm
   *out_route = NULL;
   if (self->closed)
     return SM_HTTP_MATCH_NONE;
-  return sm_http_matcher_match (self->matcher, self->routes, host, path, g_get_monotonic_time (),
-                                out_route);
+  return match_with_room (self, host, path, g_get_monotonic_time (), NULL, out_route);
 }
 
 SmHttpWaiter *

@@ -34,12 +34,19 @@ typedef void (*SmHttpRouteReady) (SmRoute *route, gpointer user_data);
  * may wait at once */
 SmHttpRouter *sm_http_router_new (const char *display_name, gint64 hold_us, guint max_waiting);
 const char   *sm_http_router_get_display_name (SmHttpRouter *self);
+/* @max_waiting as above; @max_streams: streams open at once on one
+ * service's session (default SM_PORT_DEFAULT_MAX_STREAMS_PER_SERVICE).
+ * A request whose service is at that limit goes to a replica with room,
+ * or waits as for a service that left: the port calls
+ * sm_http_router_flush_waiting() when streams end. */
+void          sm_http_router_set_limits (SmHttpRouter *self, guint max_waiting, guint max_streams);
 
 /* The port's routes, in registration order */
 void          sm_http_router_add_route (SmHttpRouter *self, SmRoute *route);
 void          sm_http_router_remove_route (SmHttpRouter *self, SmRoute *route);
-/* A route registered: the waiting requests that now match go to their
- * route; those whose service was forgotten meanwhile get NULL */
+/* A route registered, or streams ended: the waiting requests that now
+ * match a route with room go to it; those whose service was forgotten
+ * meanwhile get NULL */
 void          sm_http_router_flush_waiting (SmHttpRouter *self);
 
 /* The route for one request (see #SmHttpMatcher); NONE once closed */

@@ -10,6 +10,7 @@
 #include "sm-http-router.h"
 #include "sm-listen-socket.h"
 #include "sm-port.h"
+#include "sm-port-limits.h"
 #include "sm-tcp-proxy.h"
 #include "sm-tls-terminator.h"
 
@@ -36,6 +37,8 @@ struct _SmPort
   guint              hold_source;
 
   SmConnectionQueue *queued; /* raw TCP, or waiting for a certificate */
+
+  SmPortCapacity     capacity;
 
   /* HTTP mode */
   SmHttpLimits       http_limits;
@@ -107,6 +110,7 @@ remove_route (SmPort *self, SmRoute *route)
     return;
 
   g_signal_handlers_disconnect_by_func (route, on_route_gone, self);
+  sm_room_watch_remove (&self->capacity.room, route);
   g_ptr_array_remove_index (self->routes, index);
   if (index < self->next_route)
     self->next_route--;
@@ -132,11 +136,13 @@ on_route_gone (SmRoute *route, SmPort *self)
   remove_route (self, route);
 }
 
-/* Hands @connection to the next route that opens a stream for it */
+/* Hands @connection to the next route that has room and opens a stream
+ * for it; FALSE when none does */
 static gboolean
 dispatch (SmPort *self, GIOStream *connection, GSocketAddress *client)
 {
-  while (self->routes->len > 0)
+  /* Each turn either tries a route or removes one */
+  for (guint tried = 0; tried < self->routes->len;)
     {
       guint index = self->next_route % self->routes->len;
       /* A failing open makes the route gone, which drops the port's ref */
@@ -144,6 +150,15 @@ dispatch (SmPort *self, GIOStream *connection, GSocketAddress *client)
       g_autoptr (SmYamuxStream) stream = NULL;
       g_autoptr (SmTcpProxy) proxy = NULL;
       g_autoptr (GError) error = NULL;
+
+      if (sm_port_limits_route_room (route, self->capacity.limits.max_streams_per_service) == 0)
+        {
+          g_debug ("Service %s on %s has %u streams open", sm_route_get_peer (route),
+                   self->display_name, self->capacity.limits.max_streams_per_service);
+          self->next_route = index + 1;
+          tried++;
+          continue;
+        }
 
       stream = sm_route_open_stream (route, &error);
       if (stream == NULL)
@@ -274,6 +289,14 @@ on_incoming (GSocketService    *service,
                               SM_ACCEPT_PUBLIC))
     return TRUE;
 
+  /* Past the connection limits: closed before anything is read (a 503
+   * would first need the request, or a TLS handshake) */
+  if (!sm_port_capacity_admit (&self->capacity, connection, self->display_name))
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
   /* Once a port terminates TLS, every new connection on it is TLS */
   if (terminates_tls (self))
     {
@@ -327,6 +350,23 @@ add_certificate (SmPort *self, SmRoute *route)
 }
 
 static gboolean
+has_waiting (gpointer user_data)
+{
+  return sm_port_get_n_queued (user_data) > 0;
+}
+
+static gboolean
+on_room (gpointer user_data)
+{
+  SmPort *self = user_data;
+
+  flush_queue (self);
+  if (self->router != NULL)
+    sm_http_router_flush_waiting (self->router);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 on_hold_expired (gpointer user_data)
 {
   SmPort *self = user_data;
@@ -361,6 +401,7 @@ sm_port_dispose (GObject *object)
 
   sm_port_stop_listening (self);
   g_clear_handle_id (&self->hold_source, g_source_remove);
+  sm_room_watch_clear (&self->capacity.room); /* finalize frees the rest */
 
   if (self->tls != NULL)
     {
@@ -379,6 +420,7 @@ sm_port_dispose (GObject *object)
       SmRoute *route = g_ptr_array_steal_index (self->routes, self->routes->len - 1);
 
       g_signal_handlers_disconnect_by_func (route, on_route_gone, self);
+      sm_room_watch_remove (&self->capacity.room, route);
       g_object_unref (route);
     }
 
@@ -392,6 +434,7 @@ sm_port_finalize (GObject *object)
 
   g_ptr_array_unref (self->routes);
   g_clear_pointer (&self->queued, sm_connection_queue_free);
+  sm_port_capacity_clear (&self->capacity);
   g_clear_object (&self->router);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
@@ -429,6 +472,7 @@ sm_port_init (SmPort *self)
 {
   self->routes = g_ptr_array_new ();
   sm_http_limits_init (&self->http_limits);
+  sm_port_capacity_init (&self->capacity, has_waiting, on_room, self);
   self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
 
@@ -470,9 +514,11 @@ sm_port_new (GInetAddress *address,
   self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
   self->cancellable = g_object_ref (cancellable);
   self->drain = drain != NULL ? g_object_ref (drain) : NULL;
-  self->queued = sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
+  self->queued =
+      sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_DEFAULT_MAX_QUEUED);
   if (mode == SM_PORT_MODE_HTTP)
-    self->router = sm_http_router_new (self->display_name, self->hold_us, SM_PORT_MAX_QUEUED);
+    self->router =
+        sm_http_router_new (self->display_name, self->hold_us, SM_PORT_DEFAULT_MAX_QUEUED);
 
   self->service = g_socket_service_new ();
   if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
@@ -592,6 +638,7 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   self->n_reservations--;
   g_ptr_array_add (self->routes, g_object_ref (route));
   g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
+  sm_room_watch_add (&self->capacity.room, route);
 
   if (self->router != NULL)
     sm_http_router_add_route (self->router, route);
@@ -695,6 +742,19 @@ sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits)
   g_return_if_fail (limits != NULL);
 
   self->http_limits = *limits;
+}
+
+void
+sm_port_set_limits (SmPort *self, const SmPortLimits *limits, SmOpenCount *total)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_return_if_fail (limits != NULL && total != NULL);
+
+  sm_port_capacity_set (&self->capacity, limits, total);
+  sm_connection_queue_set_max_length (self->queued, limits->max_queued_per_port);
+  if (self->router != NULL)
+    sm_http_router_set_limits (self->router, limits->max_queued_per_port,
+                               limits->max_streams_per_service);
 }
 
 typedef struct

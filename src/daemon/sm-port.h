@@ -4,13 +4,10 @@
 #include <gio/gio.h>
 
 #include "sm-http-limits.h"
+#include "sm-port-limits.h"
 #include "sm-route.h"
 
 G_BEGIN_DECLS
-
-/* Public connections (raw TCP) or requests (HTTP) waiting for a service,
- * per port; more are closed or answered 503 */
-#define SM_PORT_MAX_QUEUED 1024
 
 /**
  * SmPortMode:
@@ -33,8 +30,11 @@ const char *sm_port_mode_to_string (SmPortMode mode);
  *
  * One public listener, keyed by (address, port), and the services that
  * registered on it. Each accepted connection goes to the next route in
- * round-robin order that still takes streams. With no such route the
- * connection waits (unread) for one to register, at most the hold timeout.
+ * round-robin order that still takes streams and has fewer than
+ * #SmPortLimits.max_streams_per_service open. With no such route the
+ * connection waits (unread) for one to register or to have room, at most
+ * the hold timeout. Past the port's or the daemon's connection limit a new
+ * connection is closed right after accept.
  *
  * TLS: a port terminates TLS while it has certificates: from the first
  * service that registers one (sm_port_add_route()) until the hold timeout
@@ -104,6 +104,11 @@ gboolean      sm_port_get_tls (SmPort *self);
 
 /* HTTP mode: limits for the connections accepted from now on */
 void          sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits);
+
+/* Limits for the connections and streams from now on (default:
+ * sm_port_limits_init()); @total counts the public connections of all
+ * ports that share it (default: the port's own) */
+void          sm_port_set_limits (SmPort *self, const SmPortLimits *limits, SmOpenCount *total);
 
 /* Stops accepting and drops waiting connections; routes stay */
 void          sm_port_stop_listening (SmPort *self);

@@ -22,6 +22,9 @@ struct _SmRegistry
   GCancellable *drain;       /* HTTP connections finish their request and close */
   GCancellable *cancellable; /* aborts every proxied connection */
   gboolean      shutting_down;
+
+  SmPortLimits  port_limits;
+  SmOpenCount  *n_connections; /* public, on all ports */
 };
 
 enum
@@ -72,6 +75,7 @@ sm_registry_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->drain);
   g_clear_pointer (&self->tls_priority, g_free);
+  g_clear_pointer (&self->n_connections, sm_open_count_unref);
 
   G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
 }
@@ -100,6 +104,8 @@ sm_registry_init (SmRegistry *self)
   self->cancellable = g_cancellable_new ();
   self->drain = g_cancellable_new ();
   sm_http_limits_init (&self->http_limits);
+  sm_port_limits_init (&self->port_limits);
+  self->n_connections = sm_open_count_new ();
   self->tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
 }
 
@@ -131,6 +137,15 @@ sm_registry_set_http_limits (SmRegistry *self, const SmHttpLimits *limits)
   g_return_if_fail (limits->max_head_size > 0);
 
   self->http_limits = *limits;
+}
+
+void
+sm_registry_set_port_limits (SmRegistry *self, const SmPortLimits *limits)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_return_if_fail (limits != NULL);
+
+  self->port_limits = *limits;
 }
 
 gboolean
@@ -215,6 +230,7 @@ open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode m
   if (port == NULL)
     return NULL;
   sm_port_set_http_limits (port, &self->http_limits);
+  sm_port_set_limits (port, &self->port_limits, self->n_connections);
   sm_port_set_tls_options (port, self->tls_priority, self->tls_handshake_timeout);
 
   g_signal_connect (port, "closed", G_CALLBACK (on_port_closed), self);

@@ -31,6 +31,9 @@ SmRegistry *sm_registry_new (double hold_timeout);
 double      sm_registry_get_hold_timeout (SmRegistry *self);
 /* For HTTP ports opened from now on (default: sm_http_limits_init()) */
 void        sm_registry_set_http_limits (SmRegistry *self, const SmHttpLimits *limits);
+/* For ports opened from now on (default: sm_port_limits_init()); the
+ * total of public connections counts over all ports */
+void        sm_registry_set_port_limits (SmRegistry *self, const SmPortLimits *limits);
 
 /* For ports opened from now on: the GnuTLS priority string (NULL: the
  * default, SM_TLS_DEFAULT_PRIORITY) and the seconds a public client has to

@@ -46,6 +46,7 @@ struct _SmRoute
 enum
 {
   SIGNAL_GONE,
+  SIGNAL_STREAM_FINISHED,
   N_SIGNALS
 };
 
@@ -146,6 +147,10 @@ sm_route_class_init (SmRouteClass *klass)
 
   signals[SIGNAL_GONE] = g_signal_new ("gone", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* Port limits: room for another stream (sm-port-limits.h) */
+  signals[SIGNAL_STREAM_FINISHED] =
+      g_signal_new ("stream-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -318,6 +323,7 @@ sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out)
   self->active_streams--;
   self->bytes_in += bytes_in;
   self->bytes_out += bytes_out;
+  g_signal_emit (self, signals[SIGNAL_STREAM_FINISHED], 0);
 }
 
 /* Idle streams ------------------------------------------------------------- */

@@ -57,7 +57,8 @@ gboolean                  sm_route_is_gone (SmRoute *self);
 SmYamuxStream            *sm_route_open_stream (SmRoute *self, GError **error);
 /* A stream opened with sm_route_open_stream() or taken with
  * sm_route_take_idle_stream() is no longer in use: closed, or about to be
- * kept idle. Counts what went over it meanwhile. */
+ * kept idle. Counts what went over it meanwhile, then emits
+ * #SmRoute::stream-finished (the route may take another stream). */
 void sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out);
 
 /*

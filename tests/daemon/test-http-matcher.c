@@ -286,13 +286,36 @@ test_route_match (void)
     }
 }
 
+typedef struct {
+  const char *outer, *inner;
+  gboolean    covers;
+} CoversCase;
+
+/* sm_http_domain_covers() or sm_http_path_covers() on each case; what a
+ * field covers as a host or a path, it also matches */
+static void
+check_covers (const CoversCase *cases,
+              guint             n_cases,
+              gboolean          domain)
+{
+  for (guint i = 0; i < n_cases; i++)
+    {
+      const char *outer = cases[i].outer, *inner = cases[i].inner;
+
+      g_test_message ("case %u: %s covers %s", i, outer, inner);
+      g_assert_cmpint (domain ? sm_http_domain_covers (outer, inner)
+                              : sm_http_path_covers (outer, inner), ==, cases[i].covers);
+      if (!domain)
+        g_assert_cmpint (sm_http_match ("", inner, "", outer), ==, cases[i].covers);
+      else if (inner != NULL && inner[0] != '.')
+        g_assert_cmpint (sm_http_match (inner, "/", outer, ""), ==, cases[i].covers);
+    }
+}
+
 static void
 test_domain_covers (void)
 {
-  static const struct {
-    const char *suffix, *other;
-    gboolean    covers;
-  } cases[] = {
+  static const CoversCase cases[] = {
     { "", "", TRUE },
     { NULL, NULL, TRUE },
     { "", "anything.test", TRUE },
@@ -317,25 +340,13 @@ test_domain_covers (void)
     { "x.good.test", "good.test", FALSE },
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_test_message ("case %u: %s covers %s", i, cases[i].suffix, cases[i].other);
-      g_assert_cmpint (sm_http_domain_covers (cases[i].suffix, cases[i].other), ==,
-                       cases[i].covers);
-      /* What it covers as a host, it matches */
-      if (cases[i].other != NULL && cases[i].other[0] != '.')
-        g_assert_cmpint (sm_http_match (cases[i].other, "/", cases[i].suffix, ""), ==,
-                         cases[i].covers);
-    }
+  check_covers (cases, G_N_ELEMENTS (cases), TRUE);
 }
 
 static void
 test_path_covers (void)
 {
-  static const struct {
-    const char *prefix, *other;
-    gboolean    covers;
-  } cases[] = {
+  static const CoversCase cases[] = {
     { "", "", TRUE },
     { NULL, NULL, TRUE },
     { "", "/a", TRUE },
@@ -352,13 +363,7 @@ test_path_covers (void)
     { "/a/x", "/a", FALSE },
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_test_message ("case %u: %s covers %s", i, cases[i].prefix, cases[i].other);
-      g_assert_cmpint (sm_http_path_covers (cases[i].prefix, cases[i].other), ==, cases[i].covers);
-      g_assert_cmpint (sm_http_match ("", cases[i].other, "", cases[i].prefix), ==,
-                       cases[i].covers);
-    }
+  check_covers (cases, G_N_ELEMENTS (cases), FALSE);
 }
 
 typedef struct {

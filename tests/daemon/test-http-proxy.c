@@ -742,6 +742,21 @@ test_upgrade (void)
 
 /* ---- Hostile requests and responses ---- */
 
+/* Sends @request, returns the final response to it */
+static SmTestHttpReply *
+send_request (SmTestHttpConnection *connection,
+              const char           *method,
+              const char           *request)
+{
+  g_autoptr(GError) error = NULL;
+  SmTestHttpReply *reply;
+
+  sm_test_http_send (connection, request);
+  reply = sm_test_http_receive (connection, method, &error);
+  g_assert_no_error (error);
+  return reply;
+}
+
 /* A transfer coding other than chunked alone: 501 and closed, as nginx
  * does; the service never sees it */
 static gpointer
@@ -753,15 +768,11 @@ transfer_coding_client (gpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (codings); i++)
     {
       g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
-      g_autoptr(SmTestHttpReply) reply = NULL;
-      g_autoptr(GError) error = NULL;
       g_autofree char *request =
         g_strdup_printf ("POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: %s\r\n\r\n"
                          "3\r\nabc\r\n0\r\n\r\n", codings[i]);
+      g_autoptr(SmTestHttpReply) reply = send_request (connection, "POST", request);
 
-      sm_test_http_send (connection, request);
-      reply = sm_test_http_receive (connection, "POST", &error);
-      g_assert_no_error (error);
       g_assert_cmpuint (reply->status, ==, 501);
       g_assert_null (soup_message_headers_get_one (reply->headers, "X-Service"));
       g_assert_false (reply->keep_alive);
@@ -778,13 +789,10 @@ h2c_client (gpointer data)
   PortContext *context = data;
   g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
   g_autoptr(SmTestHttpReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
 
-  sm_test_http_send (connection, "GET /a/upgrade HTTP/1.1\r\nHost: x\r\n"
-                                 "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-                                 "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
-  reply = sm_test_http_receive (connection, "GET", &error);
-  g_assert_no_error (error);
+  reply = send_request (connection, "GET", "GET /a/upgrade HTTP/1.1\r\nHost: x\r\n"
+                        "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                        "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
   g_assert_cmpuint (reply->status, ==, 200);
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "X-Seen-Upgrade"), ==, "-");
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "X-Seen-Connection"), ==, "-");
@@ -792,10 +800,8 @@ h2c_client (gpointer data)
   g_clear_pointer (&reply, sm_test_http_reply_free);
 
   /* The connection goes on, and h2c next to another protocol leaves it */
-  sm_test_http_send (connection, "GET /a/upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                                 "Upgrade: h2c, websocket\r\n\r\n");
-  reply = sm_test_http_receive (connection, "GET", &error);
-  g_assert_no_error (error);
+  reply = send_request (connection, "GET", "GET /a/upgrade HTTP/1.1\r\nHost: x\r\n"
+                        "Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n");
   g_assert_cmpuint (reply->status, ==, 101);
   g_assert_cmpstr (soup_message_headers_get_one (reply->headers, "Upgrade"), ==, "websocket");
   return NULL;
@@ -811,18 +817,13 @@ interim_client (gpointer data)
   PortContext *context = data;
   g_autoptr(SmTestHttpConnection) connection = sm_test_http_connect (context->port);
   g_autoptr(SmTestHttpReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
 
-  sm_test_http_send (connection, "GET /bounded HTTP/1.1\r\nHost: x\r\n\r\n");
-  reply = sm_test_http_receive (connection, "GET", &error);
-  g_assert_no_error (error);
+  reply = send_request (connection, "GET", "GET /bounded HTTP/1.1\r\nHost: x\r\n\r\n");
   g_assert_cmpuint (reply->status, ==, 200);
   g_assert_cmpuint (reply->n_informational, ==, N_INTERIM_OK);
   g_clear_pointer (&reply, sm_test_http_reply_free);
 
-  sm_test_http_send (connection, "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n");
-  reply = sm_test_http_receive (connection, "GET", &error);
-  g_assert_no_error (error);
+  reply = send_request (connection, "GET", "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n");
   g_assert_cmpuint (reply->status, ==, 502);
   g_assert_cmpuint (reply->n_informational, ==, N_INTERIM_OK);
   return NULL;

@@ -382,6 +382,20 @@ test_request_framing (void)
     }
 }
 
+/* "POST /" with each of @fields fails with @expected_status */
+static void
+assert_posts_fail (const char * const *fields,
+                   guint               n_fields,
+                   guint               expected_status,
+                   int                 expected_code)
+{
+  for (guint i = 0; i < n_fields; i++)
+    {
+      g_autofree char *head = g_strdup_printf ("POST / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields[i]);
+      assert_request_fails (head, expected_status, expected_code);
+    }
+}
+
 static void
 test_request_smuggling (void)
 {
@@ -414,11 +428,7 @@ test_request_smuggling (void)
     "Connection: close, host\r\n",
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
-    {
-      g_autofree char *head = g_strdup_printf ("POST / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields[i]);
-      assert_request_fails (head, 400, SM_ERROR_PROTOCOL);
-    }
+  assert_posts_fail (fields, G_N_ELEMENTS (fields), 400, SM_ERROR_PROTOCOL);
 
   /* RFC 9112 §6.1: HTTP/1.0 has no chunked coding, so its framing is faulty */
   assert_request_fails ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -446,11 +456,7 @@ test_request_transfer_codings (void)
     "Transfer-Encoding: chunked;ext=1\r\n",
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
-    {
-      g_autofree char *head = g_strdup_printf ("POST / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields[i]);
-      assert_request_fails (head, 501, SM_ERROR_INVALID_ARGUMENT);
-    }
+  assert_posts_fail (fields, G_N_ELEMENTS (fields), 501, SM_ERROR_INVALID_ARGUMENT);
 }
 
 static void

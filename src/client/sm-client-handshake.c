@@ -2,9 +2,14 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "sm-client-handshake.h"
 #include "sm-error.h"
 #include "sm-handshake.h"
+
+#define TOKEN_VARIABLE "SOCKETMASTER_TOKEN"
+#define UNIX_PREFIX    "unix:"
 
 #define STATUS_READ_CHUNK 4096
 
@@ -13,6 +18,7 @@ typedef struct
   GSocketConnection *connection;
   GByteArray        *request;
   GByteArray        *input;
+  gboolean           extension; /* the request is in the extension format */
   guint8             chunk[STATUS_READ_CHUNK];
 } SmClientHandshake;
 
@@ -62,9 +68,11 @@ on_status_read (GObject *source, GAsyncResult *result, gpointer user_data)
   SmClientHandshake       *handshake = g_task_get_task_data (task);
   SmClientHandshakeResult *handshake_result;
   g_autoptr (GError) error = NULL;
-  g_autofree char *status = NULL;
-  gsize            consumed = 0;
-  gssize           n_read;
+  g_autoptr (GError) refusal = NULL;
+  g_autofree char  *status = NULL;
+  gsize             consumed = 0;
+  gssize            n_read;
+  SmHandshakeResult parsed;
 
   n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (n_read < 0)
@@ -81,10 +89,15 @@ on_status_read (GObject *source, GAsyncResult *result, gpointer user_data)
 
   g_byte_array_append (handshake->input, handshake->chunk, n_read);
 
-  /* The parser rejects a status length over its limit before the bytes
-   * arrive, so the buffer stays bounded. */
-  switch (sm_handshake_parse_status (handshake->input->data, handshake->input->len, &consumed,
-                                     &status, &error))
+  /* The parsers reject a length over its limit before the bytes arrive,
+   * so the buffer stays bounded. */
+  if (handshake->extension)
+    parsed = sm_extension_parse_response (handshake->input->data, handshake->input->len, &consumed,
+                                          NULL, &refusal, &error);
+  else
+    parsed = sm_handshake_parse_status (handshake->input->data, handshake->input->len, &consumed,
+                                        &status, &error);
+  switch (parsed)
     {
     case SM_HANDSHAKE_NEED_MORE:
       sm_client_handshake_read_status (task);
@@ -101,10 +114,12 @@ on_status_read (GObject *source, GAsyncResult *result, gpointer user_data)
       g_assert_not_reached ();
     }
 
-  if (g_strcmp0 (status, SM_HANDSHAKE_STATUS_OK) != 0)
+  /* the daemon's words, unchanged: they are meant for the user */
+  if (!handshake->extension && g_strcmp0 (status, SM_HANDSHAKE_STATUS_OK) != 0)
+    refusal = g_error_new_literal (SM_ERROR, SM_ERROR_REJECTED, status);
+  if (refusal != NULL)
     {
-      /* the daemon's words, unchanged: they are meant for the user */
-      g_task_return_error (task, g_error_new_literal (SM_ERROR, SM_ERROR_REJECTED, status));
+      g_task_return_error (task, g_steal_pointer (&refusal));
       return;
     }
 
@@ -151,19 +166,94 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
                                    on_request_written, g_object_ref (task));
 }
 
+/* The daemon reset or dropped us during the handshake (busy, restarting,
+ * a flood from elsewhere): worth trying again, even on the first
+ * registration. A refusal (status), a malformed answer or no daemon at
+ * all is not. */
+gboolean
+sm_client_handshake_is_transient (const GError *error)
+{
+  return g_error_matches (error, SM_ERROR, SM_ERROR_CLOSED) ||
+         g_error_matches (error, SM_ERROR, SM_ERROR_TIMED_OUT) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
+
+/**
+ * sm_client_parse_control_address:
+ * @control_address: "host:port", "[v6]:port" or "unix:/path"
+ * @error: a #GIOError
+ *
+ * Returns: (transfer full) (nullable): what to connect to
+ */
+GSocketConnectable *
+sm_client_parse_control_address (const char *control_address, GError **error)
+{
+  g_autoptr (GSocketConnectable) connectable = NULL;
+
+  if (g_str_has_prefix (control_address, UNIX_PREFIX))
+    {
+      const char *path = control_address + strlen (UNIX_PREFIX);
+
+      if (*path != '\0')
+        return G_SOCKET_CONNECTABLE (g_unix_socket_address_new (path));
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Control address “%s” has no path", control_address);
+      return NULL;
+    }
+
+  connectable = g_network_address_parse (control_address, 0, error);
+  if (connectable == NULL)
+    return NULL;
+  if (g_network_address_get_port (G_NETWORK_ADDRESS (connectable)) == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Control address “%s” has no port", control_address);
+      return NULL;
+    }
+  return g_steal_pointer (&connectable);
+}
+
+/* Encodes @request: in the original format unless it needs a field that
+ * format lacks, so that the original daemon keeps working with us */
+static gboolean
+encode_request (const SmExtensionRequest *request, GByteArray *out)
+{
+  SmExtensionRequest effective = *request;
+
+  if (effective.token == NULL)
+    effective.token = (char *) g_getenv (TOKEN_VARIABLE);
+  if (effective.token != NULL && effective.token[0] == '\0')
+    effective.token = NULL;
+  if (effective.name != NULL && effective.name[0] == '\0')
+    effective.name = NULL;
+
+  if (effective.token == NULL && effective.name == NULL && effective.proxy_protocol == 0)
+    {
+      sm_handshake_encode_request (request->definition, out);
+      return FALSE;
+    }
+
+  sm_extension_encode_request (&effective, out);
+  return TRUE;
+}
+
 void
-sm_client_handshake_async (GSocketConnectable       *control_address,
-                           const SmSocketDefinition *definition,
+sm_client_handshake_async (const char               *control_address,
+                           const SmExtensionRequest *request,
                            GCancellable             *cancellable,
                            GAsyncReadyCallback       callback,
                            gpointer                  user_data)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnectable) connectable = NULL;
   g_autoptr (GTask) task = NULL;
+  g_autoptr (GError) error = NULL;
   SmClientHandshake *handshake;
 
-  g_return_if_fail (G_IS_SOCKET_CONNECTABLE (control_address));
-  g_return_if_fail (definition != NULL);
+  g_return_if_fail (control_address != NULL);
+  g_return_if_fail (request != NULL && request->definition != NULL);
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, sm_client_handshake_async);
@@ -171,12 +261,19 @@ sm_client_handshake_async (GSocketConnectable       *control_address,
   handshake = g_new0 (SmClientHandshake, 1);
   handshake->request = g_byte_array_new ();
   handshake->input = g_byte_array_new ();
-  sm_handshake_encode_request (definition, handshake->request);
+  handshake->extension = encode_request (request, handshake->request);
   g_task_set_task_data (task, handshake, sm_client_handshake_free);
+
+  connectable = sm_client_parse_control_address (control_address, &error);
+  if (connectable == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
 
   /* the control connection is local by design: never via a proxy */
   g_socket_client_set_enable_proxy (client, FALSE);
-  g_socket_client_connect_async (client, control_address, cancellable, on_connected,
+  g_socket_client_connect_async (client, connectable, cancellable, on_connected,
                                  g_steal_pointer (&task));
 }
 

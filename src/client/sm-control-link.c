@@ -32,12 +32,11 @@ struct _SmControlLink
   gpointer                   owner;
   GMainContext              *context;
   char                      *control_address;
-  SmSocketDefinition        *definition;
+  SmExtensionRequest        *request; /* its definition is NULL until set */
   double                     reconnect_timeout;
 
   SmControlLinkState         state;
   gboolean                   connected;
-  GSocketConnectable        *connectable;
 
   /* the registration in progress, if any */
   GCancellable              *attempt_cancellable;
@@ -161,26 +160,12 @@ sm_control_link_begin_attempt (SmControlLink *self, guint timeout_ms)
                                   "[socketmaster] handshake timeout");
 
   g_main_context_push_thread_default (self->context);
-  sm_client_handshake_async (self->connectable, self->definition, self->attempt_cancellable,
+  sm_client_handshake_async (self->control_address, self->request, self->attempt_cancellable,
                              on_registered, self);
   g_main_context_pop_thread_default (self->context);
 }
 
 /* --- reconnecting --- */
-
-/* The daemon reset or dropped us during the handshake (busy, restarting,
- * a flood from elsewhere): worth trying again, even on the first
- * registration. A refusal (status), a malformed answer or no daemon at
- * all is not. */
-static gboolean
-sm_control_link_is_transient (const GError *error)
-{
-  return g_error_matches (error, SM_ERROR, SM_ERROR_CLOSED) ||
-         g_error_matches (error, SM_ERROR, SM_ERROR_TIMED_OUT) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-}
 
 /* The first registration failed for good: the caller decides */
 static void
@@ -388,7 +373,7 @@ sm_control_link_attempt_done (SmControlLink     *self,
                     self->state == SM_CONTROL_LINK_RECONNECTING);
 
   if (owned_error != NULL && self->state == SM_CONTROL_LINK_STARTING &&
-      (!sm_control_link_is_transient (owned_error) || sm_control_link_time_left (self) == 0))
+      (!sm_client_handshake_is_transient (owned_error) || sm_control_link_time_left (self) == 0))
     {
       sm_control_link_fail_start (self, g_steal_pointer (&owned_error));
       return;
@@ -442,29 +427,6 @@ on_start_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-sm_control_link_parse_address (SmControlLink *self, GError **error)
-{
-  g_autoptr (GSocketConnectable) connectable = NULL;
-
-  if (self->connectable != NULL)
-    return TRUE;
-
-  connectable = g_network_address_parse (self->control_address, 0, error);
-  if (connectable == NULL)
-    return FALSE;
-
-  if (g_network_address_get_port (G_NETWORK_ADDRESS (connectable)) == 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "Control address “%s” has no port", self->control_address);
-      return FALSE;
-    }
-
-  self->connectable = g_steal_pointer (&connectable);
-  return TRUE;
-}
-
 void
 sm_control_link_start_async (SmControlLink      *self,
                              GCancellable       *cancellable,
@@ -473,6 +435,7 @@ sm_control_link_start_async (SmControlLink      *self,
 {
   g_autoptr (GTask) task = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnectable) connectable = NULL;
 
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
 
@@ -491,13 +454,15 @@ sm_control_link_start_async (SmControlLink      *self,
     }
   if (g_task_return_error_if_cancelled (task))
     return;
-  if (self->definition == NULL)
+  if (self->request->definition == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                                "The listener has no socket definition");
       return;
     }
-  if (!sm_control_link_parse_address (self, &error))
+  /* a bad address fails now, not at the first attempt */
+  connectable = sm_client_parse_control_address (self->control_address, &error);
+  if (connectable == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -702,7 +667,6 @@ sm_control_link_set_control_address (SmControlLink *self, const char *control_ad
 
   g_free (self->control_address);
   self->control_address = g_strdup (control_address);
-  g_clear_object (&self->connectable);
 }
 
 GMainContext *
@@ -727,9 +691,9 @@ sm_control_link_set_definition (SmControlLink *self, const SmSocketDefinition *d
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
   g_return_if_fail (self->state == SM_CONTROL_LINK_IDLE);
 
-  g_clear_pointer (&self->definition, sm_socket_definition_free);
+  g_clear_pointer (&self->request->definition, sm_socket_definition_free);
   if (definition != NULL)
-    self->definition = sm_socket_definition_copy (definition);
+    self->request->definition = sm_socket_definition_copy (definition);
 }
 
 const SmSocketDefinition *
@@ -737,7 +701,15 @@ sm_control_link_get_definition (SmControlLink *self)
 {
   g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
 
-  return self->definition;
+  return self->request->definition;
+}
+
+SmExtensionRequest *
+sm_control_link_get_request (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
+
+  return self->request;
 }
 
 gboolean
@@ -795,8 +767,7 @@ sm_control_link_finalize (GObject *object)
   SmControlLink *self = SM_CONTROL_LINK (object);
 
   g_clear_pointer (&self->control_address, g_free);
-  g_clear_pointer (&self->definition, sm_socket_definition_free);
-  g_clear_object (&self->connectable);
+  g_clear_pointer (&self->request, sm_extension_request_free);
   g_clear_error (&self->last_error);
   g_main_context_unref (self->context);
 
@@ -817,6 +788,7 @@ sm_control_link_init (SmControlLink *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->reconnect_timeout = 30;
+  self->request = g_new0 (SmExtensionRequest, 1);
   self->state = SM_CONTROL_LINK_IDLE;
   sm_control_link_set_control_address (self, NULL);
 }

@@ -11,7 +11,7 @@
  */
 
 #include <gio/gio.h>
-#include "sm-socket-definition.h"
+#include "sm-extension-handshake.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
@@ -56,13 +56,18 @@ void     sm_control_link_abort (SmControlLink *self);
 
 gboolean sm_control_link_is_connected (SmControlLink *self);
 
-/* @control_address: "host:port", "[v6]:port"; NULL (also the initial
- * value): $SOCKETMASTER_ADDRESS if set, else SM_DEFAULT_CONTROL_ADDRESS */
+/* @control_address: "host:port", "[v6]:port", "unix:/path"; NULL (also the
+ * initial value): $SOCKETMASTER_ADDRESS if set, else
+ * SM_DEFAULT_CONTROL_ADDRESS */
 void     sm_control_link_set_control_address (SmControlLink *self, const char *control_address);
 const char *sm_control_link_get_control_address (SmControlLink *self);
 /* @definition: copied; NULL (the initial value) makes start fail */
 void sm_control_link_set_definition (SmControlLink *self, const SmSocketDefinition *definition);
 const SmSocketDefinition *sm_control_link_get_definition (SmControlLink *self);
+/* What each registration asks for: the definition above, and a token and
+ * a name the owner may change at any time (used from the next
+ * registration on; see sm_client_handshake_async()) */
+SmExtensionRequest       *sm_control_link_get_request (SmControlLink *self);
 /* Seconds to keep retrying after the session ends; 0: give up at once */
 void   sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds);
 double sm_control_link_get_reconnect_timeout (SmControlLink *self);

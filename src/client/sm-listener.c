@@ -30,6 +30,8 @@ enum
   PROP_DEFINITION,
   PROP_CONNECTED,
   PROP_RECONNECT_TIMEOUT,
+  PROP_TOKEN,
+  PROP_NAME,
   N_PROPS
 };
 
@@ -102,7 +104,8 @@ static const SmControlLinkEvents link_events = {
 /**
  * sm_listener_new:
  * @control_address: (nullable): "host:port" or "[v6]:port" of the daemon's
- *   control port; %NULL for $SOCKETMASTER_ADDRESS or the built-in default
+ *   control port, or "unix:/path" of its control socket; %NULL for
+ *   $SOCKETMASTER_ADDRESS or the built-in default
  * @definition: the public listener to ask for
  *
  * Returns: (transfer full): a listener; nothing happens before
@@ -349,6 +352,76 @@ sm_listener_get_reconnect_timeout (SmListener *self)
   return sm_control_link_get_reconnect_timeout (self->link);
 }
 
+/* Replaces *@field by a copy of @value; TRUE if it changed */
+static gboolean
+sm_listener_replace_string (char **field, const char *value)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return FALSE;
+
+  g_free (*field);
+  *field = g_strdup (value);
+  return TRUE;
+}
+
+/**
+ * sm_listener_set_token:
+ * @self: a listener
+ * @token: (nullable): the daemon's token; %NULL for $SOCKETMASTER_TOKEN,
+ *   "" for none
+ *
+ * Used from the next registration on; the listener then registers with the
+ * extension handshake (docs/PROTOCOL.md §7).
+ */
+void
+sm_listener_set_token (SmListener *self, const char *token)
+{
+  g_return_if_fail (SM_IS_LISTENER (self));
+
+  if (sm_listener_replace_string (&sm_control_link_get_request (self->link)->token, token))
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TOKEN]);
+}
+
+/**
+ * sm_listener_get_token:
+ *
+ * Returns: (nullable): the token set with sm_listener_set_token(); %NULL
+ *   when none was (the environment is not read here)
+ */
+const char *
+sm_listener_get_token (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+
+  return sm_control_link_get_request (self->link)->token;
+}
+
+/**
+ * sm_listener_set_name:
+ * @self: a listener
+ * @name: (nullable): a label for the daemon's logs and D-Bus; %NULL or ""
+ *   for none
+ *
+ * Used from the next registration on; a name makes the listener register
+ * with the extension handshake (docs/PROTOCOL.md §7).
+ */
+void
+sm_listener_set_name (SmListener *self, const char *name)
+{
+  g_return_if_fail (SM_IS_LISTENER (self));
+
+  if (sm_listener_replace_string (&sm_control_link_get_request (self->link)->name, name))
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_NAME]);
+}
+
+const char *
+sm_listener_get_name (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+
+  return sm_control_link_get_request (self->link)->name;
+}
+
 void
 sm_listener_get_yamux_stats (SmListener *self, SmYamuxStats *stats)
 {
@@ -376,6 +449,12 @@ sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamS
     case PROP_RECONNECT_TIMEOUT:
       g_value_set_double (value, sm_listener_get_reconnect_timeout (self));
       break;
+    case PROP_TOKEN:
+      g_value_set_string (value, sm_listener_get_token (self));
+      break;
+    case PROP_NAME:
+      g_value_set_string (value, sm_listener_get_name (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -396,6 +475,12 @@ sm_listener_set_property (GObject *object, guint prop_id, const GValue *value, G
       break;
     case PROP_RECONNECT_TIMEOUT:
       sm_listener_set_reconnect_timeout (self, g_value_get_double (value));
+      break;
+    case PROP_TOKEN:
+      sm_listener_set_token (self, g_value_get_string (value));
+      break;
+    case PROP_NAME:
+      sm_listener_set_name (self, g_value_get_string (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -448,6 +533,12 @@ sm_listener_class_init (SmListenerClass *klass)
                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   props[PROP_RECONNECT_TIMEOUT] =
       g_param_spec_double ("reconnect-timeout", NULL, NULL, 0, G_MAXDOUBLE, 30,
+                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_TOKEN] =
+      g_param_spec_string ("token", NULL, NULL, NULL,
+                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_NAME] =
+      g_param_spec_string ("name", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 

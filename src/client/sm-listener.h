@@ -34,16 +34,23 @@ G_BEGIN_DECLS
 #define SM_TYPE_LISTENER (sm_listener_get_type ())
 G_DECLARE_FINAL_TYPE (SmListener, sm_listener, SM, LISTENER, GObject)
 
-/* @control_address: "host:port", "[v6]:port"; NULL for the default
- * (127.0.0.1:9999, or $SOCKETMASTER_ADDRESS if set) */
+/* @control_address: "host:port", "[v6]:port" or "unix:/path" (a Unix
+ * socket of the daemon's); NULL for the default (127.0.0.1:9999, or
+ * $SOCKETMASTER_ADDRESS if set) */
 SmListener *sm_listener_new (const char *control_address, const SmSocketDefinition *definition);
 
 /* Connects and registers. A daemon that resets or drops the connection
  * during the handshake (busy, restarting) or does not answer
  * (SM_ERROR_TIMED_OUT) is tried again with backoff for up to
  * #SmListener:reconnect-timeout (0: not at all); then the start fails with
- * the last such error. Fails at once with the daemon's status message as
- * an SM_ERROR_REJECTED error (a refusal, e.g. the port is in use), with a
+ * the last such error. Fails at once with a refusal, whose message is the
+ * daemon's: SM_ERROR_REJECTED from a daemon that answered in the original
+ * format (e.g. the port is in use), or, to an extension request (see
+ * sm_listener_set_token()), the code the daemon gave: SM_ERROR_UNAUTHORIZED
+ * (token missing or wrong), SM_ERROR_PERMISSION_DENIED, SM_ERROR_ROUTE_OWNED,
+ * SM_ERROR_ADDRESS_IN_USE, SM_ERROR_CONFLICT (the port's mode),
+ * SM_ERROR_TLS, SM_ERROR_LIMIT, SM_ERROR_UNSUPPORTED or
+ * SM_ERROR_INVALID_ARGUMENT (malformed). Fails also with a
  * connection error (no daemon listening), G_IO_ERROR_PENDING if already
  * started or SM_ERROR_CLOSED after close or abort. A failed start may be
  * retried, and so may a listener that gave up (#SmListener::lost). */
@@ -80,5 +87,18 @@ const char               *sm_listener_get_control_address (SmListener *self);
 /* Seconds to keep retrying after losing the daemon (default 30; 0: never) */
 void                      sm_listener_set_reconnect_timeout (SmListener *self, double seconds);
 double                    sm_listener_get_reconnect_timeout (SmListener *self);
+
+/* The shared secret of a daemon that requires one for TCP control
+ * connections (its --token-file). NULL (the default): $SOCKETMASTER_TOKEN
+ * when set and not empty; "": no token. Takes effect at the next
+ * registration (start or reconnect). A token or a name makes the listener
+ * register with the extension handshake (docs/PROTOCOL.md §7), which the
+ * original Go daemon does not know; without them it uses the original
+ * format. */
+void                      sm_listener_set_token (SmListener *self, const char *token);
+const char               *sm_listener_get_token (SmListener *self);
+/* A label for the daemon's logs and D-Bus; NULL or "": none */
+void                      sm_listener_set_name (SmListener *self, const char *name);
+const char               *sm_listener_get_name (SmListener *self);
 
 G_END_DECLS

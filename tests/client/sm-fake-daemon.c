@@ -4,8 +4,12 @@
 
 #include <string.h>
 
+#include "sm-extension-handshake.h"
 #include "sm-fake-daemon.h"
 #include "sm-handshake.h"
+
+/* What a daemon without version 2 answers to the magic (PROTOCOL.md §7) */
+#define ORIGINAL_REFUSAL "invalid handshake: address is 9246819500274221058 bytes long, limit is 65536"
 
 /* ---- waiting on the main context ---- */
 
@@ -24,6 +28,7 @@ typedef struct {
   GSocketConnection *connection;
   GByteArray        *input;
   GByteArray        *reply;
+  gboolean           accepted;  /* the reply is an OK */
   guint8             chunk[4096];
 } SmFakeControl;
 
@@ -67,7 +72,7 @@ on_fake_reply_written (GObject      *source,
   g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
   g_assert_no_error (error);
 
-  if (g_strcmp0 (daemon->answer, SM_HANDSHAKE_STATUS_OK) != 0)
+  if (!control->accepted)
     {
       /* like the daemon: a refusal ends the connection */
       g_io_stream_close (G_IO_STREAM (control->connection), NULL, NULL);
@@ -98,8 +103,11 @@ on_fake_request_read (GObject      *source,
 {
   SmFakeControl *control = user_data;
   g_autoptr(SmSocketDefinition) definition = NULL;
+  g_autoptr(SmExtensionRequest) request = NULL;
   g_autoptr(GError) error = NULL;
   GOutputStream *output;
+  SmHandshakeResult parsed;
+  gboolean extension;
   gsize consumed = 0;
   gssize n_read;
 
@@ -112,8 +120,17 @@ on_fake_request_read (GObject      *source,
     }
 
   g_byte_array_append (control->input, control->chunk, n_read);
-  switch (sm_handshake_parse_request (control->input->data, control->input->len,
-                                      &consumed, &definition, &error))
+  extension = sm_extension_is_request (control->input->data, control->input->len);
+  if (extension && control->daemon->original_only)
+    /* it reads the magic as the length of the Address and gives up */
+    parsed = control->input->len >= 8 ? SM_HANDSHAKE_COMPLETE : SM_HANDSHAKE_NEED_MORE;
+  else if (extension)
+    parsed = sm_extension_parse_request (control->input->data, control->input->len,
+                                         &consumed, &request, &error);
+  else
+    parsed = sm_handshake_parse_request (control->input->data, control->input->len,
+                                         &consumed, &definition, &error);
+  switch (parsed)
     {
     case SM_HANDSHAKE_NEED_MORE:
       sm_fake_control_read (control);
@@ -126,7 +143,10 @@ on_fake_request_read (GObject      *source,
       break;
     }
 
+  if (extension && control->daemon->original_only)
+    consumed = control->input->len;
   g_ptr_array_add (control->daemon->requests, g_bytes_new (control->input->data, consumed));
+  g_ptr_array_add (control->daemon->extension_requests, g_steal_pointer (&request));
   g_byte_array_remove_range (control->input, 0, consumed);
 
   if (control->daemon->n_drop > 0)
@@ -145,7 +165,28 @@ on_fake_request_read (GObject      *source,
     }
 
   control->reply = g_byte_array_new ();
-  sm_handshake_encode_status (control->daemon->answer, control->reply);
+  control->accepted = g_strcmp0 (control->daemon->answer, SM_HANDSHAKE_STATUS_OK) == 0;
+  if (extension && control->daemon->original_only)
+    {
+      control->accepted = FALSE;
+      sm_handshake_encode_status (ORIGINAL_REFUSAL, control->reply);
+    }
+  else if (extension && control->accepted)
+    {
+      g_autoptr(JsonObject) extra = json_object_new ();
+
+      json_object_set_string_member (extra, "route", "/org/socketmaster/Route/1");
+      sm_extension_encode_response (NULL, extra, control->reply);
+    }
+  else if (extension)
+    {
+      g_autoptr(GError) refusal = g_error_new_literal (SM_ERROR, control->daemon->refusal_code,
+                                                       control->daemon->answer);
+
+      sm_extension_encode_response (refusal, NULL, control->reply);
+    }
+  else
+    sm_handshake_encode_status (control->daemon->answer, control->reply);
   output = g_io_stream_get_output_stream (G_IO_STREAM (control->connection));
   g_output_stream_write_all_async (output, control->reply->data, control->reply->len,
                                    G_PRIORITY_DEFAULT, NULL, on_fake_reply_written, control);
@@ -176,27 +217,52 @@ on_fake_incoming (GSocketService    *service,
   return TRUE;
 }
 
-SmFakeDaemon *
-sm_fake_daemon_new (void)
+static SmFakeDaemon *
+sm_fake_daemon_new_at (GSocketAddress  *address,
+                       GSocketProtocol  protocol,
+                       GSocketAddress **out_bound)
 {
   SmFakeDaemon *daemon = g_new0 (SmFakeDaemon, 1);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
   g_autoptr(GError) error = NULL;
 
   daemon->service = g_socket_service_new ();
   g_socket_listener_add_address (G_SOCKET_LISTENER (daemon->service), address,
-                                 G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, &bound, &error);
+                                 G_SOCKET_TYPE_STREAM, protocol,
+                                 NULL, out_bound, &error);
   g_assert_no_error (error);
-  daemon->address = g_strdup_printf ("127.0.0.1:%u",
-                                     g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
   daemon->answer = g_strdup (SM_HANDSHAKE_STATUS_OK);
+  daemon->refusal_code = SM_ERROR_PERMISSION_DENIED;
   daemon->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  daemon->extension_requests =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sm_extension_request_free);
   g_signal_connect (daemon->service, "incoming", G_CALLBACK (on_fake_incoming), daemon);
   g_socket_service_start (daemon->service);
 
+  return daemon;
+}
+
+SmFakeDaemon *
+sm_fake_daemon_new (void)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  SmFakeDaemon *daemon;
+
+  daemon = sm_fake_daemon_new_at (address, G_SOCKET_PROTOCOL_TCP, &bound);
+  daemon->address = g_strdup_printf ("127.0.0.1:%u",
+                                     g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  return daemon;
+}
+
+SmFakeDaemon *
+sm_fake_daemon_new_unix (const char *path)
+{
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  SmFakeDaemon *daemon;
+
+  daemon = sm_fake_daemon_new_at (address, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+  daemon->address = g_strconcat ("unix:", path, NULL);
   return daemon;
 }
 
@@ -246,6 +312,7 @@ sm_fake_daemon_free (SmFakeDaemon *daemon)
     }
   g_clear_object (&daemon->service);
   g_ptr_array_unref (daemon->requests);
+  g_ptr_array_unref (daemon->extension_requests);
   g_free (daemon->answer);
   g_free (daemon->address);
   g_free (daemon);

@@ -3,14 +3,16 @@
 
 /*
  * A fake socketmaster daemon for the client library's tests: a
- * GSocketService on 127.0.0.1 that reads each handshake, answers the status
- * the test chose and then runs the yamux client role, opening streams to
+ * GSocketService on 127.0.0.1 (or a Unix socket) that reads each handshake,
+ * original or extension (PROTOCOL.md §7), answers the status the test chose
+ * in the same format and then runs the yamux client role, opening streams to
  * the service like the real daemon does for public connections. Plus stream
  * I/O helpers that wait on the default main context, so the fake daemon and
  * the listener under test both keep running.
  */
 
 #include <gio/gio.h>
+#include "sm-error.h"
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
@@ -34,17 +36,26 @@ gboolean sm_fake_wait_timeout (gpointer what);
 
 typedef struct {
   GSocketService *service;
-  char           *address;     /* "127.0.0.1:PORT" */
+  char           *address;     /* "127.0.0.1:PORT" or "unix:PATH" */
   char           *answer;      /* status to send; NULL: never answer */
+  SmError         refusal_code; /* code of an extension refusal (an answer
+                                 * other than "OK"); PERMISSION_DENIED */
+  gboolean        original_only; /* like a daemon without version 2: reads
+                                  * the magic as an Address length and
+                                  * refuses in the original format */
   guint           n_drop;      /* the next handshakes get no answer: the
                                 * connection is closed (a busy daemon) */
   GPtrArray      *requests;    /* GBytes: each handshake as received */
+  GPtrArray      *extension_requests; /* SmExtensionRequest, or NULL for an
+                                       * original one: each as parsed */
   SmYamuxSession *session;     /* the current registration */
   guint           n_go_away;   /* GoAways the sessions received */
   guint           n_closed;    /* sessions that ended */
 } SmFakeDaemon;
 
 SmFakeDaemon  *sm_fake_daemon_new            (void);
+/* Listens on a Unix socket at @path instead */
+SmFakeDaemon  *sm_fake_daemon_new_unix       (const char   *path);
 void           sm_fake_daemon_free           (SmFakeDaemon *daemon);
 /* Nothing listens on the control port any more */
 void           sm_fake_daemon_stop_listening (SmFakeDaemon *daemon);

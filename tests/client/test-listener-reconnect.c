@@ -238,6 +238,8 @@ main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  /* the original handshake, whatever the environment */
+  g_unsetenv ("SOCKETMASTER_TOKEN");
 
   SM_CLIENT_TEST_ADD ("/listener/reconnect", test_reconnect);
   SM_CLIENT_TEST_ADD ("/listener/reconnect-after-go-away", test_reconnect_after_go_away);

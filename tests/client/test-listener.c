@@ -580,6 +580,8 @@ main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  /* the original handshake, whatever the environment */
+  g_unsetenv ("SOCKETMASTER_TOKEN");
 
   g_test_add_func ("/listener/defaults", test_defaults);
   g_test_add_func ("/listener/address-from-environment", test_address_from_environment);

@@ -19,8 +19,11 @@
 #include "sm-address.h"
 #include "sm-control.h"
 #include "sm-dbus.h"
+#include "sm-error.h"
 #include "sm-http-buffer.h"
+#include "sm-policy.h"
 #include "sm-registry.h"
+#include "sm-token.h"
 #include "sm-tls-terminator.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
@@ -183,6 +186,61 @@ run_pending_work (void)
 /* Stops accepting, lets the requests in flight finish (HTTP keep-alive
  * connections close after their response) for at most @drain_timeout
  * seconds or until a second signal, then cuts what is left */
+/* The options that say who may register what */
+typedef struct
+{
+  char  *privileged_group;
+  char **allow_users;
+  char **allow_groups;
+  char  *token_file;
+  gint   max_services;
+  gint   max_services_per_user;
+} PolicyOptions;
+
+static SmPolicy *
+make_policy (const PolicyOptions *options, GError **error)
+{
+  g_autoptr (SmPolicy) policy = sm_policy_new ();
+
+  if (options->max_services < 1 || options->max_services_per_user < 1)
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                           _ ("--max-services and --max-services-per-user must be at least 1"));
+      return NULL;
+    }
+  sm_policy_set_max_services (policy, (guint) options->max_services,
+                              (guint) options->max_services_per_user);
+
+  if (options->privileged_group != NULL)
+    sm_policy_set_privileged_group (policy, options->privileged_group);
+  for (guint i = 0; options->allow_users != NULL && options->allow_users[i] != NULL; i++)
+    if (!sm_policy_allow_user (policy, options->allow_users[i], error))
+      return NULL;
+  for (guint i = 0; options->allow_groups != NULL && options->allow_groups[i] != NULL; i++)
+    if (!sm_policy_allow_group (policy, options->allow_groups[i], error))
+      return NULL;
+
+  if (options->token_file != NULL)
+    {
+      g_autoptr (GBytes) token = sm_token_load (options->token_file, error);
+
+      if (token == NULL)
+        return NULL;
+      sm_policy_set_token (policy, token);
+    }
+
+  return g_steal_pointer (&policy);
+}
+
+static void
+policy_options_clear (PolicyOptions *options)
+{
+  g_free (options->privileged_group);
+  g_strfreev (options->allow_users);
+  g_strfreev (options->allow_groups);
+  g_free (options->token_file);
+}
+
 static void
 shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitState *exit_state)
 {
@@ -240,6 +298,11 @@ main (int argc, char *argv[])
   gboolean         replace = FALSE;
   GBusType         bus_type = G_BUS_TYPE_NONE;
   g_autoptr (SmDbus) dbus = NULL;
+  g_autoptr (SmPolicy) policy = NULL;
+  PolicyOptions policy_options = {
+    .max_services = SM_POLICY_DEFAULT_MAX_SERVICES,
+    .max_services_per_user = SM_POLICY_DEFAULT_MAX_SERVICES_PER_USER,
+  };
   guint              sigint_source, sigterm_source, sighup_source, trim_source;
   const GOptionEntry entries[] = {
     { "bind", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &binds,
@@ -287,6 +350,26 @@ main (int argc, char *argv[])
       N_ ("N") },
     { "max-streams-per-service", 0, 0, G_OPTION_ARG_INT64, &max_streams_per_service,
       N_ ("Streams open at once to one service; more connections wait (default: 4096)"), N_ ("N") },
+    { "privileged-group", 0, 0, G_OPTION_ARG_STRING, &policy_options.privileged_group,
+      N_ ("Group whose members may take ports below 1024, besides root and the daemon's "
+          "own user (default: " SM_POLICY_DEFAULT_PRIVILEGED_GROUP ")"),
+      N_ ("GROUP") },
+    { "allow-user", 0, 0, G_OPTION_ARG_STRING_ARRAY, &policy_options.allow_users,
+      N_ ("Only this user (and those given by other --allow-user or --allow-group "
+          "options) may register services; repeatable"),
+      N_ ("USER") },
+    { "allow-group", 0, 0, G_OPTION_ARG_STRING_ARRAY, &policy_options.allow_groups,
+      N_ ("Only members of this group (and other allowed users and groups) may register "
+          "services; repeatable"),
+      N_ ("GROUP") },
+    { "token-file", 0, 0, G_OPTION_ARG_FILENAME, &policy_options.token_file,
+      N_ ("Services connecting over TCP must present the token in this file (mode 0600 "
+          "or stricter)"),
+      N_ ("FILE") },
+    { "max-services", 0, 0, G_OPTION_ARG_INT, &policy_options.max_services,
+      N_ ("Registered services at most, in total (default: 4096)"), N_ ("N") },
+    { "max-services-per-user", 0, 0, G_OPTION_ARG_INT, &policy_options.max_services_per_user,
+      N_ ("Registered services at most per user (default: 512)"), N_ ("N") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log every connection"), NULL },
     { "system-bus", 0, 0, G_OPTION_ARG_NONE, &system_bus,
       N_ ("Publish the state on the system bus (default when run as root)"), NULL },
@@ -369,7 +452,16 @@ main (int argc, char *argv[])
       return EXIT_FAILURE;
     }
 
+  policy = make_policy (&policy_options, &error);
+  policy_options_clear (&policy_options);
+  if (policy == NULL)
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return EXIT_FAILURE;
+    }
+
   registry = sm_registry_new (hold_timeout);
+  sm_registry_set_policy (registry, policy);
   sm_registry_set_http_limits (registry, &http_limits);
   sm_registry_set_port_limits (registry, &port_limits);
   if (!sm_registry_set_tls_options (registry, tls_priority, tls_handshake_timeout, &error))

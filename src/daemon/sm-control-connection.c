@@ -6,6 +6,8 @@
 
 #include "sm-address.h"
 #include "sm-control-connection.h"
+#include "sm-error.h"
+#include "sm-extension-handshake.h"
 #include "sm-handshake.h"
 #include "sm-pollable-source.h"
 
@@ -25,6 +27,7 @@ struct _SmControlConnection
   SmRateLimit        *log_limit;
   gsize              *buffered_total; /* shared by all handshakes (rc box) */
   char               *peer;
+  SmPeerCredentials   creds;
   SmSourceTicket     *ticket; /* until the handshake is over */
 
   GByteArray         *buffer;
@@ -33,7 +36,10 @@ struct _SmControlConnection
   GCancellable       *cancellable;
   gsize               discarded;
 
+  gboolean            format_known; /* from the first byte */
+  gboolean            extension;    /* the extension handshake (§7) */
   SmSocketDefinition *definition;
+  SmExtensionRequest *request; /* extension only; owns no definition */
   GBytes             *leftover;
   SmPort             *port;   /* reserved while "OK" is written */
   GBytes             *status; /* being written */
@@ -60,6 +66,15 @@ stop_reading (SmControlConnection *self)
 }
 
 static void
+release_port (SmControlConnection *self)
+{
+  if (self->port == NULL)
+    return;
+  sm_registry_release (self->registry, self->port, self->definition, &self->creds);
+  g_clear_object (&self->port);
+}
+
+static void
 finish (SmControlConnection *self)
 {
   g_autoptr (SmControlConnection) hold = NULL;
@@ -73,11 +88,7 @@ finish (SmControlConnection *self)
   g_clear_handle_id (&self->timeout_source, g_source_remove);
   g_cancellable_cancel (self->cancellable);
 
-  if (self->port != NULL)
-    {
-      sm_port_release (self->port);
-      g_clear_object (&self->port);
-    }
+  release_port (self);
 
   if (!self->handed_over)
     g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
@@ -118,13 +129,18 @@ read_some (SmControlConnection *self, guint8 *chunk, gsize size)
   return -2;
 }
 
+/* @refusal NULL: the request is accepted. Answered in the request's format. */
 static void
-write_status (SmControlConnection *self, const char *status, GAsyncReadyCallback callback)
+write_status (SmControlConnection *self, const GError *refusal, GAsyncReadyCallback callback)
 {
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (self->connection));
   g_autoptr (GByteArray) encoded = g_byte_array_new ();
 
-  sm_handshake_encode_status (status, encoded);
+  if (self->extension)
+    sm_extension_encode_response (refusal, NULL, encoded);
+  else
+    sm_handshake_encode_status (refusal != NULL ? refusal->message : SM_HANDSHAKE_STATUS_OK,
+                                encoded);
   self->status = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
 
   g_output_stream_write_all_async (output, g_bytes_get_data (self->status, NULL),
@@ -199,12 +215,22 @@ refusal_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_
 }
 
 static void
-refuse (SmControlConnection *self, const char *status)
+refuse (SmControlConnection *self, const GError *refusal)
 {
-  sm_rate_limit_log (self->log_limit, G_LOG_LEVEL_MESSAGE, "Refused service %s: %s", self->peer,
-                     status);
+  g_autofree char *who = sm_peer_credentials_describe (&self->creds);
 
-  write_status (self, status, refusal_written_cb);
+  sm_rate_limit_log (self->log_limit, G_LOG_LEVEL_MESSAGE, "Refused service %s, %s: %s", self->peer,
+                     who, refusal->message);
+
+  write_status (self, refusal, refusal_written_cb);
+}
+
+static void
+refuse_literal (SmControlConnection *self, SmError code, const char *message)
+{
+  g_autoptr (GError) refusal = g_error_new_literal (SM_ERROR, code, message);
+
+  refuse (self, refusal);
 }
 
 /* What a service may send ahead on one stream: with the 64 KiB buffer of
@@ -233,9 +259,29 @@ ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
   session = sm_yamux_session_new (G_IO_STREAM (self->connection), SM_YAMUX_ROLE_CLIENT, &config,
                                   self->leftover);
   self->handed_over = TRUE;
-  route = sm_registry_add_route (self->registry, port, self->definition, session, self->peer);
+  route = sm_registry_add_route (self->registry, port, self->definition, session, self->peer,
+                                 &self->creds, self->request != NULL ? self->request->name : NULL);
 
   finish (self);
+}
+
+/* What only the extension handshake can ask for */
+static gboolean
+check_extension (SmControlConnection *self, GError **error)
+{
+  SmPolicy *policy = sm_registry_get_policy (self->registry);
+
+  if (sm_policy_needs_token (policy, &self->creds) &&
+      !sm_policy_check_token (policy, self->request->token, error))
+    return FALSE;
+
+  if (self->request->proxy_protocol != 0)
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_UNSUPPORTED,
+                           "unsupported: this daemon cannot send PROXY protocol headers yet");
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static void
@@ -243,14 +289,55 @@ handle_request (SmControlConnection *self)
 {
   g_autoptr (GError) error = NULL;
 
-  self->port = sm_registry_reserve (self->registry, self->definition, &error);
-  if (self->port == NULL)
+  if (self->extension && !check_extension (self, &error))
     {
-      refuse (self, error->message);
+      refuse (self, error);
       return;
     }
 
-  write_status (self, SM_HANDSHAKE_STATUS_OK, ok_written_cb);
+  self->port = sm_registry_reserve (self->registry, self->definition, &self->creds, &error);
+  if (self->port == NULL)
+    {
+      refuse (self, error);
+      return;
+    }
+
+  write_status (self, NULL, ok_written_cb);
+}
+
+/* Decided by the first byte. A TCP peer that must present a token but
+ * speaks the original format, which has no place for one, is told at
+ * once instead of after its whole request. */
+static gboolean
+choose_format (SmControlConnection *self)
+{
+  self->format_known = TRUE;
+  self->extension = sm_extension_is_request (self->buffer->data, self->buffer->len);
+  if (!self->extension &&
+      sm_policy_needs_token (sm_registry_get_policy (self->registry), &self->creds))
+    {
+      refuse_literal (self, SM_ERROR_UNAUTHORIZED,
+                      "unauthorized: this daemon requires a token from TCP peers, "
+                      "sent in the extension handshake");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static SmHandshakeResult
+parse_request (SmControlConnection *self, gsize *consumed, GError **error)
+{
+  SmHandshakeResult result;
+
+  if (!self->extension)
+    return sm_handshake_parse_request (self->buffer->data, self->buffer->len, consumed,
+                                       &self->definition, error);
+
+  result = sm_extension_parse_request (self->buffer->data, self->buffer->len, consumed,
+                                       &self->request, error);
+  if (result == SM_HANDSHAKE_COMPLETE)
+    self->definition = g_steal_pointer (&self->request->definition);
+  return result;
 }
 
 static void
@@ -295,13 +382,18 @@ on_handshake_readable (GObject *pollable_stream, gpointer user_data)
       *self->buffered_total + (gsize) n_read > SM_CONTROL_MAX_BUFFERED_BYTES)
     {
       stop_reading (self);
-      refuse (self, "socketmaster is busy with other registrations; try again");
+      refuse_literal (self, SM_ERROR_LIMIT,
+                      "socketmaster is busy with other registrations; try again");
       return G_SOURCE_REMOVE;
     }
   g_byte_array_append (self->buffer, chunk, (guint) n_read);
   *self->buffered_total += (gsize) n_read;
-  result = sm_handshake_parse_request (self->buffer->data, self->buffer->len, &consumed,
-                                       &self->definition, &error);
+  if (!self->format_known && !choose_format (self))
+    {
+      stop_reading (self);
+      return G_SOURCE_REMOVE;
+    }
+  result = parse_request (self, &consumed, &error);
   switch (result)
     {
     case SM_HANDSHAKE_NEED_MORE:
@@ -309,7 +401,7 @@ on_handshake_readable (GObject *pollable_stream, gpointer user_data)
 
     case SM_HANDSHAKE_ERROR:
       stop_reading (self);
-      refuse (self, error->message);
+      refuse (self, error);
       return G_SOURCE_REMOVE;
 
     case SM_HANDSHAKE_COMPLETE:
@@ -346,11 +438,7 @@ sm_control_connection_dispose (GObject *object)
   stop_reading (self);
   g_clear_pointer (&self->ticket, sm_source_ticket_release);
   g_clear_handle_id (&self->timeout_source, g_source_remove);
-  if (self->port != NULL)
-    {
-      sm_port_release (self->port);
-      g_clear_object (&self->port);
-    }
+  release_port (self);
 
   G_OBJECT_CLASS (sm_control_connection_parent_class)->dispose (object);
 }
@@ -367,6 +455,7 @@ sm_control_connection_finalize (GObject *object)
   release_buffer (self);
   g_rc_box_release (self->buffered_total);
   g_clear_pointer (&self->definition, sm_socket_definition_free);
+  g_clear_pointer (&self->request, sm_extension_request_free);
   g_clear_pointer (&self->leftover, g_bytes_unref);
   g_clear_pointer (&self->status, g_bytes_unref);
 
@@ -412,8 +501,13 @@ sm_control_connection_new (GSocketConnection *connection,
   self->log_limit = log_limit;
   self->buffered_total = g_rc_box_acquire (buffered_total);
 
+  /* Asked once, now: the answer is the same for the whole connection */
+  sm_peer_credentials_lookup (connection, &self->creds);
   remote = g_socket_connection_get_remote_address (connection, NULL);
-  self->peer = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
+  if (self->creds.is_unix)
+    self->peer = g_strdup_printf ("unix:pid=%d", (int) self->creds.pid);
+  else
+    self->peer = remote != NULL ? sm_address_format_socket (remote) : g_strdup ("(unknown)");
 
   return self;
 }

@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "sm-peer-credentials.h"
 #include "sm-rate-limit.h"
 #include "sm-registry.h"
 #include "sm-source-limit.h"

@@ -236,6 +236,8 @@ add_route (SmDbus *self, Entry *port_entry, SmRoute *route)
                                 sm_socket_definition_get_path_prefix (definition) ?: "");
   sm_bus_route_set_tls (entry->route_iface, sm_socket_definition_has_tls (definition));
   sm_bus_route_set_peer (entry->route_iface, sm_route_get_peer (route));
+  sm_bus_route_set_owner (entry->route_iface, sm_route_get_owner (route));
+  sm_bus_route_set_name (entry->route_iface, sm_route_get_name (route) ?: "");
   sm_bus_route_set_connected_since (entry->route_iface,
                                     unix_usec (sm_route_get_connected_since (route)));
   refresh_route_counters (entry);

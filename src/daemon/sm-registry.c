@@ -6,6 +6,8 @@
 #include "sm-address.h"
 #include "sm-error.h"
 #include "sm-registry.h"
+#include "sm-route-claims.h"
+#include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-terminator.h"
 
@@ -18,6 +20,10 @@ struct _SmRegistry
   char         *tls_priority; /* NULL: the default */
   int           tls_handshake_timeout;
   GHashTable   *ports; /* key (owned) -> SmPort (owned) */
+  SmPolicy     *policy;
+  GHashTable   *claims;   /* port key (owned) -> SmRouteClaims (owned) */
+  GHashTable   *services; /* owner -> services registered now */
+  guint         n_services;
   guint64       next_route_id;
   GCancellable *drain;       /* HTTP connections finish their request and close */
   GCancellable *cancellable; /* aborts every proxied connection */
@@ -44,6 +50,8 @@ on_port_closed (SmPort *port, SmRegistry *self)
   g_autoptr (SmPort) hold = g_object_ref (port);
 
   g_signal_handlers_disconnect_by_data (port, self);
+  /* It closed after the hold timeout without services: no claim is alive */
+  g_hash_table_remove (self->claims, sm_port_get_key (port));
   if (g_hash_table_remove (self->ports, sm_port_get_key (port)))
     g_signal_emit (self, signals[SIGNAL_PORT_REMOVED], 0, port);
 }
@@ -76,6 +84,9 @@ sm_registry_finalize (GObject *object)
   g_clear_object (&self->drain);
   g_clear_pointer (&self->tls_priority, g_free);
   g_clear_pointer (&self->n_connections, sm_open_count_unref);
+  g_clear_pointer (&self->claims, g_hash_table_unref);
+  g_clear_pointer (&self->services, g_hash_table_unref);
+  g_clear_object (&self->policy);
 
   G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
 }
@@ -100,6 +111,10 @@ static void
 sm_registry_init (SmRegistry *self)
 {
   self->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->policy = sm_policy_new ();
+  self->claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) sm_route_claims_free);
+  self->services = g_hash_table_new (g_direct_hash, g_direct_equal);
   self->next_route_id = 1;
   self->cancellable = g_cancellable_new ();
   self->drain = g_cancellable_new ();
@@ -179,6 +194,140 @@ sm_registry_set_tls_options (SmRegistry *self,
   return TRUE;
 }
 
+void
+sm_registry_set_policy (SmRegistry *self, SmPolicy *policy)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_return_if_fail (SM_IS_POLICY (policy));
+
+  g_set_object (&self->policy, policy);
+}
+
+SmPolicy *
+sm_registry_get_policy (SmRegistry *self)
+{
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+  return self->policy;
+}
+
+static guint
+count_services (SmRegistry *self, guint32 owner)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (self->services, GUINT_TO_POINTER (owner)));
+}
+
+static void on_route_removed (SmPort *port, SmRoute *route, SmRegistry *self);
+
+static SmRouteClaims *
+get_claims (SmRegistry *self, SmPort *port)
+{
+  SmRouteClaims *claims = g_hash_table_lookup (self->claims, sm_port_get_key (port));
+
+  if (claims == NULL)
+    {
+      claims = sm_route_claims_new ((gint64) (self->hold_timeout * G_USEC_PER_SEC));
+      g_hash_table_insert (self->claims, g_strdup (sm_port_get_key (port)), claims);
+      g_signal_connect (port, "route-removed", G_CALLBACK (on_route_removed), self);
+    }
+  return claims;
+}
+
+/* A service holds its claim and counts from its reservation on, so two
+ * registrations in flight cannot both take the same route */
+static void
+claim (SmRegistry *self, SmPort *port, const SmSocketDefinition *definition, guint32 owner)
+{
+  sm_route_claims_add (get_claims (self, port), owner, sm_port_get_mode (port) == SM_PORT_MODE_HTTP,
+                       sm_socket_definition_get_domain_suffix (definition),
+                       sm_socket_definition_get_path_prefix (definition));
+  g_hash_table_insert (self->services, GUINT_TO_POINTER (owner),
+                       GUINT_TO_POINTER (count_services (self, owner) + 1));
+  self->n_services++;
+}
+
+static void
+unclaim (SmRegistry *self, SmPort *port, const SmSocketDefinition *definition, guint32 owner)
+{
+  guint n_services = count_services (self, owner);
+
+  sm_route_claims_remove (
+      get_claims (self, port), owner, sm_port_get_mode (port) == SM_PORT_MODE_HTTP,
+      sm_socket_definition_get_domain_suffix (definition),
+      sm_socket_definition_get_path_prefix (definition), g_get_monotonic_time ());
+
+  g_return_if_fail (n_services > 0 && self->n_services > 0);
+  self->n_services--;
+  if (n_services > 1)
+    g_hash_table_insert (self->services, GUINT_TO_POINTER (owner),
+                         GUINT_TO_POINTER (n_services - 1));
+  else
+    g_hash_table_remove (self->services, GUINT_TO_POINTER (owner));
+}
+
+/* What the policy says before any port is touched: the allow lists,
+ * privileged ports and the number of services */
+static gboolean
+check_peer (SmRegistry *self, const SmPeerCredentials *creds, guint16 number, GError **error)
+{
+  guint32 owner = sm_policy_owner_of (creds);
+
+  if (!sm_policy_check_peer (self->policy, creds, error) ||
+      !sm_policy_check_port (self->policy, creds, number, error))
+    return FALSE;
+
+  if (self->n_services >= sm_policy_get_max_services (self->policy))
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_LIMIT, "limit: %u services are registered already",
+                   self->n_services);
+      return FALSE;
+    }
+  if (count_services (self, owner) >= sm_policy_get_max_services_per_user (self->policy))
+    {
+      g_set_error (error, SM_ERROR, SM_ERROR_LIMIT,
+                   "limit: this user has %u services registered already",
+                   count_services (self, owner));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Route ownership on an open port; root may do anything */
+static gboolean
+check_claims (SmRegistry               *self,
+              SmPort                   *port,
+              const SmSocketDefinition *definition,
+              const SmPeerCredentials  *creds,
+              GError                  **error)
+{
+  g_autoptr (SmTlsCertificate) certificate = NULL;
+  const char *const *names = NULL;
+
+  if (sm_policy_is_superuser (creds))
+    return TRUE;
+
+  if (sm_socket_definition_has_tls (definition))
+    {
+      certificate = sm_tls_certificate_new ("check", sm_socket_definition_get_tls_cert (definition),
+                                            sm_socket_definition_get_tls_key (definition), error);
+      if (certificate == NULL)
+        return FALSE;
+      names = sm_tls_certificate_get_names (certificate);
+    }
+
+  return sm_route_claims_check (get_claims (self, port), sm_port_get_number (port),
+                                sm_policy_owner_of (creds),
+                                sm_port_get_mode (port) == SM_PORT_MODE_HTTP,
+                                sm_socket_definition_get_domain_suffix (definition),
+                                sm_socket_definition_get_path_prefix (definition), names,
+                                sm_port_get_tls (port), g_get_monotonic_time (), error);
+}
+
+static void
+on_route_removed (SmPort *port, SmRoute *route, SmRegistry *self)
+{
+  unclaim (self, port, sm_route_get_definition (route), sm_route_get_owner (route));
+}
+
 static gboolean
 is_all_interfaces (GInetAddress *address)
 {
@@ -241,7 +390,10 @@ open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode m
 }
 
 SmPort *
-sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GError **error)
+sm_registry_reserve (SmRegistry               *self,
+                     const SmSocketDefinition *definition,
+                     const SmPeerCredentials  *creds,
+                     GError                  **error)
 {
   g_autoptr (GInetAddress) address = NULL;
   g_autoptr (SmPort) port = NULL;
@@ -267,6 +419,9 @@ sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GEr
       return NULL;
     }
 
+  if (creds != NULL && !check_peer (self, creds, number, error))
+    return NULL;
+
   if (!sm_address_parse_service (sm_socket_definition_get_address (definition), &address, error))
     return NULL;
 
@@ -290,6 +445,8 @@ sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GEr
                        mode == SM_PORT_MODE_HTTP ? "HTTP routing" : "raw TCP");
           return NULL;
         }
+      if (creds != NULL && !check_claims (self, port, definition, creds, error))
+        return NULL;
     }
   else
     {
@@ -302,7 +459,21 @@ sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GEr
   sm_port_reserve (port);
   if (sm_socket_definition_has_tls (definition))
     sm_port_expect_tls (port);
+  claim (self, port, definition, creds != NULL ? sm_policy_owner_of (creds) : 0);
   return g_steal_pointer (&port);
+}
+
+void
+sm_registry_release (SmRegistry               *self,
+                     SmPort                   *port,
+                     const SmSocketDefinition *definition,
+                     const SmPeerCredentials  *creds)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_return_if_fail (SM_IS_PORT (port));
+
+  unclaim (self, port, definition, creds != NULL ? sm_policy_owner_of (creds) : 0);
+  sm_port_release (port);
 }
 
 SmRoute *
@@ -310,15 +481,24 @@ sm_registry_add_route (SmRegistry               *self,
                        SmPort                   *port,
                        const SmSocketDefinition *definition,
                        SmYamuxSession           *session,
-                       const char               *peer)
+                       const char               *peer,
+                       const SmPeerCredentials  *creds,
+                       const char               *name)
 {
   SmRoute *route;
+  guint32  owner = creds != NULL ? sm_policy_owner_of (creds) : 0;
 
   g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
   g_return_val_if_fail (SM_IS_PORT (port), NULL);
 
+  /* The claim made at the reservation passes to the route: the port's
+   * "route-removed" gives it back */
   route = sm_route_new (self->next_route_id++, definition, session, peer);
-  sm_port_add_route (port, route);
+  sm_route_set_owner (route, owner, name);
+  if (sm_port_is_closed (port))
+    unclaim (self, port, definition, owner);
+  else
+    sm_port_add_route (port, route);
 
   return route;
 }

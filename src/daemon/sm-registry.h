@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "sm-peer-credentials.h"
+#include "sm-policy.h"
 #include "sm-port.h"
 #include "sm-route.h"
 #include "sm-socket-definition.h"
@@ -45,30 +47,47 @@ gboolean    sm_registry_set_tls_options (SmRegistry *self,
                                          int         handshake_timeout,
                                          GError    **error);
 
-/* Checks @definition and finds or opens its port. The port comes back
- * reserved: follow with sm_registry_add_route() or sm_port_release().
- * The error message is meant for the service (handshake status). */
-SmPort *
-sm_registry_reserve (SmRegistry *self, const SmSocketDefinition *definition, GError **error);
-/* Registers a service on a port reserved for it (transfer full) */
-SmRoute *sm_registry_add_route (SmRegistry               *self,
-                                SmPort                   *port,
-                                const SmSocketDefinition *definition,
-                                SmYamuxSession           *session,
-                                const char               *peer);
+/* Who may register what (default: sm_policy_new()) */
+void        sm_registry_set_policy (SmRegistry *self, SmPolicy *policy);
+SmPolicy   *sm_registry_get_policy (SmRegistry *self);
 
-SmPort  *sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, guint16 number);
+/* Checks @definition against the policy for the peer @creds (NULL: the
+ * daemon itself, trusted as root) and finds or opens its port. The port
+ * comes back reserved: follow with sm_registry_add_route() or
+ * sm_port_release(). The error message is meant for the service
+ * (handshake status). */
+SmPort     *sm_registry_reserve (SmRegistry               *self,
+                                 const SmSocketDefinition *definition,
+                                 const SmPeerCredentials  *creds,
+                                 GError                  **error);
+/* Gives up a reservation without registering: the claim on the route goes */
+void        sm_registry_release (SmRegistry               *self,
+                                 SmPort                   *port,
+                                 const SmSocketDefinition *definition,
+                                 const SmPeerCredentials  *creds);
+/* Registers a service on a port reserved for it (transfer full); the
+ * route belongs to @creds' owner (NULL: root). @name: the service's label
+ * (may be NULL). */
+SmRoute    *sm_registry_add_route (SmRegistry               *self,
+                                   SmPort                   *port,
+                                   const SmSocketDefinition *definition,
+                                   SmYamuxSession           *session,
+                                   const char               *peer,
+                                   const SmPeerCredentials  *creds,
+                                   const char               *name);
+
+SmPort     *sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, guint16 number);
 /* (transfer container) */
-GList   *sm_registry_get_ports (SmRegistry *self);
+GList      *sm_registry_get_ports (SmRegistry *self);
 /* Streams still open on the registered services' sessions */
-guint    sm_registry_get_n_active_streams (SmRegistry *self);
+guint       sm_registry_get_n_active_streams (SmRegistry *self);
 
 /* First stage of an orderly exit: refuse new registrations, close the
  * public listeners and tell every service (yamux GoAway) that no new
  * streams will come. Open streams carry on; HTTP connections finish the
  * request in progress with Connection: close, idle ones close. */
-void     sm_registry_shutdown (SmRegistry *self);
+void        sm_registry_shutdown (SmRegistry *self);
 /* Last stage: abort proxied connections, close all sessions and ports */
-void     sm_registry_close (SmRegistry *self);
+void        sm_registry_close (SmRegistry *self);
 
 G_END_DECLS

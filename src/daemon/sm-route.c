@@ -26,6 +26,8 @@ struct _SmRoute
   SmSocketDefinition *definition;
   SmYamuxSession     *session;
   char               *peer;
+  guint32             owner;
+  char               *name;
   gint64              connected_at;
   GDateTime          *connected_since;
 
@@ -131,6 +133,7 @@ sm_route_finalize (GObject *object)
 
   g_clear_pointer (&self->definition, sm_socket_definition_free);
   g_clear_pointer (&self->peer, g_free);
+  g_clear_pointer (&self->name, g_free);
   g_clear_pointer (&self->connected_since, g_date_time_unref);
   g_free (self->idle_slots);
 
@@ -216,6 +219,30 @@ sm_route_get_peer (SmRoute *self)
 {
   g_return_val_if_fail (SM_IS_ROUTE (self), NULL);
   return self->peer;
+}
+
+void
+sm_route_set_owner (SmRoute *self, guint32 owner, const char *name)
+{
+  g_return_if_fail (SM_IS_ROUTE (self));
+
+  self->owner = owner;
+  g_free (self->name);
+  self->name = g_strdup (name);
+}
+
+guint32
+sm_route_get_owner (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), 0);
+  return self->owner;
+}
+
+const char *
+sm_route_get_name (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), NULL);
+  return self->name;
 }
 
 gint64

@@ -34,6 +34,11 @@ const SmSocketDefinition *sm_route_get_definition (SmRoute *self);
 SmYamuxSession           *sm_route_get_session (SmRoute *self);
 /* The service's control connection, as "HOST:PORT" */
 const char               *sm_route_get_peer (SmRoute *self);
+/* Who registered it (a uid, or SM_POLICY_OWNER_UNKNOWN; 0 until set) and
+ * the label it gave in the extension handshake (NULL: none) */
+void                      sm_route_set_owner (SmRoute *self, guint32 owner, const char *name);
+guint32                   sm_route_get_owner (SmRoute *self);
+const char               *sm_route_get_name (SmRoute *self);
 /* g_get_monotonic_time() at registration */
 gint64                    sm_route_get_connected_at (SmRoute *self);
 /* Wall-clock time of registration */

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <unistd.h>
+
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -134,6 +136,9 @@ check_route (SmTestBus        *bus,
   g_assert_cmpstr (get_string (route, "PathPrefix"), ==, http ? path_prefix : "");
   g_assert_false (get_boolean (route, "Tls"));
   g_assert_cmpstr (get_string (route, "Peer"), ==, sm_test_service_get_peer (service));
+  /* The service is this process's, identified through the kernel */
+  g_assert_cmpuint (get_uint32 (route, "Owner"), ==, geteuid ());
+  g_assert_cmpstr (get_string (route, "Name"), ==, "");
   since = get_uint64 (route, "ConnectedSince");
   g_assert_cmpuint (since, >=, (guint64) registered_after);
   g_assert_cmpuint (since, <=, (guint64) registered_before);

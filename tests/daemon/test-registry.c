@@ -310,12 +310,12 @@ service_register (SmRegistry *registry,
   g_signal_connect (service->service_side, "closed", G_CALLBACK (on_service_closed), service);
 
   sm_socket_definition_set_address (definition, address);
-  reserved = sm_registry_reserve (registry, definition, &error);
+  reserved = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (reserved);
 
   service->route = sm_registry_add_route (registry, reserved, definition,
-                                          service->daemon_side, peer);
+                                          service->daemon_side, peer, NULL, NULL);
   g_assert_nonnull (service->route);
   g_assert_cmpstr (sm_route_get_peer (service->route), ==, peer);
 
@@ -411,7 +411,7 @@ reserve_error (SmRegistry *registry,
   if (features & 2)
     sm_socket_definition_set_tls (definition, "CERT", "KEY");
 
-  reserved = sm_registry_reserve (registry, definition, &error);
+  reserved = sm_registry_reserve (registry, definition, NULL, &error);
   if (reserved != NULL)
     {
       sm_port_release (reserved);
@@ -550,7 +550,7 @@ own_port_setup (OwnPort       *fixture,
   fixture->port = free_port ();
   definition = sm_socket_definition_new (fixture->port);
   sm_socket_definition_set_address (definition, "");
-  fixture->reserved = sm_registry_reserve (fixture->registry, definition, &error);
+  fixture->reserved = sm_registry_reserve (fixture->registry, definition, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (fixture->events.ports_added, ==, 1);
 }
@@ -613,7 +613,7 @@ test_hold_timeout_closes_port (void)
 
   definition = sm_socket_definition_new (port);
   sm_socket_definition_set_address (definition, "127.0.0.1");
-  reserved = sm_registry_reserve (registry, definition, &error);
+  reserved = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
   g_assert_false (connect_is_refused (port));
 
@@ -642,7 +642,7 @@ test_queued_connection_expires (void)
   gint64 start;
 
   definition = sm_socket_definition_new (port);
-  reserved = sm_registry_reserve (registry, definition, &error);
+  reserved = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
 
   /* Nobody serves the port yet: the connection waits, then is closed */
@@ -677,7 +677,7 @@ test_queued_connection_goes_to_new_route (void)
 
   /* A first service is in its handshake: the port is open, no route yet */
   definition = sm_socket_definition_new (port);
-  first = sm_registry_reserve (registry, definition, &error);
+  first = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
 
   early = connect_public (port);

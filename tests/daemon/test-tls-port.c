@@ -137,7 +137,7 @@ test_waits_for_first_certificate (void)
   g_autoptr(GSocket) socket = NULL;
   Session session;
 
-  port = sm_registry_reserve (registry, definition, &error);
+  port = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
   g_assert_false (sm_port_get_tls (port));
 
@@ -152,7 +152,7 @@ test_waits_for_first_certificate (void)
   wait_for_queued (port, 1);
 
   session_init (&session);
-  route = sm_registry_add_route (registry, port, definition, session.daemon_side, "test:1");
+  route = sm_registry_add_route (registry, port, definition, session.daemon_side, "test:1", NULL, NULL);
   g_assert_true (sm_port_get_tls (port));
   g_assert_cmpuint (sm_port_get_n_queued (port), ==, 0);
 
@@ -195,7 +195,7 @@ test_served_plain_without_certificate (void)
   g_autofree char *response = NULL;
   SmTestThread *thread;
 
-  port = sm_registry_reserve (registry, definition, &error);
+  port = sm_registry_reserve (registry, definition, NULL, &error);
   g_assert_no_error (error);
 
   thread = sm_test_thread_new ("plain-client", plain_request_thread, GUINT_TO_POINTER (number));

@@ -22,6 +22,8 @@
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "sm-address.h"
+#include "sm-control.h"
 #include "sm-error.h"
 #include "sm-peer-credentials.h"
 #include "sm-test-util.h"
@@ -738,6 +740,147 @@ test_tuple_from_connection (void)
   g_assert_false (sm_sock_diag_tuple_from_connection (NULL, remote4, &tuple));
 }
 
+/* ---- SmControl on a Unix socket, in process ---- */
+
+static GSocket *
+connect_unix (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_socket_set_timeout (socket, 30);
+  g_socket_connect (socket, address, NULL, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&socket);
+}
+
+
+static gboolean
+is_readable (gpointer data)
+{
+  /* The daemon never writes to a silent connection: readable is closed */
+  return g_socket_condition_check (data, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
+}
+
+typedef struct {
+  SmControl *control;
+  guint      n;
+} PendingWait;
+
+static gboolean
+has_n_pending (gpointer data)
+{
+  PendingWait *wait = data;
+
+  return sm_control_get_n_pending (wait->control) == wait->n;
+}
+
+/* Pending handshakes of Unix peers count against their uid, not against
+ * one address all of them share; TCP peers keep their own count */
+static void
+test_control_unix_per_uid (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("sm-control-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "c.sock", NULL);
+  g_autofree char *unix_listener = g_strconcat ("unix:", path, NULL);
+  g_autoptr(SmRegistry) registry = sm_registry_new (30);
+  g_autoptr(SmControl) control = sm_control_new (registry);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GPtrArray) unix_peers = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSocket) tcp_peer = NULL;
+  g_autofree char *tcp_text = NULL;
+  const char * const *listeners;
+  PendingWait wait = { control, 0 };
+  struct stat st;
+
+  g_assert_no_error (error);
+  g_assert_true (sm_control_listen_unix (control, path, &error));
+  g_assert_no_error (error);
+  g_assert_true (sm_control_listen (control, loopback, 0, &error));
+  g_assert_no_error (error);
+  sm_control_set_max_pending (control, 16, 2);
+
+  /* In the order they were added; the TCP one has its real port */
+  tcp_text = sm_address_format_socket (sm_control_get_local_address (control));
+  listeners = sm_control_get_listeners (control);
+  g_assert_cmpuint (g_strv_length ((char **) listeners), ==, 2);
+  g_assert_cmpstr (listeners[0], ==, unix_listener);
+  g_assert_cmpstr (listeners[1], ==, tcp_text);
+  g_assert_false (g_str_has_suffix (tcp_text, ":0"));
+
+  g_assert_cmpint (g_lstat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0666);
+
+  /* A second listener on the same path is refused, the file kept */
+  {
+    g_autoptr(SmControl) other = sm_control_new (registry);
+
+    g_assert_false (sm_control_listen_unix (other, path, &error));
+    g_assert_error (error, SM_ERROR, SM_ERROR_ADDRESS_IN_USE);
+    g_clear_error (&error);
+    g_clear_object (&other);
+    g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  }
+
+  /* Two silent ones from our uid fill its share */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_ptr_array_add (unix_peers, connect_unix (path));
+      wait.n = i + 1;
+      g_assert_true (sm_test_wait_until (has_n_pending, &wait, 10000));
+    }
+
+  /* A TCP one is another source */
+  tcp_peer = sm_test_connect (
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sm_control_get_local_address (control))),
+      &error);
+  g_assert_no_error (error);
+  wait.n = 3;
+  g_assert_true (sm_test_wait_until (has_n_pending, &wait, 10000));
+
+  /* A third from our uid takes the place of the oldest */
+  g_ptr_array_add (unix_peers, connect_unix (path));
+  g_assert_true (sm_test_wait_until (is_readable, unix_peers->pdata[0], 10000));
+  g_assert_true (sm_test_wait_until (has_n_pending, &wait, 10000));
+  g_assert_false (is_readable (unix_peers->pdata[1]));
+  g_assert_false (is_readable (unix_peers->pdata[2]));
+  g_assert_false (is_readable (tcp_peer));
+
+  /* Another uid has a share of its own */
+  if (getuid () == 0 && g_file_test ("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE) &&
+      g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                             "--clear-groups", "/usr/bin/python3", "-c", connect_script,
+                             "unix", path, "", NULL };
+      g_autoptr(GSubprocess) child = NULL;
+
+      g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
+      child = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
+      g_assert_no_error (error);
+      wait.n = 4;
+      g_assert_true (sm_test_wait_until (has_n_pending, &wait, 10000));
+      g_assert_false (is_readable (unix_peers->pdata[1]));
+      g_assert_false (is_readable (unix_peers->pdata[2]));
+      g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error);
+      g_assert_no_error (error);
+      g_subprocess_wait_check (child, NULL, &error);
+      g_assert_no_error (error);
+    }
+  else
+    g_test_message ("not root: no peer of another uid");
+
+  /* Stopping removes the socket file */
+  sm_control_stop (control);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  sm_registry_close (registry);
+  g_rmdir (dir);
+}
+
 /* ---- The daemon on a Unix control socket ---- */
 
 typedef struct {
@@ -773,21 +916,6 @@ on_service_stream (SmYamuxSession *session,
                                 g_io_stream_get_input_stream (io),
                                 G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, G_PRIORITY_DEFAULT, NULL,
                                 on_spliced, g_object_ref (stream));
-}
-
-static GSocket *
-connect_unix (const char *path)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
-
-  g_assert_no_error (error);
-  g_socket_set_timeout (socket, 30);
-  g_socket_connect (socket, address, NULL, &error);
-  g_assert_no_error (error);
-  return g_steal_pointer (&socket);
 }
 
 static void
@@ -947,6 +1075,7 @@ main (int   argc,
   g_test_add_func ("/peer-credentials/sock-diag/parse-answer", test_parse_answer);
   g_test_add_func ("/peer-credentials/sock-diag/parse-refused", test_parse_refused);
   g_test_add_func ("/peer-credentials/sock-diag/tuple", test_tuple_from_connection);
+  g_test_add_func ("/peer-credentials/control/unix-per-uid", test_control_unix_per_uid);
   g_test_add_func ("/peer-credentials/daemon/unix-socket", test_daemon_unix_socket);
   g_test_add_func ("/peer-credentials/daemon/unix-socket-stale", test_daemon_unix_socket_stale);
 

@@ -71,14 +71,28 @@ sm_sock_diag_build_request (const SmSockDiagTuple *tuple, guint32 seq, guint8 *b
  * them) as owned by uid 0: only the exact socket, held by a process, says
  * who the peer is. */
 static gboolean
+same_address (const SmSockDiagTuple *tuple,
+              guint8                 family,
+              const __be32          *found,
+              const guint8          *wanted)
+{
+  if (family == tuple->family)
+    return memcmp (found, wanted, tuple->family == AF_INET ? 4 : 16) == 0;
+
+  /* An IPv6 socket connected to an IPv4-mapped address is an IPv4
+   * connection; kernels may describe it either way */
+  return family == AF_INET6 && tuple->family == AF_INET &&
+         memcmp (found, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
+         memcmp ((const guint8 *) found + 12, wanted, 4) == 0;
+}
+
+static gboolean
 check_diag_message (const SmSockDiagTuple *tuple, const struct inet_diag_msg *msg, GError **error)
 {
-  gsize address_len = tuple->family == AF_INET ? 4 : 16;
-
-  if (msg->idiag_family != tuple->family || msg->id.idiag_sport != g_htons (tuple->source_port) ||
+  if (msg->id.idiag_sport != g_htons (tuple->source_port) ||
       msg->id.idiag_dport != g_htons (tuple->destination_port) ||
-      memcmp (msg->id.idiag_src, tuple->source, address_len) != 0 ||
-      memcmp (msg->id.idiag_dst, tuple->destination, address_len) != 0)
+      !same_address (tuple, msg->idiag_family, msg->id.idiag_src, tuple->source) ||
+      !same_address (tuple, msg->idiag_family, msg->id.idiag_dst, tuple->destination))
     {
       g_set_error_literal (error, SM_ERROR, SM_ERROR_FAILED, "the kernel described another socket");
       return FALSE;

@@ -178,6 +178,14 @@ test_tcp_mapped_self (void)
   assert_tcp_self ("::", "127.0.0.1", TRUE);
 }
 
+/* An IPv6 socket connecting to an IPv4-mapped address is an IPv6 socket
+ * in the kernel's table, with an IPv4 connection */
+static void
+test_tcp_mapped_client_self (void)
+{
+  assert_tcp_self ("127.0.0.1", "::ffff:127.0.0.1", FALSE);
+}
+
 static void
 test_unix_self (void)
 {
@@ -561,6 +569,28 @@ test_parse_answer (void)
     g_assert_true (parse (&tuple, other, other->len, &uid, &error));
     g_assert_no_error (error);
     g_assert_cmpuint (uid, ==, 1001);
+  }
+
+  /* An IPv6 socket on an IPv4 connection, described as IPv6 */
+  {
+    SmSockDiagTuple mapped = tuple;
+    g_autoptr(GByteArray) v6 = NULL;
+
+    mapped.family = AF_INET6;
+    memcpy (mapped.source, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01", 16);
+    memcpy (mapped.destination, mapped.source, 16);
+    v6 = answer_new (&mapped, 3, TCP_ESTABLISHED, 1002, 1);
+    g_assert_true (parse (&tuple, v6, v6->len, &uid, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (uid, ==, 1002);
+
+    /* but not any IPv6 address that ends the same */
+    mapped.source[10] = 0;
+    g_clear_pointer (&v6, g_byte_array_unref);
+    v6 = answer_new (&mapped, 3, TCP_ESTABLISHED, 1002, 1);
+    g_assert_false (parse (&tuple, v6, v6->len, &uid, &error));
+    g_assert_error (error, SM_ERROR, SM_ERROR_FAILED);
+    g_clear_error (&error);
   }
 
   /* IPv6 */
@@ -1066,6 +1096,7 @@ main (int   argc,
   g_test_add_func ("/peer-credentials/tcp4/self", test_tcp4_self);
   g_test_add_func ("/peer-credentials/tcp6/self", test_tcp6_self);
   g_test_add_func ("/peer-credentials/tcp-mapped/self", test_tcp_mapped_self);
+  g_test_add_func ("/peer-credentials/tcp-mapped/client-self", test_tcp_mapped_client_self);
   g_test_add_func ("/peer-credentials/unix/self", test_unix_self);
   g_test_add_func ("/peer-credentials/tcp/forged", test_tcp_forged);
   g_test_add_func ("/peer-credentials/tcp/peer-closed", test_tcp_peer_closed);

@@ -5,6 +5,7 @@
 #include "sm-accept-queue.h"
 #include "sm-control-link.h"
 #include "sm-error.h"
+#include "sm-extension-handshake.h"
 #include "sm-listener.h"
 #include "sm-listener-private.h"
 
@@ -420,6 +421,24 @@ sm_listener_get_name (SmListener *self)
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
   return sm_control_link_get_request (self->link)->name;
+}
+
+/**
+ * sm_listener_error_is_refusal:
+ * @error: (nullable): an error from sm_listener_start_finish()
+ *
+ * Returns: %TRUE for a refusal by the daemon: %SM_ERROR_REJECTED (original
+ *   format), or one of the codes an extension refusal maps to
+ */
+gboolean
+sm_listener_error_is_refusal (const GError *error)
+{
+  if (error == NULL || error->domain != SM_ERROR)
+    return FALSE;
+
+  /* the codes a wire code parses back to (PROTOCOL.md §7), and no other */
+  return error->code == SM_ERROR_REJECTED ||
+         (SmError) error->code == sm_extension_error_from_code (sm_extension_error_code (error));
 }
 
 void

@@ -50,7 +50,8 @@ SmListener *sm_listener_new (const char *control_address, const SmSocketDefiniti
  * (token missing or wrong), SM_ERROR_PERMISSION_DENIED, SM_ERROR_ROUTE_OWNED,
  * SM_ERROR_ADDRESS_IN_USE, SM_ERROR_CONFLICT (the port's mode),
  * SM_ERROR_TLS, SM_ERROR_LIMIT, SM_ERROR_UNSUPPORTED or
- * SM_ERROR_INVALID_ARGUMENT (malformed). Fails also with a
+ * SM_ERROR_INVALID_ARGUMENT (malformed); sm_listener_error_is_refusal()
+ * tells them all from other failures. Fails also with a
  * connection error (no daemon listening), G_IO_ERROR_PENDING if already
  * started or SM_ERROR_CLOSED after close or abort. A failed start may be
  * retried, and so may a listener that gave up (#SmListener::lost). */
@@ -100,5 +101,9 @@ const char               *sm_listener_get_token (SmListener *self);
 /* A label for the daemon's logs and D-Bus; NULL or "": none */
 void                      sm_listener_set_name (SmListener *self, const char *name);
 const char               *sm_listener_get_name (SmListener *self);
+
+/* TRUE when @error (from a start) is the daemon's refusal, in either format:
+ * asking again the same way fails again (see sm_listener_start_async()) */
+gboolean                  sm_listener_error_is_refusal (const GError *error);
 
 G_END_DECLS

@@ -183,6 +183,7 @@ test_refusal_codes (SmClientFixture *fixture,
       g_assert_false (sm_listener_start (listener, NULL, &error));
       g_assert_error (error, SM_ERROR, (gint) codes[i]);
       g_assert_cmpstr (error->message, ==, message);
+      g_assert_true (sm_listener_error_is_refusal (error));
       g_assert_false (sm_listener_is_connected (listener));
       g_assert_cmpuint (fixture->daemon->requests->len, ==, i + 1);
     }
@@ -194,6 +195,7 @@ test_refusal_codes (SmClientFixture *fixture,
 
     g_assert_false (sm_listener_start (fixture->listener, NULL, &error));
     g_assert_error (error, SM_ERROR, SM_ERROR_REJECTED);
+    g_assert_true (sm_listener_error_is_refusal (error));
     g_assert_null (g_ptr_array_index (fixture->daemon->extension_requests, G_N_ELEMENTS (codes)));
   }
 }
@@ -278,11 +280,27 @@ test_bad_unix_address (void)
 
   g_assert_false (sm_listener_start (listener, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_false (sm_listener_error_is_refusal (error));
 
   /* no daemon there: a connection error, at once */
   sm_listener_set_reconnect_timeout (missing, 0);
   g_assert_false (sm_listener_start (missing, NULL, &missing_error));
   g_assert_error (missing_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_false (sm_listener_error_is_refusal (missing_error));
+  {
+    static const SmError not_refusals[] = {
+      SM_ERROR_FAILED, SM_ERROR_PROTOCOL, SM_ERROR_TOO_LARGE, SM_ERROR_TIMED_OUT,
+      SM_ERROR_CLOSED, SM_ERROR_GOING_AWAY,
+    };
+
+    g_assert_false (sm_listener_error_is_refusal (NULL));
+    for (guint i = 0; i < G_N_ELEMENTS (not_refusals); i++)
+      {
+        g_autoptr(GError) other = g_error_new_literal (SM_ERROR, not_refusals[i], "x");
+
+        g_assert_false (sm_listener_error_is_refusal (other));
+      }
+  }
 }
 
 int

@@ -17,31 +17,36 @@ static const char *const wire_codes[] = {
   "port-in-use", "mode-conflict", "bad-certificate", "limit",
 };
 
-/* Magic, then the length of @json and @json (written by hand, not by the
+/* @prefix, the length of @json, then @json (written by hand, not by the
  * codec) */
 static GByteArray *
-frame_request (const char *json, gsize json_len)
+frame (const guint8 *prefix,
+       gsize         prefix_len,
+       const char   *json,
+       gsize         json_len)
 {
-  static const guint8 magic[] = { 0x80, 'S', 'M', 'X', 0, 0, 0, 2 };
   GByteArray *bytes = g_byte_array_new ();
   guint8 length[4] = { json_len >> 24, json_len >> 16, json_len >> 8, json_len };
 
-  g_byte_array_append (bytes, magic, sizeof magic);
+  g_byte_array_append (bytes, prefix, prefix_len);
   g_byte_array_append (bytes, length, sizeof length);
   g_byte_array_append (bytes, (const guint8 *) json, json_len);
   return bytes;
 }
 
 static GByteArray *
+frame_request (const char *json,
+               gsize       json_len)
+{
+  static const guint8 magic[] = { 0x80, 'S', 'M', 'X', 0, 0, 0, 2 };
+
+  return frame (magic, sizeof magic, json, json_len);
+}
+
+static GByteArray *
 frame_response (const char *json)
 {
-  GByteArray *bytes = g_byte_array_new ();
-  gsize json_len = strlen (json);
-  guint8 length[4] = { json_len >> 24, json_len >> 16, json_len >> 8, json_len };
-
-  g_byte_array_append (bytes, length, sizeof length);
-  g_byte_array_append (bytes, (const guint8 *) json, json_len);
-  return bytes;
+  return frame (NULL, 0, json, strlen (json));
 }
 
 static GByteArray *

@@ -323,20 +323,48 @@ static const char *connect_script =
     "sys.stdin.read()\n";
 
 static gboolean
+nobody_available (void)
+{
+  return getuid () == 0 && g_file_test ("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE) &&
+         g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE);
+}
+
+static gboolean
 can_run_as_nobody (void)
 {
-  if (getuid () != 0)
+  if (!nobody_available ())
     {
-      g_test_skip ("needs root to run a process as nobody");
-      return FALSE;
-    }
-  if (!g_file_test ("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE) ||
-      !g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
-    {
-      g_test_skip ("needs /usr/bin/setpriv and /usr/bin/python3");
+      g_test_skip ("needs root, /usr/bin/setpriv and /usr/bin/python3 to run a process as nobody");
       return FALSE;
     }
   return TRUE;
+}
+
+/* The connect script as nobody: connected until its stdin closes */
+static GSubprocess *
+spawn_nobody_peer (const char *kind,
+                   const char *target,
+                   const char *port)
+{
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                         "--clear-groups", "/usr/bin/python3", "-c", connect_script,
+                         kind, target, port, NULL };
+  GSubprocess *child = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
+
+  g_assert_no_error (error);
+  return child;
+}
+
+static void
+end_nobody_peer (GSubprocess *child)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error);
+  g_assert_no_error (error);
+  g_subprocess_wait_check (child, NULL, &error);
+  g_assert_no_error (error);
 }
 
 /* Runs the connect script as nobody, accepts its connection, looks it up */
@@ -346,17 +374,10 @@ assert_nobody_peer (GSocket    *listener,
                     const char *target,
                     const char *port)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) child = NULL;
-  g_autoptr(GSocketConnection) server = NULL;
+  g_autoptr(GSubprocess) child = spawn_nobody_peer (kind, target, port);
+  g_autoptr(GSocketConnection) server = accept_one (listener);
   SmPeerCredentials creds;
-  const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                         "--clear-groups", "/usr/bin/python3", "-c", connect_script,
-                         kind, target, port, NULL };
 
-  child = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
-  g_assert_no_error (error);
-  server = accept_one (listener);
 
   sm_peer_credentials_lookup (server, &creds);
   g_assert_true (creds.known);
@@ -366,11 +387,7 @@ assert_nobody_peer (GSocket    *listener,
   if (creds.is_unix)
     g_assert_cmpint (creds.pid, ==, atoi (g_subprocess_get_identifier (child)));
 
-  /* EOF on its stdin ends it */
-  g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error);
-  g_assert_no_error (error);
-  g_subprocess_wait_check (child, NULL, &error);
-  g_assert_no_error (error);
+  end_nobody_peer (child);
 }
 
 static void
@@ -881,25 +898,17 @@ test_control_unix_per_uid (void)
   g_assert_false (is_readable (tcp_peer));
 
   /* Another uid has a share of its own */
-  if (getuid () == 0 && g_file_test ("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE) &&
-      g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+  if (nobody_available ())
     {
-      const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                             "--clear-groups", "/usr/bin/python3", "-c", connect_script,
-                             "unix", path, "", NULL };
       g_autoptr(GSubprocess) child = NULL;
 
       g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
-      child = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
-      g_assert_no_error (error);
+      child = spawn_nobody_peer ("unix", path, "");
       wait.n = 4;
       g_assert_true (sm_test_wait_until (has_n_pending, &wait, 10000));
       g_assert_false (is_readable (unix_peers->pdata[1]));
       g_assert_false (is_readable (unix_peers->pdata[2]));
-      g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error);
-      g_assert_no_error (error);
-      g_subprocess_wait_check (child, NULL, &error);
-      g_assert_no_error (error);
+      end_nobody_peer (child);
     }
   else
     g_test_message ("not root: no peer of another uid");

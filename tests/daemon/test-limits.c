@@ -9,13 +9,19 @@
  *
  * Services run in this process on the raw yamux session (SmTestService:
  * echo, tagged echo, or streams kept by the test); the public side is
- * blocking sockets in worker threads.
+ * blocking sockets in worker threads. The pieces (options, counts, the
+ * HTTP router at a stream limit) are also tested in process.
  */
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
+#include "sm-error.h"
+#include "sm-http-router.h"
+#include "sm-port-limits.h"
 #include "sm-test-http-client.h"
+#include "sm-test-routes.h"
 #include "sm-test-util.h"
 
 #define WAIT_MS    30000
@@ -46,6 +52,18 @@ connect_port (guint16 port)
 
   g_assert_no_error (error);
   return socket;
+}
+
+/* Reads the tag an echoing SmTestService writes first */
+static char
+read_tag (GSocket *socket)
+{
+  g_autoptr(GError) error = NULL;
+  char tag = 0;
+
+  g_assert_cmpuint (sm_test_receive_exactly (socket, &tag, 1, &error), ==, 1);
+  g_assert_no_error (error);
+  return tag;
 }
 
 /* The daemon closes it at once: EOF (or a reset) before any byte */
@@ -85,6 +103,31 @@ connect_served (guint16 port)
   sm_test_fail ("no connection to port %u was served in time", port);
 }
 
+/* Opens @n more connections to @port, each checked with an echo of
+ * @text; the service writes @tag first (0: no tag) */
+static void
+open_echoing (GPtrArray *sockets, guint16 port, guint n, char tag, const char *text)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      GSocket *socket = connect_port (port);
+
+      g_ptr_array_add (sockets, socket);
+      if (tag != 0)
+        g_assert_cmpint (read_tag (socket), ==, tag);
+      echo_check (socket, text);
+    }
+}
+
+/* Closes the oldest of @sockets */
+static void
+close_first (GPtrArray *sockets)
+{
+  g_autoptr(GSocket) first = g_ptr_array_steal_index (sockets, 0);
+
+  g_socket_close (first, NULL);
+}
+
 static void
 close_all (GPtrArray *sockets)
 {
@@ -113,11 +156,7 @@ per_port_thread (gpointer data)
   guint64 rss_before, rss_after;
   gint64 started;
 
-  for (guint i = 0; i < PER_PORT; i++)
-    {
-      g_ptr_array_add (held, connect_port (port));
-      echo_check (g_ptr_array_index (held, i), "hello");
-    }
+  open_echoing (held, port, PER_PORT, 0, "hello");
 
   /* Past the limit: closed at once, the others go on */
   started = g_get_monotonic_time ();
@@ -140,8 +179,7 @@ per_port_thread (gpointer data)
 
   /* Connections that end leave room */
   for (guint i = 0; i < 5; i++)
-    g_socket_close (g_ptr_array_index (held, i), NULL);
-  g_ptr_array_remove_range (held, 0, 5);
+    close_first (held);
   for (guint i = 0; i < 5; i++)
     g_ptr_array_add (held, connect_served (port));
   assert_refused (port);
@@ -180,20 +218,10 @@ total_thread (gpointer data)
   Flood *flood = data;
   g_autoptr(GPtrArray) on_a = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) on_b = g_ptr_array_new_with_free_func (g_object_unref);
-  GSocket *first;
 
-  for (guint i = 0; i < 4; i++)
-    {
-      g_ptr_array_add (on_a, connect_port (flood->port));
-      echo_check (g_ptr_array_index (on_a, i), "a");
-    }
+  open_echoing (on_a, flood->port, 4, 0, "a");
   assert_refused (flood->port);
-
-  for (guint i = 0; i < 2; i++)
-    {
-      g_ptr_array_add (on_b, connect_port (flood->port_b));
-      echo_check (g_ptr_array_index (on_b, i), "b");
-    }
+  open_echoing (on_b, flood->port_b, 2, 0, "b");
   /* Port b has room, the daemon has none */
   assert_refused (flood->port_b);
 
@@ -201,9 +229,7 @@ total_thread (gpointer data)
     echo_check (g_ptr_array_index (on_a, i), "a again");
 
   /* One of a's goes: b takes one more */
-  first = g_ptr_array_steal_index (on_a, 0);
-  g_socket_close (first, NULL);
-  g_object_unref (first);
+  close_first (on_a);
   g_ptr_array_add (on_b, connect_served (flood->port_b));
   assert_refused (flood->port_b);
 
@@ -238,33 +264,15 @@ typedef struct {
   guint16 port;
 } Scenario;
 
-/* Reads the tag an echoing SmTestService writes first */
-static char
-read_tag (GSocket *socket)
-{
-  g_autoptr(GError) error = NULL;
-  char tag = 0;
-
-  g_assert_cmpuint (sm_test_receive_exactly (socket, &tag, 1, &error), ==, 1);
-  g_assert_no_error (error);
-  return tag;
-}
-
 static gpointer
 tcp_queue_thread (gpointer data)
 {
   Scenario *scenario = data;
   g_autoptr(GPtrArray) served = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) waiting = g_ptr_array_new_with_free_func (g_object_unref);
-  GSocket *first;
 
   /* The service's 2 streams */
-  for (guint i = 0; i < 2; i++)
-    {
-      g_ptr_array_add (served, connect_port (scenario->port));
-      g_assert_cmpint (read_tag (g_ptr_array_index (served, i)), ==, 'A');
-      echo_check (g_ptr_array_index (served, i), "x");
-    }
+  open_echoing (served, scenario->port, 2, 'A', "x");
 
   /* 3 wait, with their bytes unread */
   for (guint i = 0; i < 3; i++)
@@ -279,9 +287,7 @@ tcp_queue_thread (gpointer data)
     g_assert_true (still_open (g_ptr_array_index (waiting, i)));
 
   /* A stream ends: the oldest waiting one goes to the service */
-  first = g_ptr_array_steal_index (served, 0);
-  g_socket_close (first, NULL);
-  g_object_unref (first);
+  close_first (served);
   g_assert_cmpint (read_tag (g_ptr_array_index (waiting, 0)), ==, 'A');
   /* What it sent while it waited */
   g_assert_cmpint (read_tag (g_ptr_array_index (waiting, 0)), ==, 'q');
@@ -466,6 +472,192 @@ test_http_queue (void)
   sm_test_daemon_stop (daemon);
 }
 
+/* ---- In process ---- */
+
+static void
+test_limits_set (void)
+{
+  SmPortLimits limits;
+  g_autoptr(GError) error = NULL;
+
+  sm_port_limits_init (&limits);
+  g_assert_cmpuint (limits.max_connections, ==, SM_PORT_DEFAULT_MAX_CONNECTIONS);
+  g_assert_cmpuint (limits.max_connections_per_port, ==, SM_PORT_DEFAULT_MAX_CONNECTIONS_PER_PORT);
+  g_assert_cmpuint (limits.max_queued_per_port, ==, SM_PORT_DEFAULT_MAX_QUEUED);
+  g_assert_cmpuint (limits.max_streams_per_service, ==, SM_PORT_DEFAULT_MAX_STREAMS_PER_SERVICE);
+
+  g_assert_true (sm_port_limits_set (&limits, 1, 2, 3, SM_PORT_LIMITS_MAX, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (limits.max_connections, ==, 1);
+  g_assert_cmpuint (limits.max_connections_per_port, ==, 2);
+  g_assert_cmpuint (limits.max_queued_per_port, ==, 3);
+  g_assert_cmpuint (limits.max_streams_per_service, ==, SM_PORT_LIMITS_MAX);
+
+  /* Refused values change nothing, and the message names the option */
+  g_assert_false (sm_port_limits_set (&limits, 5, 0, 5, 5, &error));
+  g_assert_error (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "--max-connections-per-port"));
+  g_clear_error (&error);
+  g_assert_false (sm_port_limits_set (&limits, 5, 5, 5, (gint64) SM_PORT_LIMITS_MAX + 1, &error));
+  g_assert_nonnull (strstr (error->message, "--max-streams-per-service"));
+  g_clear_error (&error);
+  g_assert_false (sm_port_limits_set (&limits, G_MININT64, 5, 5, 5, &error));
+  g_clear_error (&error);
+  g_assert_cmpuint (limits.max_connections, ==, 1);
+  g_assert_cmpuint (limits.max_connections_per_port, ==, 2);
+}
+
+static GSocketConnection *
+socketpair_connection (GSocket **out_peer)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  *out_peer = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  return g_socket_connection_factory_create_connection (socket);
+}
+
+/* A connection counts until its last reference goes, in its port's count
+ * and in the total, which both outlive whoever made them */
+static void
+test_open_count (void)
+{
+  g_autoptr(SmOpenCount) port_a = sm_open_count_new ();
+  g_autoptr(SmOpenCount) port_b = sm_open_count_new ();
+  g_autoptr(SmOpenCount) total = sm_open_count_new ();
+  g_autoptr(GPtrArray) connections = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func (g_object_unref);
+  GSocketConnection *connection;
+  GSocket *peer;
+
+  for (guint i = 0; i < 6; i++)
+    {
+      connection = socketpair_connection (&peer);
+      g_ptr_array_add (connections, connection);
+      g_ptr_array_add (peers, peer);
+    }
+
+  /* Two per port, three in all */
+  g_assert_true (sm_open_count_admit (port_a, 2, total, 3, connections->pdata[0], "a"));
+  g_assert_true (sm_open_count_admit (port_a, 2, total, 3, connections->pdata[1], "a"));
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+                         "Closing connection from unix to a: 2 public connections already open "
+                         "on this port (--max-connections-per-port)");
+  g_assert_false (sm_open_count_admit (port_a, 2, total, 3, connections->pdata[2], "a"));
+  g_test_assert_expected_messages ();
+  g_assert_true (sm_open_count_admit (port_b, 2, total, 3, connections->pdata[3], "b"));
+  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+                         "*3 public connections already open on all ports (--max-connections)");
+  g_assert_false (sm_open_count_admit (port_b, 2, total, 3, connections->pdata[4], "b"));
+  g_test_assert_expected_messages ();
+  /* Logged once per interval */
+  g_assert_false (sm_open_count_admit (port_b, 2, total, 3, connections->pdata[4], "b"));
+  g_assert_cmpuint (port_a->n_open, ==, 2);
+  g_assert_cmpuint (port_b->n_open, ==, 1);
+  g_assert_cmpuint (total->n_open, ==, 3);
+
+  /* Dropping the last reference, not closing, is what counts */
+  g_io_stream_close (connections->pdata[0], NULL, NULL);
+  g_assert_cmpuint (total->n_open, ==, 3);
+  g_ptr_array_remove_index (connections, 0);
+  g_assert_cmpuint (port_a->n_open, ==, 1);
+  g_assert_cmpuint (total->n_open, ==, 2);
+  g_assert_true (sm_open_count_admit (port_b, 2, total, 3, connections->pdata[4], "b"));
+  g_assert_cmpuint (port_b->n_open, ==, 2);
+
+  /* The counts may go before their connections */
+  g_clear_pointer (&port_a, sm_open_count_unref);
+  g_clear_pointer (&total, sm_open_count_unref);
+  g_ptr_array_set_size (connections, 0);
+  g_assert_cmpuint (port_b->n_open, ==, 0);
+}
+
+typedef struct {
+  guint    calls;
+  SmRoute *route;
+} Answer;
+
+static void
+on_route_ready (SmRoute *route, gpointer user_data)
+{
+  Answer *answer = user_data;
+
+  answer->calls++;
+  answer->route = route;
+}
+
+/* At one stream per service: a request goes to the replica with room,
+ * then waits; a stream that ends lets one waiting request through */
+static void
+test_router_streams (void)
+{
+  g_autoptr(SmHttpRouter) router = sm_http_router_new ("*:8000", 30 * G_USEC_PER_SEC, 4);
+  SmTestRoutes routes;
+  SmRoute *first, *second, *other, *route = NULL;
+  g_autoptr(SmYamuxStream) stream_1 = NULL;
+  g_autoptr(SmYamuxStream) stream_2 = NULL;
+  g_autoptr(SmYamuxStream) stream_3 = NULL;
+  g_autoptr(GError) error = NULL;
+  Answer answers[2] = { { 0 } };
+
+  sm_test_routes_init (&routes);
+  sm_http_router_set_limits (router, 4, 1);
+  first = sm_test_routes_add (&routes, "", "/a");
+  second = sm_test_routes_add (&routes, "", "/a");
+  other = sm_test_routes_add (&routes, "", "/");
+  sm_http_router_add_route (router, first);
+  sm_http_router_add_route (router, second);
+  sm_http_router_add_route (router, other);
+
+  g_assert_cmpint (sm_http_router_match (router, "x", "/a/1", &route), ==, SM_HTTP_MATCH_FOUND);
+  g_assert_true (route == first);
+  stream_1 = sm_route_open_stream (first, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sm_port_limits_route_room (first, 1), ==, 0);
+
+  /* Its turn or not, the full one is skipped */
+  g_assert_cmpint (sm_http_router_match (router, "x", "/a/2", &route), ==, SM_HTTP_MATCH_FOUND);
+  g_assert_true (route == second);
+  stream_2 = sm_route_open_stream (second, &error);
+  g_assert_no_error (error);
+
+  /* Both full: waits rather than going to a worse match */
+  g_assert_cmpint (sm_http_router_match (router, "x", "/a/3", &route), ==, SM_HTTP_MATCH_WAIT);
+  g_assert_nonnull (sm_http_router_wait (router, NULL, "x", "/a/3", on_route_ready, &answers[0]));
+  g_assert_nonnull (sm_http_router_wait (router, NULL, "x", "/a/4", on_route_ready, &answers[1]));
+  g_assert_cmpint (sm_http_router_match (router, "x", "/b", &route), ==, SM_HTTP_MATCH_FOUND);
+  g_assert_true (route == other);
+  sm_http_router_flush_waiting (router);
+  g_assert_cmpuint (answers[0].calls + answers[1].calls, ==, 0);
+
+  /* One stream ends: one request goes, the other still waits */
+  sm_yamux_stream_reset (stream_1);
+  g_clear_object (&stream_1);
+  g_assert_cmpuint (sm_port_limits_route_room (first, 1), ==, 1);
+  sm_http_router_flush_waiting (router);
+  g_assert_cmpuint (answers[0].calls, ==, 1);
+  g_assert_true (answers[0].route == first);
+  g_assert_cmpuint (answers[1].calls, ==, 0);
+  g_assert_cmpuint (sm_http_router_get_n_waiting (router), ==, 1);
+
+  stream_3 = sm_route_open_stream (first, &error);
+  g_assert_no_error (error);
+  sm_yamux_stream_reset (stream_2);
+  sm_http_router_flush_waiting (router);
+  g_assert_cmpuint (answers[1].calls, ==, 1);
+  g_assert_true (answers[1].route == second);
+  g_assert_cmpuint (sm_http_router_get_n_waiting (router), ==, 0);
+
+  sm_yamux_stream_reset (stream_3);
+  g_clear_object (&router);
+  sm_test_routes_clear (&routes);
+}
+
 /* ---- Options ---- */
 
 static void
@@ -496,6 +688,9 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
+  g_test_add_func ("/limits/set", test_limits_set);
+  g_test_add_func ("/limits/open-count", test_open_count);
+  g_test_add_func ("/limits/router-streams", test_router_streams);
   g_test_add_func ("/limits/connections-per-port", test_connections_per_port);
   g_test_add_func ("/limits/connections-total", test_connections_total);
   g_test_add_func ("/limits/tcp-queue", test_tcp_queue);

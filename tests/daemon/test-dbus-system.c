@@ -339,8 +339,12 @@ test_unit_and_activation (void)
   assert_key (unit, "Service", "CapabilityBoundingSet", "CAP_NET_BIND_SERVICE");
   assert_key (unit, "Service", "NoNewPrivileges", "yes");
   assert_key (unit, "Service", "ProtectSystem", "strict");
-  assert_key (unit, "Service", "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX");
-  g_assert_true (g_str_has_suffix (exec_start, "/socketmaster --system-bus"));
+  /* AF_NETLINK: who owns a TCP peer's socket (sock_diag); the Unix
+   * control socket lives in the runtime directory */
+  assert_key (unit, "Service", "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_NETLINK");
+  assert_key (unit, "Service", "RuntimeDirectory", "socketmaster");
+  g_assert_true (g_str_has_suffix (exec_start, "/socketmaster --system-bus --bind " SM_DEFAULT_CONTROL_ADDRESS
+                                               " --bind unix:/run/socketmaster/control.sock"));
 
   assert_key (activation, "D-BUS Service", "Name", SM_DBUS_NAME);
   assert_key (activation, "D-BUS Service", "SystemdService", alias);

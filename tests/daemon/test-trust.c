@@ -268,7 +268,9 @@ test_certificates (void)
   g_autofree char *a_new_key = write_scratch_file ("a-new.key", test_pki.a_new.key_pem, 0644);
   g_autofree char *b_cert = write_scratch_file ("b.crt", test_pki.b.cert_pem, 0644);
   g_autofree char *b_key = write_scratch_file ("b.key", test_pki.b.key_pem, 0644);
-  const char      *a_with_cert[] = { "--cert", a_cert, "--key", a_key, "@a.example.test", "/", NULL };
+  /* The extension handshake with every field it has today but proxy_protocol */
+  const char      *a_with_cert[] = { "--name", "web-a", "--cert", a_cert, "--key", a_key,
+                                     "@a.example.test", "/", NULL };
   const char      *b_with_a_name[] = { "--cert", a_new_cert, "--key", a_new_key,
                                        "@b.example.test", "/", NULL };
   const char      *b_with_cert[] = { "--cert", b_cert, "--key", b_key, "@b.example.test", "/", NULL };
@@ -369,6 +371,34 @@ expect_original_refused (const char *control_address, guint16 port)
   g_assert_true (g_str_has_prefix (status, "unauthorized: "));
 }
 
+/* The C client library (the example service) takes the token from
+ * $SOCKETMASTER_TOKEN; a public connection then reaches it */
+static void
+expect_token_client (const char *control_address)
+{
+  guint16          port = sm_test_free_port ();
+  g_autofree char *port_arg = g_strdup_printf ("%u", port);
+  g_autofree char *ready = g_strdup_printf ("tcp-echo: serving port %u", port);
+  const char      *argv[] = { SM_TEST_TCP_ECHO, "--control", control_address, "--address",
+                              "127.0.0.1", "--port", port_arg, NULL };
+  const char      *env[] = { "SOCKETMASTER_TOKEN=s3cret", NULL };
+  g_autoptr (SmTestProcess) echo = sm_test_process_spawn_with_env ("tcp-echo", argv, env);
+  g_autoptr (GSocket) client = NULL;
+  g_autoptr (GError) error = NULL;
+  char reply[4] = { 0 };
+
+  sm_test_process_wait_for_line (echo, ready, STATUS_WAIT);
+  client = sm_test_connect (port, &error);
+  g_assert_no_error (error);
+  sm_test_send_all (client, "ping", 4);
+  g_assert_cmpuint (sm_test_receive_exactly (client, reply, sizeof reply, &error), ==, 4);
+  g_assert_no_error (error);
+  g_assert_cmpmem (reply, 4, "ping", 4);
+  /* It drains open streams before it exits */
+  g_socket_close (client, NULL);
+  sm_test_process_terminate (echo, TRUE);
+}
+
 static void
 test_token (void)
 {
@@ -397,6 +427,8 @@ test_token (void)
   expect_original_refused (daemon->daemon->control_address, sm_test_free_port ());
   /* Unix peers are known by uid and need none, in either format */
   unix_ok = expect_status (FALSE, daemon->unix_control, sm_test_free_port (), NULL, "STATUS OK");
+
+  expect_token_client (daemon->daemon->control_address);
 
   stop_service (ok);
   stop_service (unix_ok);

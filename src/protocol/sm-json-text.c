@@ -18,22 +18,62 @@ fail_text (GError **error, const char *context, const char *why)
   return FALSE;
 }
 
+/* The code unit of the \uXXXX escape at @at, or -1 */
+static gint
+escaped_unit (const char *text, gsize len, gsize at)
+{
+  gint unit = 0;
+
+  if (len - at < 6 || text[at] != '\\' || text[at + 1] != 'u')
+    return -1;
+  for (gsize i = at + 2; i < at + 6; i++)
+    {
+      gint digit = g_ascii_xdigit_value (text[i]);
+
+      if (digit < 0)
+        return -1;
+      unit = unit * 16 + digit;
+    }
+  return unit;
+}
+
 /* Index of the closing quote of the string opening at @start, or @len;
- * @bad_escape: an escaped NUL, or an escape JSON does not have (json-glib
- * also takes C's, such as octal ones that make any byte) */
+ * @bad_escape: an escape JSON does not have (json-glib also takes C's,
+ * such as octal ones that make any byte), an escaped NUL, or a surrogate
+ * out of its pair (json-glib 1.6 leaks memory on some) */
 static gsize
 skip_string (const char *text, gsize len, gsize start, gboolean *bad_escape)
 {
   for (gsize i = start + 1; i < len; i++)
     {
+      gint unit;
+
       if (text[i] == '"')
         return i;
       if (text[i] != '\\')
         continue;
-      if (i + 1 == len || strchr ("\"\\/bfnrtu", text[i + 1]) == NULL ||
-          (len - i >= 6 && memcmp (text + i, "\\u0000", 6) == 0))
-        *bad_escape = TRUE;
-      i++; /* the escaped character */
+      if (i + 1 < len && strchr ("\"\\/bfnrt", text[i + 1]) != NULL)
+        {
+          i++; /* the escaped character */
+          continue;
+        }
+
+      unit = escaped_unit (text, len, i);
+      if (unit >= 0xd800 && unit < 0xdc00)
+        {
+          i += 6; /* a high surrogate: its low one must follow */
+          unit = escaped_unit (text, len, i);
+          if (unit < 0xdc00 || unit >= 0xe000)
+            unit = -1;
+        }
+      else if (unit >= 0xdc00 && unit < 0xe000)
+        unit = -1;
+      if (unit <= 0)
+        {
+          *bad_escape = TRUE;
+          return len;
+        }
+      i += 5;
     }
   return len;
 }
@@ -41,10 +81,10 @@ skip_string (const char *text, gsize len, gsize start, gboolean *bad_escape)
 /* json-glib 1.6 accepts more than JSON (comments, single quotes, hex
  * numbers), recurses once per nesting level without a limit (a request of
  * brackets would overflow the stack), wraps integers past 64 bits, cuts a
- * string at an escaped NUL, takes C's escapes and ignores an object after
- * the first. So the
- * text must first be plain JSON within these bounds: outside strings only
- * JSON's punctuation, numbers and the letters of true, false and null. */
+ * string at an escaped NUL, takes C's escapes, ignores an object after the
+ * first and leaks memory on some malformed text. So the text must first be
+ * one plain JSON object within these bounds: outside strings only JSON's
+ * punctuation, numbers and the letters of true, false and null. */
 static gboolean
 check_plain_json (const char *text, gsize len, const char *context, GError **error)
 {
@@ -62,6 +102,9 @@ check_plain_json (const char *text, gsize len, const char *context, GError **err
 
       if (ended && strchr (" \t\r\n", c) == NULL)
         return fail_text (error, context, "text follows the JSON value");
+      /* only an object will do; json-glib leaks on some other values */
+      if (depth == 0 && !ended && c != '{' && strchr (" \t\r\n", c) == NULL)
+        return fail_text (error, context, "the JSON text is not an object");
 
       if (g_ascii_isdigit (c))
         {
@@ -84,7 +127,7 @@ check_plain_json (const char *text, gsize len, const char *context, GError **err
         return fail_text (error, context, "the JSON text is not plain JSON");
 
       if (bad_escape)
-        return fail_text (error, context, "a string in the JSON text has a NUL or a bad escape");
+        return fail_text (error, context, "a string in the JSON text has a bad escape");
     }
 
   return TRUE;

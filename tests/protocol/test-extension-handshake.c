@@ -195,7 +195,7 @@ test_request_every_field (void)
       "{ \"port\": 443, \"address\": \"127.0.0.1\",\n"
       "  \"http\": { \"domain_suffix\": \"example.com\", \"path_prefix\": \"/a\" },\n"
       "  \"tls\": { \"cert\": \"C\", \"key\": \"K\" },\n"
-      "  \"proxy_protocol\": 1, \"token\": \"t\\u00e9\", \"name\": \"web\" }";
+      "  \"proxy_protocol\": 1, \"token\": \"t\\u00e9\\n\\/\\\"\", \"name\": \"web \\ud83d\\ude00\" }";
   g_autoptr(GByteArray) bytes = frame_request (json, strlen (json));
   g_autoptr(SmExtensionRequest) request = parse_request_complete (bytes);
   g_autoptr(GByteArray) http_only = frame_request ("{\"port\":80,\"http\":{}}", 21);
@@ -211,8 +211,8 @@ test_request_every_field (void)
   g_assert_cmpstr (sm_socket_definition_get_tls_cert (def), ==, "C");
   g_assert_cmpstr (sm_socket_definition_get_tls_key (def), ==, "K");
   g_assert_cmpuint (request->proxy_protocol, ==, 1);
-  g_assert_cmpstr (request->token, ==, "té");
-  g_assert_cmpstr (request->name, ==, "web");
+  g_assert_cmpstr (request->token, ==, "té\n/\"");
+  g_assert_cmpstr (request->name, ==, "web 😀");
 
   /* absent members: all interfaces, no TLS, no token or name */
   def = http_request->definition;
@@ -285,6 +285,7 @@ test_request_wrong_types (void)
     "{\"port\":80,\"http\":{\"path_prefix\":\"/a\",\"path_prefix\":\"/b\"}}",
     /* not an object, not JSON, or not plain JSON */
     "[]",
+    "\"port\"[]",
     "\"port\"",
     "80",
     "",
@@ -304,6 +305,12 @@ test_request_wrong_types (void)
     "{\"port\":80,\"name\":\"\\ud800\"}",
     "{\"port\":80,\"name\":\"\\udc00\"}",
     "{\"port\":80,\"name\":\"\\ud800\\u0041\"}",
+    "{\"port\":80,\"name\":\"\\udc00\\ud800\"}",
+    "{\"port\":80,\"name\":\"\\ud800\\ud800\"}",
+    "{\"port\":80,\"name\":\"\\ud800\"",
+    "{\"port\":80,\"name\":\"\\u12\"}",
+    "{\"port\":80,\"name\":\"\\uzzzz\"}",
+    "{\"port\":80,\"name\":\"\\u\"}",
     "{\"port\":18446744073709551696}",
     "{\"port\":0000000000000000080}",
     "{\"port\":80,\"name\":\"\xff\"}",
@@ -632,6 +639,7 @@ test_response_bad (void)
     "{\"status\":\"error\"}",
     "{\"status\":\"error\",\"code\":1}",
     "[\"ok\"]",
+    "\"addr,0.1\"[] \n{\"status\":\"ok\"}",
     "ok",
     "{\"status\":\"ok\"",
   };

@@ -296,6 +296,16 @@ take_upstream (SmHttpExchange *self, SmRoute *route, GError **error)
   return sm_http_upstream_take (self->slot, route, self->attempts == 1, error);
 }
 
+/* No service in time, or no room to wait for one: come back later */
+static void
+respond_unavailable (SmHttpExchange *self)
+{
+  g_autoptr (SoupMessageHeaders) extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+
+  soup_message_headers_append (extra, "Retry-After", "5");
+  respond (self, SOUP_STATUS_SERVICE_UNAVAILABLE, self->request->body != SM_HTTP_BODY_NONE, extra);
+}
+
 static void
 on_route_ready (SmRoute *route, gpointer user_data)
 {
@@ -305,14 +315,9 @@ on_route_ready (SmRoute *route, gpointer user_data)
   self->waiter = NULL;
   if (route == NULL)
     {
-      g_autoptr (SoupMessageHeaders) extra = NULL;
-
-      extra = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
       SM_HTTP_DEBUG (self, "HTTP connection from %s: no service came for %s%s in time",
                      self->client.ip, self->request->host, self->request->path);
-      soup_message_headers_append (extra, "Retry-After", "5");
-      respond (self, SOUP_STATUS_SERVICE_UNAVAILABLE, self->request->body != SM_HTTP_BODY_NONE,
-               extra);
+      respond_unavailable (self);
     }
   else
     {
@@ -362,8 +367,7 @@ route_request (SmHttpExchange *self)
                                               request->path, on_route_ready, self);
           if (self->waiter == NULL)
             {
-              respond (self, SOUP_STATUS_SERVICE_UNAVAILABLE, request->body != SM_HTTP_BODY_NONE,
-                       NULL);
+              respond_unavailable (self);
               return;
             }
           self->phase = PHASE_WAITING;

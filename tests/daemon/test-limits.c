@@ -447,6 +447,7 @@ test_http_queue (void)
   /* One more gets 503 at once */
   sm_test_thread_join (http_client_start (&refused, port), WAIT_MS);
   g_assert_cmpuint (refused.status, ==, 503);
+  g_assert_cmpstr (refused.retry_after, ==, "5");
   sm_test_daemon_wait_for_line (daemon, "already wait for a service", WAIT_MS);
 
   /* As streams end, the waiting requests get theirs, two at a time */

@@ -20,21 +20,24 @@
  * behind valid headers quickly) or acts on the session's side as an
  * application would (open, read, write, close, reset streams, ping, go
  * away), directly or from an SmEventWatch as the daemon's proxies do.
- * After each operation the session's context runs until nothing is ready. No timer ever fires (all intervals are long): runs are
- * deterministic.
+ * After each operation both sides run until neither makes progress. No
+ * timer ever fires (all intervals are an hour): runs are deterministic.
  */
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
-/* Context iterations per step; a source that stays ready ends the step */
-#define MAX_ROUNDS 64
+/* Bound of pump()'s rounds, against a source that would stay ready */
+#define MAX_ROUNDS 1024
 /* Most payload bytes of a DATA frame we send: enough for the direct read
  * path (16 KiB and up); a bigger frame's length runs on into the frames
  * that follow. */
 #define BIG_SIZE (48 * 1024)
 /* Most bytes written to a stream at once: a whole frame of the session */
 #define WRITE_SIZE (256 * 1024)
+/* Pings that floods send in one run: enough to pause the session's
+ * reading with a small output queue, few enough to keep runs fast */
+#define MAX_FLOOD 4096
 
 typedef struct
 {
@@ -49,6 +52,7 @@ typedef struct
   int             peer;       /* our end of the socketpair */
   gboolean        peer_shut;  /* we sent EOF */
   gboolean        peer_deaf;  /* we stopped reading: the session's output piles up */
+  guint           n_flooded;  /* pings sent by floods */
   GByteArray     *to_session; /* bytes the socket has not taken yet */
   GPtrArray      *streams;    /* HarnessStream */
   gboolean        accept;     /* take incoming streams (else the session resets them) */
@@ -430,8 +434,12 @@ step (Harness *h, Input *in)
       break;
 
     case 17: /* a flood of pings, each of which the session answers */
-      for (guint n = take_u8 (in) * 64; n > 0; n--)
-        append_header (h->to_session, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_SYN, 0, n);
+      {
+        guint n = take_u8 (in) * 16;
+
+        for (n = MIN (n, MAX_FLOOD - h->n_flooded); n > 0; n--, h->n_flooded++)
+          append_header (h->to_session, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_SYN, 0, n);
+      }
       break;
 
     case 18: /* the peer goes away for good: the session's writes fail */
@@ -478,7 +486,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
    * up in the session's queue after a few KiB */
   if (setup & 0x80)
     {
-      int buffer_size = 4096;
+      int buffer_size = 16384;
 
       setsockopt (fds[0], SOL_SOCKET, SO_SNDBUF, &buffer_size, sizeof buffer_size);
       setsockopt (fds[1], SOL_SOCKET, SO_SNDBUF, &buffer_size, sizeof buffer_size);

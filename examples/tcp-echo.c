@@ -136,7 +136,7 @@ on_started (GObject      *object,
        * anything else (no daemon yet, a reset) may */
       if (echo->stopping)
         return; /* closing ends the loop */
-      if (g_error_matches (error, SM_ERROR, SM_ERROR_REJECTED))
+      if (sm_listener_error_is_refusal (error))
         {
           echo->exit_status = EXIT_FAILURE;
           g_main_loop_quit (echo->loop);

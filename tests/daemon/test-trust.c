@@ -397,6 +397,13 @@ expect_token_client (const char *control_address)
   /* It drains open streams before it exits */
   g_socket_close (client, NULL);
   sm_test_process_terminate (echo, TRUE);
+  g_clear_pointer (&echo, sm_test_process_free);
+
+  /* A wrong token is a refusal, not a reason to retry for ever */
+  env[0] = "SOCKETMASTER_TOKEN=wrong";
+  echo = sm_test_process_spawn_with_env ("tcp-echo", argv, env);
+  g_assert_cmpint (sm_test_process_wait_exit (echo, STATUS_WAIT), ==, 1);
+  g_assert_cmpuint (sm_test_process_count_lines (echo, "unauthorized"), >, 0);
 }
 
 static void

@@ -146,3 +146,24 @@ sm_accept_queue_reset_streams (SmAcceptQueue *queue)
       g_object_unref (stream);
     }
 }
+
+void
+sm_accept_queue_reset_dead_streams (SmAcceptQueue *queue)
+{
+  GList *link = queue->streams.head;
+
+  while (link != NULL)
+    {
+      GList          *next = link->next;
+      SmYamuxStream  *stream = link->data;
+      SmYamuxSession *session = sm_yamux_stream_get_session (stream);
+
+      if (session == NULL || sm_yamux_session_is_closed (session))
+        {
+          g_queue_delete_link (&queue->streams, link);
+          sm_yamux_stream_reset (stream);
+          g_object_unref (stream);
+        }
+      link = next;
+    }
+}

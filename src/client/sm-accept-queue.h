@@ -28,5 +28,7 @@ SmYamuxStream *sm_accept_queue_pop_stream (SmAcceptQueue *queue);
 void           sm_accept_queue_wait (SmAcceptQueue *queue, GTask *task);
 void           sm_accept_queue_fail_waiting (SmAcceptQueue *queue, const GError *error);
 void           sm_accept_queue_reset_streams (SmAcceptQueue *queue);
+/* Resets the queued streams whose session has ended */
+void           sm_accept_queue_reset_dead_streams (SmAcceptQueue *queue);
 
 G_END_DECLS

@@ -45,6 +45,8 @@ struct _SmControlLink
   GSource                   *start_cancel_source;
 
   SmYamuxSession            *session;
+  guint                      attempt_proxy_protocol; /* asked for by the attempt */
+  guint                      session_proxy_protocol; /* and by the session's */
 
   gint64                     lost_at_us;
   guint                      retry_delay_ms;
@@ -155,6 +157,7 @@ sm_control_link_begin_attempt (SmControlLink *self, guint timeout_ms)
 
   g_debug ("Registering with the daemon at %s", self->control_address);
   self->attempt_cancellable = g_cancellable_new ();
+  self->attempt_proxy_protocol = self->request->proxy_protocol;
   self->attempt_timeout_source =
       sm_control_link_add_source (self, g_timeout_source_new (timeout_ms), on_attempt_timeout,
                                   "[socketmaster] handshake timeout");
@@ -400,6 +403,7 @@ sm_control_link_attempt_done (SmControlLink     *self,
   g_message ("Registered with the daemon at %s", self->control_address);
   g_clear_error (&self->last_error);
   sm_control_link_set_session (self, connection, leftover);
+  self->session_proxy_protocol = self->attempt_proxy_protocol;
   self->state = SM_CONTROL_LINK_CONNECTED;
 
   g_object_ref (self);
@@ -504,23 +508,18 @@ sm_control_link_stop_activity (SmControlLink *self)
   g_clear_pointer (&self->drained_source, g_source_destroy);
 }
 
-void
-sm_control_link_abort (SmControlLink *self)
+/* Drops the registration and everything in progress, ending in @state */
+static void
+sm_control_link_drop (SmControlLink *self, SmControlLinkState state)
 {
-  g_autoptr (GTask) start_task = NULL;
-  g_autoptr (GTask) close_task = NULL;
-
-  g_return_if_fail (SM_IS_CONTROL_LINK (self));
-
-  if (self->state == SM_CONTROL_LINK_CLOSED)
-    return;
+  g_autoptr (GTask) start_task = g_steal_pointer (&self->start_task);
+  g_autoptr (GTask) close_task = g_steal_pointer (&self->close_task);
 
   g_debug ("Dropping the registration with %s", self->control_address);
-  start_task = g_steal_pointer (&self->start_task);
-  close_task = g_steal_pointer (&self->close_task);
   sm_control_link_stop_activity (self);
   sm_control_link_drop_session (self, TRUE);
-  self->state = SM_CONTROL_LINK_CLOSED;
+  g_clear_error (&self->last_error);
+  self->state = state;
 
   g_object_ref (self);
   sm_control_link_set_connected (self, FALSE);
@@ -529,6 +528,24 @@ sm_control_link_abort (SmControlLink *self)
   if (close_task != NULL)
     g_task_return_boolean (close_task, TRUE);
   g_object_unref (self);
+}
+
+void
+sm_control_link_abort (SmControlLink *self)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  if (self->state != SM_CONTROL_LINK_CLOSED)
+    sm_control_link_drop (self, SM_CONTROL_LINK_CLOSED);
+}
+
+void
+sm_control_link_stop (SmControlLink *self)
+{
+  g_return_if_fail (SM_IS_CONTROL_LINK (self));
+
+  if (self->state != SM_CONTROL_LINK_CLOSED && self->state != SM_CONTROL_LINK_IDLE)
+    sm_control_link_drop (self, SM_CONTROL_LINK_IDLE);
 }
 
 static gboolean
@@ -657,24 +674,12 @@ sm_control_link_disown (SmControlLink *self)
 void
 sm_control_link_set_control_address (SmControlLink *self, const char *control_address)
 {
-  const char *from_env = g_getenv ("SOCKETMASTER_ADDRESS");
-
   g_return_if_fail (SM_IS_CONTROL_LINK (self));
+  g_return_if_fail (control_address != NULL);
   g_return_if_fail (self->state == SM_CONTROL_LINK_IDLE);
-
-  if (control_address == NULL)
-    control_address = from_env != NULL && *from_env != '\0' ? from_env : SM_DEFAULT_CONTROL_ADDRESS;
 
   g_free (self->control_address);
   self->control_address = g_strdup (control_address);
-}
-
-GMainContext *
-sm_control_link_get_context (SmControlLink *self)
-{
-  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
-
-  return self->context;
 }
 
 const char *
@@ -696,14 +701,6 @@ sm_control_link_set_definition (SmControlLink *self, const SmSocketDefinition *d
     self->request->definition = sm_socket_definition_copy (definition);
 }
 
-const SmSocketDefinition *
-sm_control_link_get_definition (SmControlLink *self)
-{
-  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), NULL);
-
-  return self->request->definition;
-}
-
 SmExtensionRequest *
 sm_control_link_get_request (SmControlLink *self)
 {
@@ -720,6 +717,22 @@ sm_control_link_is_connected (SmControlLink *self)
   return self->connected;
 }
 
+gboolean
+sm_control_link_is_reconnecting (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), FALSE);
+
+  return self->state == SM_CONTROL_LINK_RECONNECTING;
+}
+
+guint
+sm_control_link_get_session_proxy_protocol (SmControlLink *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), 0);
+
+  return self->session_proxy_protocol;
+}
+
 void
 sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds)
 {
@@ -727,14 +740,6 @@ sm_control_link_set_reconnect_timeout (SmControlLink *self, double seconds)
   g_return_if_fail (seconds >= 0);
 
   self->reconnect_timeout = seconds;
-}
-
-double
-sm_control_link_get_reconnect_timeout (SmControlLink *self)
-{
-  g_return_val_if_fail (SM_IS_CONTROL_LINK (self), 0);
-
-  return self->reconnect_timeout;
 }
 
 void
@@ -790,5 +795,5 @@ sm_control_link_init (SmControlLink *self)
   self->reconnect_timeout = 30;
   self->request = g_new0 (SmExtensionRequest, 1);
   self->state = SM_CONTROL_LINK_IDLE;
-  sm_control_link_set_control_address (self, NULL);
+  self->control_address = g_strdup (SM_DEFAULT_CONTROL_ADDRESS);
 }

@@ -3,11 +3,12 @@
 #include "config.h"
 
 #include "sm-accept-queue.h"
-#include "sm-control-link.h"
 #include "sm-error.h"
 #include "sm-extension-handshake.h"
+#include "sm-link-group.h"
 #include "sm-listener.h"
 #include "sm-listener-private.h"
+#include "sm-proxy-reader.h"
 
 /* Streams nobody took yet; beyond this the daemon is outpacing the service */
 #define MAX_UNACCEPTED_STREAMS 256
@@ -16,23 +17,30 @@ struct _SmListener
 {
   GObject        parent_instance;
 
-  /* holds the main context, the address, the definition and the
-   * reconnect timeout */
-  SmControlLink *link;
+  /* one registration per daemon; holds the main context, the addresses,
+   * the request and the reconnect timeout */
+  SmLinkGroup   *links;
   SmAcceptQueue *accept_queue;
   gboolean       closed; /* close or abort was called */
   GError        *lost_error;
+  GCancellable  *cancellable; /* PROXY headers being read; cancelled at the end */
+
+  /* construct-only properties, until constructed() */
+  char          *control_address;
+  char         **control_addresses;
 };
 
 enum
 {
   PROP_0,
   PROP_CONTROL_ADDRESS,
+  PROP_CONTROL_ADDRESSES,
   PROP_DEFINITION,
   PROP_CONNECTED,
   PROP_RECONNECT_TIMEOUT,
   PROP_TOKEN,
   PROP_NAME,
+  PROP_PROXY_PROTOCOL,
   N_PROPS
 };
 
@@ -48,11 +56,11 @@ static guint       signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmListener, sm_listener, G_TYPE_OBJECT)
 
+/* Hands @stream to the application: a handler, or the accept queue */
 static void
-on_link_incoming (SmYamuxStream *stream, gpointer owner)
+sm_listener_deliver (SmListener *self, SmYamuxStream *stream)
 {
-  SmListener *self = owner;
-  gboolean    handled = FALSE;
+  gboolean handled = FALSE;
 
   g_object_ref (self);
   g_signal_emit (self, signals[SIGNAL_INCOMING], 0, stream, &handled);
@@ -67,6 +75,32 @@ on_link_incoming (SmYamuxStream *stream, gpointer owner)
       sm_yamux_stream_reset (stream);
     }
   g_object_unref (self);
+}
+
+static void
+on_proxy_header_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (SmYamuxStream) stream = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* cancelled: @user_data may be gone */
+  stream = sm_proxy_reader_read_finish (result, &error);
+  if (stream == NULL)
+    return;
+
+  sm_listener_deliver (SM_LISTENER (user_data), stream);
+}
+
+static void
+on_link_incoming (SmYamuxStream *stream, guint proxy_protocol, gpointer owner)
+{
+  SmListener *self = owner;
+
+  /* the daemon sends the header of the version asked for at registration */
+  if (proxy_protocol != 0)
+    sm_proxy_reader_read_async (stream, self->cancellable, on_proxy_header_read, self);
+  else
+    sm_listener_deliver (self, stream);
 }
 
 static void
@@ -87,19 +121,26 @@ on_link_connected_changed (gpointer owner)
 {
   SmListener *self = owner;
 
-  /* queued streams died with their session; their public clients are gone */
-  if (!sm_control_link_is_connected (self->link))
-    sm_accept_queue_reset_streams (self->accept_queue);
-  else
+  if (sm_link_group_is_connected (self->links))
     g_clear_error (&self->lost_error); /* started again after giving up */
 
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_CONNECTED]);
 }
 
-static const SmControlLinkEvents link_events = {
+static void
+on_link_session_ended (gpointer owner)
+{
+  SmListener *self = owner;
+
+  /* queued streams of that session died with it; their clients are gone */
+  sm_accept_queue_reset_dead_streams (self->accept_queue);
+}
+
+static const SmLinkGroupEvents link_events = {
   .incoming = on_link_incoming,
   .lost = on_link_lost,
   .connected_changed = on_link_connected_changed,
+  .session_ended = on_link_session_ended,
 };
 
 /**
@@ -121,6 +162,26 @@ sm_listener_new (const char *control_address, const SmSocketDefinition *definiti
                        definition, NULL);
 }
 
+/**
+ * sm_listener_new_for_addresses:
+ * @control_addresses: (nullable) (array zero-terminated=1): the control
+ *   addresses of several daemons, as for sm_listener_new(); %NULL or empty
+ *   for $SOCKETMASTER_ADDRESS (a comma-separated list) or the built-in
+ *   default
+ * @definition: the public listener to ask each daemon for
+ *
+ * Returns: (transfer full): a listener registering with every daemon
+ */
+SmListener *
+sm_listener_new_for_addresses (const char *const        *control_addresses,
+                               const SmSocketDefinition *definition)
+{
+  g_return_val_if_fail (definition != NULL, NULL);
+
+  return g_object_new (SM_TYPE_LISTENER, "control-addresses", control_addresses, "definition",
+                       definition, NULL);
+}
+
 /* Completes a start or close task (told apart by its source tag) with
  * the outcome of the same operation on the link */
 static void
@@ -128,13 +189,13 @@ on_link_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
-  SmControlLink *link = SM_CONTROL_LINK (source);
-  gboolean       succeeded;
+  SmLinkGroup *links = SM_LINK_GROUP (source);
+  gboolean     succeeded;
 
   if (g_task_get_source_tag (task) == sm_listener_start_async)
-    succeeded = sm_control_link_start_finish (link, result, &error);
+    succeeded = sm_link_group_start_finish (links, result, &error);
   else
-    succeeded = sm_control_link_close_finish (link, result, &error);
+    succeeded = sm_link_group_close_finish (links, result, &error);
 
   if (!succeeded)
     g_task_return_error (task, g_steal_pointer (&error));
@@ -188,7 +249,7 @@ sm_listener_start_async (SmListener         *self,
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
       return;
     }
-  sm_control_link_start_async (self->link, cancellable, on_link_done, g_steal_pointer (&task));
+  sm_link_group_start_async (self->links, cancellable, on_link_done, g_steal_pointer (&task));
 }
 
 gboolean
@@ -213,7 +274,7 @@ sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error)
 
   g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
 
-  context = sm_control_link_get_context (self->link);
+  context = sm_link_group_get_context (self->links);
   g_main_context_push_thread_default (context);
   sm_listener_start_async (self, cancellable, on_start_sync_done, &result);
   while (result == NULL)
@@ -270,6 +331,7 @@ sm_listener_mark_closed (SmListener *self)
   g_autoptr (GError) error = NULL;
 
   self->closed = TRUE;
+  g_cancellable_cancel (self->cancellable);
   g_set_error_literal (&error, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
   sm_accept_queue_reset_streams (self->accept_queue);
   sm_accept_queue_fail_waiting (self->accept_queue, error);
@@ -288,7 +350,7 @@ sm_listener_close_async (SmListener         *self,
 
   task = sm_listener_task_new (self, cancellable, callback, user_data, sm_listener_close_async);
   sm_listener_mark_closed (self);
-  sm_control_link_close_async (self->link, cancellable, on_link_done, g_steal_pointer (&task));
+  sm_link_group_close_async (self->links, cancellable, on_link_done, g_steal_pointer (&task));
 }
 
 gboolean
@@ -304,7 +366,7 @@ sm_listener_abort (SmListener *self)
 
   g_object_ref (self);
   sm_listener_mark_closed (self);
-  sm_control_link_abort (self->link);
+  sm_link_group_abort (self->links);
   g_object_unref (self);
 }
 
@@ -313,7 +375,7 @@ sm_listener_is_connected (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), FALSE);
 
-  return sm_control_link_is_connected (self->link);
+  return sm_link_group_is_connected (self->links);
 }
 
 const SmSocketDefinition *
@@ -321,7 +383,7 @@ sm_listener_get_definition (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return sm_control_link_get_definition (self->link);
+  return sm_link_group_get_request (self->links)->definition;
 }
 
 const char *
@@ -329,7 +391,21 @@ sm_listener_get_control_address (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return sm_control_link_get_control_address (self->link);
+  return sm_link_group_get_control_addresses (self->links)[0];
+}
+
+/**
+ * sm_listener_get_control_addresses:
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the control address
+ *   of each daemon the listener registers with
+ */
+const char *const *
+sm_listener_get_control_addresses (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
+
+  return sm_link_group_get_control_addresses (self->links);
 }
 
 void
@@ -338,10 +414,10 @@ sm_listener_set_reconnect_timeout (SmListener *self, double seconds)
   g_return_if_fail (SM_IS_LISTENER (self));
   g_return_if_fail (seconds >= 0);
 
-  if (sm_control_link_get_reconnect_timeout (self->link) == seconds)
+  if (sm_link_group_get_reconnect_timeout (self->links) == seconds)
     return;
 
-  sm_control_link_set_reconnect_timeout (self->link, seconds);
+  sm_link_group_set_reconnect_timeout (self->links, seconds);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RECONNECT_TIMEOUT]);
 }
 
@@ -350,7 +426,7 @@ sm_listener_get_reconnect_timeout (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), 0);
 
-  return sm_control_link_get_reconnect_timeout (self->link);
+  return sm_link_group_get_reconnect_timeout (self->links);
 }
 
 /* Replaces *@field by a copy of @value; TRUE if it changed */
@@ -379,8 +455,10 @@ sm_listener_set_token (SmListener *self, const char *token)
 {
   g_return_if_fail (SM_IS_LISTENER (self));
 
-  if (sm_listener_replace_string (&sm_control_link_get_request (self->link)->token, token))
-    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TOKEN]);
+  if (!sm_listener_replace_string (&sm_link_group_get_request (self->links)->token, token))
+    return;
+  sm_link_group_update_request (self->links);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TOKEN]);
 }
 
 /**
@@ -394,7 +472,7 @@ sm_listener_get_token (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return sm_control_link_get_request (self->link)->token;
+  return sm_link_group_get_request (self->links)->token;
 }
 
 /**
@@ -411,8 +489,10 @@ sm_listener_set_name (SmListener *self, const char *name)
 {
   g_return_if_fail (SM_IS_LISTENER (self));
 
-  if (sm_listener_replace_string (&sm_control_link_get_request (self->link)->name, name))
-    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_NAME]);
+  if (!sm_listener_replace_string (&sm_link_group_get_request (self->links)->name, name))
+    return;
+  sm_link_group_update_request (self->links);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_NAME]);
 }
 
 const char *
@@ -420,7 +500,43 @@ sm_listener_get_name (SmListener *self)
 {
   g_return_val_if_fail (SM_IS_LISTENER (self), NULL);
 
-  return sm_control_link_get_request (self->link)->name;
+  return sm_link_group_get_request (self->links)->name;
+}
+
+/**
+ * sm_listener_set_proxy_protocol:
+ * @self: a listener
+ * @version: 1 (text) or 2 (binary) to receive a PROXY protocol header of
+ *   that version at the start of each stream, 0 (the default) for none
+ *
+ * Used from the next registration on, which then uses the extension
+ * handshake (docs/PROTOCOL.md §7); only raw TCP services may ask for it
+ * (an HTTP one is refused with %SM_ERROR_UNSUPPORTED). The listener reads
+ * the header before it hands a stream out: see
+ * sm_listener_stream_get_client_address().
+ */
+void
+sm_listener_set_proxy_protocol (SmListener *self, guint version)
+{
+  SmExtensionRequest *request;
+
+  g_return_if_fail (SM_IS_LISTENER (self));
+  g_return_if_fail (version <= 2);
+
+  request = sm_link_group_get_request (self->links);
+  if (request->proxy_protocol == version)
+    return;
+  request->proxy_protocol = version;
+  sm_link_group_update_request (self->links);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_PROXY_PROTOCOL]);
+}
+
+guint
+sm_listener_get_proxy_protocol (SmListener *self)
+{
+  g_return_val_if_fail (SM_IS_LISTENER (self), 0);
+
+  return sm_link_group_get_request (self->links)->proxy_protocol;
 }
 
 /**
@@ -446,7 +562,18 @@ sm_listener_get_yamux_stats (SmListener *self, SmYamuxStats *stats)
 {
   g_return_if_fail (SM_IS_LISTENER (self));
 
-  sm_control_link_get_yamux_stats (self->link, stats);
+  sm_link_group_get_yamux_stats (self->links, stats);
+}
+
+/* Construct-only: before the links exist, which copy it */
+static void
+sm_listener_set_definition (SmListener *self, const SmSocketDefinition *definition)
+{
+  SmExtensionRequest *request = sm_link_group_get_request (self->links);
+
+  g_clear_pointer (&request->definition, sm_socket_definition_free);
+  if (definition != NULL)
+    request->definition = sm_socket_definition_copy (definition);
 }
 
 static void
@@ -458,6 +585,9 @@ sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamS
     {
     case PROP_CONTROL_ADDRESS:
       g_value_set_string (value, sm_listener_get_control_address (self));
+      break;
+    case PROP_CONTROL_ADDRESSES:
+      g_value_set_boxed (value, sm_listener_get_control_addresses (self));
       break;
     case PROP_DEFINITION:
       g_value_set_boxed (value, sm_listener_get_definition (self));
@@ -474,6 +604,9 @@ sm_listener_get_property (GObject *object, guint prop_id, GValue *value, GParamS
     case PROP_NAME:
       g_value_set_string (value, sm_listener_get_name (self));
       break;
+    case PROP_PROXY_PROTOCOL:
+      g_value_set_uint (value, sm_listener_get_proxy_protocol (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -487,10 +620,13 @@ sm_listener_set_property (GObject *object, guint prop_id, const GValue *value, G
   switch (prop_id)
     {
     case PROP_CONTROL_ADDRESS:
-      sm_control_link_set_control_address (self->link, g_value_get_string (value));
+      self->control_address = g_value_dup_string (value);
+      break;
+    case PROP_CONTROL_ADDRESSES:
+      self->control_addresses = g_value_dup_boxed (value);
       break;
     case PROP_DEFINITION:
-      sm_control_link_set_definition (self->link, g_value_get_boxed (value));
+      sm_listener_set_definition (self, g_value_get_boxed (value));
       break;
     case PROP_RECONNECT_TIMEOUT:
       sm_listener_set_reconnect_timeout (self, g_value_get_double (value));
@@ -501,9 +637,30 @@ sm_listener_set_property (GObject *object, guint prop_id, const GValue *value, G
     case PROP_NAME:
       sm_listener_set_name (self, g_value_get_string (value));
       break;
+    case PROP_PROXY_PROTOCOL:
+      sm_listener_set_proxy_protocol (self, g_value_get_uint (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+static void
+sm_listener_constructed (GObject *object)
+{
+  SmListener *self = SM_LISTENER (object);
+
+  G_OBJECT_CLASS (sm_listener_parent_class)->constructed (object);
+
+  /* the list, else the one address, else the environment's list */
+  if (self->control_addresses != NULL && self->control_addresses[0] != NULL)
+    sm_link_group_set_control_addresses (self->links,
+                                         (const char *const *) self->control_addresses);
+  else
+    sm_link_group_set_control_addresses (self->links,
+                                         (const char *const[]){ self->control_address, NULL });
+  g_clear_pointer (&self->control_address, g_free);
+  g_clear_pointer (&self->control_addresses, g_strfreev);
 }
 
 static void
@@ -512,8 +669,9 @@ sm_listener_dispose (GObject *object)
   SmListener *self = SM_LISTENER (object);
 
   /* tasks hold a reference to us: none is pending here, so nothing
-   * calls back into user code */
-  sm_control_link_disown (self->link);
+   * calls back into user code (headers being read are cancelled) */
+  g_cancellable_cancel (self->cancellable);
+  sm_link_group_disown (self->links);
   sm_accept_queue_reset_streams (self->accept_queue);
 
   G_OBJECT_CLASS (sm_listener_parent_class)->dispose (object);
@@ -524,9 +682,12 @@ sm_listener_finalize (GObject *object)
 {
   SmListener *self = SM_LISTENER (object);
 
-  g_clear_object (&self->link);
+  g_clear_object (&self->links);
   g_clear_pointer (&self->accept_queue, sm_accept_queue_free);
   g_clear_error (&self->lost_error);
+  g_clear_object (&self->cancellable);
+  g_free (self->control_address);
+  g_strfreev (self->control_addresses);
 
   G_OBJECT_CLASS (sm_listener_parent_class)->finalize (object);
 }
@@ -538,12 +699,16 @@ sm_listener_class_init (SmListenerClass *klass)
 
   object_class->get_property = sm_listener_get_property;
   object_class->set_property = sm_listener_set_property;
+  object_class->constructed = sm_listener_constructed;
   object_class->dispose = sm_listener_dispose;
   object_class->finalize = sm_listener_finalize;
 
   props[PROP_CONTROL_ADDRESS] =
       g_param_spec_string ("control-address", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_CONTROL_ADDRESSES] =
+      g_param_spec_boxed ("control-addresses", NULL, NULL, G_TYPE_STRV,
+                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   props[PROP_DEFINITION] =
       g_param_spec_boxed ("definition", NULL, NULL, SM_TYPE_SOCKET_DEFINITION,
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
@@ -559,6 +724,9 @@ sm_listener_class_init (SmListenerClass *klass)
   props[PROP_NAME] =
       g_param_spec_string ("name", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_PROXY_PROTOCOL] =
+      g_param_spec_uint ("proxy-protocol", NULL, NULL, 0, 2, 0,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   /**
@@ -586,7 +754,8 @@ sm_listener_class_init (SmListenerClass *klass)
 static void
 sm_listener_init (SmListener *self)
 {
-  self->link = sm_control_link_new (&link_events, self);
+  self->links = sm_link_group_new (&link_events, self);
   self->accept_queue =
-      sm_accept_queue_new (sm_control_link_get_context (self->link), MAX_UNACCEPTED_STREAMS);
+      sm_accept_queue_new (sm_link_group_get_context (self->links), MAX_UNACCEPTED_STREAMS);
+  self->cancellable = g_cancellable_new ();
 }

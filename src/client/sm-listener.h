@@ -38,6 +38,15 @@ G_DECLARE_FINAL_TYPE (SmListener, sm_listener, SM, LISTENER, GObject)
  * socket of the daemon's); NULL for the default (127.0.0.1:9999, or
  * $SOCKETMASTER_ADDRESS if set) */
 SmListener *sm_listener_new (const char *control_address, const SmSocketDefinition *definition);
+/* Registers with several daemons (e.g. behind a balancer), one session
+ * each: every one reconnects on its own, a stream from any of them is a
+ * public connection, and the listener is connected while any daemon is.
+ * @control_addresses: NULL-terminated, each as above; NULL or empty: the
+ * comma-separated list in $SOCKETMASTER_ADDRESS, or the default. See
+ * sm_listener_start_async() for how starting and #SmListener::lost
+ * behave with several. */
+SmListener *sm_listener_new_for_addresses (const char *const        *control_addresses,
+                                           const SmSocketDefinition *definition);
 
 /* Connects and registers. A daemon that resets or drops the connection
  * during the handshake (busy, restarting) or does not answer
@@ -59,6 +68,11 @@ void        sm_listener_start_async (SmListener         *self,
                                      GCancellable       *cancellable,
                                      GAsyncReadyCallback callback,
                                      gpointer            user_data);
+/* With several daemons: registers with all at once, and succeeds once
+ * each has answered or failed if any accepted and none refused; a daemon
+ * that could not be reached is registered with in the background until it
+ * is. A refusal by any one fails the start (and ends the others'
+ * registrations). #SmListener::lost comes once every daemon is lost. */
 gboolean    sm_listener_start_finish (SmListener *self, GAsyncResult *result, GError **error);
 /* Blocking convenience: iterates the listener's main context (see above) */
 gboolean    sm_listener_start (SmListener *self, GCancellable *cancellable, GError **error);
@@ -84,7 +98,10 @@ void        sm_listener_abort (SmListener *self);
 
 gboolean    sm_listener_is_connected (SmListener *self);
 const SmSocketDefinition *sm_listener_get_definition (SmListener *self);
+/* The first daemon's address */
 const char               *sm_listener_get_control_address (SmListener *self);
+/* NULL-terminated: one address per daemon */
+const char *const        *sm_listener_get_control_addresses (SmListener *self);
 /* Seconds to keep retrying after losing the daemon (default 30; 0: never) */
 void                      sm_listener_set_reconnect_timeout (SmListener *self, double seconds);
 double                    sm_listener_get_reconnect_timeout (SmListener *self);
@@ -101,6 +118,22 @@ const char               *sm_listener_get_token (SmListener *self);
 /* A label for the daemon's logs and D-Bus; NULL or "": none */
 void                      sm_listener_set_name (SmListener *self, const char *name);
 const char               *sm_listener_get_name (SmListener *self);
+
+/* 1 or 2: the daemon starts each stream with a PROXY protocol header
+ * (v1 text or v2 binary) naming the public client, which the listener
+ * reads before handing the stream out; 0 (the default): none. Raw TCP
+ * services only (an HTTP port refuses it: SM_ERROR_UNSUPPORTED); needs
+ * the extension handshake, like a token. A stream whose header is
+ * malformed is reset, the others go on. Used from the next registration
+ * on. */
+void                      sm_listener_set_proxy_protocol (SmListener *self, guint version);
+guint                     sm_listener_get_proxy_protocol (SmListener *self);
+/* The public client's address (a GInetSocketAddress) of a stream from a
+ * listener with a PROXY protocol version; NULL without one, or when the
+ * daemon did not know it (a LOCAL header) */
+GSocketAddress           *sm_listener_stream_get_client_address (GIOStream *stream);
+/* The public address the client connected to, likewise */
+GSocketAddress           *sm_listener_stream_get_public_address (GIOStream *stream);
 
 /* TRUE when @error (from a start) is the daemon's refusal, in either format:
  * asking again the same way fails again (see sm_listener_start_async()) */

@@ -37,16 +37,30 @@ on_lost (SmListener      *listener,
   fixture->lost_error = g_error_copy (error);
 }
 
-SmListener *
-sm_client_fixture_new_listener (SmClientFixture *fixture)
+static SmListener *
+sm_client_fixture_record (SmClientFixture *fixture,
+                          SmListener      *listener)
 {
-  SmListener *listener = sm_listener_new (fixture->daemon->address, fixture->definition);
-
   g_signal_connect (listener, "notify::connected", G_CALLBACK (on_connected_changed), fixture);
   g_signal_connect (listener, "incoming", G_CALLBACK (on_incoming), fixture);
   g_signal_connect (listener, "lost", G_CALLBACK (on_lost), fixture);
 
   return listener;
+}
+
+SmListener *
+sm_client_fixture_new_listener (SmClientFixture *fixture)
+{
+  return sm_client_fixture_record (fixture, sm_listener_new (fixture->daemon->address,
+                                                             fixture->definition));
+}
+
+SmListener *
+sm_client_fixture_new_listener_for (SmClientFixture   *fixture,
+                                    const char *const *addresses)
+{
+  return sm_client_fixture_record (fixture, sm_listener_new_for_addresses (addresses,
+                                                                           fixture->definition));
 }
 
 void

@@ -28,6 +28,9 @@ void        sm_client_fixture_tear_down    (SmClientFixture *fixture,
                                             gconstpointer    data);
 /* Another listener for @fixture->definition, recorded like the first */
 SmListener *sm_client_fixture_new_listener (SmClientFixture *fixture);
+/* Likewise, for several daemons (sm_listener_new_for_addresses()) */
+SmListener *sm_client_fixture_new_listener_for (SmClientFixture   *fixture,
+                                                const char *const *addresses);
 /* Starts @fixture->listener; fails the test unless it registered */
 void        sm_client_fixture_start        (SmClientFixture *fixture);
 /* The next stream accepted by @fixture->listener; fails the test on error */

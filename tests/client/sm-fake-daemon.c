@@ -244,8 +244,14 @@ sm_fake_daemon_new_at (GSocketAddress  *address,
 SmFakeDaemon *
 sm_fake_daemon_new (void)
 {
+  return sm_fake_daemon_new_on_port (0);
+}
+
+SmFakeDaemon *
+sm_fake_daemon_new_on_port (guint16 port)
+{
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
   g_autoptr(GSocketAddress) bound = NULL;
   SmFakeDaemon *daemon;
 
@@ -352,9 +358,17 @@ void
 sm_fake_stream_write (GIOStream  *stream,
                       const char *text)
 {
+  sm_fake_stream_write_bytes (stream, text, strlen (text));
+}
+
+void
+sm_fake_stream_write_bytes (GIOStream  *stream,
+                            const void *data,
+                            gsize       len)
+{
   IoWait wait = { 0 };
 
-  g_output_stream_write_all_async (g_io_stream_get_output_stream (stream), text, strlen (text),
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (stream), data, len,
                                    G_PRIORITY_DEFAULT, NULL, on_written, &wait);
   WAIT_UNTIL (wait.done);
   g_assert_no_error (wait.error);

@@ -54,6 +54,8 @@ typedef struct {
 } SmFakeDaemon;
 
 SmFakeDaemon  *sm_fake_daemon_new            (void);
+/* On 127.0.0.1:@port, e.g. that of a daemon that stopped: it is back */
+SmFakeDaemon  *sm_fake_daemon_new_on_port    (guint16       port);
 /* Listens on a Unix socket at @path instead */
 SmFakeDaemon  *sm_fake_daemon_new_unix       (const char   *path);
 void           sm_fake_daemon_free           (SmFakeDaemon *daemon);
@@ -67,6 +69,9 @@ SmYamuxStream *sm_fake_daemon_open_stream    (SmFakeDaemon *daemon);
 
 void           sm_fake_stream_write          (GIOStream    *stream,
                                               const char   *text);
+void           sm_fake_stream_write_bytes    (GIOStream    *stream,
+                                              const void   *data,
+                                              gsize         len);
 /* Reads strlen (@expected) bytes and compares; "" expects EOF */
 void           sm_fake_stream_expect         (GIOStream    *stream,
                                               const char   *expected);

@@ -21,6 +21,10 @@
  * away, it keeps running and registers again, waiting longer between
  * tries (up to 10 s); only a refusal (e.g. the port is taken) ends it.
  *
+ * With --control given several times it registers with several daemons
+ * (e.g. each one behind a load balancer, see docs/scale-out.md) and
+ * serves the requests of all.
+ *
  * Ctrl-C (or SIGTERM) stops it gracefully: the daemon routes nothing new
  * here, requests in progress are answered, then connections still waiting
  * for a request are closed and the program exits. A second Ctrl-C stops it
@@ -271,7 +275,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autofree char *control_address = NULL;
+  g_auto(GStrv) control_addresses = NULL;
   g_autofree char *address = NULL;
   g_autofree char *prefix = NULL;
   g_autofree char *domain = NULL;
@@ -279,8 +283,9 @@ main (int    argc,
   g_autofree char *body_text = NULL;
   int port = 8000;
   GOptionEntry entries[] = {
-    { "control", 'c', 0, G_OPTION_ARG_STRING, &control_address,
-      "Control address of the daemon (default: $SOCKETMASTER_ADDRESS or 127.0.0.1:9999)", "HOST:PORT" },
+    { "control", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &control_addresses,
+      "Control address of a daemon, repeatable: the service registers with each "
+      "(default: $SOCKETMASTER_ADDRESS, comma-separated, or 127.0.0.1:9999)", "HOST:PORT" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "Public TCP port to ask the daemon for (default: 8000)", "N" },
     { "address", 'a', 0, G_OPTION_ARG_STRING, &address,
@@ -346,7 +351,8 @@ main (int    argc,
   server = soup_server_new ("server-header", "http-hello ", NULL);
 
   loop = g_main_loop_new (NULL, FALSE);
-  listener = sm_listener_new (control_address, definition);
+  /* one registration per daemon, e.g. each one behind a balancer */
+  listener = sm_listener_new_for_addresses ((const char *const *) control_addresses, definition);
 
   hello.loop = loop;
   hello.listener = listener;

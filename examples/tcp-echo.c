@@ -15,6 +15,11 @@
  *   tcp-echo --port 7000 &
  *   nc 127.0.0.1 7000
  *
+ * With --proxy-protocol 1 or 2 the daemon tells it each client's address
+ * (a PROXY protocol header the library reads), which it prints. With
+ * --control given several times it registers with several daemons (e.g.
+ * behind a load balancer) and serves the connections of all.
+ *
  * Ctrl-C (or SIGTERM) stops it gracefully: the daemon sends no new
  * connections, the ones in progress finish, then the program exits.
  * A second Ctrl-C stops it at once.
@@ -76,6 +81,17 @@ on_incoming (SmListener *listener,
              GIOStream  *stream,
              gpointer    user_data)
 {
+  GSocketAddress *client = sm_listener_stream_get_client_address (stream);
+
+  /* only with --proxy-protocol, and when the daemon knew it */
+  if (client != NULL)
+    {
+      g_autofree char *text = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (client));
+
+      g_print ("tcp-echo: connection from %s\n", text);
+      fflush (stdout);
+    }
+
   /* Copy everything the client sends back to it. When the client finishes
    * sending (EOF), CLOSE_TARGET closes our output, which half-closes the
    * connection: the client sees EOF after the last echoed byte. */
@@ -197,16 +213,21 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autofree char *control_address = NULL;
+  g_auto(GStrv) control_addresses = NULL;
   g_autofree char *address = NULL;
   int port = 0;
+  int proxy_protocol = 0;
   GOptionEntry entries[] = {
-    { "control", 'c', 0, G_OPTION_ARG_STRING, &control_address,
-      "Control address of the daemon (default: $SOCKETMASTER_ADDRESS or 127.0.0.1:9999)", "HOST:PORT" },
+    { "control", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &control_addresses,
+      "Control address of a daemon, repeatable: the service registers with each "
+      "(default: $SOCKETMASTER_ADDRESS, comma-separated, or 127.0.0.1:9999)", "HOST:PORT" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "Public TCP port to ask the daemon for (required)", "N" },
     { "address", 'a', 0, G_OPTION_ARG_STRING, &address,
       "Interface the daemon should listen on (default: all)", "ADDR" },
+    { "proxy-protocol", 0, 0, G_OPTION_ARG_INT, &proxy_protocol,
+      "Ask for a PROXY protocol header of version 1 or 2 with each connection "
+      "and print the client's address (default: 0, none)", "N" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -231,6 +252,11 @@ main (int    argc,
       g_printerr ("tcp-echo: --port N (1-65535) is required\n");
       return EXIT_FAILURE;
     }
+  if (proxy_protocol < 0 || proxy_protocol > 2)
+    {
+      g_printerr ("tcp-echo: --proxy-protocol must be 0, 1 or 2\n");
+      return EXIT_FAILURE;
+    }
 
   /* A raw TCP definition: no HTTP routing, no TLS */
   definition = sm_socket_definition_new ((guint16) port);
@@ -238,7 +264,10 @@ main (int    argc,
     sm_socket_definition_set_address (definition, address);
 
   loop = g_main_loop_new (NULL, FALSE);
-  listener = sm_listener_new (control_address, definition);
+  /* one registration per daemon, e.g. each one behind a balancer */
+  listener = sm_listener_new_for_addresses ((const char *const *) control_addresses, definition);
+
+  sm_listener_set_proxy_protocol (listener, (guint) proxy_protocol);
 
   echo.loop = loop;
   echo.listener = listener;

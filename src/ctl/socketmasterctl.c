@@ -16,6 +16,7 @@
 
 #include "sm-bus-names.h"
 #include "sm-ctl-table.h"
+#include "sm-ctl-time.h"
 
 /* A daemon that does not answer in this time is stuck: say so */
 #define SM_CTL_CALL_TIMEOUT_MS 10000
@@ -254,18 +255,6 @@ format_port_of (SmCtlState *state, const char *port_path)
   return port != NULL ? format_listen (port->properties) : g_strdup (port_path);
 }
 
-/* Microseconds since the epoch, in local time; "-" for 0 */
-static char *
-format_time (guint64 usec)
-{
-  g_autoptr (GDateTime) time = NULL;
-
-  if (usec == 0)
-    return g_strdup ("-");
-  time = g_date_time_new_from_unix_local ((gint64) (usec / G_USEC_PER_SEC));
-  return time != NULL ? g_date_time_format (time, "%Y-%m-%d %H:%M:%S") : g_strdup ("?");
-}
-
 static char *
 format_text (const char *text)
 {
@@ -291,12 +280,28 @@ format_route_ids (GVariant *port_properties)
 
 /* ---- Commands ---- */
 
+/* The bus's timestamps (microseconds since the epoch, 0 for none) */
+static const char *const time_properties[] = { "ConnectedSince", "EmptySince" };
+
 static JsonNode *
 object_to_json (SmCtlObject *object)
 {
-  JsonNode *node = json_gvariant_serialize (object->properties);
+  JsonNode   *node = json_gvariant_serialize (object->properties);
+  JsonObject *json = json_node_get_object (node);
 
-  json_object_set_string_member (json_node_get_object (node), "ObjectPath", object->path);
+  /* ISO 8601 for programs, which would otherwise have to know the unit */
+  for (guint i = 0; i < G_N_ELEMENTS (time_properties); i++)
+    if (json_object_has_member (json, time_properties[i]))
+      {
+        g_autofree char *time =
+            sm_ctl_format_time_iso8601 (get_uint (object->properties, time_properties[i]));
+
+        if (time != NULL)
+          json_object_set_string_member (json, time_properties[i], time);
+        else
+          json_object_set_null_member (json, time_properties[i]);
+      }
+  json_object_set_string_member (json, "ObjectPath", object->path);
   return node;
 }
 
@@ -335,6 +340,7 @@ static void
 print_ports (SmCtlState *state)
 {
   g_autoptr (SmCtlTable) table = NULL;
+  gint64 now = g_get_real_time ();
 
   if (state->ports->len == 0)
     {
@@ -343,7 +349,7 @@ print_ports (SmCtlState *state)
     }
 
   table = sm_ctl_table_new (_ ("ID"), _ ("LISTEN"), _ ("MODE"), _ ("TLS"), _ ("ROUTES"),
-                            _ ("ACTIVE"), _ ("QUEUED"), _ ("EMPTY SINCE"), NULL);
+                            _ ("ACTIVE"), _ ("QUEUED"), _ ("EMPTIED"), NULL);
   for (guint i = 0; i < state->ports->len; i++)
     {
       SmCtlObject *port = g_ptr_array_index (state->ports, i);
@@ -355,7 +361,7 @@ print_ports (SmCtlState *state)
           g_strdup (get_boolean (p, "Tls") ? _ ("yes") : _ ("no")), format_route_ids (p),
           g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "ActiveConnections")),
           g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (p, "QueuedConnections")),
-          format_time (get_uint (p, "EmptySince")), NULL);
+          sm_ctl_format_time_ago (get_uint (p, "EmptySince"), now), NULL);
     }
   sm_ctl_table_print (table);
 }
@@ -364,6 +370,7 @@ static void
 print_routes (SmCtlState *state)
 {
   g_autoptr (SmCtlTable) table = NULL;
+  gint64 now = g_get_real_time ();
 
   if (state->routes->len == 0)
     {
@@ -372,7 +379,7 @@ print_routes (SmCtlState *state)
     }
 
   table = sm_ctl_table_new (_ ("ID"), _ ("LISTEN"), _ ("DOMAIN"), _ ("PATH"), _ ("TLS"), _ ("PEER"),
-                            _ ("CONNECTED SINCE"), _ ("ACTIVE"), _ ("STREAMS"), _ ("IN"), _ ("OUT"),
+                            _ ("CONNECTED"), _ ("ACTIVE"), _ ("STREAMS"), _ ("IN"), _ ("OUT"),
                             _ ("REQUESTS"), NULL);
   for (guint i = 0; i < state->routes->len; i++)
     {
@@ -384,7 +391,8 @@ print_routes (SmCtlState *state)
           format_port_of (state, get_string (r, "Port")),
           format_text (get_string (r, "DomainSuffix")), format_text (get_string (r, "PathPrefix")),
           g_strdup (get_boolean (r, "Tls") ? _ ("yes") : _ ("no")),
-          format_text (get_string (r, "Peer")), format_time (get_uint (r, "ConnectedSince")),
+          format_text (get_string (r, "Peer")),
+          sm_ctl_format_time_ago (get_uint (r, "ConnectedSince"), now),
           g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "ActiveStreams")),
           g_strdup_printf ("%" G_GUINT64_FORMAT, get_uint (r, "TotalStreams")),
           g_format_size (get_uint (r, "BytesIn")), g_format_size (get_uint (r, "BytesOut")),
@@ -456,7 +464,7 @@ print_queued (SmCtlState *state, GVariant *connections)
         client_text = g_strdup_printf ("%s:%u", client, client_port);
 
       sm_ctl_table_add_row (table, format_port_of (state, port), client_text, format_text (host),
-                            format_text (path), g_strdup_printf ("%.1f s", waited), NULL);
+                            format_text (path), g_strdup_printf (_ ("%.1f s"), waited), NULL);
     }
   sm_ctl_table_print (table);
 }
@@ -581,6 +589,7 @@ main (int argc, char *argv[])
   gboolean           system_bus = FALSE;
   gboolean           session_bus = FALSE;
   gboolean           json = FALSE;
+  gboolean           version = FALSE;
   GBusType           bus_type;
   Command            command;
   const GOptionEntry entries[] = {
@@ -592,6 +601,7 @@ main (int argc, char *argv[])
     { "system-bus", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &system_bus, NULL, NULL },
     { "session-bus", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &session_bus, NULL, NULL },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &json, N_ ("Print JSON instead of a table"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
 
@@ -613,6 +623,12 @@ main (int argc, char *argv[])
     {
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_USAGE;
+    }
+
+  if (version)
+    {
+      g_print ("socketmasterctl %s\n", PACKAGE_VERSION);
+      return EXIT_OK;
     }
 
   if (argc != 2 || !parse_command (argv[1], &command))

@@ -283,6 +283,9 @@ main (int argc, char *argv[])
   double           drain_timeout = DEFAULT_DRAIN_TIMEOUT;
   ExitState        exit_state = { NULL, 0 };
   g_autofree char *tls_priority = NULL;
+  char             bind_help[512] = "";
+  char             tls_priority_help[512] = "";
+  char             privileged_group_help[512] = "";
   int              tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
   SmHttpLimits     http_limits;
   gint64           max_connections = SM_PORT_DEFAULT_MAX_CONNECTIONS;
@@ -305,10 +308,7 @@ main (int argc, char *argv[])
   };
   guint              sigint_source, sigterm_source, sighup_source, trim_source;
   const GOptionEntry entries[] = {
-    { "bind", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &binds,
-      N_ ("Address to listen on for services, repeatable: ADDRESS:PORT or unix:PATH "
-          "(default: " SM_DEFAULT_CONTROL_ADDRESS ")"),
-      N_ ("ADDRESS:PORT") },
+    { "bind", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &binds, bind_help, N_ ("ADDRESS:PORT") },
     { "hold-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &hold_timeout,
       N_ ("Seconds a public port keeps waiting connections and stays open "
           "without services (default: 30)"),
@@ -333,9 +333,7 @@ main (int argc, char *argv[])
       N_ ("Seconds SIGTERM or SIGINT waits for requests in flight before exiting "
           "(default: 30)"),
       N_ ("SECONDS") },
-    { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
-      N_ ("GnuTLS priority string for TLS ports (default: " SM_TLS_DEFAULT_PRIORITY ")"),
-      N_ ("STRING") },
+    { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority, tls_priority_help, N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
       N_ ("Seconds a client has to complete its TLS handshake (default: 10)"), N_ ("SECONDS") },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_connections,
@@ -351,9 +349,7 @@ main (int argc, char *argv[])
     { "max-streams-per-service", 0, 0, G_OPTION_ARG_INT64, &max_streams_per_service,
       N_ ("Streams open at once to one service; more connections wait (default: 4096)"), N_ ("N") },
     { "privileged-group", 0, 0, G_OPTION_ARG_STRING, &policy_options.privileged_group,
-      N_ ("Group whose members may take ports below 1024, besides root and the daemon's "
-          "own user (default: " SM_POLICY_DEFAULT_PRIVILEGED_GROUP ")"),
-      N_ ("GROUP") },
+      privileged_group_help, N_ ("GROUP") },
     { "allow-user", 0, 0, G_OPTION_ARG_STRING_ARRAY, &policy_options.allow_users,
       N_ ("Only this user (and those given by other --allow-user or --allow-group "
           "options) may register services; repeatable"),
@@ -389,6 +385,19 @@ main (int argc, char *argv[])
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
+
+  /* Descriptions that name a default from a macro, which xgettext would not
+   * see in N_ (): formatted into the buffers the entries point to */
+  g_snprintf (bind_help, sizeof bind_help,
+              _ ("Address to listen on for services, repeatable: ADDRESS:PORT or unix:PATH "
+                 "(default: %s)"),
+              SM_DEFAULT_CONTROL_ADDRESS);
+  g_snprintf (tls_priority_help, sizeof tls_priority_help,
+              _ ("GnuTLS priority string for TLS ports (default: %s)"), SM_TLS_DEFAULT_PRIORITY);
+  g_snprintf (privileged_group_help, sizeof privileged_group_help,
+              _ ("Group whose members may take ports below 1024, besides root and the daemon's "
+                 "own user (default: %s)"),
+              SM_POLICY_DEFAULT_PRIVILEGED_GROUP);
 
   context = g_option_context_new (NULL);
   g_option_context_set_summary (

@@ -100,6 +100,15 @@ refresh_port_counters (Entry *entry)
   sm_bus_port_set_queued_connections (entry->port_iface, sm_port_get_n_queued (entry->port));
 }
 
+/* Kept in step with the objects (not left to the next refresh), so a
+ * reader never sees fewer ports or routes in the totals than on the bus */
+static void
+refresh_totals (SmDbus *self)
+{
+  sm_bus_manager_set_port_count (self->manager, g_hash_table_size (self->ports));
+  sm_bus_manager_set_route_count (self->manager, g_hash_table_size (self->routes));
+}
+
 /* The generated setters queue a PropertiesChanged only for values that
  * differ, and send the queue from an idle: one emission per object at most
  * per refresh, none when nothing moved. */
@@ -125,8 +134,7 @@ refresh_counters (SmDbus *self)
       queued += sm_bus_port_get_queued_connections (entry->port_iface);
     }
 
-  sm_bus_manager_set_port_count (self->manager, g_hash_table_size (self->ports));
-  sm_bus_manager_set_route_count (self->manager, g_hash_table_size (self->routes));
+  refresh_totals (self);
   sm_bus_manager_set_active_connections (self->manager, active);
   sm_bus_manager_set_queued_connections (self->manager, queued);
 }
@@ -200,6 +208,7 @@ entry_export (SmDbus *self, Entry *entry)
   g_dbus_object_manager_server_export (self->object_manager,
                                        G_DBUS_OBJECT_SKELETON (entry->object));
   g_debug ("D-Bus: %s added", entry->path);
+  refresh_totals (self);
 }
 
 /* Takes the entry of @source, if any, off the bus and out of @table */
@@ -214,6 +223,7 @@ entry_unexport (SmDbus *self, GHashTable *table, gpointer source)
   g_debug ("D-Bus: %s removed", entry->path);
   g_dbus_object_manager_server_unexport (self->object_manager, entry->path);
   g_hash_table_remove (table, source);
+  refresh_totals (self);
 }
 
 static void

@@ -34,7 +34,7 @@ fixture_set_up (Fixture       *fixture,
                                               fixture->port_a, NULL);
   fixture->services[2] = sm_test_service_new (fixture->daemon->control_address,
                                               fixture->port_b, NULL);
-  /* The totals come with the next refresh */
+  /* Until all three are registered */
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
                          "RouteCount", 3);
   sm_test_bus_wait_uint (fixture->bus, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE,
@@ -80,6 +80,34 @@ run_ctl_json (SmTestBus  *bus,
   return node;
 }
 
+/* A timestamp of the bus (microseconds since the epoch, 0 for none) is
+ * ISO 8601 in UTC for the same microsecond, or null */
+static void
+assert_time_matches (const char *path,
+                     const char *name,
+                     guint64     usec,
+                     JsonNode   *actual)
+{
+  g_autoptr(GDateTime) time = NULL;
+  const char *text;
+
+  if (actual == NULL)
+    sm_test_fail ("%s: %s is missing in the JSON", path, name);
+  if (usec == 0)
+    {
+      g_assert_true (JSON_NODE_HOLDS_NULL (actual));
+      return;
+    }
+  g_assert_true (JSON_NODE_HOLDS_VALUE (actual));
+  text = json_node_get_string (actual);
+  g_assert_nonnull (text);
+  g_assert_true (g_str_has_suffix (text, "Z"));
+  time = g_date_time_new_from_iso8601 (text, NULL);
+  g_assert_nonnull (time);
+  g_assert_cmpuint ((guint64) g_date_time_to_unix (time) * G_USEC_PER_SEC +
+                    (guint64) g_date_time_get_microsecond (time), ==, usec);
+}
+
 /* Every property the bus has for @path is in @object, with the same value */
 static void
 assert_object_matches_bus (JsonObject *object,
@@ -102,9 +130,18 @@ assert_object_matches_bus (JsonObject *object,
   g_variant_iter_init (&iter, properties);
   while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
     {
-      g_autoptr(JsonNode) expected = json_gvariant_serialize (value);
+      g_autoptr(JsonNode) expected = NULL;
       JsonNode *actual = json_object_get_member (object, name);
-      g_autofree char *expected_text = json_to_string (expected, FALSE);
+      g_autofree char *expected_text = NULL;
+
+      if (g_str_equal (name, "ConnectedSince") || g_str_equal (name, "EmptySince"))
+        {
+          assert_time_matches (path, name, g_variant_get_uint64 (value), actual);
+          g_variant_unref (value);
+          continue;
+        }
+      expected = json_gvariant_serialize (value);
+      expected_text = json_to_string (expected, FALSE);
 
       if (actual == NULL || !json_node_equal (actual, expected))
         sm_test_fail ("%s: %s is %s on the bus but %s in the JSON", path, name, expected_text,
@@ -215,6 +252,9 @@ test_tables (Fixture       *fixture,
     {
       g_assert_nonnull (strstr (route_lines[i + 1], sm_test_service_get_peer (fixture->services[i])));
       g_assert_nonnull (strstr (route_lines[i + 1], i < 2 ? listen_a : listen_b));
+      /* CONNECTED SINCE, relative */
+      g_assert_true (strstr (route_lines[i + 1], "just now") != NULL ||
+                     strstr (route_lines[i + 1], " s ago") != NULL);
     }
 
   g_assert_cmpuint (g_strv_length (port_lines), ==, 4);
@@ -265,6 +305,64 @@ test_queued (Fixture       *fixture,
   sm_test_wait_for_int (&done, 1, SM_TEST_DBUS_WAIT_MS, "the queued echo");
 }
 
+/* ---- Totals in step with the objects ---- */
+
+typedef struct {
+  const char *interface;
+  guint       n;
+} ObjectCount;
+
+static gboolean
+has_n_objects (SmTestBus *bus,
+               gpointer   data)
+{
+  ObjectCount *count = data;
+  g_autoptr(GHashTable) objects = sm_test_bus_get_objects (bus);
+
+  return count_interface (objects, count->interface) == count->n;
+}
+
+/* The status that follows a listing never shows fewer ports or routes than
+ * it: the totals change with the objects, not with the next refresh */
+static void
+assert_status_counts (SmTestBus *bus,
+                      guint      ports,
+                      guint      routes)
+{
+  ObjectCount count = { SM_DBUS_ROUTE_IFACE, routes };
+  g_autoptr(JsonNode) status = NULL;
+  JsonObject *manager;
+
+  sm_test_bus_wait (bus, has_n_objects, &count, "the routes on the bus");
+  status = run_ctl_json (bus, "status");
+  manager = json_node_get_object (status);
+  g_assert_cmpint (json_object_get_int_member (manager, "PortCount"), ==, ports);
+  g_assert_cmpint (json_object_get_int_member (manager, "RouteCount"), ==, routes);
+}
+
+static void
+test_status_in_step (void)
+{
+  SmTestBus *bus = sm_test_bus_new ();
+  SmTestDaemon *daemon = sm_test_bus_start_daemon (bus, 30, NULL);
+  guint16 port = sm_test_free_port ();
+  SmTestService *first, *second;
+
+  assert_status_counts (bus, 0, 0);
+  first = sm_test_service_new (daemon->control_address, port, NULL);
+  assert_status_counts (bus, 1, 1);
+  second = sm_test_service_new (daemon->control_address, port, NULL);
+  assert_status_counts (bus, 1, 2);
+  sm_test_service_free (first);
+  assert_status_counts (bus, 1, 1);
+  /* The port stays for the hold timeout */
+  sm_test_service_free (second);
+  assert_status_counts (bus, 1, 0);
+
+  sm_test_daemon_stop (daemon);
+  sm_test_bus_free (bus);
+}
+
 /* ---- Without a daemon ---- */
 
 static void
@@ -295,6 +393,21 @@ test_no_daemon (void)
   sm_test_bus_free (bus);
 
   assert_one_line_failure (no_bus, "cannot connect to the session bus");
+}
+
+static void
+test_version (void)
+{
+  const char * const argv[] = { SM_TEST_CTL, "--version", NULL };
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  /* Needs no command and no bus */
+  out = sm_test_run (argv, NULL, &status, &err);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "socketmasterctl " PACKAGE_VERSION "\n");
+  g_assert_cmpstr (err, ==, "");
 }
 
 static void
@@ -333,7 +446,9 @@ main (int   argc,
               fixture_tear_down);
   g_test_add ("/socketmasterctl/queued", Fixture, NULL, fixture_set_up, test_queued,
               fixture_tear_down);
+  g_test_add_func ("/socketmasterctl/status-in-step", test_status_in_step);
   g_test_add_func ("/socketmasterctl/no-daemon", test_no_daemon);
+  g_test_add_func ("/socketmasterctl/version", test_version);
   g_test_add_func ("/socketmasterctl/usage", test_usage);
 
   return g_test_run ();

@@ -335,6 +335,8 @@ test_unit_and_activation (void)
 
   assert_key (unit, "Service", "Type", "dbus");
   assert_key (unit, "Service", "BusName", SM_DBUS_NAME);
+  /* systemctl help socketmaster */
+  assert_key (unit, "Unit", "Documentation", "man:socketmaster(8) man:socketmasterctl(1)");
   assert_key (unit, "Service", "AmbientCapabilities", "CAP_NET_BIND_SERVICE");
   assert_key (unit, "Service", "CapabilityBoundingSet", "CAP_NET_BIND_SERVICE");
   assert_key (unit, "Service", "NoNewPrivileges", "yes");

@@ -22,6 +22,7 @@
 #include "sm-error.h"
 #include "sm-http-buffer.h"
 #include "sm-policy.h"
+#include "sm-proxy-accept.h"
 #include "sm-registry.h"
 #include "sm-token.h"
 #include "sm-tls-terminator.h"
@@ -164,6 +165,42 @@ on_hangup_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* --public-address and --accept-proxy; FALSE after printing why not */
+static gboolean
+set_balancing (SmRegistry *registry, const char *public_address, char **accept_proxy)
+{
+  g_autoptr (GPtrArray) trusted = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GInetAddress) address = NULL;
+  g_autoptr (SmProxyAccept) proxy_accept = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (public_address != NULL &&
+      (!sm_address_parse_service (public_address, &address, &error) || address == NULL))
+    {
+      g_printerr ("%s: --public-address: %s\n", g_get_prgname (),
+                  error != NULL ? error->message : "an IP address is needed");
+      return FALSE;
+    }
+  sm_registry_set_public_address (registry, address);
+
+  for (guint i = 0; accept_proxy != NULL && accept_proxy[i] != NULL; i++)
+    {
+      GInetAddressMask *mask = g_inet_address_mask_new_from_string (accept_proxy[i], &error);
+
+      if (mask == NULL)
+        {
+          g_printerr ("%s: --accept-proxy %s: %s\n", g_get_prgname (), accept_proxy[i],
+                      error->message);
+          return FALSE;
+        }
+      g_ptr_array_add (trusted, mask);
+    }
+  if (trusted->len > 0)
+    proxy_accept = sm_proxy_accept_new (trusted);
+  sm_registry_set_accept_proxy (registry, proxy_accept);
+  return TRUE;
+}
+
 static gboolean
 on_drain_over (gpointer user_data)
 {
@@ -272,6 +309,8 @@ main (int argc, char *argv[])
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (SmRegistry) registry = NULL;
   g_autoptr (SmControl) control = NULL;
+  g_autofree char *public_address = NULL;
+  g_auto (GStrv) accept_proxy = NULL;
   g_auto (GStrv) binds = NULL;
   g_autofree char *bound = NULL;
   double           hold_timeout = 30.0;
@@ -336,6 +375,13 @@ main (int argc, char *argv[])
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority, tls_priority_help, N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
       N_ ("Seconds a client has to complete its TLS handshake (default: 10)"), N_ ("SECONDS") },
+    { "public-address", 0, 0, G_OPTION_ARG_STRING, &public_address,
+      N_ ("Open every public port on this address, whatever the service asked for"),
+      N_ ("ADDRESS") },
+    { "accept-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &accept_proxy,
+      N_ ("Public connections from this network (a load balancer) start with a PROXY "
+          "protocol header naming the client, within --http-header-timeout; repeatable"),
+      N_ ("CIDR") },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_connections,
       N_ ("Public connections open at once on all ports; more are closed (default: 65536)"),
       N_ ("N") },
@@ -478,6 +524,8 @@ main (int argc, char *argv[])
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
+  if (!set_balancing (registry, public_address, accept_proxy))
+    return EXIT_FAILURE;
   control = sm_control_new (registry);
   bound = listen_for_services (control, binds);
   if (bound == NULL)

@@ -260,7 +260,8 @@ ok_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
                                   self->leftover);
   self->handed_over = TRUE;
   route = sm_registry_add_route (self->registry, port, self->definition, session, self->peer,
-                                 &self->creds, self->request != NULL ? self->request->name : NULL);
+                                 &self->creds, self->request != NULL ? self->request->name : NULL,
+                                 self->request != NULL ? self->request->proxy_protocol : 0);
 
   finish (self);
 }
@@ -275,10 +276,12 @@ check_extension (SmControlConnection *self, GError **error)
       !sm_policy_check_token (policy, self->request->token, error))
     return FALSE;
 
-  if (self->request->proxy_protocol != 0)
+  /* HTTP services get X-Forwarded-For and Forwarded instead */
+  if (self->request->proxy_protocol != 0 && sm_socket_definition_has_http (self->definition))
     {
       g_set_error_literal (error, SM_ERROR, SM_ERROR_UNSUPPORTED,
-                           "unsupported: this daemon cannot send PROXY protocol headers yet");
+                           "unsupported: proxy_protocol is for raw TCP ports, not for HTTP ports "
+                           "(their services get X-Forwarded-For)");
       return FALSE;
     }
   return TRUE;

@@ -11,6 +11,7 @@
 #include "sm-listen-socket.h"
 #include "sm-port.h"
 #include "sm-port-limits.h"
+#include "sm-port-waiting.h"
 #include "sm-tcp-proxy.h"
 #include "sm-tls-terminator.h"
 
@@ -39,6 +40,7 @@ struct _SmPort
   SmConnectionQueue *queued; /* raw TCP, or waiting for a certificate */
 
   SmPortCapacity     capacity;
+  SmProxyAccept     *proxy_accept; /* NULL: no trusted balancers */
 
   /* HTTP mode */
   SmHttpLimits       http_limits;
@@ -244,7 +246,6 @@ handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_d
   g_autoptr (SmPort) self = user_data;
   g_autoptr (SmTlsStream) stream = NULL;
   g_autoptr (GSocketAddress) client = NULL;
-  GIOStream *base;
 
   /* The terminator logs failures */
   stream = sm_tls_terminator_handshake_finish (SM_TLS_TERMINATOR (source_object), result, NULL);
@@ -257,8 +258,7 @@ handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_d
       return;
     }
 
-  base = sm_tls_stream_get_base_stream (stream);
-  client = g_socket_connection_get_remote_address (G_SOCKET_CONNECTION (base), NULL);
+  client = sm_proxy_accept_get_client_address (G_IO_STREAM (stream));
   serve (self, G_IO_STREAM (stream), client, TRUE);
 }
 
@@ -270,14 +270,48 @@ start_handshake (SmPort *self, GSocketConnection *connection)
                                      g_object_ref (self));
 }
 
+/* @connection is admitted, and its PROXY header read if it had to send one */
+static void
+accepted (SmPort *self, GSocketConnection *connection)
+{
+  g_autoptr (GSocketAddress) remote = NULL;
+
+  /* Once a port terminates TLS, every new connection on it is TLS */
+  if (terminates_tls (self))
+    {
+      start_handshake (self, connection);
+      return;
+    }
+
+  remote = sm_proxy_accept_get_client_address (G_IO_STREAM (connection));
+  /* The first certificate is being registered: served as plain, this
+   * connection's ClientHello would go to a service, or to the HTTP parser */
+  if (self->tls_expected)
+    sm_connection_queue_push (self->queued, G_IO_STREAM (connection), remote);
+  else
+    serve (self, G_IO_STREAM (connection), remote, FALSE);
+}
+
+static void
+proxy_header_read_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (SmPort) self = user_data;
+  g_autoptr (GSocketConnection) connection = NULL;
+
+  /* Failures are closed and traced there */
+  connection = sm_proxy_accept_read_finish (SM_PROXY_ACCEPT (source_object), result, NULL);
+  if (connection != NULL && self->listening)
+    accepted (self, connection);
+  else if (connection != NULL)
+    g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+}
+
 static gboolean
 on_incoming (GSocketService    *service,
              GSocketConnection *connection,
              GObject           *source_object,
              SmPort            *self)
 {
-  g_autoptr (GSocketAddress) remote = NULL;
-
   if (!self->listening)
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
@@ -297,23 +331,14 @@ on_incoming (GSocketService    *service,
       return TRUE;
     }
 
-  /* Once a port terminates TLS, every new connection on it is TLS */
-  if (terminates_tls (self))
-    {
-      start_handshake (self, connection);
-      return TRUE;
-    }
-
-  remote = g_socket_connection_get_remote_address (connection, NULL);
-  /* The first certificate is being registered: served as plain, this
-   * connection's ClientHello would go to a service, or to the HTTP parser */
-  if (self->tls_expected)
-    {
-      sm_connection_queue_push (self->queued, G_IO_STREAM (connection), remote);
-      return TRUE;
-    }
-
-  serve (self, G_IO_STREAM (connection), remote, FALSE);
+  /* A trusted balancer's connection starts with a PROXY header, within
+   * the time an HTTP client has for its request head */
+  if (self->proxy_accept != NULL && sm_proxy_accept_is_trusted (self->proxy_accept, connection))
+    sm_proxy_accept_read_async (self->proxy_accept, connection, self->display_name,
+                                self->http_limits.header_timeout_ms, self->cancellable,
+                                proxy_header_read_cb, g_object_ref (self));
+  else
+    accepted (self, connection);
   return TRUE;
 }
 
@@ -436,6 +461,7 @@ sm_port_finalize (GObject *object)
   g_clear_pointer (&self->queued, sm_connection_queue_free);
   sm_port_capacity_clear (&self->capacity);
   g_clear_object (&self->router);
+  g_clear_object (&self->proxy_accept);
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->drain);
@@ -745,6 +771,13 @@ sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits)
 }
 
 void
+sm_port_set_accept_proxy (SmPort *self, SmProxyAccept *proxy_accept)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+  g_set_object (&self->proxy_accept, proxy_accept);
+}
+
+void
 sm_port_set_limits (SmPort *self, const SmPortLimits *limits, SmOpenCount *total)
 {
   g_return_if_fail (SM_IS_PORT (self));
@@ -757,41 +790,11 @@ sm_port_set_limits (SmPort *self, const SmPortLimits *limits, SmOpenCount *total
                                limits->max_streams_per_service);
 }
 
-typedef struct
-{
-  SmPortWaitingFunc func;
-  gpointer          user_data;
-} ForeachWaiting;
-
-static void
-report_waiting_request (GSocketAddress *client,
-                        const char     *host,
-                        const char     *path,
-                        gint64          queued_at,
-                        gpointer        user_data)
-{
-  ForeachWaiting *foreach = user_data;
-  SmPortWaiting waiting = { client, host, path, queued_at };
-
-  foreach
-    ->func (&waiting, foreach->user_data);
-}
-
-static void
-report_waiting_connection (GSocketAddress *client, gint64 queued_at, gpointer user_data)
-{
-  report_waiting_request (client, NULL, NULL, queued_at, user_data);
-}
-
 void
 sm_port_foreach_waiting (SmPort *self, SmPortWaitingFunc func, gpointer user_data)
 {
-  ForeachWaiting foreach = { func, user_data };
-
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (func != NULL);
 
-  sm_connection_queue_foreach (self->queued, report_waiting_connection, &foreach);
-  if (self->router != NULL)
-    sm_http_router_foreach_waiting (self->router, report_waiting_request, &foreach);
+  sm_port_waiting_foreach (self->queued, self->router, func, user_data);
 }

@@ -5,6 +5,7 @@
 
 #include "sm-http-limits.h"
 #include "sm-port-limits.h"
+#include "sm-proxy-accept.h"
 #include "sm-route.h"
 
 G_BEGIN_DECLS
@@ -109,6 +110,11 @@ void          sm_port_set_http_limits (SmPort *self, const SmHttpLimits *limits)
  * sm_port_limits_init()); @total counts the public connections of all
  * ports that share it (default: the port's own) */
 void          sm_port_set_limits (SmPort *self, const SmPortLimits *limits, SmOpenCount *total);
+
+/* Trusted balancers (--accept-proxy; NULL: none): their connections from
+ * now on must start with a PROXY header, read within the HTTP header
+ * timeout, whose addresses then stand for the connection's */
+void          sm_port_set_accept_proxy (SmPort *self, SmProxyAccept *proxy_accept);
 
 /* Stops accepting and drops waiting connections; routes stay */
 void          sm_port_stop_listening (SmPort *self);

@@ -13,24 +13,27 @@
 
 struct _SmRegistry
 {
-  GObject       parent_instance;
+  GObject        parent_instance;
 
-  double        hold_timeout;
-  SmHttpLimits  http_limits;
-  char         *tls_priority; /* NULL: the default */
-  int           tls_handshake_timeout;
-  GHashTable   *ports; /* key (owned) -> SmPort (owned) */
-  SmPolicy     *policy;
-  GHashTable   *claims;   /* port key (owned) -> SmRouteClaims (owned) */
-  GHashTable   *services; /* owner -> services registered now */
-  guint         n_services;
-  guint64       next_route_id;
-  GCancellable *drain;       /* HTTP connections finish their request and close */
-  GCancellable *cancellable; /* aborts every proxied connection */
-  gboolean      shutting_down;
+  double         hold_timeout;
+  SmHttpLimits   http_limits;
+  char          *tls_priority; /* NULL: the default */
+  int            tls_handshake_timeout;
+  GHashTable    *ports; /* key (owned) -> SmPort (owned) */
+  SmPolicy      *policy;
+  GHashTable    *claims;   /* port key (owned) -> SmRouteClaims (owned) */
+  GHashTable    *services; /* owner -> services registered now */
+  guint          n_services;
+  guint64        next_route_id;
+  GCancellable  *drain;       /* HTTP connections finish their request and close */
+  GCancellable  *cancellable; /* aborts every proxied connection */
+  gboolean       shutting_down;
 
-  SmPortLimits  port_limits;
-  SmOpenCount  *n_connections; /* public, on all ports */
+  SmPortLimits   port_limits;
+  SmOpenCount   *n_connections; /* public, on all ports */
+
+  GInetAddress  *public_address; /* NULL: the one each service asks for */
+  SmProxyAccept *proxy_accept;   /* NULL: no trusted balancers */
 };
 
 enum
@@ -87,6 +90,8 @@ sm_registry_finalize (GObject *object)
   g_clear_pointer (&self->claims, g_hash_table_unref);
   g_clear_pointer (&self->services, g_hash_table_unref);
   g_clear_object (&self->policy);
+  g_clear_object (&self->public_address);
+  g_clear_object (&self->proxy_accept);
 
   G_OBJECT_CLASS (sm_registry_parent_class)->finalize (object);
 }
@@ -161,6 +166,20 @@ sm_registry_set_port_limits (SmRegistry *self, const SmPortLimits *limits)
   g_return_if_fail (limits != NULL);
 
   self->port_limits = *limits;
+}
+
+void
+sm_registry_set_public_address (SmRegistry *self, GInetAddress *address)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_set_object (&self->public_address, address);
+}
+
+void
+sm_registry_set_accept_proxy (SmRegistry *self, SmProxyAccept *proxy_accept)
+{
+  g_return_if_fail (SM_IS_REGISTRY (self));
+  g_set_object (&self->proxy_accept, proxy_accept);
 }
 
 gboolean
@@ -381,6 +400,7 @@ open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode m
   sm_port_set_http_limits (port, &self->http_limits);
   sm_port_set_limits (port, &self->port_limits, self->n_connections);
   sm_port_set_tls_options (port, self->tls_priority, self->tls_handshake_timeout);
+  sm_port_set_accept_proxy (port, self->proxy_accept);
 
   g_signal_connect (port, "closed", G_CALLBACK (on_port_closed), self);
   g_hash_table_insert (self->ports, g_strdup (sm_port_get_key (port)), g_object_ref (port));
@@ -424,6 +444,12 @@ sm_registry_reserve (SmRegistry               *self,
 
   if (!sm_address_parse_service (sm_socket_definition_get_address (definition), &address, error))
     return NULL;
+  if (self->public_address != NULL)
+    {
+      g_debug ("Port %u: listening on --public-address, not on \"%s\" as asked", number,
+               sm_socket_definition_get_address (definition));
+      g_set_object (&address, self->public_address);
+    }
 
   /* A bad certificate changes nothing: no port is opened, none is
    * touched. The port adds it once the service is registered. */
@@ -483,7 +509,8 @@ sm_registry_add_route (SmRegistry               *self,
                        SmYamuxSession           *session,
                        const char               *peer,
                        const SmPeerCredentials  *creds,
-                       const char               *name)
+                       const char               *name,
+                       guint                     proxy_protocol)
 {
   SmRoute *route;
   guint32  owner = creds != NULL ? sm_policy_owner_of (creds) : 0;
@@ -495,6 +522,7 @@ sm_registry_add_route (SmRegistry               *self,
    * "route-removed" gives it back */
   route = sm_route_new (self->next_route_id++, definition, session, peer);
   sm_route_set_owner (route, owner, name);
+  sm_route_set_proxy_protocol (route, proxy_protocol);
   if (sm_port_is_closed (port))
     unclaim (self, port, definition, owner);
   else

@@ -47,6 +47,13 @@ gboolean    sm_registry_set_tls_options (SmRegistry *self,
                                          int         handshake_timeout,
                                          GError    **error);
 
+/* --public-address: every port opened from now on listens on @address,
+ * whatever its service asked for (NULL: what it asked for) */
+void        sm_registry_set_public_address (SmRegistry *self, GInetAddress *address);
+/* --accept-proxy: the trusted balancers of ports opened from now on (NULL:
+ * none; see sm_port_set_accept_proxy()) */
+void        sm_registry_set_accept_proxy (SmRegistry *self, SmProxyAccept *proxy_accept);
+
 /* Who may register what (default: sm_policy_new()) */
 void        sm_registry_set_policy (SmRegistry *self, SmPolicy *policy);
 SmPolicy   *sm_registry_get_policy (SmRegistry *self);
@@ -67,14 +74,16 @@ void        sm_registry_release (SmRegistry               *self,
                                  const SmPeerCredentials  *creds);
 /* Registers a service on a port reserved for it (transfer full); the
  * route belongs to @creds' owner (NULL: root). @name: the service's label
- * (may be NULL). */
+ * (may be NULL). @proxy_protocol: the PROXY header version its streams
+ * start with (0: none; raw TCP only). */
 SmRoute    *sm_registry_add_route (SmRegistry               *self,
                                    SmPort                   *port,
                                    const SmSocketDefinition *definition,
                                    SmYamuxSession           *session,
                                    const char               *peer,
                                    const SmPeerCredentials  *creds,
-                                   const char               *name);
+                                   const char               *name,
+                                   guint                     proxy_protocol);
 
 SmPort     *sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, guint16 number);
 /* (transfer container) */

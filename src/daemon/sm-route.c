@@ -28,6 +28,7 @@ struct _SmRoute
   char               *peer;
   guint32             owner;
   char               *name;
+  guint               proxy_protocol;
   gint64              connected_at;
   GDateTime          *connected_since;
 
@@ -243,6 +244,21 @@ sm_route_get_name (SmRoute *self)
 {
   g_return_val_if_fail (SM_IS_ROUTE (self), NULL);
   return self->name;
+}
+
+void
+sm_route_set_proxy_protocol (SmRoute *self, guint version)
+{
+  g_return_if_fail (SM_IS_ROUTE (self));
+  g_return_if_fail (version <= 2);
+  self->proxy_protocol = version;
+}
+
+guint
+sm_route_get_proxy_protocol (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), 0);
+  return self->proxy_protocol;
 }
 
 gint64

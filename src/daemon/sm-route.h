@@ -39,6 +39,10 @@ const char               *sm_route_get_peer (SmRoute *self);
 void                      sm_route_set_owner (SmRoute *self, guint32 owner, const char *name);
 guint32                   sm_route_get_owner (SmRoute *self);
 const char               *sm_route_get_name (SmRoute *self);
+/* Raw TCP: the PROXY protocol version (1 or 2) each of its streams starts
+ * with, 0 for none (PROTOCOL.md §7) */
+void                      sm_route_set_proxy_protocol (SmRoute *self, guint version);
+guint                     sm_route_get_proxy_protocol (SmRoute *self);
 /* g_get_monotonic_time() at registration */
 gint64                    sm_route_get_connected_at (SmRoute *self);
 /* Wall-clock time of registration */

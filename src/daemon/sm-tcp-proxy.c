@@ -5,6 +5,8 @@
 #include <netinet/tcp.h>
 
 #include "sm-address.h"
+#include "sm-proxy-accept.h"
+#include "sm-proxy-header.h"
 #include "sm-splice.h"
 #include "sm-tcp-proxy.h"
 
@@ -17,6 +19,8 @@ struct _SmTcpProxy
   SmYamuxStream *stream;
   char          *client;
   gsize          buffer_size;
+  GBytes        *proxy_header; /* NULL: none; written before the client's bytes */
+  GCancellable  *cancellable;
   SmSpliceCounts moved; /* before the copy */
   gboolean       started;
 };
@@ -32,6 +36,8 @@ sm_tcp_proxy_finalize (GObject *object)
   g_clear_object (&self->connection);
   g_clear_object (&self->route);
   g_clear_pointer (&self->client, g_free);
+  g_clear_pointer (&self->proxy_header, g_bytes_unref);
+  g_clear_object (&self->cancellable);
 
   G_OBJECT_CLASS (sm_tcp_proxy_parent_class)->finalize (object);
 }
@@ -47,6 +53,18 @@ sm_tcp_proxy_class_init (SmTcpProxyClass *klass)
 static void
 sm_tcp_proxy_init (SmTcpProxy *self)
 {
+}
+
+static GBytes *
+make_proxy_header (guint version, GIOStream *client, GSocketAddress *client_address)
+{
+  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  g_autoptr (GSocketAddress) local = sm_proxy_accept_get_local_address (client);
+  SmProxyHeader header;
+
+  sm_proxy_header_init (&header, version, client_address, local);
+  sm_proxy_header_encode (&header, bytes);
+  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
 }
 
 SmTcpProxy *
@@ -73,6 +91,9 @@ sm_tcp_proxy_new (GIOStream            *client,
   self->buffer_size = buffer_size;
   if (moved != NULL)
     self->moved = *moved;
+  if (sm_route_get_proxy_protocol (route) != 0)
+    self->proxy_header =
+        make_proxy_header (sm_route_get_proxy_protocol (route), client, client_address);
 
   return self;
 }
@@ -98,6 +119,33 @@ splice_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data
                             self->moved.b_to_a + counts.b_to_a);
 }
 
+static void
+start_splice (SmTcpProxy *self)
+{
+  sm_splice_async (self->connection, G_IO_STREAM (self->stream), self->buffer_size,
+                   self->cancellable, splice_done_cb, g_object_ref (self));
+}
+
+static void
+proxy_header_written_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (SmTcpProxy) self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (g_output_stream_write_all_finish (G_OUTPUT_STREAM (source_object), result, NULL, &error))
+    {
+      start_splice (self);
+      return;
+    }
+
+  g_debug ("Connection from %s (stream %u to %s): PROXY header not sent: %s", self->client,
+           sm_yamux_stream_get_id (self->stream), sm_route_get_peer (self->route), error->message);
+  sm_yamux_stream_reset (self->stream);
+  g_io_stream_close_async (G_IO_STREAM (self->stream), G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  g_io_stream_close_async (self->connection, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  sm_route_stream_finished (self->route, self->moved.a_to_b, self->moved.b_to_a);
+}
+
 void
 sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable)
 {
@@ -115,6 +163,17 @@ sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable)
   g_debug ("Connection from %s goes to %s as stream %u", self->client,
            sm_route_get_peer (self->route), sm_yamux_stream_get_id (self->stream));
 
-  sm_splice_async (self->connection, G_IO_STREAM (self->stream), self->buffer_size, cancellable,
-                   splice_done_cb, g_object_ref (self));
+  self->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  if (self->proxy_header == NULL)
+    {
+      start_splice (self);
+      return;
+    }
+
+  /* A new stream has a whole window: this only waits when the session's
+   * output queue is full */
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (self->stream)),
+                                   g_bytes_get_data (self->proxy_header, NULL),
+                                   g_bytes_get_size (self->proxy_header), G_PRIORITY_DEFAULT,
+                                   cancellable, proxy_header_written_cb, g_object_ref (self));
 }

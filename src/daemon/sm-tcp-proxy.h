@@ -27,6 +27,11 @@ G_BEGIN_DECLS
  *
  * The public side may be any GIOStream with pollable input and output (a
  * GSocketConnection, or a TLS stream over one).
+ *
+ * A route that asked for the PROXY protocol (sm_route_get_proxy_protocol())
+ * gets a header before the client's bytes, naming the client and the
+ * address it reached (sm_proxy_accept_get_local_address()). Only raw TCP
+ * routes ask for it: an HTTP tunnel never starts with one.
  */
 #define SM_TYPE_TCP_PROXY (sm_tcp_proxy_get_type ())
 G_DECLARE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, SM, TCP_PROXY, GObject)

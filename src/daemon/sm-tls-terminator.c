@@ -6,6 +6,7 @@
 
 #include "sm-address.h"
 #include "sm-error.h"
+#include "sm-proxy-accept.h"
 #include "sm-source-limit.h"
 #include "sm-tls-terminator.h"
 
@@ -327,7 +328,8 @@ sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
   g_task_set_source_tag (task, sm_tls_terminator_handshake_async);
   handshake = g_new0 (Handshake, 1);
   g_task_set_task_data (task, handshake, (GDestroyNotify) handshake_free);
-  remote = g_socket_connection_get_remote_address (connection, NULL);
+  /* Behind a trusted balancer, the client its PROXY header named */
+  remote = sm_proxy_accept_get_client_address (G_IO_STREAM (connection));
   handshake->peer = sm_address_format_socket (remote);
   key = sm_address_source_key (remote);
 

@@ -160,6 +160,32 @@ on_closed (SmYamuxSession *session,
   self->closed = TRUE;
 }
 
+/* An extension answer (docs/PROTOCOL.md §7), exactly its bytes: "OK", or
+ * the refusal's code and message */
+static char *
+read_extension_status (GSocket *socket,
+                       GError **error)
+{
+  g_autoptr(GByteArray) answer = g_byte_array_new ();
+  g_autoptr(GError) refusal = NULL;
+  guint32 length;
+
+  g_byte_array_set_size (answer, 4);
+  if (sm_test_receive_exactly (socket, answer->data, 4, error) != 4)
+    return NULL;
+  length = GUINT32_FROM_BE (*(guint32 *) answer->data);
+  g_assert_cmpuint (length, <=, 64 * 1024);
+  g_byte_array_set_size (answer, 4 + length);
+  if (sm_test_receive_exactly (socket, answer->data + 4, length, error) != length)
+    return NULL;
+  if (sm_extension_parse_response (answer->data, answer->len, NULL, NULL, &refusal, error) !=
+      SM_HANDSHAKE_COMPLETE)
+    return NULL;
+  if (refusal != NULL)
+    return g_strdup_printf ("%s: %s", sm_extension_error_code (refusal), refusal->message);
+  return g_strdup ("OK");
+}
+
 static SmTestService *
 register_service (const char *control_address,
                   guint16     port,
@@ -177,7 +203,10 @@ register_service (const char *control_address,
   g_assert_no_error (error);
   sm_test_send_all (socket, request->data, request->len);
   /* Exactly the status is read: the daemon may start the session at once */
-  status = sm_test_read_status (socket, &error);
+  if (sm_extension_is_request (request->data, request->len))
+    status = read_extension_status (socket, &error);
+  else
+    status = sm_test_read_status (socket, &error);
   if (status == NULL)
     sm_test_fail ("registering port %u: no status: %s", port, error->message);
   if (g_strcmp0 (status, "OK") != 0)
@@ -211,6 +240,18 @@ sm_test_service_new (const char *control_address,
   g_autoptr(GByteArray) request = sm_test_handshake_new ("127.0.0.1", port, 0);
 
   return register_service (control_address, port, tag, request);
+}
+
+SmTestService *
+sm_test_service_new_extension (const char               *control_address,
+                               const SmExtensionRequest *request,
+                               const char               *tag)
+{
+  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+
+  sm_extension_encode_request (request, encoded);
+  return register_service (control_address, sm_socket_definition_get_port (request->definition),
+                           tag, encoded);
 }
 
 SmTestService *

@@ -22,6 +22,7 @@
 #include "sm-yamux-session.h"
 #include "sm-yamux-stream.h"
 
+#include "sm-extension-handshake.h"
 #include "sm-test-wire.h"
 
 G_BEGIN_DECLS
@@ -237,6 +238,11 @@ typedef enum {
 SmTestService *sm_test_service_new          (const char        *control_address,
                                              guint16            port,
                                              const char        *tag);
+/* Same through the extension handshake (docs/PROTOCOL.md §7), for what
+ * only it can ask (proxy_protocol, ...); @request's address as given */
+SmTestService *sm_test_service_new_extension (const char               *control_address,
+                                              const SmExtensionRequest *request,
+                                              const char               *tag);
 /* Same with a TLS definition: the port terminates TLS with this
  * certificate (PEM chain) and key */
 SmTestService *sm_test_service_new_tls      (const char        *control_address,

@@ -315,7 +315,7 @@ service_register (SmRegistry *registry,
   g_assert_nonnull (reserved);
 
   service->route = sm_registry_add_route (registry, reserved, definition,
-                                          service->daemon_side, peer, NULL, NULL);
+                                          service->daemon_side, peer, NULL, NULL, 0);
   g_assert_nonnull (service->route);
   g_assert_cmpstr (sm_route_get_peer (service->route), ==, peer);
 

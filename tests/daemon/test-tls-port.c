@@ -152,7 +152,8 @@ test_waits_for_first_certificate (void)
   wait_for_queued (port, 1);
 
   session_init (&session);
-  route = sm_registry_add_route (registry, port, definition, session.daemon_side, "test:1", NULL, NULL);
+  route = sm_registry_add_route (registry, port, definition, session.daemon_side, "test:1", NULL, NULL,
+                                 0);
   g_assert_true (sm_port_get_tls (port));
   g_assert_cmpuint (sm_port_get_n_queued (port), ==, 0);
 

@@ -494,8 +494,9 @@ test_extension (void)
   g_autofree char *unknown = g_strdup_printf ("{\"port\": %u, \"colour\": \"blue\"}",
                                               sm_test_free_port ());
   g_autofree char *wrong_type = g_strdup_printf ("{\"port\": \"%u\"}", sm_test_free_port ());
-  g_autofree char *proxy = g_strdup_printf ("{\"port\": %u, \"proxy_protocol\": 2}",
-                                            sm_test_free_port ());
+  /* The PROXY protocol is for raw TCP ports only */
+  g_autofree char *proxy = g_strdup_printf (
+      "{\"port\": %u, \"http\": {}, \"proxy_protocol\": 2}", sm_test_free_port ());
   g_autoptr (GError) refusal = NULL;
 
   refusal = extension_refusal (daemon->control_address, unknown, 0);

@@ -213,11 +213,12 @@ keep_addresses (Pending *pending, const SmProxyHeader *header)
 static gboolean
 read_header (GTask *task, GError **error)
 {
-  Pending      *pending = g_task_get_task_data (task);
-  int           fd = g_socket_get_fd (g_socket_connection_get_socket (pending->connection));
-  SmProxyHeader header;
-  gsize         consumed = 0, take;
-  ssize_t       n;
+  Pending          *pending = g_task_get_task_data (task);
+  int               fd = g_socket_get_fd (g_socket_connection_get_socket (pending->connection));
+  SmProxyHeader     header;
+  SmHandshakeResult result;
+  gsize             consumed = 0, take;
+  ssize_t           n;
 
   n = recv (fd, pending->buffer + pending->have, SM_PROXY_HEADER_MAX_SIZE - pending->have,
             MSG_PEEK | MSG_DONTWAIT);
@@ -235,19 +236,11 @@ read_header (GTask *task, GError **error)
       sm_source_ticket_progress (pending->ticket);
     }
 
-  switch (
-      sm_proxy_header_parse (pending->buffer, pending->have + (gsize) n, &consumed, &header, error))
-    {
-    case SM_HANDSHAKE_ERROR:
-      return FALSE;
-    case SM_HANDSHAKE_NEED_MORE:
-      take = (gsize) n;
-      break;
-    case SM_HANDSHAKE_COMPLETE:
-    default:
-      take = consumed - pending->have;
-      break;
-    }
+  result =
+      sm_proxy_header_parse (pending->buffer, pending->have + (gsize) n, &consumed, &header, error);
+  if (result == SM_HANDSHAKE_ERROR)
+    return FALSE;
+  take = result == SM_HANDSHAKE_COMPLETE ? consumed - pending->have : (gsize) n;
 
   /* Already in the socket's buffer: this cannot come up short */
   if (recv (fd, pending->buffer + pending->have, take, MSG_DONTWAIT) != (ssize_t) take)
@@ -257,7 +250,7 @@ read_header (GTask *task, GError **error)
       return FALSE;
     }
   pending->have += take;
-  if (pending->have == consumed)
+  if (result == SM_HANDSHAKE_COMPLETE)
     {
       keep_addresses (pending, &header);
       complete (task, NULL);
@@ -277,11 +270,11 @@ on_readable (GSocket *socket, GIOCondition condition, gpointer user_data)
       /* The caller's, or ours: a newer one took its place */
       complete (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                            "cancelled while reading its PROXY header"));
-      return G_SOURCE_REMOVE;
+      return G_SOURCE_CONTINUE;
     }
-  /* complete() destroyed this source, which must not be removed twice */
   if (!read_header (task, &error))
     complete (task, error);
+  /* Once complete() destroyed this source, what it returns is ignored */
   return G_SOURCE_CONTINUE;
 }
 
@@ -385,8 +378,9 @@ socket_connection_of (GIOStream *stream)
   return G_IS_SOCKET_CONNECTION (stream) ? G_SOCKET_CONNECTION (stream) : NULL;
 }
 
-GSocketAddress *
-sm_proxy_accept_get_client_address (GIOStream *stream)
+/* One of the header's addresses, else the socket's own */
+static GSocketAddress *
+get_address (GIOStream *stream, gboolean client)
 {
   GSocketConnection *connection = socket_connection_of (stream);
   HeaderAddresses   *addresses;
@@ -395,20 +389,20 @@ sm_proxy_accept_get_client_address (GIOStream *stream)
     return NULL;
   addresses = g_object_get_qdata (G_OBJECT (connection), header_addresses_quark ());
   if (addresses != NULL)
-    return g_object_ref (addresses->client);
-  return g_socket_connection_get_remote_address (connection, NULL);
+    return g_object_ref (client ? addresses->client : addresses->local);
+  if (client)
+    return g_socket_connection_get_remote_address (connection, NULL);
+  return g_socket_connection_get_local_address (connection, NULL);
+}
+
+GSocketAddress *
+sm_proxy_accept_get_client_address (GIOStream *stream)
+{
+  return get_address (stream, TRUE);
 }
 
 GSocketAddress *
 sm_proxy_accept_get_local_address (GIOStream *stream)
 {
-  GSocketConnection *connection = socket_connection_of (stream);
-  HeaderAddresses   *addresses;
-
-  if (connection == NULL)
-    return NULL;
-  addresses = g_object_get_qdata (G_OBJECT (connection), header_addresses_quark ());
-  if (addresses != NULL)
-    return g_object_ref (addresses->local);
-  return g_socket_connection_get_local_address (connection, NULL);
+  return get_address (stream, FALSE);
 }

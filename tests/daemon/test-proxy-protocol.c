@@ -12,8 +12,11 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "sm-proxy-header.h"
 #include "sm-test-util.h"
+#include "tls-test-support.h"
 
 #define TIMEOUT_MS 20000
 #define BALANCER   "127.0.0.5"
@@ -500,6 +503,53 @@ test_accept_to_service (void)
   sm_test_daemon_stop (daemon);
 }
 
+/* TLS starts right after the header: curl sends its own PROXY line, then
+ * its ClientHello */
+static void
+test_accept_tls (void)
+{
+  SmTestDaemon *daemon = sm_test_daemon_start_with_args (30, accept_proxy_args);
+  guint16 port = sm_test_free_port ();
+  g_autoptr (SmExtensionRequest) request = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SmYamuxStream) stream = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("test-proxy-protocol-XXXXXX", &error);
+  g_autofree char *ca_file = g_build_filename (dir, "ca.pem", NULL);
+  g_autofree char *resolve = g_strdup_printf ("a.example.test:%u:127.0.0.1", port);
+  g_autofree char *url = g_strdup_printf ("https://a.example.test:%u/tls", port);
+  g_autofree char *head = NULL;
+  const char *argv[] = { "curl", "--silent", "--show-error", "--max-time", "20",
+                         "--haproxy-protocol", "--interface", BALANCER, "--cacert", ca_file,
+                         "--resolve", resolve, url, NULL };
+  SmTestService *service;
+  SmTestProcess *curl;
+
+  g_assert_no_error (error);
+  g_file_set_contents (ca_file, test_pki.ca.cert_pem, -1, &error);
+  g_assert_no_error (error);
+  request = sm_extension_request_new (sm_socket_definition_new (port));
+  sm_socket_definition_set_address (request->definition, "127.0.0.1");
+  sm_socket_definition_set_http (request->definition, "", "");
+  sm_socket_definition_set_tls (request->definition, test_pki.a.cert_pem, test_pki.a.key_pem);
+  service = sm_test_service_new_extension (daemon->control_address, request, NULL);
+  sm_test_service_set_mode (service, SM_TEST_SERVICE_QUEUE);
+
+  curl = sm_test_process_spawn ("curl", argv);
+  stream = sm_test_service_next_stream (service, TIMEOUT_MS);
+  head = sm_test_stream_read_until (stream, "\r\n\r\n");
+  assert_forwarded_for (head, BALANCER);
+  g_assert_nonnull (strstr (head, "\r\nX-Forwarded-Proto: https\r\n"));
+  sm_test_stream_write (stream, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 6\r\n\r\nsecret");
+  g_assert_cmpint (sm_test_process_wait_exit (curl, TIMEOUT_MS), ==, 0);
+  g_assert_cmpuint (sm_test_process_count_lines (curl, "secret"), ==, 1);
+
+  sm_test_process_free (curl);
+  sm_test_service_free (service);
+  sm_test_daemon_stop (daemon);
+  g_unlink (ca_file);
+  g_rmdir (dir);
+}
+
 /* ---- --public-address ---- */
 
 static void
@@ -548,7 +598,10 @@ test_public_address (void)
 int
 main (int argc, char *argv[])
 {
+  int result;
+
   g_test_init (&argc, &argv, NULL);
+  test_pki_make ();
 
   g_test_add_data_func ("/proxy-protocol/to-service/v1", GUINT_TO_POINTER (1), test_to_service);
   g_test_add_data_func ("/proxy-protocol/to-service/v2", GUINT_TO_POINTER (2), test_to_service);
@@ -560,7 +613,10 @@ main (int argc, char *argv[])
   g_test_add_func ("/proxy-protocol/accept/timeout", test_accept_timeout);
   g_test_add_func ("/proxy-protocol/accept/malformed", test_accept_malformed);
   g_test_add_func ("/proxy-protocol/accept/to-service", test_accept_to_service);
+  g_test_add_func ("/proxy-protocol/accept/tls", test_accept_tls);
   g_test_add_func ("/proxy-protocol/public-address", test_public_address);
 
-  return g_test_run ();
+  result = g_test_run ();
+  test_pki_free ();
+  return result;
 }

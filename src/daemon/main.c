@@ -16,11 +16,14 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 
+#include "sm-access-log.h"
 #include "sm-address.h"
 #include "sm-control.h"
 #include "sm-dbus.h"
 #include "sm-error.h"
 #include "sm-http-buffer.h"
+#include "sm-metrics-server.h"
+#include "sm-notify.h"
 #include "sm-policy.h"
 #include "sm-proxy-accept.h"
 #include "sm-registry.h"
@@ -136,7 +139,6 @@ on_exit_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Until the Operations issue gives it a meaning, SIGHUP must not kill us */
 /* After a burst (many connections, stalled readers) glibc keeps the freed
  * heap; this hands it back to the system once it is worth a system call */
 #define TRIM_INTERVAL_SECONDS 10
@@ -158,11 +160,83 @@ on_trim_memory (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Debug output is split by area (socketmaster-http, -control, -tls,
+ * -yamux, -io, and plain socketmaster for the rest), but GLib 2.74 matches
+ * G_MESSAGES_DEBUG by substring: "socketmaster-http" would show the plain
+ * domain too. Debug messages pass only for domains named exactly. */
+static GLogWriterOutput
+log_writer (GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  const char *const *wanted = user_data;
+  const char        *domain = NULL;
+
+  if (!(log_level & G_LOG_LEVEL_DEBUG) || g_log_get_debug_enabled () ||
+      g_strv_contains (wanted, "all"))
+    return g_log_writer_default (log_level, fields, n_fields, NULL);
+
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0)
+      domain = fields[i].value;
+  if (domain == NULL || !g_strv_contains (wanted, domain))
+    return G_LOG_WRITER_HANDLED;
+  return g_log_writer_default (log_level, fields, n_fields, NULL);
+}
+
+/* logrotate moved the access log away: write to a new file */
 static gboolean
 on_hangup_signal (gpointer user_data)
 {
-  g_message ("SIGHUP received; ignoring it");
+  g_autoptr (GError) error = NULL;
+  SmAccessLog *log = sm_access_log_get_default ();
+
+  if (log == NULL)
+    g_message ("SIGHUP received; no access log to reopen");
+  else if (!sm_access_log_reopen (log, &error))
+    g_warning ("SIGHUP: cannot reopen the access log: %s", error->message);
+  else
+    g_message ("SIGHUP: access log reopened");
   return G_SOURCE_CONTINUE;
+}
+
+/* --metrics and --access-log; FALSE after printing why not */
+static gboolean
+start_operations (SmRegistry       *registry,
+                  const char       *metrics_address,
+                  const char       *access_log,
+                  const char       *access_log_format,
+                  SmMetricsServer **out_metrics)
+{
+  g_autoptr (GError) error = NULL;
+  SmAccessLogFormat format = SM_ACCESS_LOG_JSON;
+
+  if (access_log_format != NULL && !sm_access_log_parse_format (access_log_format, &format, &error))
+    {
+      g_printerr ("%s: --access-log-format: %s\n", g_get_prgname (), error->message);
+      return FALSE;
+    }
+  if (access_log != NULL)
+    {
+      g_autoptr (SmAccessLog) log = sm_access_log_new (access_log, format, &error);
+
+      if (log == NULL)
+        {
+          g_printerr ("%s: --access-log: %s\n", g_get_prgname (), error->message);
+          return FALSE;
+        }
+      sm_access_log_set_default (log);
+    }
+  if (metrics_address != NULL)
+    {
+      *out_metrics = sm_metrics_server_new (sm_metrics_get_default (), registry);
+      if (!sm_metrics_server_listen (*out_metrics, metrics_address, &error))
+        {
+          g_printerr ("%s: --metrics: %s\n", g_get_prgname (), error->message);
+          return FALSE;
+        }
+      g_message ("Serving metrics on http://%s/metrics",
+                 sm_metrics_server_get_address (*out_metrics));
+    }
+  return TRUE;
 }
 
 /* --public-address and --accept-proxy; FALSE after printing why not */
@@ -309,10 +383,15 @@ main (int argc, char *argv[])
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (SmRegistry) registry = NULL;
   g_autoptr (SmControl) control = NULL;
-  g_autofree char *public_address = NULL;
-  g_auto (GStrv) accept_proxy = NULL;
   g_auto (GStrv) binds = NULL;
   g_autofree char *bound = NULL;
+  g_autoptr (SmNotify) notify = NULL;
+  g_autoptr (SmMetricsServer) metrics = NULL;
+  g_autofree char *metrics_address = NULL;
+  g_autofree char *access_log = NULL;
+  g_autofree char *access_log_format = NULL;
+  g_autofree char *public_address = NULL;
+  g_auto (GStrv) accept_proxy = NULL;
   double           hold_timeout = 30.0;
   gint64           http_max_head_size = SM_HTTP_DEFAULT_MAX_HEAD_SIZE;
   double           http_header_timeout = SM_HTTP_DEFAULT_HEADER_TIMEOUT;
@@ -412,6 +491,14 @@ main (int argc, char *argv[])
       N_ ("Registered services at most, in total (default: 4096)"), N_ ("N") },
     { "max-services-per-user", 0, 0, G_OPTION_ARG_INT, &policy_options.max_services_per_user,
       N_ ("Registered services at most per user (default: 512)"), N_ ("N") },
+    { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_address,
+      N_ ("Serve Prometheus metrics at http://ADDRESS:PORT/metrics"), N_ ("ADDRESS:PORT") },
+    { "access-log", 0, 0, G_OPTION_ARG_FILENAME, &access_log,
+      N_ ("Log every HTTP request and raw TCP connection to FILE (\"-\": standard output); "
+          "reopened on SIGHUP"),
+      N_ ("FILE") },
+    { "access-log-format", 0, 0, G_OPTION_ARG_STRING, &access_log_format,
+      N_ ("json (one object per line, the default) or combined (Apache/nginx)"), N_ ("FORMAT") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log every connection"), NULL },
     { "system-bus", 0, 0, G_OPTION_ARG_NONE, &system_bus,
       N_ ("Publish the state on the system bus (default when run as root)"), NULL },
@@ -495,6 +582,9 @@ main (int argc, char *argv[])
 
   /* Keep stdout for the one line that says where we listen */
   g_log_writer_default_set_use_stderr (TRUE);
+  if (g_getenv ("G_MESSAGES_DEBUG") != NULL)
+    g_log_set_writer_func (log_writer, g_strsplit_set (g_getenv ("G_MESSAGES_DEBUG"), " ,", -1),
+                           (GDestroyNotify) g_strfreev);
   if (verbose)
     g_log_set_debug_enabled (TRUE);
 
@@ -524,12 +614,16 @@ main (int argc, char *argv[])
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
+  if (!start_operations (registry, metrics_address, access_log, access_log_format, &metrics))
+    return EXIT_FAILURE;
   if (!set_balancing (registry, public_address, accept_proxy))
     return EXIT_FAILURE;
   control = sm_control_new (registry);
   bound = listen_for_services (control, binds);
   if (bound == NULL)
     return EXIT_FAILURE;
+  notify = sm_notify_new (registry);
+  sm_notify_ready (notify);
 
   /* Inspection only: the proxy runs the same with or without a bus */
   dbus = sm_dbus_new (registry, bound);
@@ -545,6 +639,7 @@ main (int argc, char *argv[])
 
   g_main_loop_run (loop);
 
+  sm_notify_stopping (notify);
   shut_down (control, registry, drain_timeout, &exit_state);
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
@@ -552,9 +647,14 @@ main (int argc, char *argv[])
   g_source_remove (trim_source);
 
   g_clear_object (&dbus);
+  g_clear_object (&metrics);
+  g_clear_object (&notify);
   g_clear_object (&control);
   g_clear_object (&registry);
   run_pending_work ();
+  if (sm_access_log_get_default () != NULL)
+    sm_access_log_flush (sm_access_log_get_default ());
+  sm_access_log_set_default (NULL);
 
   return EXIT_SUCCESS;
 }

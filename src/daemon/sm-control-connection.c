@@ -9,6 +9,7 @@
 #include "sm-error.h"
 #include "sm-extension-handshake.h"
 #include "sm-handshake.h"
+#include "sm-metrics-events.h"
 #include "sm-pollable-source.h"
 
 /* After a refusal, how long we keep reading (and discarding) before
@@ -219,8 +220,9 @@ refuse (SmControlConnection *self, const GError *refusal)
 {
   g_autofree char *who = sm_peer_credentials_describe (&self->creds);
 
-  sm_rate_limit_log (self->log_limit, G_LOG_LEVEL_MESSAGE, "Refused service %s, %s: %s", self->peer,
-                     who, refusal->message);
+  sm_metrics_registration_refused (
+      self->log_limit, self->peer, who,
+      self->definition != NULL ? sm_socket_definition_get_port (self->definition) : 0, refusal);
 
   write_status (self, refusal, refusal_written_cb);
 }

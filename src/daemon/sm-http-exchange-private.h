@@ -39,6 +39,7 @@ struct _SmHttpExchange
   SmHttpBodyRelay                 request_body; /* done: all of it went to the service */
   guint                           attempts;
   SmHttpWaiter                   *waiter;
+  gint64                          started_at; /* the head was in, for the metrics */
 
   /* Its service */
   SmHttpUpstreamSlot             *slot;

@@ -5,6 +5,7 @@
 #include "sm-http-exchange-private.h"
 #include "sm-http-trace.h"
 #include "sm-http-upstream.h"
+#include "sm-metrics-events.h"
 
 static void     route_request (SmHttpExchange *self);
 static gboolean on_upstream_readable (gpointer user_data);
@@ -131,6 +132,10 @@ sm_http_exchange_answer (SmHttpExchange     *self,
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s: answering %u%s", self->client.ip, status,
                  keep_alive ? "" : " and closing");
+  sm_metrics_http_answered (
+      sm_http_router_get_display_name (self->router),
+      self->upstream != NULL ? sm_http_upstream_get_route (self->upstream) : NULL, self->client.ip,
+      request, status, self->request_head->len, out->len - start, self->started_at);
 
   /* A service that was sending a response keeps none of it */
   sm_http_exchange_reset (self);
@@ -392,6 +397,7 @@ sm_http_exchange_begin (SmHttpExchange *self, SmHttpRequest *request)
   g_return_if_fail (self->phase == PHASE_IDLE && self->request == NULL);
 
   self->request = request;
+  self->started_at = g_get_monotonic_time ();
   self->attempts = 1;
   self->keep_alive = request->keep_alive && !self->no_keep_alive;
 
@@ -621,12 +627,17 @@ finish_exchange (SmHttpExchange *self)
   SmHttpUpstream *upstream = self->upstream;
   gboolean        reusable;
   gboolean        keep_alive;
+  SmSpliceCounts  moved;
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s: %s %s%s answered %u by %s", self->client.ip,
                  self->request->method, self->request->host, self->request->target,
                  self->response->status, sm_route_get_peer (sm_http_upstream_get_route (upstream)));
 
   sm_http_upstream_request_served (upstream);
+  sm_http_upstream_get_counts (upstream, &moved);
+  sm_metrics_http_answered (sm_http_router_get_display_name (self->router),
+                            sm_http_upstream_get_route (upstream), self->client.ip, self->request,
+                            self->response->status, moved.a_to_b, moved.b_to_a, self->started_at);
 
   /* A body the service did not wait for is unread here and there */
   if (!self->request_body.done)

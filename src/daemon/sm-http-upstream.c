@@ -89,6 +89,13 @@ sm_http_upstream_detach (SmHttpUpstream *upstream, SmSpliceCounts *moved)
   upstream_clear (upstream);
 }
 
+void
+sm_http_upstream_get_counts (SmHttpUpstream *upstream, SmSpliceCounts *moved)
+{
+  moved->a_to_b = upstream->bytes_in;
+  moved->b_to_a = upstream->bytes_out;
+}
+
 static void
 on_readable (gpointer user_data)
 {

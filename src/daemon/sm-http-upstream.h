@@ -65,5 +65,7 @@ void   sm_http_upstream_close (SmHttpUpstream *upstream, gboolean reset);
  * slot, which leaves the stream open, and tells what went over it. Whoever
  * takes the stream reports it finished to its route. */
 void   sm_http_upstream_detach (SmHttpUpstream *upstream, SmSpliceCounts *moved);
+/* Bytes moved to the service (a_to_b) and back in this use */
+void   sm_http_upstream_get_counts (SmHttpUpstream *upstream, SmSpliceCounts *moved);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 
 #include "sm-address.h"
 #include "sm-error.h"
+#include "sm-metrics-events.h"
 #include "sm-port-limits.h"
 
 /* One line per interval and count; the next one tells how many were
@@ -233,6 +234,9 @@ sm_port_capacity_set (SmPortCapacity *self, const SmPortLimits *limits, SmOpenCo
 gboolean
 sm_port_capacity_admit (SmPortCapacity *self, GSocketConnection *connection, const char *name)
 {
-  return sm_open_count_admit (self->n_open, self->limits.max_connections_per_port, self->total,
-                              self->limits.max_connections, connection, name);
+  if (!sm_open_count_admit (self->n_open, self->limits.max_connections_per_port, self->total,
+                            self->limits.max_connections, connection, name))
+    return FALSE;
+  sm_metrics_connection_admitted (name, connection);
+  return TRUE;
 }

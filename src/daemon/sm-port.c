@@ -669,7 +669,6 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   if (self->router != NULL)
     sm_http_router_add_route (self->router, route);
 
-  g_message ("Service %s registered on %s", sm_route_get_peer (route), self->display_name);
   /* Before the waiting connections are handed over: they may need it */
   if (sm_socket_definition_has_tls (sm_route_get_definition (route)))
     add_certificate (self, route);

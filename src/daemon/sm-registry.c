@@ -5,6 +5,7 @@
 
 #include "sm-address.h"
 #include "sm-error.h"
+#include "sm-metrics-events.h"
 #include "sm-registry.h"
 #include "sm-route-claims.h"
 #include "sm-tls-certificate.h"
@@ -526,7 +527,10 @@ sm_registry_add_route (SmRegistry               *self,
   if (sm_port_is_closed (port))
     unclaim (self, port, definition, owner);
   else
-    sm_port_add_route (port, route);
+    {
+      sm_port_add_route (port, route);
+      sm_metrics_route_registered (route, sm_port_get_display_name (port));
+    }
 
   return route;
 }

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 
 #include "sm-address.h"
+#include "sm-metrics-events.h"
 #include "sm-proxy-accept.h"
 #include "sm-proxy-header.h"
 #include "sm-splice.h"
@@ -23,6 +24,7 @@ struct _SmTcpProxy
   GCancellable  *cancellable;
   SmSpliceCounts moved; /* before the copy */
   gboolean       started;
+  gint64         started_at; /* for the access log */
 };
 
 G_DEFINE_FINAL_TYPE (SmTcpProxy, sm_tcp_proxy, G_TYPE_OBJECT)
@@ -117,6 +119,8 @@ splice_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data
 
   sm_route_stream_finished (self->route, self->moved.a_to_b + counts.a_to_b,
                             self->moved.b_to_a + counts.b_to_a);
+  sm_metrics_tcp_done (&(SmTcpRecord){ self->route, self->client, error != NULL, counts.a_to_b,
+                                       counts.b_to_a, g_get_monotonic_time () - self->started_at });
 }
 
 static void
@@ -153,6 +157,7 @@ sm_tcp_proxy_start (SmTcpProxy *self, GCancellable *cancellable)
   g_return_if_fail (!self->started);
 
   self->started = TRUE;
+  self->started_at = g_get_monotonic_time ();
 
   /* Interactive protocols go through us; do not add Nagle delays (a TLS
    * connection had them turned off for its handshake) */

@@ -333,7 +333,7 @@ test_unit_and_activation (void)
   g_autofree char *alias = get_key (unit, "Install", "Alias");
   g_autofree char *owner_policy = g_strdup_printf ("<policy user=\"%s\">", user);
 
-  assert_key (unit, "Service", "Type", "dbus");
+  assert_key (unit, "Service", "Type", "notify");
   assert_key (unit, "Service", "BusName", SM_DBUS_NAME);
   /* systemctl help socketmaster */
   assert_key (unit, "Unit", "Documentation", "man:socketmaster(8) man:socketmasterctl(1)");

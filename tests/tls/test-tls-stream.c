@@ -452,7 +452,7 @@ check_default_priority_refused (void)
   g_autoptr(GError) error = NULL;
   int client_fd;
 
-  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING,
+  g_test_expect_message ("socketmaster-tls", G_LOG_LEVEL_WARNING,
                          "*default TLS priority string, refusing TLS handshakes*");
   creds = credentials_with (&test_pki.b, "b", NULL);
   g_test_assert_expected_messages ();
@@ -562,7 +562,7 @@ check_invalid_now_accepted (const char *id,
   g_autoptr(Server) server = NULL;
   g_autoptr(GError) error = NULL;
 
-  g_test_expect_message ("socketmaster", G_LOG_LEVEL_WARNING, warning_pattern);
+  g_test_expect_message ("socketmaster-tls", G_LOG_LEVEL_WARNING, warning_pattern);
   sm_tls_credentials_add (creds, id, cert->cert_pem, cert->key_pem, &error);
   g_assert_no_error (error);
   g_test_assert_expected_messages ();

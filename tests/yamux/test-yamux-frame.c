@@ -480,7 +480,7 @@ test_flow_consume_too_much (void)
   sm_yamux_flow_init (&flow, 0);
   g_assert_true (sm_yamux_flow_receive (&flow, 10, NULL));
 
-  g_test_expect_message ("socketmaster", G_LOG_LEVEL_CRITICAL, "*len <= flow->buffered*");
+  g_test_expect_message ("socketmaster-yamux", G_LOG_LEVEL_CRITICAL, "*len <= flow->buffered*");
   g_assert_cmpuint (sm_yamux_flow_consume (&flow, 11), ==, 0);
   g_test_assert_expected_messages ();
   g_assert_cmpuint (flow.buffered, ==, 10);

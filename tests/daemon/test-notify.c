@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * systemd's notify protocol against a fake service manager: a Unix
+ * datagram socket of ours named by $NOTIFY_SOCKET. The daemon says
+ * READY=1 with a STATUS= once it listens, a new STATUS= after a
+ * registration, and STOPPING=1 when it drains.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+
+#include "sm-notify.h"
+#include "sm-test-util.h"
+
+#define WAIT_MS 30000
+
+typedef struct
+{
+  char    *dir;
+  char    *path;
+  GSocket *socket;
+} FakeManager;
+
+static void
+fake_manager_init (FakeManager *manager)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketAddress) address = NULL;
+
+  manager->dir = g_dir_make_tmp ("sm-notify-XXXXXX", &error);
+  g_assert_no_error (error);
+  manager->path = g_build_filename (manager->dir, "notify", NULL);
+  manager->socket =
+      g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+  g_assert_no_error (error);
+  address = g_unix_socket_address_new (manager->path);
+  g_socket_bind (manager->socket, address, FALSE, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fake_manager_clear (FakeManager *manager)
+{
+  g_clear_object (&manager->socket);
+  g_unlink (manager->path);
+  g_rmdir (manager->dir);
+  g_free (manager->path);
+  g_free (manager->dir);
+}
+
+/* The next datagram, as text; fails the test after WAIT_MS */
+static char *
+receive_state (FakeManager *manager)
+{
+  g_autoptr (GError) error = NULL;
+  char   buffer[4096];
+  gssize n;
+
+  g_assert_true (g_socket_condition_timed_wait (manager->socket, G_IO_IN,
+                                                WAIT_MS * G_TIME_SPAN_MILLISECOND, NULL, &error));
+  g_assert_no_error (error);
+  n = g_socket_receive (manager->socket, buffer, sizeof buffer - 1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  buffer[n] = '\0';
+  return g_strdup (buffer);
+}
+
+/* Skips datagrams until one holds @line as a whole line */
+static void
+wait_for_state (FakeManager *manager, const char *line)
+{
+  for (;;)
+    {
+      g_autofree char *state = receive_state (manager);
+      g_auto (GStrv) lines = g_strsplit (state, "\n", -1);
+
+      if (g_strv_contains ((const char *const *) lines, line))
+        return;
+      g_test_message ("skipping notification: %s", state);
+    }
+}
+
+static void
+test_format_status (void)
+{
+  g_autofree char *status = sm_notify_format_status (2, 3, 4);
+
+  g_assert_cmpstr (status, ==, "2 ports, 3 services, 4 queued");
+}
+
+/* In process: sm_notify_send() to a path and to nothing */
+static void
+test_send (void)
+{
+  FakeManager manager = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *state = NULL;
+
+  fake_manager_init (&manager);
+  g_setenv ("NOTIFY_SOCKET", manager.path, TRUE);
+  g_assert_true (sm_notify_send ("STATUS=hello", &error));
+  g_assert_no_error (error);
+  state = receive_state (&manager);
+  g_assert_cmpstr (state, ==, "STATUS=hello");
+
+  g_unsetenv ("NOTIFY_SOCKET");
+  g_assert_false (sm_notify_send ("STATUS=nobody", &error));
+  g_assert_no_error (error);
+  fake_manager_clear (&manager);
+}
+
+static void
+test_daemon (void)
+{
+  FakeManager manager = { 0 };
+  g_autofree char *env_socket = NULL;
+  SmTestDaemon *daemon;
+  SmTestService *service;
+  guint16 port = sm_test_free_port ();
+  g_autofree char *state = NULL;
+
+  fake_manager_init (&manager);
+  env_socket = g_strconcat ("NOTIFY_SOCKET=", manager.path, NULL);
+  daemon = sm_test_daemon_start_full (30, NULL, (const char *const[]){ env_socket, NULL });
+
+  state = receive_state (&manager);
+  g_assert_cmpstr (state, ==, "READY=1\nSTATUS=0 ports, 0 services, 0 queued");
+
+  service = sm_test_service_new (daemon->control_address, port, NULL);
+  wait_for_state (&manager, "STATUS=1 ports, 1 services, 0 queued");
+
+  sm_test_process_send_signal (daemon->process, SIGTERM);
+  wait_for_state (&manager, "STOPPING=1");
+  sm_test_service_free (service);
+  g_assert_cmpint (sm_test_process_wait_exit (daemon->process, WAIT_MS), ==, 0);
+  sm_test_daemon_free (daemon);
+  fake_manager_clear (&manager);
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/notify/format-status", test_format_status);
+  g_test_add_func ("/notify/send", test_send);
+  g_test_add_func ("/notify/daemon", test_daemon);
+
+  return g_test_run ();
+}

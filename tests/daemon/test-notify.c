@@ -10,6 +10,9 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
 
 #include "sm-notify.h"
 #include "sm-test-util.h"
@@ -112,6 +115,34 @@ test_send (void)
   fake_manager_clear (&manager);
 }
 
+/* "@NAME": a socket in the abstract namespace */
+static void
+test_send_abstract (void)
+{
+  g_autofree char *name = g_strdup_printf ("sm-test-notify-%d-%u", getpid (), g_random_int ());
+  g_autofree char *env = g_strconcat ("@", name, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketAddress) address = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  FakeManager manager = { 0 };
+  g_autofree char *state = NULL;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT,
+                         &error);
+  g_assert_no_error (error);
+  address = g_unix_socket_address_new_with_type (name, -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
+  g_socket_bind (socket, address, FALSE, &error);
+  g_assert_no_error (error);
+
+  g_setenv ("NOTIFY_SOCKET", env, TRUE);
+  g_assert_true (sm_notify_send ("READY=1", &error));
+  g_assert_no_error (error);
+  g_unsetenv ("NOTIFY_SOCKET");
+  manager.socket = socket;
+  state = receive_state (&manager);
+  g_assert_cmpstr (state, ==, "READY=1");
+}
+
 static void
 test_daemon (void)
 {
@@ -147,6 +178,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/notify/format-status", test_format_status);
   g_test_add_func ("/notify/send", test_send);
+  g_test_add_func ("/notify/send-abstract", test_send_abstract);
   g_test_add_func ("/notify/daemon", test_daemon);
 
   return g_test_run ();

@@ -362,14 +362,20 @@ shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitS
   sm_control_stop (control);
   sm_registry_shutdown (registry);
 
+  /* Until every public connection is finished: a connection accepted
+   * just before the listener closed still gets its request answered */
   drain_source = g_timeout_add ((guint) (drain_timeout * 1000), on_drain_over, &drain_over);
   while (!drain_over && exit_state->n_signals == n_signals &&
-         sm_registry_get_n_active_streams (registry) > 0)
+         (sm_registry_get_n_active_streams (registry) > 0 ||
+          sm_registry_get_n_connections (registry) > 0))
     g_main_context_iteration (NULL, TRUE);
   if (!drain_over)
     g_source_remove (drain_source);
-  if (sm_registry_get_n_active_streams (registry) > 0)
-    g_message ("Cutting %u open stream(s)", sm_registry_get_n_active_streams (registry));
+  if (sm_registry_get_n_active_streams (registry) > 0 ||
+      sm_registry_get_n_connections (registry) > 0)
+    g_message ("Cutting %u open connection(s) and %u stream(s)",
+               sm_registry_get_n_connections (registry),
+               sm_registry_get_n_active_streams (registry));
 
   sm_registry_close (registry);
   run_pending_work ();

@@ -723,7 +723,13 @@ drain (SmHttpProxy *self)
   self->draining = TRUE;
   if (self->exchange != NULL)
     sm_http_exchange_stop_keep_alive (self->exchange);
-  if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0)
+  /* A request may be here already: read it before deciding. A connection
+   * that has not carried a request yet gets its first one answered (a
+   * client retries a request on a reused connection that closes, not on
+   * a new one); an idle keep-alive connection closes. */
+  run (self);
+  if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0 &&
+      self->n_requests > 0)
     start_closing (self);
   run (self);
 }

@@ -137,3 +137,21 @@ sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error)
 
   return socket;
 }
+
+void
+sm_listen_socket_accept_pending (GSocket *socket, SmListenSocketAcceptFunc func, gpointer user_data)
+{
+  GSocket *accepted;
+
+  g_return_if_fail (G_IS_SOCKET (socket));
+
+  g_socket_set_blocking (socket, FALSE);
+  while ((accepted = g_socket_accept (socket, NULL, NULL)) != NULL)
+    {
+      g_autoptr (GSocketConnection) connection =
+          g_socket_connection_factory_create_connection (accepted);
+
+      g_object_unref (accepted);
+      func (connection, user_data);
+    }
+}

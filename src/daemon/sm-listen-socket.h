@@ -14,4 +14,12 @@ G_BEGIN_DECLS
  */
 GSocket *sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error);
 
+/* Accepts, without blocking, every connection the kernel has completed on
+ * @socket and passes each to @func: closing a listener resets those, so a
+ * listener that stops takes them first and answers them. */
+typedef void (*SmListenSocketAcceptFunc) (GSocketConnection *connection, gpointer user_data);
+void sm_listen_socket_accept_pending (GSocket                 *socket,
+                                      SmListenSocketAcceptFunc func,
+                                      gpointer                 user_data);
+
 G_END_DECLS

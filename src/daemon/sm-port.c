@@ -27,6 +27,7 @@ struct _SmPort
   gint64             hold_us;
   GCancellable      *cancellable;
   GCancellable      *drain; /* NULL: none */
+  GSocket           *listen_socket;
 
   GSocketService    *service;
   gboolean           listening;
@@ -300,7 +301,8 @@ proxy_header_read_cb (GObject *source_object, GAsyncResult *result, gpointer use
 
   /* Failures are closed and traced there */
   connection = sm_proxy_accept_read_finish (SM_PROXY_ACCEPT (source_object), result, NULL);
-  if (connection != NULL && self->listening)
+  /* Accepted before the listener stopped (a drain): still answered */
+  if (connection != NULL && !self->closed)
     accepted (self, connection);
   else if (connection != NULL)
     g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
@@ -465,6 +467,7 @@ sm_port_finalize (GObject *object)
   g_clear_object (&self->address);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->drain);
+  g_clear_object (&self->listen_socket);
   g_clear_pointer (&self->key, g_free);
   g_clear_pointer (&self->display_name, g_free);
   g_clear_pointer (&self->tls_priority, g_free);
@@ -540,6 +543,7 @@ sm_port_new (GInetAddress *address,
   self->hold_us = (gint64) (hold_timeout * G_USEC_PER_SEC);
   self->cancellable = g_object_ref (cancellable);
   self->drain = drain != NULL ? g_object_ref (drain) : NULL;
+  self->listen_socket = g_object_ref (socket);
   self->queued =
       sm_connection_queue_new (self->display_name, self->hold_us, SM_PORT_DEFAULT_MAX_QUEUED);
   if (mode == SM_PORT_MODE_HTTP)
@@ -689,6 +693,14 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   update_hold_timer (self);
 }
 
+static void
+accept_pending (GSocketConnection *connection, gpointer user_data)
+{
+  SmPort *self = user_data;
+
+  on_incoming (self->service, connection, NULL, self);
+}
+
 void
 sm_port_stop_listening (SmPort *self)
 {
@@ -697,6 +709,7 @@ sm_port_stop_listening (SmPort *self)
   if (!self->listening)
     return;
 
+  sm_listen_socket_accept_pending (self->listen_socket, accept_pending, self);
   self->listening = FALSE;
   sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
   g_socket_service_stop (self->service);

@@ -579,6 +579,13 @@ sm_registry_get_n_active_streams (SmRegistry *self)
   return n_streams;
 }
 
+guint
+sm_registry_get_n_connections (SmRegistry *self)
+{
+  g_return_val_if_fail (SM_IS_REGISTRY (self), 0);
+  return self->n_connections->n_open;
+}
+
 void
 sm_registry_shutdown (SmRegistry *self)
 {
@@ -596,17 +603,12 @@ sm_registry_shutdown (SmRegistry *self)
       GPtrArray *routes = sm_port_get_routes (value);
 
       sm_port_stop_listening (value);
+      /* No GoAway yet: a service that saw one would leave (the client
+       * library reconnects elsewhere), and the requests still arriving on
+       * connections being finished would find no route. Sessions are
+       * closed, with GoAway, by sm_registry_close(). */
       for (guint i = 0; i < routes->len; i++)
-        {
-          SmRoute        *route = g_ptr_array_index (routes, i);
-          SmYamuxSession *session = sm_route_get_session (route);
-
-          if (session != NULL && !sm_yamux_session_is_closed (session))
-            sm_yamux_session_go_away (session, SM_YAMUX_GO_AWAY_NORMAL);
-          /* Draining: no request will take them, and the drain waits for
-           * every stream to close */
-          sm_route_close_idle_streams (route);
-        }
+        sm_route_drain (g_ptr_array_index (routes, i));
     }
 }
 

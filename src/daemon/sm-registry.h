@@ -90,11 +90,13 @@ SmPort     *sm_registry_lookup_port (SmRegistry *self, GInetAddress *address, gu
 GList      *sm_registry_get_ports (SmRegistry *self);
 /* Streams still open on the registered services' sessions */
 guint       sm_registry_get_n_active_streams (SmRegistry *self);
+/* Public connections open now, on all ports */
+guint       sm_registry_get_n_connections (SmRegistry *self);
 
-/* First stage of an orderly exit: refuse new registrations, close the
- * public listeners and tell every service (yamux GoAway) that no new
- * streams will come. Open streams carry on; HTTP connections finish the
- * request in progress with Connection: close, idle ones close. */
+/* First stage of an orderly exit: refuse new registrations and close the
+ * public listeners. Open connections carry on: HTTP connections finish the
+ * request in progress (or their first one) with Connection: close, idle
+ * keep-alive ones close; services keep serving them. */
 void        sm_registry_shutdown (SmRegistry *self);
 /* Last stage: abort proxied connections, close all sessions and ports */
 void        sm_registry_close (SmRegistry *self);

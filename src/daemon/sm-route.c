@@ -44,6 +44,7 @@ struct _SmRoute
   GSource            *idle_timer; /* for the oldest idle stream */
 
   gboolean            gone;
+  gboolean            draining; /* the daemon stops: keep no idle streams */
 };
 
 enum
@@ -230,6 +231,15 @@ sm_route_set_owner (SmRoute *self, guint32 owner, const char *name)
   self->owner = owner;
   g_free (self->name);
   self->name = g_strdup (name);
+}
+
+void
+sm_route_drain (SmRoute *self)
+{
+  g_return_if_fail (SM_IS_ROUTE (self));
+
+  self->draining = TRUE;
+  sm_route_close_idle_streams (self);
 }
 
 guint32
@@ -514,7 +524,7 @@ sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, SmEventWatch *w
   g_return_val_if_fail (SM_IS_ROUTE (self), FALSE);
   g_return_val_if_fail (SM_IS_YAMUX_STREAM (stream), FALSE);
 
-  if (sm_route_is_gone (self) || self->idle.length >= SM_ROUTE_MAX_IDLE_STREAMS)
+  if (sm_route_is_gone (self) || self->draining || self->idle.length >= SM_ROUTE_MAX_IDLE_STREAMS)
     return FALSE;
 
   if (self->idle_slots == NULL)

@@ -109,5 +109,8 @@ gboolean sm_route_keep_idle_stream (SmRoute *self, SmYamuxStream *stream, SmEven
 guint    sm_route_get_idle_streams (SmRoute *self);
 /* Closes the idle streams: the daemon is going away (its own GoAway) */
 void     sm_route_close_idle_streams (SmRoute *self);
+/* The daemon is stopping: the route still takes requests that arrive on
+ * connections being finished, but keeps no stream idle any more */
+void     sm_route_drain (SmRoute *self);
 
 G_END_DECLS

@@ -826,14 +826,17 @@ test_shutdown (void)
   g_assert_cmpuint (sm_registry_get_n_active_streams (registry), ==, 1);
 
   sm_registry_shutdown (registry);
-  wait_for (&got_go_away, "the service to hear GoAway");
   g_assert_true (connect_is_refused (port));
 
-  /* The open connection still works until the registry closes */
+  /* The open connection still works until the registry closes, and the
+   * service is not told to go before (it would leave, and requests
+   * still arriving on such connections would find no route) */
   send_text (client, "still");
   expect_input (client, "still");
+  g_assert_false (got_go_away);
 
   sm_registry_close (registry);
+  wait_for (&got_go_away, "the service to hear GoAway");
   wait_for (&service->service_closed, "the service session to end");
   expect_input (client, NULL);
   g_assert_cmpuint (events.ports_removed, ==, 1);

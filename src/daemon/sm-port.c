@@ -10,49 +10,11 @@
 #include "sm-http-router.h"
 #include "sm-listen-socket.h"
 #include "sm-port.h"
+#include "sm-port-private.h"
 #include "sm-port-limits.h"
 #include "sm-port-waiting.h"
 #include "sm-tcp-proxy.h"
 #include "sm-tls-terminator.h"
-
-struct _SmPort
-{
-  GObject            parent_instance;
-
-  GInetAddress      *address;
-  guint16            number;
-  SmPortMode         mode;
-  char              *key;
-  char              *display_name;
-  gint64             hold_us;
-  GCancellable      *cancellable;
-  GCancellable      *drain; /* NULL: none */
-  GSocket           *listen_socket;
-
-  GSocketService    *service;
-  gboolean           listening;
-  gboolean           closed;
-
-  GPtrArray         *routes;
-  guint              next_route;
-  guint              n_reservations;
-  guint              hold_source;
-
-  SmConnectionQueue *queued; /* raw TCP, or waiting for a certificate */
-
-  SmPortCapacity     capacity;
-  SmProxyAccept     *proxy_accept; /* NULL: no trusted balancers */
-
-  /* HTTP mode */
-  SmHttpLimits       http_limits;
-  SmHttpRouter      *router;
-
-  /* TLS termination, set up by the first certificate */
-  SmTlsTerminator   *tls;
-  char              *tls_priority;
-  int                tls_handshake_timeout;
-  gboolean           tls_expected; /* a service with a certificate is registering */
-};
 
 enum
 {
@@ -68,7 +30,6 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (SmPort, sm_port, G_TYPE_OBJECT)
 
 static void on_route_gone (SmRoute *route, SmPort *self);
-static void start_handshake (SmPort *self, GSocketConnection *connection);
 static void serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean https);
 
 const char *
@@ -77,8 +38,8 @@ sm_port_mode_to_string (SmPortMode mode)
   return mode == SM_PORT_MODE_HTTP ? "HTTP" : "raw TCP";
 }
 
-static gboolean
-terminates_tls (SmPort *self)
+gboolean
+sm_port_terminates_tls (SmPort *self)
 {
   return self->tls != NULL && sm_tls_terminator_is_active (self->tls);
 }
@@ -193,12 +154,12 @@ flush_queue (SmPort *self)
 
       /* It came before the port terminated TLS; the service it would go
        * to now expects TLS */
-      if (raw && terminates_tls (self))
+      if (raw && sm_port_terminates_tls (self))
         {
           g_autoptr (GSocketConnection) taken = g_object_ref (G_SOCKET_CONNECTION (connection));
 
           sm_connection_queue_pop (self->queued);
-          start_handshake (self, taken);
+          sm_port_start_handshake (self, taken);
           continue;
         }
       /* Its certificate is on the way */
@@ -226,8 +187,8 @@ serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean ht
 }
 
 /* @stream: the public connection, or a TLS stream over it */
-static void
-serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
+void
+sm_port_serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
 {
   if (self->mode == SM_PORT_MODE_HTTP)
     {
@@ -239,109 +200,6 @@ serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
   flush_queue (self);
   if (sm_connection_queue_get_length (self->queued) > 0 || !dispatch (self, stream, client))
     sm_connection_queue_push (self->queued, stream, client);
-}
-
-static void
-handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (SmPort) self = user_data;
-  g_autoptr (SmTlsStream) stream = NULL;
-  g_autoptr (GSocketAddress) client = NULL;
-
-  /* The terminator logs failures */
-  stream = sm_tls_terminator_handshake_finish (SM_TLS_TERMINATOR (source_object), result, NULL);
-  if (stream == NULL)
-    return;
-
-  if (!self->listening)
-    {
-      g_io_stream_close (G_IO_STREAM (stream), NULL, NULL);
-      return;
-    }
-
-  client = sm_proxy_accept_get_client_address (G_IO_STREAM (stream));
-  serve (self, G_IO_STREAM (stream), client, TRUE);
-}
-
-/* Handshakes run concurrently; the connection is served once it is done */
-static void
-start_handshake (SmPort *self, GSocketConnection *connection)
-{
-  sm_tls_terminator_handshake_async (self->tls, connection, self->cancellable, handshake_done_cb,
-                                     g_object_ref (self));
-}
-
-/* @connection is admitted, and its PROXY header read if it had to send one */
-static void
-accepted (SmPort *self, GSocketConnection *connection)
-{
-  g_autoptr (GSocketAddress) remote = NULL;
-
-  /* Once a port terminates TLS, every new connection on it is TLS */
-  if (terminates_tls (self))
-    {
-      start_handshake (self, connection);
-      return;
-    }
-
-  remote = sm_proxy_accept_get_client_address (G_IO_STREAM (connection));
-  /* The first certificate is being registered: served as plain, this
-   * connection's ClientHello would go to a service, or to the HTTP parser */
-  if (self->tls_expected)
-    sm_connection_queue_push (self->queued, G_IO_STREAM (connection), remote);
-  else
-    serve (self, G_IO_STREAM (connection), remote, FALSE);
-}
-
-static void
-proxy_header_read_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (SmPort) self = user_data;
-  g_autoptr (GSocketConnection) connection = NULL;
-
-  /* Failures are closed and traced there */
-  connection = sm_proxy_accept_read_finish (SM_PROXY_ACCEPT (source_object), result, NULL);
-  /* Accepted before the listener stopped (a drain): still answered */
-  if (connection != NULL && !self->closed)
-    accepted (self, connection);
-  else if (connection != NULL)
-    g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-}
-
-static gboolean
-on_incoming (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
-             SmPort            *self)
-{
-  if (!self->listening)
-    {
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
-    }
-
-  /* Near the descriptor limit: closed, and this listener paused */
-  if (!sm_accept_guard_admit (sm_accept_guard_get_default (), service, connection,
-                              SM_ACCEPT_PUBLIC))
-    return TRUE;
-
-  /* Past the connection limits: closed before anything is read (a 503
-   * would first need the request, or a TLS handshake) */
-  if (!sm_port_capacity_admit (&self->capacity, connection, self->display_name))
-    {
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
-    }
-
-  /* A trusted balancer's connection starts with a PROXY header, within
-   * the time an HTTP client has for its request head */
-  if (self->proxy_accept != NULL && sm_proxy_accept_is_trusted (self->proxy_accept, connection))
-    sm_proxy_accept_read_async (self->proxy_accept, connection, self->display_name,
-                                self->http_limits.header_timeout_ms, self->cancellable,
-                                proxy_header_read_cb, g_object_ref (self));
-  else
-    accepted (self, connection);
-  return TRUE;
 }
 
 static void
@@ -553,7 +411,7 @@ sm_port_new (GInetAddress *address,
   self->service = g_socket_service_new ();
   if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
     return NULL;
-  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  g_signal_connect (self->service, "incoming", G_CALLBACK (sm_port_on_incoming), self);
   self->listening = TRUE;
 
   g_message ("Opened %s listener on %s", sm_port_mode_to_string (mode), self->display_name);
@@ -637,7 +495,7 @@ sm_port_expect_tls (SmPort *self)
   g_return_if_fail (SM_IS_PORT (self));
   g_return_if_fail (self->n_reservations > 0);
 
-  if (!terminates_tls (self))
+  if (!sm_port_terminates_tls (self))
     self->tls_expected = TRUE;
 }
 
@@ -676,7 +534,7 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   /* Before the waiting connections are handed over: they may need it */
   if (sm_socket_definition_has_tls (sm_route_get_definition (route)))
     add_certificate (self, route);
-  else if (terminates_tls (self))
+  else if (sm_port_terminates_tls (self))
     g_message ("Service %s on %s registered no certificate; its clients are served "
                "through TLS with the port's certificates",
                sm_route_get_peer (route), self->display_name);
@@ -698,7 +556,7 @@ accept_pending (GSocketConnection *connection, gpointer user_data)
 {
   SmPort *self = user_data;
 
-  on_incoming (self->service, connection, NULL, self);
+  sm_port_on_incoming (self->service, connection, NULL, self);
 }
 
 void
@@ -770,7 +628,7 @@ gboolean
 sm_port_get_tls (SmPort *self)
 {
   g_return_val_if_fail (SM_IS_PORT (self), FALSE);
-  return terminates_tls (self);
+  return sm_port_terminates_tls (self);
 }
 
 void

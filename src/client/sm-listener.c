@@ -143,16 +143,6 @@ static const SmLinkGroupEvents link_events = {
   .session_ended = on_link_session_ended,
 };
 
-/**
- * sm_listener_new:
- * @control_address: (nullable): "host:port" or "[v6]:port" of the daemon's
- *   control port, or "unix:/path" of its control socket; %NULL for
- *   $SOCKETMASTER_ADDRESS or the built-in default
- * @definition: the public listener to ask for
- *
- * Returns: (transfer full): a listener; nothing happens before
- *   sm_listener_start_async()
- */
 SmListener *
 sm_listener_new (const char *control_address, const SmSocketDefinition *definition)
 {
@@ -162,16 +152,6 @@ sm_listener_new (const char *control_address, const SmSocketDefinition *definiti
                        definition, NULL);
 }
 
-/**
- * sm_listener_new_for_addresses:
- * @control_addresses: (nullable) (array zero-terminated=1): the control
- *   addresses of several daemons, as for sm_listener_new(); %NULL or empty
- *   for $SOCKETMASTER_ADDRESS (a comma-separated list) or the built-in
- *   default
- * @definition: the public listener to ask each daemon for
- *
- * Returns: (transfer full): a listener registering with every daemon
- */
 SmListener *
 sm_listener_new_for_addresses (const char *const        *control_addresses,
                                const SmSocketDefinition *definition)
@@ -308,12 +288,6 @@ sm_listener_accept_async (SmListener         *self,
     sm_accept_queue_wait (self->accept_queue, task);
 }
 
-/**
- * sm_listener_accept_finish:
- *
- * Returns: (transfer full): the next public connection; the caller must
- *   close it (g_io_stream_close_async()) when done
- */
 GIOStream *
 sm_listener_accept_finish (SmListener *self, GAsyncResult *result, GError **error)
 {
@@ -394,12 +368,6 @@ sm_listener_get_control_address (SmListener *self)
   return sm_link_group_get_control_addresses (self->links)[0];
 }
 
-/**
- * sm_listener_get_control_addresses:
- *
- * Returns: (transfer none) (array zero-terminated=1): the control address
- *   of each daemon the listener registers with
- */
 const char *const *
 sm_listener_get_control_addresses (SmListener *self)
 {
@@ -441,15 +409,6 @@ sm_listener_replace_string (char **field, const char *value)
   return TRUE;
 }
 
-/**
- * sm_listener_set_token:
- * @self: a listener
- * @token: (nullable): the daemon's token; %NULL for $SOCKETMASTER_TOKEN,
- *   "" for none
- *
- * Used from the next registration on; the listener then registers with the
- * extension handshake (docs/PROTOCOL.md §7).
- */
 void
 sm_listener_set_token (SmListener *self, const char *token)
 {
@@ -461,12 +420,6 @@ sm_listener_set_token (SmListener *self, const char *token)
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TOKEN]);
 }
 
-/**
- * sm_listener_get_token:
- *
- * Returns: (nullable): the token set with sm_listener_set_token(); %NULL
- *   when none was (the environment is not read here)
- */
 const char *
 sm_listener_get_token (SmListener *self)
 {
@@ -475,15 +428,6 @@ sm_listener_get_token (SmListener *self)
   return sm_link_group_get_request (self->links)->token;
 }
 
-/**
- * sm_listener_set_name:
- * @self: a listener
- * @name: (nullable): a label for the daemon's logs and D-Bus; %NULL or ""
- *   for none
- *
- * Used from the next registration on; a name makes the listener register
- * with the extension handshake (docs/PROTOCOL.md §7).
- */
 void
 sm_listener_set_name (SmListener *self, const char *name)
 {
@@ -503,18 +447,6 @@ sm_listener_get_name (SmListener *self)
   return sm_link_group_get_request (self->links)->name;
 }
 
-/**
- * sm_listener_set_proxy_protocol:
- * @self: a listener
- * @version: 1 (text) or 2 (binary) to receive a PROXY protocol header of
- *   that version at the start of each stream, 0 (the default) for none
- *
- * Used from the next registration on, which then uses the extension
- * handshake (docs/PROTOCOL.md §7); only raw TCP services may ask for it
- * (an HTTP one is refused with %SM_ERROR_UNSUPPORTED). The listener reads
- * the header before it hands a stream out: see
- * sm_listener_stream_get_client_address().
- */
 void
 sm_listener_set_proxy_protocol (SmListener *self, guint version)
 {
@@ -539,13 +471,6 @@ sm_listener_get_proxy_protocol (SmListener *self)
   return sm_link_group_get_request (self->links)->proxy_protocol;
 }
 
-/**
- * sm_listener_error_is_refusal:
- * @error: (nullable): an error from sm_listener_start_finish()
- *
- * Returns: %TRUE for a refusal by the daemon: %SM_ERROR_REJECTED (original
- *   format), or one of the codes an extension refusal maps to
- */
 gboolean
 sm_listener_error_is_refusal (const GError *error)
 {
@@ -703,27 +628,67 @@ sm_listener_class_init (SmListenerClass *klass)
   object_class->dispose = sm_listener_dispose;
   object_class->finalize = sm_listener_finalize;
 
+  /**
+   * SmListener:control-address:
+   *
+   * The first daemon's control address (see sm_listener_new()).
+   */
   props[PROP_CONTROL_ADDRESS] =
       g_param_spec_string ("control-address", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:control-addresses:
+   *
+   * The control address of each daemon (see sm_listener_new_for_addresses()).
+   */
   props[PROP_CONTROL_ADDRESSES] =
       g_param_spec_boxed ("control-addresses", NULL, NULL, G_TYPE_STRV,
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:definition:
+   *
+   * The public listener asked for.
+   */
   props[PROP_DEFINITION] =
       g_param_spec_boxed ("definition", NULL, NULL, SM_TYPE_SOCKET_DEFINITION,
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:connected:
+   *
+   * Whether the listener is registered with at least one daemon.
+   */
   props[PROP_CONNECTED] =
       g_param_spec_boolean ("connected", NULL, NULL, FALSE,
                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:reconnect-timeout:
+   *
+   * Seconds to keep retrying after losing the daemon; 0 for never.
+   */
   props[PROP_RECONNECT_TIMEOUT] =
       g_param_spec_double ("reconnect-timeout", NULL, NULL, 0, G_MAXDOUBLE, 30,
                            G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:token:
+   *
+   * The daemon's token (see sm_listener_set_token()).
+   */
   props[PROP_TOKEN] =
       g_param_spec_string ("token", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:name:
+   *
+   * A label for the daemon's logs and D-Bus (see sm_listener_set_name()).
+   */
   props[PROP_NAME] =
       g_param_spec_string ("name", NULL, NULL, NULL,
                            G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * SmListener:proxy-protocol:
+   *
+   * The PROXY protocol version asked for (see sm_listener_set_proxy_protocol()).
+   */
   props[PROP_PROXY_PROTOCOL] =
       g_param_spec_uint ("proxy-protocol", NULL, NULL, 0, 2, 0,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
@@ -731,10 +696,13 @@ sm_listener_class_init (SmListenerClass *klass)
 
   /**
    * SmListener::incoming:
+   * @self: the listener
    * @stream: a new public connection
    *
    * Return %TRUE to take @stream (keep a reference, close it when done);
    * otherwise it waits for sm_listener_accept_async().
+   *
+   * Returns: %TRUE if the handler took @stream
    */
   signals[SIGNAL_INCOMING] = g_signal_new ("incoming", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                            0, g_signal_accumulator_true_handled, NULL, NULL,
@@ -742,6 +710,7 @@ sm_listener_class_init (SmListenerClass *klass)
 
   /**
    * SmListener::lost:
+   * @self: the listener
    * @error: why the last reconnection attempt failed
    *
    * Reconnecting took longer than #SmListener:reconnect-timeout. The

@@ -487,6 +487,7 @@ typedef enum
   COMMAND_PORTS,
   COMMAND_ROUTES,
   COMMAND_QUEUED,
+  COMMAND_DRAIN,
 } Command;
 
 static gboolean
@@ -497,10 +498,8 @@ parse_command (const char *name, Command *out_command)
     const char *name;
     Command     command;
   } commands[] = {
-    { "status", COMMAND_STATUS },
-    { "ports", COMMAND_PORTS },
-    { "routes", COMMAND_ROUTES },
-    { "queued", COMMAND_QUEUED },
+    { "status", COMMAND_STATUS }, { "ports", COMMAND_PORTS }, { "routes", COMMAND_ROUTES },
+    { "queued", COMMAND_QUEUED }, { "drain", COMMAND_DRAIN },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
@@ -512,8 +511,37 @@ parse_command (const char *name, Command *out_command)
   return FALSE;
 }
 
+/* A route's object path from its id ("3") or its path */
+static char *
+route_path (const char *route, GError **error)
+{
+  guint64 id;
+
+  if (g_variant_is_object_path (route) && g_str_has_prefix (route, SM_DBUS_ROUTE_PATH "/"))
+    return g_strdup (route);
+  if (g_ascii_string_to_unsigned (route, 10, 0, G_MAXUINT64, &id, NULL))
+    return g_strdup_printf (SM_DBUS_ROUTE_PATH "/%" G_GUINT64_FORMAT, id);
+
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               _ ("not a route: %s (a route id or object path, see \"routes\")"), route);
+  return NULL;
+}
+
+/* Route.Drain: the daemon answers once the route takes nothing new */
 static gboolean
-run (SmCtlState *state, Command command, gboolean json, GError **error)
+drain (SmCtlState *state, const char *route, GError **error)
+{
+  g_autofree char *path = route_path (route, error);
+  g_autoptr (GVariant) reply = NULL;
+
+  if (path == NULL)
+    return FALSE;
+  reply = call (state, path, SM_DBUS_ROUTE_IFACE, "Drain", NULL, G_VARIANT_TYPE_UNIT, error);
+  return reply != NULL;
+}
+
+static gboolean
+run (SmCtlState *state, Command command, const char *argument, gboolean json, GError **error)
 {
   g_autoptr (JsonNode) node = NULL;
 
@@ -569,6 +597,11 @@ run (SmCtlState *state, Command command, gboolean json, GError **error)
       }
       break;
 
+    case COMMAND_DRAIN:
+      if (!drain (state, argument, error))
+        return FALSE;
+      break;
+
     default:
       g_assert_not_reached ();
     }
@@ -610,14 +643,17 @@ main (int argc, char *argv[])
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (_ ("status|ports|routes|queued"));
+  context = g_option_context_new (_ ("status|ports|routes|queued|drain ROUTE"));
   g_option_context_set_summary (context, _ ("Show what a running socketmaster daemon is doing."));
   g_option_context_set_description (
       context, _ ("Commands:\n"
                   "  status   The daemon and its totals\n"
                   "  ports    The public ports it listens on\n"
                   "  routes   The services registered on them\n"
-                  "  queued   The public connections waiting for a service\n"));
+                  "  queued   The public connections waiting for a service\n"
+                  "  drain ROUTE  Give the route (its id or object path) no new\n"
+                  "           connections; once its own have finished, its service\n"
+                  "           is told to go away (root or the socketmaster group)\n"));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -631,9 +667,10 @@ main (int argc, char *argv[])
       return EXIT_OK;
     }
 
-  if (argc != 2 || !parse_command (argv[1], &command))
+  if (argc < 2 || !parse_command (argv[1], &command) || argc != (command == COMMAND_DRAIN ? 3 : 2))
     {
-      g_printerr (_ ("%s: expected one command: status, ports, routes or queued (see --help)\n"),
+      g_printerr (_ ("%s: expected one command: status, ports, routes, queued or drain ROUTE "
+                     "(see --help)\n"),
                   g_get_prgname ());
       return EXIT_USAGE;
     }
@@ -660,7 +697,7 @@ main (int argc, char *argv[])
       return EXIT_ERROR;
     }
 
-  if (!run (&state, command, json, &error))
+  if (!run (&state, command, argc > 2 ? argv[2] : NULL, json, &error))
     {
       g_dbus_error_strip_remote_error (error);
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);

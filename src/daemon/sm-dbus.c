@@ -226,6 +226,29 @@ entry_unexport (SmDbus *self, GHashTable *table, gpointer source)
   refresh_totals (self);
 }
 
+static gboolean
+on_handle_drain (SmBusRoute *iface, GDBusMethodInvocation *invocation, SmRoute *route)
+{
+  /* The object leaves the bus during sm_route_stop_taking() */
+  g_autoptr (SmRoute) hold = g_object_ref (route);
+  g_autoptr (SmBusRoute) hold_iface = g_object_ref (iface);
+
+  if (sm_route_is_stopped (route) || sm_route_is_gone (route))
+    {
+      g_dbus_method_invocation_return_error (invocation, SM_ERROR, SM_ERROR_GOING_AWAY,
+                                             "service %s is already leaving",
+                                             sm_route_get_peer (route));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  g_message ("D-Bus: %s asked to drain route %" G_GUINT64_FORMAT " (%s)",
+             g_dbus_method_invocation_get_sender (invocation), sm_route_get_id (route),
+             sm_route_get_peer (route));
+  sm_bus_route_complete_drain (iface, invocation);
+  sm_route_stop_taking (route);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static void
 add_route (SmDbus *self, Entry *port_entry, SmRoute *route)
 {
@@ -251,6 +274,9 @@ add_route (SmDbus *self, Entry *port_entry, SmRoute *route)
   sm_bus_route_set_connected_since (entry->route_iface,
                                     unix_usec (sm_route_get_connected_since (route)));
   refresh_route_counters (entry);
+  /* Disconnected when the route goes, should the interface outlive it */
+  g_signal_connect_object (entry->route_iface, "handle-drain", G_CALLBACK (on_handle_drain), route,
+                           0);
 
   entry->object = sm_bus_object_skeleton_new (entry->path);
   sm_bus_object_skeleton_set_route (entry->object, entry->route_iface);

@@ -45,6 +45,7 @@ struct _SmRoute
 
   gboolean            gone;
   gboolean            draining; /* the daemon stops: keep no idle streams */
+  gboolean            stopped;  /* an operator drained it: GoAway once idle */
 };
 
 enum
@@ -242,6 +243,47 @@ sm_route_drain (SmRoute *self)
   sm_route_close_idle_streams (self);
 }
 
+/* The operator's drain is over once no stream is in use: the service may
+ * leave (the session closes when the last reference goes) */
+static void
+go_away_if_done (SmRoute *self)
+{
+  if (!self->stopped || self->active_streams > 0 || self->session == NULL ||
+      sm_yamux_session_is_closed (self->session) || sm_yamux_session_is_going_away (self->session))
+    return;
+
+  g_debug ("Service %s drained: GoAway", self->peer);
+  sm_yamux_session_go_away (self->session, SM_YAMUX_GO_AWAY_NORMAL);
+}
+
+gboolean
+sm_route_stop_taking (SmRoute *self)
+{
+  g_autoptr (SmRoute) hold = NULL;
+
+  g_return_val_if_fail (SM_IS_ROUTE (self), FALSE);
+
+  if (self->stopped || sm_route_is_gone (self))
+    return FALSE;
+
+  /* The port drops its reference in mark_gone() */
+  hold = g_object_ref (self);
+  self->stopped = TRUE;
+  g_message ("Draining service %s: %u streams in use", self->peer, self->active_streams);
+  /* Closes the idle streams; the port lets the route go and HTTP keeps its
+   * definition as departed, so requests go to peers or wait */
+  mark_gone (self);
+  go_away_if_done (self);
+  return TRUE;
+}
+
+gboolean
+sm_route_is_stopped (SmRoute *self)
+{
+  g_return_val_if_fail (SM_IS_ROUTE (self), FALSE);
+  return self->stopped;
+}
+
 guint32
 sm_route_get_owner (SmRoute *self)
 {
@@ -370,13 +412,18 @@ sm_route_open_stream (SmRoute *self, GError **error)
 void
 sm_route_stream_finished (SmRoute *self, guint64 bytes_in, guint64 bytes_out)
 {
+  g_autoptr (SmRoute) hold = NULL;
+
   g_return_if_fail (SM_IS_ROUTE (self));
   g_return_if_fail (self->active_streams > 0);
 
   self->active_streams--;
   self->bytes_in += bytes_in;
   self->bytes_out += bytes_out;
+  /* A handler may drop what was the last other reference */
+  hold = g_object_ref (self);
   g_signal_emit (self, signals[SIGNAL_STREAM_FINISHED], 0);
+  go_away_if_done (self);
 }
 
 /* Idle streams ------------------------------------------------------------- */

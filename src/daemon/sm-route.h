@@ -113,4 +113,13 @@ void     sm_route_close_idle_streams (SmRoute *self);
  * connections being finished, but keeps no stream idle any more */
 void     sm_route_drain (SmRoute *self);
 
+/* An operator drained it (Route.Drain): the route takes no new connection
+ * or request from now on (it is gone for whoever picks a route, so they go
+ * to its peers or wait as for a departed service, and #SmRoute::gone is
+ * emitted), while the streams it has open finish; once none is left (at
+ * once if none is open) the service gets GoAway. FALSE if it was already
+ * gone or drained. */
+gboolean sm_route_stop_taking (SmRoute *self);
+gboolean sm_route_is_stopped (SmRoute *self);
+
 G_END_DECLS

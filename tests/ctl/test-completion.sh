@@ -39,9 +39,10 @@ check ()
 
 echo "1..11"
 
-# socketmasterctl: the commands of its usage line, once; its options
+# socketmasterctl: the commands of its usage line (without their
+# arguments, "drain ROUTE"), once; its options
 usage=$(LC_ALL=C LANGUAGE='' "$ctl" --help | sed -n "s/^ *socketmasterctl \\[[^]]*\\] //p" |
-        tr '|' '\n' | sort | tr '\n' ' ' | sed 's/ $//')
+        tr '|' '\n' | sed 's/ [A-Z][A-Z]*$//' | sort | tr '\n' ' ' | sed 's/ $//')
 check _socketmasterctl "$usage" "$ctl" ""
 check _socketmasterctl "ports" "$ctl" --json p
 check _socketmasterctl "" "$ctl" routes ""

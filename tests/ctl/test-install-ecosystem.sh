@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # What a packager and a user expect of "meson install": the man pages, the
-# German catalogue, the bash completions, and programs that speak German
-# from the installed prefix.
+# German catalogue, the bash completions, programs that speak German from
+# the installed prefix, and the introspection data when it was built.
 #
 # test-install-ecosystem.sh BUILD_ROOT VERSION
 set -u
@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
 
-echo "1..6"
+echo "1..7"
 if ! meson install -C "$build_root" --no-rebuild --quiet --destdir "$root" >"$tmp/install.log" 2>&1; then
     echo "Bail out! meson install failed: $(tail -n 5 "$tmp/install.log")"
     exit 1
@@ -97,6 +97,16 @@ if [ -x "$ctl" ] && [ "$("$ctl" --version)" = "socketmasterctl $version" ]; then
     result ok "installed socketmasterctl --version says $version"
 else
     result fail "installed socketmasterctl --version says $version"
+fi
+
+# -Dintrospection (auto) decides whether the build has a typelib
+if [ -e "$build_root/src/client/Socketmaster-1.typelib" ]; then
+    gi=$(installed gir-1.0/Socketmaster-1.gir girepository-1.0/Socketmaster-1.typelib) &&
+        result ok "introspection data: $(echo $gi)" ||
+        result fail "Socketmaster-1.gir and Socketmaster-1.typelib installed"
+else
+    n=$((n + 1))
+    echo "ok $n # SKIP introspection was not built (-Dintrospection)"
 fi
 
 exit $status

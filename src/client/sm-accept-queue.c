@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include "sm-accept-queue.h"
 
 struct _SmAcceptQueue
@@ -97,7 +99,7 @@ on_wait_cancelled (GCancellable *cancellable, gpointer user_data)
 
   g_queue_remove (&wait->queue->waiting, task);
   g_task_set_task_data (task, NULL, NULL);
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, _ ("Operation was cancelled"));
 
   return G_SOURCE_REMOVE;
 }

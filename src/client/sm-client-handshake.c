@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include <string.h>
 
 #include "sm-client-handshake.h"
@@ -83,7 +85,7 @@ on_status_read (GObject *source, GAsyncResult *result, gpointer user_data)
   if (n_read == 0)
     {
       g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED,
-                               "The daemon closed the connection during the handshake");
+                               _ ("The daemon closed the connection during the handshake"));
       return;
     }
 
@@ -199,7 +201,7 @@ sm_client_parse_control_address (const char *control_address, GError **error)
       if (*path != '\0')
         return G_SOCKET_CONNECTABLE (g_unix_socket_address_new (path));
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "Control address “%s” has no path", control_address);
+                   _ ("Control address “%s” has no path"), control_address);
       return NULL;
     }
 
@@ -209,7 +211,7 @@ sm_client_parse_control_address (const char *control_address, GError **error)
   if (g_network_address_get_port (G_NETWORK_ADDRESS (connectable)) == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "Control address “%s” has no port", control_address);
+                   _ ("Control address “%s” has no port"), control_address);
       return NULL;
     }
   return g_steal_pointer (&connectable);

@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include <string.h>
 
 #include "sm-client-handshake.h"
@@ -142,7 +144,7 @@ on_attempt_timeout (gpointer user_data)
   self->attempt_timeout_source = NULL;
   sm_control_link_abandon_attempt (self);
 
-  error = g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT, "No answer from the daemon at %s",
+  error = g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT, _ ("No answer from the daemon at %s"),
                        self->control_address);
   g_debug ("%s", error->message);
   sm_control_link_attempt_done (self, NULL, NULL, error);
@@ -177,7 +179,7 @@ sm_control_link_fail_start (SmControlLink *self, GError *error)
   g_autoptr (GTask) start_task = g_steal_pointer (&self->start_task);
 
   if (error == NULL)
-    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, "Could not register with the daemon at %s",
+    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, _ ("Could not register with the daemon at %s"),
                          self->control_address);
   g_clear_pointer (&self->start_cancel_source, g_source_destroy);
   g_clear_error (&self->last_error);
@@ -193,10 +195,10 @@ sm_control_link_give_up (SmControlLink *self)
   if (self->last_error != NULL)
     error = g_steal_pointer (&self->last_error);
   else
-    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, "Lost the connection to the daemon at %s",
+    error = g_error_new (SM_ERROR, SM_ERROR_CLOSED, _ ("Lost the connection to the daemon at %s"),
                          self->control_address);
 
-  g_message ("Giving up on the daemon at %s: %s", self->control_address, error->message);
+  g_message (_ ("Giving up on the daemon at %s: %s"), self->control_address, error->message);
   self->state = SM_CONTROL_LINK_LOST;
   g_object_ref (self);
   self->events->lost (error, self->owner);
@@ -318,7 +320,7 @@ on_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *
   if (self->state == SM_CONTROL_LINK_RECONNECTING)
     {
       if (self->reconnect_timeout > 0)
-        g_message ("Lost the daemon at %s, reconnecting", self->control_address);
+        g_message (_ ("Lost the daemon at %s, reconnecting"), self->control_address);
       sm_control_link_schedule_retry (self, 0);
     }
   g_object_unref (self);
@@ -385,7 +387,7 @@ sm_control_link_attempt_done (SmControlLink     *self,
   if (owned_error != NULL)
     {
       if (self->state == SM_CONTROL_LINK_STARTING)
-        g_message ("Registration with the daemon at %s failed (%s), retrying",
+        g_message (_ ("Registration with the daemon at %s failed (%s), retrying"),
                    self->control_address, owned_error->message);
       g_clear_error (&self->last_error);
       self->last_error = g_steal_pointer (&owned_error);
@@ -400,7 +402,7 @@ sm_control_link_attempt_done (SmControlLink     *self,
       g_clear_pointer (&self->start_cancel_source, g_source_destroy);
     }
 
-  g_message ("Registered with the daemon at %s", self->control_address);
+  g_message (_ ("Registered with the daemon at %s"), self->control_address);
   g_clear_error (&self->last_error);
   sm_control_link_set_session (self, connection, leftover);
   self->session_proxy_protocol = self->attempt_proxy_protocol;
@@ -426,7 +428,7 @@ on_start_cancelled (GCancellable *cancellable, gpointer user_data)
   g_clear_pointer (&self->retry_source, g_source_destroy);
   g_clear_error (&self->last_error);
   self->state = SM_CONTROL_LINK_IDLE;
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, _ ("Operation was cancelled"));
 
   return G_SOURCE_REMOVE;
 }
@@ -453,7 +455,7 @@ sm_control_link_start_async (SmControlLink      *self,
   if (self->state != SM_CONTROL_LINK_IDLE && self->state != SM_CONTROL_LINK_LOST)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The listener was already started");
+                               _ ("The listener was already started"));
       return;
     }
   if (g_task_return_error_if_cancelled (task))
@@ -461,7 +463,7 @@ sm_control_link_start_async (SmControlLink      *self,
   if (self->request->definition == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                               "The listener has no socket definition");
+                               _ ("The listener has no socket definition"));
       return;
     }
   /* a bad address fails now, not at the first attempt */
@@ -524,7 +526,7 @@ sm_control_link_drop (SmControlLink *self, SmControlLinkState state)
   g_object_ref (self);
   sm_control_link_set_connected (self, FALSE);
   if (start_task != NULL)
-    g_task_return_new_error (start_task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+    g_task_return_new_error (start_task, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
   if (close_task != NULL)
     g_task_return_boolean (close_task, TRUE);
   g_object_unref (self);
@@ -590,7 +592,7 @@ on_close_cancelled (GCancellable *cancellable, gpointer user_data)
   self->close_cancel_source = NULL;
   g_debug ("Closing cancelled, dropping the remaining connections");
   sm_control_link_abort (self);
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, _ ("Operation was cancelled"));
 
   return G_SOURCE_REMOVE;
 }
@@ -612,7 +614,7 @@ sm_control_link_close_async (SmControlLink      *self,
   if (self->state == SM_CONTROL_LINK_CLOSING)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The listener is already closing");
+                               _ ("The listener is already closing"));
       return;
     }
   if (self->state != SM_CONTROL_LINK_CONNECTED)

@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include <string.h>
 
 #include "sm-control-link.h"
@@ -121,7 +123,7 @@ sm_link_group_check_alive (SmLinkGroup *self)
 
   error = g_steal_pointer (&self->last_lost_error);
   if (error == NULL)
-    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, "Lost every daemon");
+    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, _ ("Lost every daemon"));
   self->state = SM_LINK_GROUP_IDLE;
   sm_link_group_stop_links (self);
   if (self->events != NULL)
@@ -207,14 +209,14 @@ sm_link_group_finish_start (SmLinkGroup *self)
   /* closed or aborted meanwhile: the links said so */
   if (self->state != SM_LINK_GROUP_STARTING)
     {
-      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
       return;
     }
 
   if (self->n_started == 0 && self->start_cancelled)
     {
       g_clear_error (&error);
-      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _ ("Operation was cancelled"));
     }
   if (self->n_started == 0 || (error != NULL && sm_link_group_error_is_fatal (error)))
     {
@@ -289,7 +291,7 @@ on_member_started (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   if (sm_link_group_error_is_fatal (error))
-    g_warning ("The daemon at %s refused the service: %s",
+    g_warning (_ ("The daemon at %s refused the service: %s"),
                sm_control_link_get_control_address (link), error->message);
   sm_link_member_restart_later (member);
 }
@@ -359,13 +361,13 @@ sm_link_group_start_async (SmLinkGroup        *self,
 
   if (self->state == SM_LINK_GROUP_CLOSING || self->state == SM_LINK_GROUP_CLOSED)
     {
-      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
       return;
     }
   if (self->state != SM_LINK_GROUP_IDLE)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The listener was already started");
+                               _ ("The listener was already started"));
       return;
     }
   if (g_task_return_error_if_cancelled (task))
@@ -459,7 +461,7 @@ sm_link_group_close_async (SmLinkGroup        *self,
   if (self->state == SM_LINK_GROUP_CLOSING)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The listener is already closing");
+                               _ ("The listener is already closing"));
       return;
     }
 

@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include "sm-accept-queue.h"
 #include "sm-error.h"
 #include "sm-extension-handshake.h"
@@ -226,7 +228,7 @@ sm_listener_start_async (SmListener         *self,
   task = sm_listener_task_new (self, cancellable, callback, user_data, sm_listener_start_async);
   if (self->closed)
     {
-      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+      g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
       return;
     }
   sm_link_group_start_async (self->links, cancellable, on_link_done, g_steal_pointer (&task));
@@ -281,7 +283,7 @@ sm_listener_accept_async (SmListener         *self,
   if (stream != NULL)
     g_task_return_pointer (task, stream, g_object_unref);
   else if (self->closed)
-    g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+    g_task_return_new_error (task, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
   else if (self->lost_error != NULL)
     g_task_return_error (task, g_error_copy (self->lost_error));
   else if (!g_task_return_error_if_cancelled (task))
@@ -306,7 +308,7 @@ sm_listener_mark_closed (SmListener *self)
 
   self->closed = TRUE;
   g_cancellable_cancel (self->cancellable);
-  g_set_error_literal (&error, SM_ERROR, SM_ERROR_CLOSED, "The listener is closed");
+  g_set_error_literal (&error, SM_ERROR, SM_ERROR_CLOSED, _ ("The listener is closed"));
   sm_accept_queue_reset_streams (self->accept_queue);
   sm_accept_queue_fail_waiting (self->accept_queue, error);
 }
@@ -621,6 +623,11 @@ static void
 sm_listener_class_init (SmListenerClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  /* The library's messages come in the user's language, whatever the
+   * program's own text domain */
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
 
   object_class->get_property = sm_listener_get_property;
   object_class->set_property = sm_listener_set_property;

@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+
 #include "sm-error.h"
 #include "sm-listener.h"
 #include "sm-proxy-reader.h"
@@ -58,9 +60,10 @@ sm_proxy_reader_ended (GTask *task)
       return FALSE;
     }
   if (n_read == 0)
-    error = g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, "The stream ended before its header");
+    error =
+        g_error_new_literal (SM_ERROR, SM_ERROR_CLOSED, _ ("The stream ended before its header"));
   else if (n_read > 0) /* cannot happen: the byte is lost, so is the stream */
-    error = g_error_new_literal (SM_ERROR, SM_ERROR_PROTOCOL, "Unexpected data");
+    error = g_error_new_literal (SM_ERROR, SM_ERROR_PROTOCOL, _ ("Unexpected data"));
   sm_proxy_reader_fail (task, error);
   return TRUE;
 }
@@ -111,7 +114,7 @@ sm_proxy_reader_step (GTask *task)
   if (parsed == SM_HANDSHAKE_NEED_MORE && reader->buffer->len >= SM_PROXY_HEADER_MAX_SIZE)
     {
       parsed = SM_HANDSHAKE_ERROR;
-      error = g_error_new (SM_ERROR, SM_ERROR_TOO_LARGE, "PROXY header over %u bytes",
+      error = g_error_new (SM_ERROR, SM_ERROR_TOO_LARGE, _ ("PROXY header over %u bytes"),
                            SM_PROXY_HEADER_MAX_SIZE);
     }
   switch (parsed)

@@ -29,10 +29,20 @@ typedef struct {
   char         buffer[1000];   /* small on purpose: records get split */
 } Server;
 
+/* Closed explicitly: a pending operation may still hold a reference, and
+ * the client waits for the close */
+static void
+server_drop_tls (Server *server)
+{
+  if (server->tls != NULL)
+    g_io_stream_close (G_IO_STREAM (server->tls), NULL, NULL);
+  g_clear_object (&server->tls);
+}
+
 static void
 server_free (Server *server)
 {
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   g_clear_error (&server->handshake_error);
   g_clear_error (&server->error);
   g_string_free (server->received, TRUE);
@@ -283,7 +293,7 @@ check_selection (SmTlsCredentials    *creds,
       g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, cases[i].expected_id);
       g_assert_cmpstr (sm_tls_stream_get_server_name (server->tls), ==,
                        cases[i].server_name != NULL ? lower : NULL);
-      g_clear_object (&server->tls);
+      server_drop_tls (server);
 
       test_client_finish (client);
       g_assert_cmpint (client->handshake_ret, ==, 0);
@@ -520,7 +530,7 @@ test_chain (void)
   client->verify_host = "chain.example.test";
   server = start_handshake (creds, client);
   wait_handshake (server);
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
   g_assert_cmpint (client->handshake_ret, ==, 0);
   g_assert_cmpuint (client->verify_status, ==, 0);
@@ -571,7 +581,7 @@ check_invalid_now_accepted (const char *id,
   server = start_handshake (creds, client);
   wait_handshake (server);
   g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, id);
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
   g_assert_cmpint (client->handshake_ret, ==, 0);
   g_assert_cmpstr (client->peer_dn, ==, cert->dn);
@@ -649,7 +659,7 @@ check_refused (SmTlsCredentials *creds,
   test_wait_for (&server->handshake_done, "the handshake");
   g_assert_error (server->handshake_error, SM_ERROR, SM_ERROR_TLS);
   g_test_message ("%s", server->handshake_error->message);
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
   g_assert_cmpint (client->handshake_ret, <, 0);
 }
@@ -701,7 +711,7 @@ test_alpn (void)
   server = start_handshake (creds, client);
   wait_handshake (server);
   g_assert_cmpstr (sm_tls_stream_get_alpn (server->tls), ==, "http/1.1");
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
   g_assert_cmpstr (client->alpn, ==, "http/1.1");
 }
@@ -860,7 +870,7 @@ test_renegotiation_refused (void)
   test_wait_for (&server->done, "the renegotiation attempt");
   g_assert_error (server->error, SM_ERROR, SM_ERROR_TLS);
   g_assert_nonnull (strstr (server->error->message, "renegotiation refused"));
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
 }
 
@@ -888,7 +898,7 @@ test_removed_during_handshake (void)
 
   wait_handshake (server);
   g_assert_cmpstr (sm_tls_stream_get_certificate_id (server->tls), ==, "a");
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   test_client_finish (client);
   g_assert_cmpint (client->handshake_ret, ==, 0);
   g_assert_cmpstr (client->peer_dn, ==, test_pki.a.dn);
@@ -982,7 +992,7 @@ test_close_in_background (void)
 
   /* dropped without closing: the stream lives on until its data and
    * close_notify are out, and closes the base only then */
-  g_clear_object (&server->tls);
+  server_drop_tls (server);
   g_assert_false (g_io_stream_is_closed (base));
   g_assert_cmpint (write (release[1], "x", 1), ==, 1);
   test_client_finish (client);

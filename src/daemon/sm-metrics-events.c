@@ -24,11 +24,14 @@ void
 sm_metrics_http_done (const SmHttpRecord *record)
 {
   SmAccessLog *log = sm_access_log_get_default ();
+  SmMetrics   *metrics = sm_metrics_get_default ();
 
-  sm_metrics_count_http (sm_metrics_get_default (), record->port, record->route, record->status,
-                         record->duration_us);
-  sm_metrics_count_bytes (sm_metrics_get_default (), record->port, record->bytes_in,
-                          record->bytes_out);
+  if (sm_metrics_is_collecting (metrics))
+    {
+      sm_metrics_count_http (metrics, record->port, record->route, record->status,
+                             record->duration_us);
+      sm_metrics_count_bytes (metrics, record->port, record->bytes_in, record->bytes_out);
+    }
   if (log != NULL)
     sm_access_log_http (log, record);
 }
@@ -69,10 +72,12 @@ void
 sm_metrics_tcp_done (const SmTcpRecord *record)
 {
   SmAccessLog *log = sm_access_log_get_default ();
+  SmMetrics   *metrics = sm_metrics_get_default ();
 
-  sm_metrics_count_bytes (sm_metrics_get_default (),
-                          sm_socket_definition_get_port (sm_route_get_definition (record->route)),
-                          record->bytes_in, record->bytes_out);
+  if (sm_metrics_is_collecting (metrics))
+    sm_metrics_count_bytes (metrics,
+                            sm_socket_definition_get_port (sm_route_get_definition (record->route)),
+                            record->bytes_in, record->bytes_out);
   if (log != NULL)
     sm_access_log_tcp (log, record);
 }
@@ -80,8 +85,11 @@ sm_metrics_tcp_done (const SmTcpRecord *record)
 void
 sm_metrics_connection_admitted (const char *port_name, GSocketConnection *connection)
 {
-  sm_metrics_count_connection (sm_metrics_get_default (), sm_metrics_port_from_name (port_name),
-                               G_OBJECT (connection));
+  SmMetrics *metrics = sm_metrics_get_default ();
+
+  if (sm_metrics_is_collecting (metrics))
+    sm_metrics_count_connection (metrics, sm_metrics_port_from_name (port_name),
+                                 G_OBJECT (connection));
 }
 
 /* "HTTP domain example.com, path /api/, TLS, name api" */

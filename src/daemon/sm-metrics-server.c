@@ -241,6 +241,7 @@ sm_metrics_server_new (SmMetrics *metrics, SmRegistry *registry)
 
   self = g_object_new (SM_TYPE_METRICS_SERVER, NULL);
   self->metrics = g_object_ref (metrics);
+  sm_metrics_set_collecting (metrics, TRUE);
   self->registry = registry != NULL ? g_object_ref (registry) : NULL;
   return self;
 }

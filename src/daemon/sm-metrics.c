@@ -34,6 +34,7 @@ struct _SmMetrics
   GHashTable *ports;         /* port number -> PortCounts (rc box) */
   GHashTable *registrations; /* result -> guint64 * */
   guint64     access_log_dropped;
+  gboolean    collecting;
 };
 
 G_DEFINE_FINAL_TYPE (SmMetrics, sm_metrics, G_TYPE_OBJECT)
@@ -70,6 +71,20 @@ SmMetrics *
 sm_metrics_new (void)
 {
   return g_object_new (SM_TYPE_METRICS, NULL);
+}
+
+void
+sm_metrics_set_collecting (SmMetrics *self, gboolean collecting)
+{
+  g_return_if_fail (SM_IS_METRICS (self));
+  self->collecting = collecting;
+}
+
+gboolean
+sm_metrics_is_collecting (SmMetrics *self)
+{
+  g_return_val_if_fail (SM_IS_METRICS (self), FALSE);
+  return self->collecting;
 }
 
 SmMetrics *

@@ -27,6 +27,11 @@ extern const double sm_metrics_buckets[SM_METRICS_N_BUCKETS];
 SmMetrics          *sm_metrics_new (void);
 /* The daemon's, which the hooks of sm-metrics-events.h count into */
 SmMetrics          *sm_metrics_get_default (void);
+/* Whether anyone reads @self (a metrics server serves it): the hooks run
+ * per request and per connection count only then, so a daemon without
+ * --metrics pays nothing for them */
+void                sm_metrics_set_collecting (SmMetrics *self, gboolean collecting);
+gboolean            sm_metrics_is_collecting (SmMetrics *self);
 
 /* @route NULL: the request matched no route (or never parsed) */
 void                sm_metrics_count_http (SmMetrics *self,

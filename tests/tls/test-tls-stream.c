@@ -832,6 +832,7 @@ test_truncation (void)
   test_wait_for (&server->done, "the truncated stream");
   g_assert_error (server->error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
   g_assert_cmpstr (server->received->str, ==, "partial");
+  server_drop_tls (server);
   test_client_finish (client);
 }
 
@@ -853,6 +854,7 @@ test_truncation_is_eof (void)
   test_wait_for (&server->done, "the truncated stream");
   g_assert_no_error (server->error);
   g_assert_cmpstr (server->received->str, ==, "partial");
+  server_drop_tls (server);
   test_client_finish (client);
 }
 

@@ -121,8 +121,11 @@ static void
 on_reap (gpointer user_data)
 {
   SmH2Connection *self = user_data;
+  g_autoptr (SmH2Connection) hold = g_object_ref (self);
+  /* The last stream may take the connection's last reference */
+  g_autoptr (GPtrArray) dead = g_steal_pointer (&self->dead);
 
-  g_ptr_array_set_size (self->dead, 0);
+  self->dead = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 static SmH2Stream *

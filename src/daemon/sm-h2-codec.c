@@ -166,11 +166,11 @@ is_hop_by_hop (const char *name, const char *connection)
 void
 sm_h2_fields_set_response (SmH2Fields *fields, const SmHttpResponse *response)
 {
-  const char             *connection;
-  SoupMessageHeadersIter  iter;
-  const char             *name;
-  const char             *value;
-  char                    status[4];
+  const char            *connection;
+  SoupMessageHeadersIter iter;
+  const char            *name;
+  const char            *value;
+  char                   status[4];
 
   g_snprintf (status, sizeof status, "%03u", MIN (response->status, 999));
   sm_h2_fields_add (fields, ":status", status);

@@ -48,8 +48,6 @@ void     sm_h2_request_head_write (const SmH2RequestHead *head,
                                    GString               *out,
                                    gboolean              *chunked);
 
-
-
 /* Header fields for nghttp2: names lowercased, owned here */
 typedef struct
 {
@@ -57,13 +55,13 @@ typedef struct
   GArray    *nv; /* nghttp2_nv */
 } SmH2Fields;
 
-void     sm_h2_fields_init (SmH2Fields *fields);
-void     sm_h2_fields_clear (SmH2Fields *fields);
-void     sm_h2_fields_add (SmH2Fields *fields, const char *name, const char *value);
+void sm_h2_fields_init (SmH2Fields *fields);
+void sm_h2_fields_clear (SmH2Fields *fields);
+void sm_h2_fields_add (SmH2Fields *fields, const char *name, const char *value);
 /* :status and the response's fields minus the hop-by-hop ones (RFC 9113
  * §8.2.2): Connection, what it names, Keep-Alive, Proxy-Connection,
  * Transfer-Encoding, Upgrade, TE */
-void     sm_h2_fields_set_response (SmH2Fields *fields, const SmHttpResponse *response);
+void sm_h2_fields_set_response (SmH2Fields *fields, const SmHttpResponse *response);
 
 /* Chunked coding undone, for a response body going out as DATA frames.
  * The exchange has already checked the framing (sm_http_body_relay_count)

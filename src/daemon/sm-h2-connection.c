@@ -46,7 +46,7 @@ struct _SmH2Connection
   gboolean               eof;
   gboolean               half_closed;
 
-  GHashTable            *streams; /* id → SmH2Stream, open */
+  GHashTable            *streams;  /* id → SmH2Stream, open */
   GQueue                 to_begin; /* heads complete, not routed yet */
   GPtrArray             *dirty;    /* streams to run */
   GPtrArray             *dead;     /* closed, freed by reap_timer */
@@ -140,9 +140,9 @@ take_reset_token (SmH2Connection *self)
 {
   gint64 now = g_get_monotonic_time ();
 
-  self->reset_tokens = MIN ((double) SM_H2_RESET_BURST,
-                            self->reset_tokens + (double) (now - self->reset_at) *
-                                                     SM_H2_RESET_RATE / G_USEC_PER_SEC);
+  self->reset_tokens =
+      MIN ((double) SM_H2_RESET_BURST, self->reset_tokens + (double) (now - self->reset_at) *
+                                                                SM_H2_RESET_RATE / G_USEC_PER_SEC);
   self->reset_at = now;
   if (self->reset_tokens < 1)
     return FALSE;
@@ -158,8 +158,7 @@ on_begin_headers (nghttp2_session *session, const nghttp2_frame *frame, void *us
   SmH2Connection *self = user_data;
   SmH2Stream     *stream;
 
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
-      self->calm)
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST || self->calm)
     return 0;
 
   stream = sm_h2_stream_new (&self->context, session, frame->hd.stream_id);
@@ -265,8 +264,8 @@ on_stream_close (nghttp2_session *session, gint32 stream_id, guint32 error_code,
     return 0;
 
   sm_h2_stream_closed (stream, error_code, &cancelled);
-  SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: stream %d closed%s", self->client_ip,
-                 stream_id, cancelled ? " by the client" : "");
+  SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: stream %d closed%s", self->client_ip, stream_id,
+                 cancelled ? " by the client" : "");
   nghttp2_session_set_stream_user_data (session, stream_id, NULL);
   /* Its code may be on the stack: freed from the loop */
   g_ptr_array_add (self->dead, g_object_ref (stream));
@@ -314,8 +313,9 @@ send_frames (SmH2Connection *self)
           return TRUE;
         }
 
-      n = g_pollable_output_stream_write_nonblocking (self->output, self->out->data + self->out_sent,
-                                                      self->out->len - self->out_sent, NULL, &error);
+      n = g_pollable_output_stream_write_nonblocking (
+          self->output, self->out->data + self->out_sent, self->out->len - self->out_sent, NULL,
+          &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         n = 0;
       else if (n < 0)
@@ -348,9 +348,8 @@ finish (SmH2Connection *self, const char *reason)
 
   if (self->state == STATE_DONE)
     return;
-  SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: closed after %u request(s)%s%s",
-                 self->client_ip, self->n_requests, reason != NULL ? ": " : "",
-                 reason != NULL ? reason : "");
+  SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: closed after %u request(s)%s%s", self->client_ip,
+                 self->n_requests, reason != NULL ? ": " : "", reason != NULL ? reason : "");
   self->state = STATE_DONE;
 
   /* Their services stop at once */
@@ -383,8 +382,8 @@ half_close (SmH2Connection *self)
   self->half_closed = TRUE;
   if (G_IS_SOCKET_CONNECTION (self->client))
     {
-      g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->client)),
-                         FALSE, TRUE, NULL);
+      g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->client)), FALSE,
+                         TRUE, NULL);
       return;
     }
   /* A TLS stream sends close_notify, then half-closes its base */
@@ -412,9 +411,9 @@ on_readable (gpointer user_data)
   SmH2Connection *self = user_data;
   g_autoptr (SmH2Connection) hold = g_object_ref (self);
   g_autoptr (GError) error = NULL;
-  guint8  buffer[READ_SIZE];
-  gssize  n;
-  gssize  used;
+  guint8 buffer[READ_SIZE];
+  gssize n;
+  gssize used;
 
   n = g_pollable_input_stream_read_nonblocking (self->input, buffer, sizeof buffer, NULL, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -542,10 +541,10 @@ update_timer (SmH2Connection *self)
   if (self->state != STATE_OPEN)
     return;
   if (g_hash_table_size (self->streams) == 0)
-    deadline = self->last_request +
-               (gint64) (self->n_requests == 0 ? self->context.limits.header_timeout_ms
-                                                : self->context.limits.idle_timeout_ms) *
-                   1000;
+    deadline = self->last_request + (gint64) (self->n_requests == 0
+                                                  ? self->context.limits.header_timeout_ms
+                                                  : self->context.limits.idle_timeout_ms) *
+                                        1000;
   else
     deadline = self->last_io + (gint64) self->context.limits.idle_timeout_ms * 1000;
   sm_event_timer_schedule (&self->timer, deadline);
@@ -577,9 +576,9 @@ run (SmH2Connection *self)
   if (self->state == STATE_DONE)
     return;
 
-  if (self->state == STATE_OPEN &&
-      ((!nghttp2_session_want_read (self->session) && !nghttp2_session_want_write (self->session)) ||
-       (self->draining && g_hash_table_size (self->streams) == 0)))
+  if (self->state == STATE_OPEN && ((!nghttp2_session_want_read (self->session) &&
+                                     !nghttp2_session_want_write (self->session)) ||
+                                    (self->draining && g_hash_table_size (self->streams) == 0)))
     start_closing (self, NGHTTP2_NO_ERROR);
 
   if (self->state == STATE_CLOSING)
@@ -614,8 +613,8 @@ on_drain (gpointer user_data)
   self->draining = TRUE;
   /* Streams up to the last one seen finish; later ones are refused */
   nghttp2_submit_goaway (self->session, NGHTTP2_FLAG_NONE,
-                         nghttp2_session_get_last_proc_stream_id (self->session),
-                         NGHTTP2_NO_ERROR, NULL, 0);
+                         nghttp2_session_get_last_proc_stream_id (self->session), NGHTTP2_NO_ERROR,
+                         NULL, 0);
   run (self);
 }
 
@@ -674,9 +673,9 @@ make_session (SmH2Connection *self)
   nghttp2_session_callbacks *callbacks = NULL;
   nghttp2_option            *option = NULL;
   nghttp2_settings_entry     settings[] = {
-    { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SM_H2_MAX_CONCURRENT_STREAMS },
-    { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SM_H2_STREAM_WINDOW },
-    { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (guint32) self->context.limits.max_head_size },
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, SM_H2_MAX_CONCURRENT_STREAMS },
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SM_H2_STREAM_WINDOW },
+        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (guint32) self->context.limits.max_head_size },
   };
   int rv;
 

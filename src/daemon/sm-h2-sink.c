@@ -18,10 +18,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (SmH2Sink,
                                                       sm_h2_sink_pollable_iface_init))
 
 static gssize
-sink_write_nonblocking (GPollableOutputStream *stream,
-                        const void            *data,
-                        gsize                  len,
-                        GError               **error)
+sink_write_nonblocking (GPollableOutputStream *stream, const void *data, gsize len, GError **error)
 {
   SmH2Sink     *self = SM_H2_SINK (stream);
   SmHttpBuffer *buffer = &self->buffer;

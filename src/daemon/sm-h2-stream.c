@@ -37,8 +37,8 @@ struct _SmH2Stream
   gboolean                 no_body;    /* END_STREAM came with the head */
   gboolean                 end_stream; /* the client sent all */
   gboolean                 chunked;
-  GByteArray              *body;     /* DATA not in the exchange's input yet */
-  GString                 *trailers; /* request trailer fields, "name: value\r\n" */
+  GByteArray              *body;        /* DATA not in the exchange's input yet */
+  GString                 *trailers;    /* request trailer fields, "name: value\r\n" */
   gboolean                 body_framed; /* the end of the body is in the input */
   SmHttpBuffer             input;
 
@@ -174,8 +174,8 @@ sm_h2_stream_add_field (SmH2Stream   *self,
     return TRUE;
   if (!sm_h2_request_head_add (&self->head, name, name_len, value, value_len, &error))
     {
-      SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: stream %d: %s", self->context->ip,
-                     self->id, error->message);
+      SM_HTTP_DEBUG (self, "HTTP/2 connection from %s: stream %d: %s", self->context->ip, self->id,
+                     error->message);
       self->head_too_large = TRUE;
     }
   return TRUE;
@@ -546,9 +546,9 @@ static gboolean
 pump_response (SmH2Stream *self)
 {
   g_autoptr (GError) error = NULL;
-  SmHttpBuffer      *sink = sm_h2_sink_get_buffer (self->sink);
-  SmHttpResponse    *response = NULL;
-  gsize              head_len = 0;
+  SmHttpBuffer         *sink = sm_h2_sink_get_buffer (self->sink);
+  SmHttpResponse       *response = NULL;
+  gsize                 head_len = 0;
   nghttp2_data_provider provider = { .source.ptr = self, .read_callback = read_body };
   g_auto (SmH2Fields) fields = { NULL, NULL };
   int rv;

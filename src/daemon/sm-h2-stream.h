@@ -10,11 +10,11 @@
 G_BEGIN_DECLS
 
 /* A stream's request body waiting for room, bounded by its HTTP/2 window */
-#define SM_H2_STREAM_WINDOW       (64 * 1024 - 1)
+#define SM_H2_STREAM_WINDOW (64 * 1024 - 1)
 /* The request as its exchange reads it (HTTP/1.1 framing) */
-#define SM_H2_STREAM_INPUT_SIZE   (16 * 1024)
+#define SM_H2_STREAM_INPUT_SIZE (16 * 1024)
 /* The response as the exchange writes it: a whole head must fit */
-#define SM_H2_STREAM_SINK_SIZE    (64 * 1024)
+#define SM_H2_STREAM_SINK_SIZE (64 * 1024)
 
 /**
  * SmH2StreamContext:
@@ -68,36 +68,35 @@ typedef struct
 #define SM_TYPE_H2_STREAM (sm_h2_stream_get_type ())
 G_DECLARE_FINAL_TYPE (SmH2Stream, sm_h2_stream, SM, H2_STREAM, GObject)
 
-SmH2Stream *sm_h2_stream_new (const SmH2StreamContext *context,
-                              nghttp2_session         *session,
-                              gint32                   id);
-gint32      sm_h2_stream_get_id (SmH2Stream *self);
+SmH2Stream          *
+sm_h2_stream_new (const SmH2StreamContext *context, nghttp2_session *session, gint32 id);
+gint32   sm_h2_stream_get_id (SmH2Stream *self);
 
 /* From the callbacks: a field of the request head (@trailer: after the
  * body); FALSE if the stream must be reset */
-gboolean    sm_h2_stream_add_field (SmH2Stream   *self,
-                                    gboolean      trailer,
-                                    const guint8 *name,
-                                    gsize         name_len,
-                                    const guint8 *value,
-                                    gsize         value_len);
+gboolean sm_h2_stream_add_field (SmH2Stream   *self,
+                                 gboolean      trailer,
+                                 const guint8 *name,
+                                 gsize         name_len,
+                                 const guint8 *value,
+                                 gsize         value_len);
 /* The request head is complete (@end_stream: without a body) */
-void        sm_h2_stream_head_done (SmH2Stream *self, gboolean end_stream);
+void     sm_h2_stream_head_done (SmH2Stream *self, gboolean end_stream);
 /* Request body bytes; the client said it sent all */
-void        sm_h2_stream_data (SmH2Stream *self, const guint8 *data, gsize len);
-void        sm_h2_stream_end (SmH2Stream *self);
+void     sm_h2_stream_data (SmH2Stream *self, const guint8 *data, gsize len);
+void     sm_h2_stream_end (SmH2Stream *self);
 /* nghttp2 closed the stream: the exchange stops at once (a service
  * still answering has its yamux stream reset); @reset_by_client: the
  * client cancelled it before the response was complete */
-void        sm_h2_stream_closed (SmH2Stream *self, guint32 error_code, gboolean *reset_by_client);
+void     sm_h2_stream_closed (SmH2Stream *self, guint32 error_code, gboolean *reset_by_client);
 
 /* Outside the callbacks: routes the request whose head is complete */
-void        sm_h2_stream_begin (SmH2Stream *self);
-gboolean    sm_h2_stream_has_begun (SmH2Stream *self);
-gboolean    sm_h2_stream_is_closed (SmH2Stream *self);
+void     sm_h2_stream_begin (SmH2Stream *self);
+gboolean sm_h2_stream_has_begun (SmH2Stream *self);
+gboolean sm_h2_stream_is_closed (SmH2Stream *self);
 /* Makes all the progress it can; the connection sends what it submitted */
-void        sm_h2_stream_run (SmH2Stream *self);
+void     sm_h2_stream_run (SmH2Stream *self);
 /* Whether response bytes wait for the client's window */
-gboolean    sm_h2_stream_blocked_by_client (SmH2Stream *self);
+gboolean sm_h2_stream_blocked_by_client (SmH2Stream *self);
 
 G_END_DECLS

@@ -227,6 +227,52 @@ def mode_drain(port):
     return 0 if status == ["200"] and goaway and goaway[0] == 0 and closed is not None else 1
 
 
+def mode_load(port, total, depth):
+    """@total GETs of /r/N, @depth at a time on one connection; prints
+    progress and which service answered; any failure is fatal"""
+    sock, conn = connect(port)
+    next_id, started, done, failed = 1, 0, 0, 0
+    bodies, by_service = {}, {}
+
+    def start():
+        nonlocal next_id, started
+        conn.send_headers(next_id, request_headers(port, "GET", "/r/%d" % started), end_stream=True)
+        bodies[next_id] = [None, b""]
+        next_id += 2
+        started += 1
+
+    while started < min(depth, total):
+        start()
+    sock.sendall(conn.data_to_send())
+    sock.settimeout(60)
+    while done < total:
+        data = sock.recv(65536)
+        if not data:
+            print("closed after", done)
+            return 1
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                bodies[event.stream_id][0] = dict(event.headers).get(b":status")
+            elif isinstance(event, h2.events.DataReceived):
+                bodies[event.stream_id][1] += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                status, body = bodies.pop(event.stream_id)
+                done += 1
+                if status != b"200" or isinstance(event, h2.events.StreamReset):
+                    failed += 1
+                    print("failed:", status, body[:80], flush=True)
+                service = body.split(b" ")[0].decode(errors="replace")
+                by_service[service] = by_service.get(service, 0) + 1
+                if done % 100 == 0:
+                    print("done", done, flush=True)
+                if started < total:
+                    start()
+        sock.sendall(conn.data_to_send())
+    print("total", done, "failed", failed, "by service", sorted(by_service.items()), flush=True)
+    return 0 if failed == 0 else 1
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     args = sys.argv[3:]
@@ -240,6 +286,8 @@ def main():
         return mode_zero_window(port, float(args[0]))
     if mode == "flood":
         return mode_flood(port, args[0], int(args[1]))
+    if mode == "load":
+        return mode_load(port, int(args[0]), int(args[1]))
     if mode == "drain":
         return mode_drain(port)
     print("unknown mode", mode)

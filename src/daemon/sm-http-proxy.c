@@ -422,8 +422,9 @@ update_client_watches (SmHttpProxy *self)
 static void
 serve_h2 (SmHttpProxy *self)
 {
-  g_autoptr (SmH2Connection) connection = sm_h2_connection_new (
-      self->router, self->client, self->client_address, self->client_ip, self->https, &self->limits);
+  g_autoptr (SmH2Connection) connection =
+      sm_h2_connection_new (self->router, self->client, self->client_address, self->client_ip,
+                            self->https, &self->limits);
 
   g_clear_pointer (&self->client_watch, sm_event_watch_free);
   sm_h2_connection_start (connection, sm_http_buffer_peek (&self->in),
@@ -440,10 +441,10 @@ is_h2_preface (SmHttpProxy *self, gboolean *maybe)
 {
   gsize len = MIN (sm_http_buffer_length (&self->in), SM_H2_PREFACE_LEN);
 
-  *maybe = self->n_requests == 0 && memcmp (sm_http_buffer_peek (&self->in), SM_H2_PREFACE, len) == 0;
+  *maybe =
+      self->n_requests == 0 && memcmp (sm_http_buffer_peek (&self->in), SM_H2_PREFACE, len) == 0;
   return *maybe && len == SM_H2_PREFACE_LEN;
 }
-
 
 static gboolean
 read_request_head (SmHttpProxy *self)

@@ -420,6 +420,7 @@ sm_h2_stream_begin (SmH2Stream *self)
     .input = &self->input,
     .output = &self->output,
     .tracing = self->tracing,
+    .version = "HTTP/2",
   };
 
   g_return_if_fail (!self->begun);

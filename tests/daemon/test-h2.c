@@ -195,6 +195,27 @@ test_forwarding_headers (void)
 }
 
 static void
+test_access_log (void)
+{
+  const char      *args[] = { "--access-log", "-", "--access-log-format", "combined", NULL };
+  Fixture          fixture;
+  SmTestProcess   *a;
+  g_autofree char *target = NULL, *out = NULL;
+
+  fixture_setup (&fixture, args);
+  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
+  target = url (&fixture, "http://127.0.0.1", "/a/logged");
+  out = curl_w (target, "--http2-prior-knowledge", NULL);
+  g_assert_cmpstr (out, ==, "a GET /a/logged\n|200|2");
+  /* Counted and logged as HTTP/1.1 requests are, with their protocol */
+  sm_test_daemon_wait_for_line (fixture.daemon, "127.0.0.1 - - [*] \"GET /a/logged HTTP/2\" 200 *",
+                                TIMEOUT_MS);
+
+  sm_test_http_service_stop (a);
+  sm_test_daemon_stop (fixture.daemon);
+}
+
+static void
 test_big_post_echoed (void)
 {
   Fixture            fixture;
@@ -441,6 +462,7 @@ main (int argc, char **argv)
   g_test_add_func ("/h2/prior-knowledge/routing", test_prior_knowledge_routing);
   g_test_add_func ("/h2/prior-knowledge/forwarding-headers", test_forwarding_headers);
   g_test_add_func ("/h2/prior-knowledge/5mib-post-echoed", test_big_post_echoed);
+  g_test_add_func ("/h2/prior-knowledge/access-log", test_access_log);
   g_test_add_func ("/h2/tls/alpn", test_tls_alpn);
   g_test_add_func ("/h2/trailers", test_trailers);
   g_test_add_func ("/h2/attack/rapid-reset", test_rapid_reset);

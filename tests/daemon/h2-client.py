@@ -183,6 +183,23 @@ def mode_flood(port, kind, count):
     return 0 if closed is not None else 1
 
 
+def mode_big_head(port):
+    """Header fields over SETTINGS_MAX_HEADER_LIST_SIZE (a client that does
+    not care for it): 431, and the connection goes on"""
+    sock, conn = connect(port)
+    big = [("x-big-%d" % i, "x" * 8192) for i in range(9)]
+    conn.send_headers(1, request_headers(port, "GET", "/a/big-head", big), end_stream=True)
+    conn.send_headers(3, request_headers(port, "GET", "/a/after"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    ended = set()
+    events = events_until(sock, conn, lambda e: isinstance(e, h2.events.StreamEnded)
+                          and ended.add(e.stream_id) is None and len(ended) == 2, 30)
+    status = {e.stream_id: dict(e.headers).get(b":status") for e in events or []
+              if isinstance(e, h2.events.ResponseReceived)}
+    print("status", status)
+    return 0 if status == {1: b"431", 3: b"200"} else 1
+
+
 def read_frames(sock, until, timeout):
     """Frames as they come, parsed here: h2 stops at a GOAWAY, while
     streams it spared go on. Returns them once until(frame), or on close."""
@@ -286,6 +303,8 @@ def main():
         return mode_zero_window(port, float(args[0]))
     if mode == "flood":
         return mode_flood(port, args[0], int(args[1]))
+    if mode == "big-head":
+        return mode_big_head(port)
     if mode == "load":
         return mode_load(port, int(args[0]), int(args[1]))
     if mode == "drain":

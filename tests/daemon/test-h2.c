@@ -195,6 +195,23 @@ test_forwarding_headers (void)
 }
 
 static void
+test_header_list_size (void)
+{
+  Fixture        fixture;
+  SmTestProcess *a;
+
+  if (!have_python_h2 ())
+    return;
+  fixture_setup (&fixture, NULL);
+  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
+  /* More than --http-max-head-size (64 KiB) of fields (curl would not
+   * send them: we announce the limit): 431, and the next stream is served */
+  client_finish (client_spawn (&fixture, "big-head", NULL));
+  sm_test_http_service_stop (a);
+  sm_test_daemon_stop (fixture.daemon);
+}
+
+static void
 test_access_log (void)
 {
   const char      *args[] = { "--access-log", "-", "--access-log-format", "combined", NULL };
@@ -463,6 +480,7 @@ main (int argc, char **argv)
   g_test_add_func ("/h2/prior-knowledge/forwarding-headers", test_forwarding_headers);
   g_test_add_func ("/h2/prior-knowledge/5mib-post-echoed", test_big_post_echoed);
   g_test_add_func ("/h2/prior-knowledge/access-log", test_access_log);
+  g_test_add_func ("/h2/limits/header-list-size", test_header_list_size);
   g_test_add_func ("/h2/tls/alpn", test_tls_alpn);
   g_test_add_func ("/h2/trailers", test_trailers);
   g_test_add_func ("/h2/attack/rapid-reset", test_rapid_reset);

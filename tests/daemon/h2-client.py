@@ -200,6 +200,20 @@ def mode_big_head(port):
     return 0 if status == {1: b"431", 3: b"200"} else 1
 
 
+def mode_slow_reader(port, size, pause):
+    """Asks for @size bytes, reads nothing for @pause seconds (the daemon
+    must not buffer the response meanwhile), then all of it"""
+    sock, conn = connect(port)
+    conn.send_headers(1, request_headers(port, "GET", "/a/big?bytes=%d" % size), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    print("requested", flush=True)
+    time.sleep(pause)
+    events = events_until(sock, conn, lambda e: isinstance(e, h2.events.StreamEnded), 300)
+    got = sum(len(e.data) for e in events or [] if isinstance(e, h2.events.DataReceived))
+    print("got", got, flush=True)
+    return 0 if got == size else 1
+
+
 def read_frames(sock, until, timeout):
     """Frames as they come, parsed here: h2 stops at a GOAWAY, while
     streams it spared go on. Returns them once until(frame), or on close."""
@@ -303,6 +317,8 @@ def main():
         return mode_zero_window(port, float(args[0]))
     if mode == "flood":
         return mode_flood(port, args[0], int(args[1]))
+    if mode == "slow-reader":
+        return mode_slow_reader(port, int(args[0]), float(args[1]))
     if mode == "big-head":
         return mode_big_head(port)
     if mode == "load":

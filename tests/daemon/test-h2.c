@@ -384,6 +384,35 @@ test_zero_window (void)
   sm_test_daemon_stop (fixture.daemon);
 }
 
+/* A client that stops reading a 64 MB response: the daemon's memory does
+ * not grow with it (yamux windows and the stream's sink hold the service
+ * back), and the whole response comes once it reads */
+static void
+test_slow_reader (void)
+{
+  Fixture        fixture;
+  SmTestProcess *a, *client;
+  guint64        before, after;
+
+  if (!have_python_h2 ())
+    return;
+  fixture_setup (&fixture, NULL);
+  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
+  assert_serves (&fixture);
+  before = sm_test_process_memory_kib (fixture.daemon->process, "VmHWM");
+  client = client_spawn (&fixture, "slow-reader", "64000000", "3", NULL);
+  sm_test_process_wait_for_line (client, "got 64000000", 3 * TIMEOUT_MS);
+  client_finish (client);
+  after = sm_test_process_memory_kib (fixture.daemon->process, "VmHWM");
+  g_test_message ("daemon peak RSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT
+                  " KiB after 64 MB to a slow client",
+                  before, after);
+  g_assert_cmpuint (after, <, before + 16 * 1024);
+
+  sm_test_http_service_stop (a);
+  sm_test_daemon_stop (fixture.daemon);
+}
+
 /* ---- Drain and redeploy ---- */
 
 static void
@@ -487,6 +516,7 @@ main (int argc, char **argv)
   g_test_add_func ("/h2/attack/continuation-flood", test_continuation_flood);
   g_test_add_func ("/h2/attack/ping-and-settings-floods", test_floods);
   g_test_add_func ("/h2/attack/zero-window", test_zero_window);
+  g_test_add_func ("/h2/flow-control/slow-reader", test_slow_reader);
   g_test_add_func ("/h2/drain", test_drain);
   g_test_add_func ("/h2/redeploy-sigkill-under-load", test_redeploy_sigkill);
 

@@ -214,6 +214,20 @@ def mode_slow_reader(port, size, pause):
     return 0 if got == size else 1
 
 
+def mode_multiplex(port):
+    """A slow request and a fast one on the same connection: the fast one
+    is answered first"""
+    sock, conn = connect(port)
+    conn.send_headers(1, request_headers(port, "GET", "/a/slow?ms=3000"), end_stream=True)
+    conn.send_headers(3, request_headers(port, "GET", "/b/fast"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    order = []
+    events_until(sock, conn, lambda e: isinstance(e, h2.events.StreamEnded)
+                 and order.append(e.stream_id) is None and len(order) == 2, 30)
+    print("ended in order", order)
+    return 0 if order == [3, 1] else 1
+
+
 def read_frames(sock, until, timeout):
     """Frames as they come, parsed here: h2 stops at a GOAWAY, while
     streams it spared go on. Returns them once until(frame), or on close."""
@@ -319,6 +333,8 @@ def main():
         return mode_flood(port, args[0], int(args[1]))
     if mode == "slow-reader":
         return mode_slow_reader(port, int(args[0]), float(args[1]))
+    if mode == "multiplex":
+        return mode_multiplex(port)
     if mode == "big-head":
         return mode_big_head(port)
     if mode == "load":

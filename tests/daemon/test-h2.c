@@ -384,6 +384,24 @@ test_zero_window (void)
   sm_test_daemon_stop (fixture.daemon);
 }
 
+/* A slow service does not hold up the other streams of a connection */
+static void
+test_multiplex (void)
+{
+  Fixture        fixture;
+  SmTestProcess *a, *b;
+
+  if (!have_python_h2 ())
+    return;
+  fixture_setup (&fixture, NULL);
+  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
+  b = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/b/", "b");
+  client_finish (client_spawn (&fixture, "multiplex", NULL));
+  sm_test_http_service_stop (a);
+  sm_test_http_service_stop (b);
+  sm_test_daemon_stop (fixture.daemon);
+}
+
 /* A client that stops reading a 64 MB response: the daemon's memory does
  * not grow with it (yamux windows and the stream's sink hold the service
  * back), and the whole response comes once it reads */
@@ -517,6 +535,7 @@ main (int argc, char **argv)
   g_test_add_func ("/h2/attack/ping-and-settings-floods", test_floods);
   g_test_add_func ("/h2/attack/zero-window", test_zero_window);
   g_test_add_func ("/h2/flow-control/slow-reader", test_slow_reader);
+  g_test_add_func ("/h2/flow-control/slow-service", test_multiplex);
   g_test_add_func ("/h2/drain", test_drain);
   g_test_add_func ("/h2/redeploy-sigkill-under-load", test_redeploy_sigkill);
 

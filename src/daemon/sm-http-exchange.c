@@ -132,10 +132,11 @@ sm_http_exchange_answer (SmHttpExchange     *self,
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s: answering %u%s", self->client.ip, status,
                  keep_alive ? "" : " and closing");
-  sm_metrics_http_answered (
-      sm_http_router_get_display_name (self->router),
-      self->upstream != NULL ? sm_http_upstream_get_route (self->upstream) : NULL, self->client.ip,
-      request, status, self->request_head->len, out->len - start, self->started_at);
+  sm_metrics_http_answered (sm_http_router_get_display_name (self->router),
+                            self->upstream != NULL ? sm_http_upstream_get_route (self->upstream)
+                                                   : NULL,
+                            self->client.ip, request, self->client.version, status,
+                            self->request_head->len, out->len - start, self->started_at);
 
   /* A service that was sending a response keeps none of it */
   sm_http_exchange_reset (self);
@@ -637,7 +638,8 @@ finish_exchange (SmHttpExchange *self)
   sm_http_upstream_get_counts (upstream, &moved);
   sm_metrics_http_answered (sm_http_router_get_display_name (self->router),
                             sm_http_upstream_get_route (upstream), self->client.ip, self->request,
-                            self->response->status, moved.a_to_b, moved.b_to_a, self->started_at);
+                            self->client.version, self->response->status, moved.a_to_b,
+                            moved.b_to_a, self->started_at);
 
   /* A body the service did not wait for is unread here and there */
   if (!self->request_body.done)

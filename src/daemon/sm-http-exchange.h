@@ -82,6 +82,8 @@ typedef struct
  * @output: the connection's output: response heads are queued there,
  *   and bodies written through it
  * @tracing: debug messages are shown
+ * @version: the client's protocol for the metrics and the access log
+ *   ("HTTP/2"), NULL for the request's own
  *
  * The public side of the connection, as the exchange sees it. Everything
  * is the connection's and outlives the exchange.
@@ -94,6 +96,7 @@ typedef struct
   SmHttpBuffer   *input;
   SmHttpOutput   *output;
   gboolean        tracing;
+  const char     *version;
 } SmHttpExchangeClient;
 
 /* @connection (a GObject, held while the exchange calls it back) gets the

@@ -6,10 +6,12 @@
 
 #include "sm-error.h"
 #include "sm-event-loop.h"
+#include "sm-h2-connection.h"
 #include "sm-http-exchange.h"
 #include "sm-http-proxy.h"
 #include "sm-http-trace.h"
 #include "sm-tcp-proxy.h"
+#include "sm-tls-stream.h"
 
 /*
  * The public side of an HTTP connection: reading request heads with their
@@ -81,6 +83,7 @@ G_DEFINE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, G_TYPE_OBJECT)
 static void start_closing (SmHttpProxy *self);
 static void run (SmHttpProxy *self);
 static void finish (SmHttpProxy *self);
+static void end (SmHttpProxy *self, gboolean close_client);
 static void abort_connection (gpointer connection, const char *reason);
 static void response_queued (gpointer connection, gboolean keep_alive);
 
@@ -414,6 +417,35 @@ update_client_watches (SmHttpProxy *self)
 
 /* Requests ----------------------------------------------------------------- */
 
+/* The client speaks HTTP/2: the connection is an SmH2Connection from now
+ * on, with what was read so far */
+static void
+serve_h2 (SmHttpProxy *self)
+{
+  g_autoptr (SmH2Connection) connection =
+      sm_h2_connection_new (self->router, self->client, self->client_address, self->client_ip,
+                            self->https, &self->limits);
+
+  g_clear_pointer (&self->client_watch, sm_event_watch_free);
+  sm_h2_connection_start (connection, sm_http_buffer_peek (&self->in),
+                          sm_http_buffer_length (&self->in), self->drain_watch.cancellable,
+                          self->shutdown_watch.cancellable);
+  sm_http_buffer_discard (&self->in);
+  end (self, FALSE);
+}
+
+/* The first bytes are HTTP/2's preface (prior knowledge): TRUE once all
+ * of it came, *@maybe while what came is a prefix of it */
+static gboolean
+is_h2_preface (SmHttpProxy *self, gboolean *maybe)
+{
+  gsize len = MIN (sm_http_buffer_length (&self->in), SM_H2_PREFACE_LEN);
+
+  *maybe =
+      self->n_requests == 0 && memcmp (sm_http_buffer_peek (&self->in), SM_H2_PREFACE, len) == 0;
+  return *maybe && len == SM_H2_PREFACE_LEN;
+}
+
 static gboolean
 read_request_head (SmHttpProxy *self)
 {
@@ -422,6 +454,7 @@ read_request_head (SmHttpProxy *self)
   gsize          len = sm_http_buffer_length (&self->in);
   gsize          head_len = 0;
   guint          status = SOUP_STATUS_BAD_REQUEST;
+  gboolean       maybe_h2;
 
   if (len == 0)
     {
@@ -430,6 +463,13 @@ read_request_head (SmHttpProxy *self)
       start_closing (self);
       return TRUE;
     }
+  if (is_h2_preface (self, &maybe_h2))
+    {
+      serve_h2 (self);
+      return TRUE;
+    }
+  if (maybe_h2 && !self->in.eof)
+    return FALSE;
 
   switch (sm_http_find_head_end (&self->head_scanner, sm_http_buffer_peek (&self->in), len,
                                  self->limits.max_head_size, &head_len, &error))
@@ -796,5 +836,12 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
   set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
+  /* ALPN chose HTTP/2 on a TLS port */
+  if (SM_IS_TLS_STREAM (self->client) &&
+      g_strcmp0 (sm_tls_stream_get_alpn (SM_TLS_STREAM (self->client)), "h2") == 0)
+    {
+      serve_h2 (self);
+      return;
+    }
   run (self);
 }

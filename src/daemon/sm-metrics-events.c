@@ -41,6 +41,7 @@ sm_metrics_http_answered (const char          *port_name,
                           SmRoute             *route,
                           const char          *client_ip,
                           const SmHttpRequest *request,
+                          const char          *version,
                           guint                status,
                           guint64              bytes_in,
                           guint64              bytes_out,
@@ -60,7 +61,9 @@ sm_metrics_http_answered (const char          *port_name,
       record.method = request->method;
       record.host = request->host;
       record.target = request->target;
-      record.version = request->version == SOUP_HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
+      record.version = version != NULL                     ? version
+                       : request->version == SOUP_HTTP_1_0 ? "HTTP/1.0"
+                                                           : "HTTP/1.1";
       record.referer = soup_message_headers_get_one (request->headers, "Referer");
       record.user_agent = soup_message_headers_get_one (request->headers, "User-Agent");
       record.duration_us = g_get_monotonic_time () - started_at;

@@ -47,12 +47,14 @@ typedef struct
 void    sm_metrics_http_done (const SmHttpRecord *record);
 void    sm_metrics_tcp_done (const SmTcpRecord *record);
 /* sm_metrics_http_done() for an HTTP exchange: @port_name ("*:8000"),
- * @request (NULL: it never parsed), @started_at: g_get_monotonic_time()
- * when its head was in */
+ * @request (NULL: it never parsed), @version: the client's protocol
+ * ("HTTP/2"; NULL: the request's HTTP/1.x), @started_at:
+ * g_get_monotonic_time() when its head was in */
 void    sm_metrics_http_answered (const char          *port_name,
                                   SmRoute             *route,
                                   const char          *client_ip,
                                   const SmHttpRequest *request,
+                                  const char          *version,
                                   guint                status,
                                   guint64              bytes_in,
                                   guint64              bytes_out,

@@ -217,8 +217,8 @@ add_certificate (SmPort *self, SmRoute *route)
 
   if (self->tls == NULL)
     {
-      /* No h2: the HTTP proxy speaks HTTP/1.1 only */
-      static const char *const http_alpn[] = { "http/1.1", NULL };
+      /* HTTP/2 preferred: SmHttpProxy hands h2 connections to SmH2Connection */
+      static const char *const http_alpn[] = { "h2", "http/1.1", NULL };
 
       self->tls = sm_tls_terminator_new (self->display_name, self->hold_us, self->tls_priority,
                                          self->mode == SM_PORT_MODE_HTTP ? http_alpn : NULL,

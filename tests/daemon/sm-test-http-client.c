@@ -55,11 +55,25 @@ sm_test_http_service_start (SmTestDaemon *daemon,
                             const char   *path_prefix,
                             const char   *name)
 {
+  return sm_test_http_service_start_tls (daemon, port, domain_suffix, path_prefix, name, NULL,
+                                         NULL);
+}
+
+SmTestProcess *
+sm_test_http_service_start_tls (SmTestDaemon *daemon,
+                                guint16       port,
+                                const char   *domain_suffix,
+                                const char   *path_prefix,
+                                const char   *name,
+                                const char   *cert_file,
+                                const char   *key_file)
+{
   g_autofree char *port_text = g_strdup_printf ("%u", port);
   g_autofree char *ready = g_strdup_printf ("sm-test-http-service %s: serving", name);
   const char *argv[] = {
     SM_TEST_HTTP_SERVICE, "--control", daemon->control_address, "--port", port_text,
-    "--domain", domain_suffix, "--prefix", path_prefix, "--name", name, NULL
+    "--domain", domain_suffix, "--prefix", path_prefix, "--name", name,
+    cert_file != NULL ? "--tls-cert" : NULL, cert_file, "--tls-key", key_file, NULL
   };
   SmTestProcess *service = sm_test_process_spawn (name, argv);
 

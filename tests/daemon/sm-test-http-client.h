@@ -34,6 +34,15 @@ SmTestProcess *sm_test_http_service_start  (SmTestDaemon       *daemon,
                                             const char         *domain_suffix,
                                             const char         *path_prefix,
                                             const char         *name);
+/* Same, registering the certificate and key in these PEM files too (NULL:
+ * none) */
+SmTestProcess *sm_test_http_service_start_tls (SmTestDaemon       *daemon,
+                                               guint16             port,
+                                               const char         *domain_suffix,
+                                               const char         *path_prefix,
+                                               const char         *name,
+                                               const char         *cert_file,
+                                               const char         *key_file);
 /* SIGTERM: graceful stop; waits for its exit (status 0) and frees */
 void           sm_test_http_service_stop   (SmTestProcess      *service);
 

@@ -100,6 +100,8 @@ main (int    argc,
   g_autofree char *domain = NULL;
   g_autofree char *prefix = NULL;
   g_autofree char *name = NULL;
+  g_autofree char *cert_file = NULL;
+  g_autofree char *key_file = NULL;
   int port = 0;
   GOptionEntry entries[] = {
     { "control", 'c', 0, G_OPTION_ARG_STRING, &control, "Daemon control address", "HOST:PORT" },
@@ -107,6 +109,8 @@ main (int    argc,
     { "domain", 'd', 0, G_OPTION_ARG_STRING, &domain, "DomainSuffix", "SUFFIX" },
     { "prefix", 'x', 0, G_OPTION_ARG_STRING, &prefix, "PathPrefix", "PREFIX" },
     { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name in the answers", "NAME" },
+    { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &cert_file, "TLS certificate (PEM)", "FILE" },
+    { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &key_file, "TLS key (PEM)", "FILE" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -129,6 +133,19 @@ main (int    argc,
   sm_socket_definition_set_address (definition, "127.0.0.1");
   sm_socket_definition_set_http (definition, domain != NULL ? domain : "",
                                  prefix != NULL ? prefix : "");
+  if (cert_file != NULL && key_file != NULL)
+    {
+      g_autofree char *cert_pem = NULL;
+      g_autofree char *key_pem = NULL;
+
+      if (!g_file_get_contents (cert_file, &cert_pem, NULL, &error) ||
+          !g_file_get_contents (key_file, &key_pem, NULL, &error))
+        {
+          g_printerr ("sm-test-http-service: %s\n", error->message);
+          return EXIT_FAILURE;
+        }
+      sm_socket_definition_set_tls (definition, cert_pem, key_pem);
+    }
 
   service.name = name != NULL ? name : "service";
   service.exit_status = EXIT_SUCCESS;

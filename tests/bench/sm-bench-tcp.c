@@ -515,6 +515,8 @@ run_listen (void)
       g_printerr ("sm-bench-tcp listen: --port N is required\n");
       return EXIT_FAILURE;
     }
+  /* GLib's default backlog of 10 drops SYNs when a proxy opens 16 at once */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 4096);
   address = listen_address_new (opt_address, opt_port, &error);
   if (address == NULL ||
       !g_socket_listener_add_address (G_SOCKET_LISTENER (service), address, G_SOCKET_TYPE_STREAM,

@@ -19,6 +19,8 @@ IDLE_TIMEOUT = 600
 # Seconds for a process or a port to be ready
 READY_TIMEOUT = 20
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+# The TCP endpoints and the sm-bench-tcp options of the service behind them
+TCP_SERVICES = (("tcp-up", []), ("tcp-down", ["--source"]), ("tcp-echo", ["--echo"]))
 
 
 class BenchError(Exception):
@@ -179,7 +181,7 @@ def settled_rss_kib(pids, timeout=30):
 
 class System:
     """One system started for one measure: its public endpoints (http,
-    https, tcp-up, tcp-down: port numbers) and the processes whose CPU and
+    https, tcp-up, tcp-down, tcp-echo: port numbers) and the processes whose CPU and
     memory count."""
 
     def __init__(self, bench, name):
@@ -230,7 +232,7 @@ def start_daemon_c(bench, system, needs):
                                      "--tls-cert", bench.cert, "--tls-key", bench.key]).wait_for(
             "^sm-bench-http: serving")
     if "tcp" in needs:
-        for endpoint, extra in (("tcp-up", []), ("tcp-down", ["--source"])):
+        for endpoint, extra in TCP_SERVICES:
             port = system.endpoints[endpoint] = free_port()
             system.spawn(endpoint, [b["tcp"], "serve", "--control", control, "--port", str(port)]
                          + extra).wait_for("^serve: serving port")
@@ -256,7 +258,15 @@ def start_daemon_go(bench, system, needs):
         system.spawn("go-service", [go_service, "-control", f"127.0.0.1:{system.control_port}",
                                     "-port", str(port), "-prefix", "/"]).wait_for("^go-http: serving")
     system.missing["https"] = "the Go service does not register certificates"
-    system.missing["tcp"] = "no Go bulk TCP service"
+    if "tcp" in needs:
+        go_echo = bench.binaries.get("go-echo")
+        if go_echo is None:
+            raise BenchError("the Go echo service is not built (configure with -Dinterop_tests=enabled)")
+        port = system.endpoints["tcp-echo"] = free_port()
+        # Its keep-alive pings as often as an unchanged service's (30 s)
+        system.spawn("go-echo", [go_echo, "-control", f"127.0.0.1:{system.control_port}",
+                                 "-port", str(port), "-keepalive", "30s"]).wait_for("^go-echo: serving")
+        system.missing["tcp"] = "upload and download: only the Go echo service (tcp echo)"
     system.accounted = [daemon]
 
 
@@ -283,10 +293,10 @@ def start_nginx(bench, system, needs):
     if "tcp" in needs:
         if os.path.exists(NGINX_STREAM_MODULE):
             head.append(f"load_module {NGINX_STREAM_MODULE};")
-            for endpoint in ("tcp-up", "tcp-down"):
+            for endpoint, _ in TCP_SERVICES:
                 system.endpoints[endpoint] = free_port()
                 stream.append(f"server {{ listen 127.0.0.1:{system.endpoints[endpoint]}; "
-                              f"proxy_pass 127.0.0.1:{backends[endpoint]}; }}")
+                              f"proxy_pass 127.0.0.1:{backends[endpoint]}; proxy_half_close on; }}")
         else:
             system.missing["tcp"] = "nginx's stream module is not installed (libnginx-mod-stream)"
     temp_paths = "\n".join(f"  {kind}_temp_path {directory}/{kind};"
@@ -355,7 +365,7 @@ backend web
                         f"  bind 127.0.0.1:{system.endpoints['https']} ssl crt {pem}\n"
                         "  default_backend web\n")
     if "tcp" in needs:
-        for endpoint in ("tcp-up", "tcp-down"):
+        for endpoint, _ in TCP_SERVICES:
             system.endpoints[endpoint] = free_port()
             sections.append(f"listen {endpoint}\n  mode tcp\n"
                             f"  bind 127.0.0.1:{system.endpoints[endpoint]}\n"
@@ -367,7 +377,7 @@ backend web
 
 
 def start_direct(bench, system, needs):
-    for need in ("http", "tcp-up", "tcp-down"):
+    for need in ["http"] + [endpoint for endpoint, _ in TCP_SERVICES]:
         if need in bench.backends:
             system.endpoints[need] = bench.backends[need]
     system.missing["https"] = "the backend speaks no TLS"

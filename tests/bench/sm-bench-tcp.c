@@ -11,18 +11,21 @@
  *       the same sink as a socketmaster service: every stream the daemon
  *       hands over is drained until EOF, then closed; runs until SIGTERM.
  *       With --source, every stream gets an endless stream of bytes
- *       instead, until it fails (the stalled TCP readers of scale-bench)
- *   sm-bench-tcp listen --port N [--source]
+ *       instead, until it fails (the stalled TCP readers of scale-bench);
+ *       with --echo, every stream gets back what it sends
+ *   sm-bench-tcp listen --port N [--source|--echo]
  *       the plain TCP counterpart of serve (what direct runs and other
- *       proxies talk to): drains, or with --source floods, every connection
- *       it accepts, until SIGTERM
- *   sm-bench-tcp send --connect HOST:PORT --bytes N [--streams K] [--download]
+ *       proxies talk to): drains, floods or echoes every connection it
+ *       accepts, until SIGTERM
+ *   sm-bench-tcp send --connect HOST:PORT --bytes N [--streams K] [--download|--echo]
  *       writes N bytes, shuts down its sending side, waits until the peer
  *       closes (so every byte was consumed), prints bytes, seconds, MB/s.
  *       With --streams K, K connections at once (one thread each) carry
  *       N/K bytes each, timed from when all are connected until the last
  *       one is done. With --download, each connection reads its share
- *       from the peer instead (a serve or listen --source), then closes
+ *       from the peer instead (a serve or listen --source), then closes.
+ *       With --echo, each connection writes its share and reads it back at
+ *       once (from an echo service: serve --echo, go-echo-service)
  *
  * Status lines go to stdout, flushed, so the script can wait for them.
  * The plain modes use blocking sockets: simplest for a measuring tool.
@@ -48,6 +51,7 @@ static int      opt_port;
 static gint64   opt_bytes = -1;
 static gboolean opt_source;
 static gboolean opt_download;
+static gboolean opt_echo;
 static int      opt_streams = 1;
 
 static GOptionEntry option_entries[] = {
@@ -59,6 +63,7 @@ static GOptionEntry option_entries[] = {
   { "source", 0, 0, G_OPTION_ARG_NONE, &opt_source, "Write endlessly to every stream instead of draining it (serve, listen)", NULL },
   { "streams", 0, 0, G_OPTION_ARG_INT, &opt_streams, "Concurrent connections sharing --bytes (send; default 1)", "K" },
   { "download", 0, 0, G_OPTION_ARG_NONE, &opt_download, "Read the bytes from the peer instead of writing them (send)", NULL },
+  { "echo", 0, 0, G_OPTION_ARG_NONE, &opt_echo, "Send the bytes and read them back (send); echo every stream (serve, listen)", NULL },
   { NULL }
 };
 
@@ -191,6 +196,69 @@ transfer_download (Transfer *transfer,
   return g_socket_close (socket, &transfer->error);
 }
 
+/* Writes and reads back at once in one thread, as a GSocket is not to be
+ * used from two threads: non-blocking, waiting for either direction */
+static gboolean
+transfer_echo (Transfer *transfer,
+               GSocket  *socket,
+               guint8   *buffer)
+{
+  g_autofree guint8 *in = g_malloc (CHUNK_SIZE);
+  guint64 sent = 0;
+  gboolean shut_down = FALSE;
+
+  fill_pattern (buffer);
+  g_socket_set_blocking (socket, FALSE);
+  while (TRUE)
+    {
+      GIOCondition wait = G_IO_IN;
+      gssize n;
+
+      if (sent < transfer->bytes)
+        {
+          n = g_socket_send (socket, (const char *) buffer,
+                             MIN ((guint64) CHUNK_SIZE, transfer->bytes - sent), NULL,
+                             &transfer->error);
+          if (n > 0)
+            sent += n;
+          else if (!g_error_matches (transfer->error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return FALSE;
+          else
+            wait |= G_IO_OUT;
+          g_clear_error (&transfer->error);
+        }
+      else if (!shut_down)
+        {
+          if (!g_socket_shutdown (socket, FALSE, TRUE, &transfer->error))
+            return FALSE;
+          shut_down = TRUE;
+        }
+
+      n = g_socket_receive (socket, (char *) in, CHUNK_SIZE, NULL, &transfer->error);
+      if (n == 0)
+        break;
+      if (n > 0)
+        {
+          transfer->done += n;
+          continue;
+        }
+      if (!g_error_matches (transfer->error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return FALSE;
+      g_clear_error (&transfer->error);
+      if (!g_socket_condition_wait (socket, wait, NULL, &transfer->error))
+        return FALSE;
+    }
+
+  if (transfer->done != transfer->bytes)
+    {
+      g_set_error (&transfer->error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "%" G_GUINT64_FORMAT " bytes echoed for %" G_GUINT64_FORMAT " sent",
+                   transfer->done, transfer->bytes);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gpointer
 transfer_run (gpointer data)
 {
@@ -200,6 +268,8 @@ transfer_run (gpointer data)
 
   if (opt_download)
     transfer_download (transfer, socket, buffer);
+  else if (opt_echo)
+    transfer_echo (transfer, socket, buffer);
   else
     transfer_upload (transfer, socket, buffer);
   return NULL;
@@ -307,6 +377,33 @@ on_drained_stream_closed (GObject      *object,
 static void drain_next (Drain *drain);
 
 static void
+drain_end (Drain  *drain,
+           GError *error)
+{
+  if (error != NULL)
+    g_printerr ("sm-bench-tcp serve: %s\n", error->message);
+  else
+    print_status ("serve: received %" G_GUINT64_FORMAT " bytes", drain->received);
+  g_io_stream_close_async (drain->stream, G_PRIORITY_DEFAULT, NULL,
+                           on_drained_stream_closed, NULL);
+  drain_free (drain);
+}
+
+static void
+on_echoed (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Drain *drain = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (g_output_stream_write_all_finish (G_OUTPUT_STREAM (object), result, NULL, &error))
+    drain_next (drain);
+  else
+    drain_end (drain, error);
+}
+
+static void
 on_drain_read (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
@@ -316,20 +413,21 @@ on_drain_read (GObject      *object,
   gssize n;
 
   n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &error);
+  if (n > 0 && opt_echo)
+    {
+      drain->received += n;
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (drain->stream),
+                                       drain->buffer, n, G_PRIORITY_DEFAULT, NULL,
+                                       on_echoed, drain);
+      return;
+    }
   if (n > 0)
     {
       drain->received += n;
       drain_next (drain);
       return;
     }
-
-  if (n < 0)
-    g_printerr ("sm-bench-tcp serve: %s\n", error->message);
-  else
-    print_status ("serve: received %" G_GUINT64_FORMAT " bytes", drain->received);
-  g_io_stream_close_async (drain->stream, G_PRIORITY_DEFAULT, NULL,
-                           on_drained_stream_closed, NULL);
-  drain_free (drain);
+  drain_end (drain, error);
 }
 
 static void
@@ -549,6 +647,11 @@ main (int    argc,
   g_option_context_add_main_entries (context, option_entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return fail ("", error);
+  if (opt_echo && (opt_source || opt_download))
+    {
+      g_printerr ("sm-bench-tcp: --echo goes with neither --source nor --download\n");
+      return EXIT_FAILURE;
+    }
   if (opt_address == NULL)
     opt_address = g_strdup ("127.0.0.1");
   if (argc != 2)

@@ -240,6 +240,8 @@ transfer_echo (Transfer *transfer,
       if (n > 0)
         {
           transfer->done += n;
+          if (transfer->done > transfer->bytes)
+            break;
           continue;
         }
       if (!g_error_matches (transfer->error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))

@@ -253,18 +253,27 @@ def start_daemon_go(bench, system, needs):
     if go_service is None:
         raise BenchError("the Go service is not built (configure with -Dinterop_tests=enabled)")
     daemon = start_daemon_process(bench, system)
+    control = f"127.0.0.1:{system.control_port}"
     if "http" in needs:
         port = system.endpoints["http"] = free_port()
-        system.spawn("go-service", [go_service, "-control", f"127.0.0.1:{system.control_port}",
+        system.spawn("go-service", [go_service, "-control", control,
                                     "-port", str(port), "-prefix", "/"]).wait_for("^go-http: serving")
-    system.missing["https"] = "the Go service does not register certificates"
+    if "https" in needs:
+        # The Go service registers no certificate: a C service on another
+        # prefix brings one, and the port then terminates TLS for both
+        port = system.endpoints["https"] = free_port()
+        system.spawn("tls-holder", [bench.binaries["http"], "--control", control, "--port", str(port),
+                                    "--prefix", "/certificate-holder/", "--tls-cert", bench.cert,
+                                    "--tls-key", bench.key]).wait_for("^sm-bench-http: serving")
+        system.spawn("go-tls-service", [go_service, "-control", control, "-port", str(port),
+                                        "-prefix", "/"]).wait_for("^go-http: serving")
     if "tcp" in needs:
         go_echo = bench.binaries.get("go-echo")
         if go_echo is None:
             raise BenchError("the Go echo service is not built (configure with -Dinterop_tests=enabled)")
         port = system.endpoints["tcp-echo"] = free_port()
         # Its keep-alive pings as often as an unchanged service's (30 s)
-        system.spawn("go-echo", [go_echo, "-control", f"127.0.0.1:{system.control_port}",
+        system.spawn("go-echo", [go_echo, "-control", control,
                                  "-port", str(port), "-keepalive", "30s"]).wait_for("^go-echo: serving")
         system.missing["tcp"] = "upload and download: only the Go echo service (tcp echo)"
     system.accounted = [daemon]

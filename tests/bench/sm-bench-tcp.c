@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sm-bench-tcp: the moving parts of tests/bench/tcp-throughput.
+ * sm-bench-tcp: the moving parts of tests/bench/tcp-throughput and of the
+ * bulk TCP runs of tests/bench/bench.
  *
  *   sm-bench-tcp freeport
  *       prints a currently free loopback TCP port
  *   sm-bench-tcp sink --port N
  *       plain TCP server: accepts one connection, reads and discards until
  *       EOF, closes, prints the byte count
- *   sm-bench-tcp serve --control HOST:PORT --port N [--source]
+ *   sm-bench-tcp serve --control HOST:PORT --port N [--source|--echo]
  *       the same sink as a socketmaster service: every stream the daemon
  *       hands over is drained until EOF, then closed; runs until SIGTERM.
  *       With --source, every stream gets an endless stream of bytes
@@ -28,7 +29,8 @@
  *       once (from an echo service: serve --echo, go-echo-service)
  *
  * Status lines go to stdout, flushed, so the script can wait for them.
- * The plain modes use blocking sockets: simplest for a measuring tool.
+ * The plain modes use blocking sockets (send --echo waits for either
+ * direction instead): simplest for a measuring tool.
  */
 
 #include <signal.h>

@@ -293,6 +293,9 @@ handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_d
 
   self->n_handshakes--;
   g_clear_pointer (&handshake->ticket, sm_source_ticket_release);
+  /* the task may outlive this (its callback can come in a later
+   * iteration), and the closed socket would wake this source */
+  g_clear_pointer (&handshake->first_byte_source, g_source_destroy);
 
   if (!sm_tls_stream_handshake_finish (stream, result, &error))
     {

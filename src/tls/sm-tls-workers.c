@@ -8,6 +8,7 @@ struct _SmTlsWorkers
 
   GThreadPool *pool;
   guint        n_threads;
+  guint        n_jobs_run; /* atomic */
 };
 
 /* One job, from sm_tls_workers_run() until its completion ran or was
@@ -49,10 +50,12 @@ job_done_cb (gpointer user_data)
 static void
 run_job (gpointer item, gpointer user_data)
 {
-  Job     *job = item;
-  GSource *source;
+  SmTlsWorkers *self = user_data;
+  Job          *job = item;
+  GSource      *source;
 
   job->work (job->data);
+  g_atomic_int_inc (&self->n_jobs_run);
 
   source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
@@ -114,6 +117,13 @@ sm_tls_workers_get_n_threads (SmTlsWorkers *self)
 {
   g_return_val_if_fail (SM_IS_TLS_WORKERS (self), 0);
   return self->n_threads;
+}
+
+guint
+sm_tls_workers_get_n_jobs_run (SmTlsWorkers *self)
+{
+  g_return_val_if_fail (SM_IS_TLS_WORKERS (self), 0);
+  return (guint) g_atomic_int_get (&self->n_jobs_run);
 }
 
 void

@@ -31,6 +31,8 @@ typedef void (*SmTlsWorkFunc) (gpointer data);
  * threads cannot be started */
 SmTlsWorkers *sm_tls_workers_new (guint n_threads, GError **error);
 guint         sm_tls_workers_get_n_threads (SmTlsWorkers *self);
+/* Jobs whose work has run so far (tracing and tests) */
+guint         sm_tls_workers_get_n_jobs_run (SmTlsWorkers *self);
 
 /* Runs @work (@data) in a worker thread, then @done (@data) in @context
  * (NULL: the global default context); @data_free (@data), if set, only

@@ -11,6 +11,17 @@ struct _SmTlsWorkers
   guint        n_jobs_run; /* atomic */
 };
 
+/* Where a job is. Moved with atomics: besides the queue's and the
+ * context's locks, which already order the hand-overs, they make them
+ * visible to ThreadSanitizer, which does not see through GLib's
+ * futex-based locks. */
+typedef enum
+{
+  JOB_QUEUED,
+  JOB_WORKED,
+  JOB_DONE,
+} JobStage;
+
 /* One job, from sm_tls_workers_run() until its completion ran or was
  * dropped */
 typedef struct
@@ -20,7 +31,7 @@ typedef struct
   gpointer       data;
   GDestroyNotify data_free;
   GMainContext  *context;
-  gboolean       completed;
+  int            stage; /* JobStage, atomic */
 } Job;
 
 G_DEFINE_FINAL_TYPE (SmTlsWorkers, sm_tls_workers, G_TYPE_OBJECT)
@@ -30,7 +41,7 @@ static SmTlsWorkers *default_workers;
 static void
 job_free (Job *job)
 {
-  if (!job->completed && job->data_free != NULL)
+  if (g_atomic_int_get (&job->stage) != JOB_DONE && job->data_free != NULL)
     job->data_free (job->data);
   g_main_context_unref (job->context);
   g_free (job);
@@ -41,7 +52,8 @@ job_done_cb (gpointer user_data)
 {
   Job *job = user_data;
 
-  job->completed = TRUE;
+  g_warn_if_fail (g_atomic_int_get (&job->stage) == JOB_WORKED);
+  g_atomic_int_set (&job->stage, JOB_DONE);
   job->done (job->data);
   return G_SOURCE_REMOVE;
 }
@@ -52,16 +64,21 @@ run_job (gpointer item, gpointer user_data)
 {
   SmTlsWorkers *self = user_data;
   Job          *job = item;
+  GMainContext *context;
   GSource      *source;
 
+  g_warn_if_fail (g_atomic_int_get (&job->stage) == JOB_QUEUED);
+  context = job->context;
   job->work (job->data);
   g_atomic_int_inc (&self->n_jobs_run);
+  g_atomic_int_set (&job->stage, JOB_WORKED);
 
+  /* the job is the context's now: it may be done and freed at once */
   source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, job_done_cb, job, (GDestroyNotify) job_free);
   g_source_set_static_name (source, "[socketmaster] TLS work done");
-  g_source_attach (source, job->context);
+  g_source_attach (source, context);
   g_source_unref (source);
 }
 
@@ -145,6 +162,7 @@ sm_tls_workers_run (SmTlsWorkers  *self,
   job->data = data;
   job->data_free = data_free;
   job->context = g_main_context_ref (context != NULL ? context : g_main_context_default ());
+  g_atomic_int_set (&job->stage, JOB_QUEUED);
   /* only fails for an exclusive pool that could not start a thread, which
    * sm_tls_workers_new() already refused */
   g_thread_pool_push (self->pool, job, NULL);

@@ -552,7 +552,8 @@ close_both (SmTlsStream *self)
   if (self->step_in_worker)
     {
       self->close_pending = TRUE;
-      handshake_abort (self, error);
+      if (error != NULL)
+        handshake_abort (self, error);
       return;
     }
   self->close_pending = FALSE;

@@ -29,6 +29,7 @@
 #include "sm-registry.h"
 #include "sm-token.h"
 #include "sm-tls-terminator.h"
+#include "sm-tls-workers.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
 #define DEFAULT_DRAIN_TIMEOUT 30.0
@@ -411,6 +412,7 @@ main (int argc, char *argv[])
   char             tls_priority_help[512] = "";
   char             privileged_group_help[512] = "";
   int              tls_handshake_timeout = SM_TLS_DEFAULT_HANDSHAKE_TIMEOUT;
+  int              tls_workers = G_MININT; /* not given: the number of processors */
   SmHttpLimits     http_limits;
   gint64           max_connections = SM_PORT_DEFAULT_MAX_CONNECTIONS;
   gint64           max_connections_per_port = SM_PORT_DEFAULT_MAX_CONNECTIONS_PER_PORT;
@@ -426,6 +428,7 @@ main (int argc, char *argv[])
   GBusType         bus_type = G_BUS_TYPE_NONE;
   g_autoptr (SmDbus) dbus = NULL;
   g_autoptr (SmPolicy) policy = NULL;
+  g_autoptr (SmTlsWorkers) workers = NULL;
   PolicyOptions policy_options = {
     .max_services = SM_POLICY_DEFAULT_MAX_SERVICES,
     .max_services_per_user = SM_POLICY_DEFAULT_MAX_SERVICES_PER_USER,
@@ -460,6 +463,10 @@ main (int argc, char *argv[])
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority, tls_priority_help, N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
       N_ ("Seconds a client has to complete its TLS handshake (default: 10)"), N_ ("SECONDS") },
+    { "tls-workers", 0, 0, G_OPTION_ARG_INT, &tls_workers,
+      N_ ("Threads that run TLS handshakes; 0 runs them in the main thread (default: the "
+          "number of processors)"),
+      N_ ("N") },
     { "public-address", 0, 0, G_OPTION_ARG_STRING, &public_address,
       N_ ("Open every public port on this address, whatever the service asked for"),
       N_ ("ADDRESS") },
@@ -620,6 +627,25 @@ main (int argc, char *argv[])
       g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       return EXIT_FAILURE;
     }
+  if (tls_workers == G_MININT)
+    tls_workers = (int) MIN (g_get_num_processors (), SM_TLS_MAX_WORKERS);
+  if (tls_workers < 0 || tls_workers > SM_TLS_MAX_WORKERS)
+    {
+      g_printerr (_ ("%s: --tls-workers must be at least 0 and at most %d\n"), g_get_prgname (),
+                  SM_TLS_MAX_WORKERS);
+      return EXIT_FAILURE;
+    }
+  if (tls_workers > 0)
+    {
+      workers = sm_tls_workers_new ((guint) tls_workers, &error);
+      if (workers == NULL)
+        {
+          g_printerr (_ ("%s: cannot start the TLS worker threads: %s\n"), g_get_prgname (),
+                      error->message);
+          return EXIT_FAILURE;
+        }
+      sm_tls_workers_set_default (workers);
+    }
   if (!start_operations (registry, metrics_address, access_log, access_log_format, &metrics))
     return EXIT_FAILURE;
   if (!set_balancing (registry, public_address, accept_proxy))
@@ -657,6 +683,9 @@ main (int argc, char *argv[])
   g_clear_object (&notify);
   g_clear_object (&control);
   g_clear_object (&registry);
+  /* waits for handshake steps in flight; their ends are dispatched below */
+  sm_tls_workers_set_default (NULL);
+  g_clear_object (&workers);
   run_pending_work ();
   if (sm_access_log_get_default () != NULL)
     sm_access_log_flush (sm_access_log_get_default ());

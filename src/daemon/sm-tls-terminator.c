@@ -293,6 +293,9 @@ handshake_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_d
 
   self->n_handshakes--;
   g_clear_pointer (&handshake->ticket, sm_source_ticket_release);
+  /* the task may outlive this (its callback can come in a later
+   * iteration), and the closed socket would wake this source */
+  g_clear_pointer (&handshake->first_byte_source, g_source_destroy);
 
   if (!sm_tls_stream_handshake_finish (stream, result, &error))
     {
@@ -356,6 +359,8 @@ sm_tls_terminator_handshake_async (SmTlsTerminator    *self,
   /* Clients that just close are done, not broken: the service gets a FIN
    * (raw TCP), and HTTP framing tells a cut-off message by itself */
   sm_tls_stream_set_truncation_is_eof (stream, TRUE);
+  /* --tls-workers: the signatures on other cores than the event loop's */
+  sm_tls_stream_set_workers (stream, sm_tls_workers_get_default ());
 
   /* The handshake's flights are small: no Nagle delays between them */
   socket = g_socket_connection_get_socket (connection);

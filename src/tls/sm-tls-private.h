@@ -14,6 +14,7 @@
 #include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
 #include "sm-tls-stream.h"
+#include "sm-tls-workers.h"
 
 G_BEGIN_DECLS
 
@@ -70,6 +71,19 @@ struct _SmTlsStream
 
   SmTlsHandshakeState    handshake_state;
   GTask                 *handshake_task;
+  GCancellable          *handshake_cancellable; /* the task's */
+  /* With workers, each gnutls_handshake() call runs in their thread while
+   * step_in_worker: nothing here touches the session or the base then.
+   * What would (timeout, cancellation, closing) waits for the step to come
+   * back: step_abandoned (atomic) makes a step not yet started skip its
+   * work, and the deferred flags below are acted upon when it is back. */
+  SmTlsWorkers          *workers;
+  gboolean               step_in_worker;
+  int                    step_abandoned;
+  int                    step_ret;
+  GError                *handshake_abort_error;
+  gboolean               close_pending;
+  gboolean               shutdown_pending;
   GSource               *handshake_wait_source;
   GSource               *handshake_timeout_source;
   int                    handshake_timeout;

@@ -394,6 +394,13 @@ sm_tls_stream_begin_shutdown (SmTlsStream *self)
 {
   if (self->output_state != SM_TLS_OUTPUT_OPEN)
     return;
+  /* a handshake step in a worker has the base: once it is back */
+  if (self->step_in_worker)
+    {
+      self->shutdown_pending = TRUE;
+      return;
+    }
+  self->shutdown_pending = FALSE;
   self->output_state = SM_TLS_OUTPUT_SHUTTING_DOWN;
 
   /* without a working session there is no close_notify to send */

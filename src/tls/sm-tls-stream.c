@@ -221,6 +221,7 @@ handshake_complete (SmTlsStream *self, GError *error)
 {
   GTask *task = g_steal_pointer (&self->handshake_task);
 
+  self->handshake_cancellable = NULL;
   handshake_clear_sources (self);
   if (error != NULL)
     {
@@ -282,6 +283,24 @@ handshake_failed (SmTlsStream *self, int ret)
                       g_error_new (SM_ERROR, SM_ERROR_TLS, "TLS handshake failed: %s", reason));
 }
 
+/* Ends the handshake with @error (taken), now or, while a step runs in a
+ * worker, when it is back */
+static void
+handshake_abort (SmTlsStream *self, GError *error)
+{
+  if (!self->step_in_worker)
+    {
+      handshake_complete (self, error);
+      return;
+    }
+
+  g_atomic_int_set (&self->step_abandoned, TRUE);
+  if (self->handshake_abort_error == NULL)
+    self->handshake_abort_error = error;
+  else
+    g_error_free (error);
+}
+
 static gboolean
 handshake_ready_cb (GObject *pollable_stream, gpointer user_data)
 {
@@ -295,39 +314,45 @@ handshake_timeout_cb (gpointer user_data)
   SmTlsStream *self = user_data;
 
   g_clear_pointer (&self->handshake_timeout_source, g_source_unref);
-  handshake_complete (self,
-                      g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT,
-                                   "TLS handshake timed out after %d s", self->handshake_timeout));
+  handshake_abort (self,
+                   g_error_new (SM_ERROR, SM_ERROR_TIMED_OUT, "TLS handshake timed out after %d s",
+                                self->handshake_timeout));
   return G_SOURCE_REMOVE;
 }
 
-static void
-handshake_step (SmTlsStream *self)
+/* One gnutls_handshake() call, as far as the socket lets it go */
+static int
+run_handshake_step (SmTlsStream *self)
 {
-  GCancellable *cancellable = g_task_get_cancellable (self->handshake_task);
-  GError       *error = NULL;
-  GSource      *source;
-  int           ret;
-
-  sm_source_clear (&self->handshake_wait_source);
-
-  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
-    {
-      handshake_complete (self, error);
-      return;
-    }
+  int ret;
 
   do
     {
-      sm_tls_stream_begin_io (self, FALSE, cancellable);
+      sm_tls_stream_begin_io (self, FALSE, self->handshake_cancellable);
       ret = gnutls_handshake (self->session);
       sm_tls_stream_end_io (self);
     }
   while (ret == GNUTLS_E_INTERRUPTED || ret == GNUTLS_E_WARNING_ALERT_RECEIVED);
 
+  return ret;
+}
+
+/* On the handshake's context, with the result of a step */
+static void
+handshake_step_result (SmTlsStream *self, int ret)
+{
+  GError  *error = NULL;
+  GSource *source;
+
   if (ret == 0)
     {
       handshake_succeeded (self);
+      return;
+    }
+  /* cancelled while the step ran in a worker: the transport failed */
+  if (g_cancellable_set_error_if_cancelled (self->handshake_cancellable, &error))
+    {
+      handshake_complete (self, error);
       return;
     }
   if (ret != GNUTLS_E_AGAIN)
@@ -338,13 +363,83 @@ handshake_step (SmTlsStream *self)
 
   /* the pollable source also fires on cancellation */
   if (gnutls_record_get_direction (self->session) == 0)
-    source = g_pollable_input_stream_create_source (self->base_input, cancellable);
+    source = g_pollable_input_stream_create_source (self->base_input, self->handshake_cancellable);
   else
-    source = g_pollable_output_stream_create_source (self->base_output, cancellable);
+    source =
+        g_pollable_output_stream_create_source (self->base_output, self->handshake_cancellable);
   g_source_set_callback (source, G_SOURCE_FUNC (handshake_ready_cb), self, NULL);
   g_source_set_static_name (source, "[socketmaster] TLS handshake");
   g_source_attach (source, g_task_get_context (self->handshake_task));
   self->handshake_wait_source = source;
+}
+
+/* In a worker thread, which has the session and the base to itself */
+static void
+handshake_step_work (gpointer data)
+{
+  SmTlsStream *self = data;
+
+  /* given up while queued: the work would be thrown away */
+  if (g_atomic_int_get (&self->step_abandoned))
+    self->step_ret = GNUTLS_E_AGAIN;
+  else
+    self->step_ret = run_handshake_step (self);
+}
+
+static void close_both (SmTlsStream *self);
+
+/* Back on the handshake's context; holds the reference the step took */
+static gboolean
+handshake_step_done (gpointer data)
+{
+  g_autoptr (SmTlsStream) self = data;
+
+  self->step_in_worker = FALSE;
+  if (self->handshake_abort_error != NULL)
+    handshake_complete (self, g_steal_pointer (&self->handshake_abort_error));
+  else
+    handshake_step_result (self, self->step_ret);
+
+  if (self->close_pending)
+    close_both (self);
+  else if (self->shutdown_pending)
+    sm_tls_stream_begin_shutdown (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handshake_step (SmTlsStream *self)
+{
+  GError *error = NULL;
+
+  sm_source_clear (&self->handshake_wait_source);
+
+  if (g_cancellable_set_error_if_cancelled (self->handshake_cancellable, &error))
+    {
+      handshake_complete (self, error);
+      return;
+    }
+
+  if (self->workers == NULL)
+    {
+      handshake_step_result (self, run_handshake_step (self));
+      return;
+    }
+
+  /* the worker's reference keeps self alive until the step is back here */
+  self->step_in_worker = TRUE;
+  sm_tls_workers_run (self->workers, handshake_step_work, handshake_step_done, g_object_ref (self),
+                      g_object_unref, g_task_get_context (self->handshake_task));
+}
+
+void
+sm_tls_stream_set_workers (SmTlsStream *self, SmTlsWorkers *workers)
+{
+  g_return_if_fail (SM_IS_TLS_STREAM (self));
+  g_return_if_fail (workers == NULL || SM_IS_TLS_WORKERS (workers));
+  g_return_if_fail (self->handshake_state == SM_TLS_HANDSHAKE_NOT_STARTED);
+
+  g_set_object (&self->workers, workers);
 }
 
 void
@@ -370,6 +465,7 @@ sm_tls_stream_handshake_async (SmTlsStream        *self,
 
   self->handshake_state = SM_TLS_HANDSHAKE_RUNNING;
   self->handshake_task = g_steal_pointer (&task);
+  self->handshake_cancellable = cancellable;
 
   if (timeout_seconds > 0)
     {
@@ -446,9 +542,23 @@ sm_tls_stream_get_output_stream (GIOStream *stream)
 static void
 close_both (SmTlsStream *self)
 {
+  GError *error = NULL;
+
   if (self->handshake_state == SM_TLS_HANDSHAKE_RUNNING)
-    handshake_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
-                                                   "TLS stream closed during the handshake"));
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                 "TLS stream closed during the handshake");
+  /* a worker is using the base: closing it now could even let its
+   * descriptor be reused under the worker */
+  if (self->step_in_worker)
+    {
+      self->close_pending = TRUE;
+      if (error != NULL)
+        handshake_abort (self, error);
+      return;
+    }
+  self->close_pending = FALSE;
+  if (error != NULL)
+    handshake_complete (self, error);
 
   self->close_base_after_shutdown = TRUE;
   /* fails (harmlessly) while an async write is in flight; the shutdown
@@ -525,6 +635,8 @@ sm_tls_stream_finalize (GObject *object)
     gnutls_deinit (self->session);
   g_clear_pointer (&self->certificate, sm_tls_certificate_unref);
   g_clear_object (&self->credentials);
+  g_clear_object (&self->workers);
+  g_clear_error (&self->handshake_abort_error);
   g_clear_object (&self->input);
   g_clear_object (&self->output);
   g_clear_object (&self->base);

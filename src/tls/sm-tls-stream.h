@@ -40,11 +40,13 @@
  *
  * One thread (the one running the thread-default main context where the
  * stream is used) owns a stream; different streams may live in different
- * threads and share one SmTlsCredentials.
+ * threads and share one SmTlsCredentials. A handshake given workers lends
+ * the stream to a worker thread for each step (see below).
  */
 
 #include <gio/gio.h>
 #include "sm-tls-credentials.h"
+#include "sm-tls-workers.h"
 
 G_BEGIN_DECLS
 
@@ -57,6 +59,15 @@ G_DECLARE_FINAL_TYPE (SmTlsStream, sm_tls_stream, SM, TLS_STREAM, GIOStream)
  * SM_ERROR_TLS if GnuTLS refuses to set up the session. */
 SmTlsStream *sm_tls_stream_new_server (GIOStream *base, SmTlsCredentials *creds, GError **error);
 GIOStream   *sm_tls_stream_get_base_stream (SmTlsStream *self);
+
+/* Runs each step of the handshake (the CPU-heavy part of TLS) in one of
+ * @workers' threads instead of the thread-default main context, which
+ * still waits for the socket between steps and gets the result; NULL (the
+ * default): on the main context. Before sm_tls_stream_handshake_async().
+ * The stream must not be used from its thread meanwhile: it is not handed
+ * out before the handshake is done, and closing it (or a timeout) while a
+ * step runs takes effect when the step is back. */
+void         sm_tls_stream_set_workers (SmTlsStream *self, SmTlsWorkers *workers);
 
 /* Runs the handshake without blocking. Fails with SM_ERROR_TIMED_OUT when
  * it takes longer than @timeout_seconds (<= 0: no limit), with

@@ -7,11 +7,13 @@
  *       bench.test, localhost and 127.0.0.1 signed by it (DIR/cert.pem,
  *       DIR/key.pem: PKCS#8), made with the GnuTLS API
  *   sm-bench-tls --connections --port N [--sni NAME] [--seconds S] [--threads T]
+ *                [--handshake-only]
  *       new TLS connections per second against 127.0.0.1:N: each one is a
  *       full handshake (no resumption) followed by one request
  *       "GET /bench" with "Connection: close", whose answer must be
- *       200 "hello"; T threads (default 4) with blocking sockets for S
- *       seconds (default 10)
+ *       200 "hello" (with --handshake-only: close_notify instead, so only
+ *       the TLS server is measured); T threads (default 4) with blocking
+ *       sockets for S seconds (default 10)
  *
  * Prints "connections/s: X", then "errors: Y". The client does not verify
  * the certificate: it measures the servers, not its own chain checks.
@@ -41,6 +43,7 @@ static int      opt_port;
 static char    *opt_sni;
 static int      opt_seconds = 10;
 static int      opt_threads = 4;
+static gboolean opt_handshake_only;
 
 static GOptionEntry option_entries[] = {
   { "pki", 0, 0, G_OPTION_ARG_FILENAME, &opt_pki, "Write a CA and a server certificate here", "DIR" },
@@ -50,6 +53,7 @@ static GOptionEntry option_entries[] = {
   { "sni", 0, 0, G_OPTION_ARG_STRING, &opt_sni, "Server name to send (default: none)", "NAME" },
   { "seconds", 0, 0, G_OPTION_ARG_INT, &opt_seconds, "Duration (default 10)", "S" },
   { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads, "Client threads (default 4)", "T" },
+  { "handshake-only", 0, 0, G_OPTION_ARG_NONE, &opt_handshake_only, "No request: close_notify after the handshake", NULL },
   { NULL }
 };
 
@@ -235,6 +239,12 @@ one_connection (Worker *worker)
   if (ret < 0)
     {
       failure = gnutls_strerror (ret);
+      goto out;
+    }
+  if (opt_handshake_only)
+    {
+      /* the server may already be gone: only the handshake counts */
+      gnutls_bye (session, GNUTLS_SHUT_WR);
       goto out;
     }
 

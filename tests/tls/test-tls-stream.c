@@ -51,24 +51,15 @@ server_free (Server *server)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Server, server_free)
 
-/* An SmTlsStream over one end of a new socketpair, the other end in
- * *client_fd */
+/* Set while the tests run again with their handshakes in a worker pool */
+static SmTlsWorkers *test_workers;
+
 static SmTlsStream *
 new_server_stream (SmTlsCredentials  *creds,
                    int               *client_fd,
                    GError           **error)
 {
-  g_autoptr(GError) socket_error = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketConnection) connection = NULL;
-  int fds[2];
-
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  socket = g_socket_new_from_fd (fds[0], &socket_error);
-  g_assert_no_error (socket_error);
-  connection = g_socket_connection_factory_create_connection (socket);
-  *client_fd = fds[1];
-  return sm_tls_stream_new_server (G_IO_STREAM (connection), creds, error);
+  return test_server_stream_new (creds, test_workers, client_fd, NULL, error);
 }
 
 static void
@@ -1022,6 +1013,60 @@ test_close_during_handshake (void)
   close (client->fd);
 }
 
+typedef struct {
+  const char *path;
+  GTestFunc   func;
+} TestCase;
+
+static const TestCase test_cases[] = {
+  { "/tls/echo", test_echo },
+  { "/tls/sni-selection", test_sni_selection },
+  { "/tls/sni-selection/newest", test_sni_selection_newest },
+  { "/tls/sni-selection/after-remove", test_sni_selection_after_remove },
+  { "/tls/key-formats", test_key_formats },
+  { "/tls/credentials/certificate-errors", test_certificate_errors },
+  { "/tls/credentials/invalid-priority", test_invalid_priority },
+  { "/tls/credentials/invalid-alpn", test_invalid_alpn },
+  { "/tls/credentials/default-priority-refused", test_default_priority_refused },
+  { "/tls/chain", test_chain },
+  { "/tls/chain/leaf-only", test_chain_leaf_only },
+  { "/tls/expired-accepted", test_expired_accepted },
+  { "/tls/not-yet-valid-accepted", test_not_yet_valid_accepted },
+  { "/tls/io-before-handshake", test_io_before_handshake },
+  { "/tls/handshake-timeout", test_handshake_timeout },
+  { "/tls/old-tls-refused", test_old_tls_refused },
+  { "/tls/priority-applies", test_priority_applies },
+  { "/tls/alpn", test_alpn },
+  { "/tls/alpn/not-offered", test_alpn_not_offered },
+  { "/tls/half-close", test_half_close },
+  { "/tls/bulk", test_bulk },
+  { "/tls/blocking-io", test_blocking_io },
+  { "/tls/truncation", test_truncation },
+  { "/tls/truncation-is-eof", test_truncation_is_eof },
+  { "/tls/renegotiation-refused", test_renegotiation_refused },
+  { "/tls/removed-during-handshake", test_removed_during_handshake },
+  { "/tls/resumption", test_resumption },
+  { "/tls/close-linger", test_close_linger },
+  { "/tls/close-in-background", test_close_in_background },
+  { "/tls/close-during-handshake", test_close_during_handshake },
+};
+
+/* The same test with each handshake step in one of two worker threads */
+static void
+run_with_workers (gconstpointer data)
+{
+  const TestCase *test_case = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SmTlsWorkers) workers = sm_tls_workers_new (2, &error);
+
+  g_assert_no_error (error);
+  test_workers = workers;
+  test_case->func ();
+  test_workers = NULL;
+  /* every handshake has ended: no step is left in the pool */
+  g_assert_cmpuint (sm_tls_workers_get_n_jobs_run (workers), >, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1031,36 +1076,22 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   test_pki_make ();
 
-  g_test_add_func ("/tls/echo", test_echo);
-  g_test_add_func ("/tls/sni-selection", test_sni_selection);
-  g_test_add_func ("/tls/sni-selection/newest", test_sni_selection_newest);
-  g_test_add_func ("/tls/sni-selection/after-remove", test_sni_selection_after_remove);
-  g_test_add_func ("/tls/key-formats", test_key_formats);
-  g_test_add_func ("/tls/credentials/certificate-errors", test_certificate_errors);
-  g_test_add_func ("/tls/credentials/invalid-priority", test_invalid_priority);
-  g_test_add_func ("/tls/credentials/invalid-alpn", test_invalid_alpn);
-  g_test_add_func ("/tls/credentials/default-priority-refused", test_default_priority_refused);
-  g_test_add_func ("/tls/chain", test_chain);
-  g_test_add_func ("/tls/chain/leaf-only", test_chain_leaf_only);
-  g_test_add_func ("/tls/expired-accepted", test_expired_accepted);
-  g_test_add_func ("/tls/not-yet-valid-accepted", test_not_yet_valid_accepted);
-  g_test_add_func ("/tls/io-before-handshake", test_io_before_handshake);
-  g_test_add_func ("/tls/handshake-timeout", test_handshake_timeout);
-  g_test_add_func ("/tls/old-tls-refused", test_old_tls_refused);
-  g_test_add_func ("/tls/priority-applies", test_priority_applies);
-  g_test_add_func ("/tls/alpn", test_alpn);
-  g_test_add_func ("/tls/alpn/not-offered", test_alpn_not_offered);
-  g_test_add_func ("/tls/half-close", test_half_close);
-  g_test_add_func ("/tls/bulk", test_bulk);
-  g_test_add_func ("/tls/blocking-io", test_blocking_io);
-  g_test_add_func ("/tls/truncation", test_truncation);
-  g_test_add_func ("/tls/truncation-is-eof", test_truncation_is_eof);
-  g_test_add_func ("/tls/renegotiation-refused", test_renegotiation_refused);
-  g_test_add_func ("/tls/removed-during-handshake", test_removed_during_handshake);
-  g_test_add_func ("/tls/resumption", test_resumption);
-  g_test_add_func ("/tls/close-linger", test_close_linger);
-  g_test_add_func ("/tls/close-in-background", test_close_in_background);
-  g_test_add_func ("/tls/close-during-handshake", test_close_during_handshake);
+  for (guint i = 0; i < G_N_ELEMENTS (test_cases); i++)
+    g_test_add_func (test_cases[i].path, test_cases[i].func);
+  /* "/tls/..." again as "/tls-workers/...", those with a handshake;
+   * removed-during-handshake needs the first step to run within
+   * sm_tls_stream_handshake_async(), which a worker does later */
+  for (guint i = 0; i < G_N_ELEMENTS (test_cases); i++)
+    {
+      g_autofree char *path = NULL;
+
+      if (g_str_has_prefix (test_cases[i].path, "/tls/credentials/") ||
+          g_str_equal (test_cases[i].path, "/tls/io-before-handshake") ||
+          g_str_equal (test_cases[i].path, "/tls/removed-during-handshake"))
+        continue;
+      path = g_strconcat ("/tls-workers", test_cases[i].path + strlen ("/tls"), NULL);
+      g_test_add_data_func (path, &test_cases[i], run_with_workers);
+    }
 
   ret = g_test_run ();
   test_pki_free ();

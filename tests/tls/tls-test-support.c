@@ -426,3 +426,29 @@ test_client_new (const char   *server_name,
   client->script = script;
   return client;
 }
+
+SmTlsStream *
+test_server_stream_new (SmTlsCredentials   *creds,
+                        SmTlsWorkers       *workers,
+                        int                *client_fd,
+                        GSocketConnection **connection_out,
+                        GError            **error)
+{
+  g_autoptr(GError) socket_error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  SmTlsStream *tls;
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], &socket_error);
+  g_assert_no_error (socket_error);
+  connection = g_socket_connection_factory_create_connection (socket);
+  *client_fd = fds[1];
+  tls = sm_tls_stream_new_server (G_IO_STREAM (connection), creds, error);
+  if (tls != NULL && workers != NULL)
+    sm_tls_stream_set_workers (tls, workers);
+  if (connection_out != NULL)
+    *connection_out = g_steal_pointer (&connection);
+  return tls;
+}

@@ -11,6 +11,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "sm-tls-stream.h"
+
 G_BEGIN_DECLS
 
 #define BULK_SIZE (4 * 1024 * 1024)
@@ -104,6 +106,15 @@ void        test_client_finish (TestClient   *client);
 void        test_client_free   (TestClient   *client);
 
 char       *datum_to_string    (gnutls_datum_t *datum);
+
+/* An SmTlsStream over one end of a new socketpair (a GSocketConnection,
+ * in *@connection_out if not NULL), the other end in *@client_fd; its
+ * handshake steps run in @workers if not NULL */
+SmTlsStream *test_server_stream_new (SmTlsCredentials   *creds,
+                                     SmTlsWorkers       *workers,
+                                     int                *client_fd,
+                                     GSocketConnection **connection_out,
+                                     GError            **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestClient, test_client_free)
 

@@ -28,6 +28,7 @@ typedef struct
   GQueue        batch;     /* those being dispatched from it now */
   GSList       *graveyard; /* watches freed during this dispatch */
   gboolean      dispatching;
+  gboolean      epoll_suspended; /* out of the poll set during a nested iteration */
 } SmEventLoop;
 
 struct _SmEventWatch
@@ -141,6 +142,16 @@ timers_due (SmEventLoop *loop, gint64 now)
   return loop->timers->len > 0 && heap_at (loop, 0)->key <= now;
 }
 
+/*
+ * The loop's source may recurse as far as GLib knows, for the reason
+ * sm-pollable-source.c gives (blocking a source during its dispatch costs
+ * two eventfd writes and a wasted wake-up, here for every batch of events),
+ * and keeps itself out of nested iterations instead: while it dispatches,
+ * prepare and check say "not ready", and a nested iteration that really
+ * prepares it takes the epoll descriptor out of the poll set until the
+ * dispatch returns. Everything it watches is level-triggered (epoll, the
+ * pending queue, the timer heap), so nothing is lost meanwhile.
+ */
 static gboolean
 event_loop_prepare (GSource *source, gint *timeout)
 {
@@ -148,6 +159,15 @@ event_loop_prepare (GSource *source, gint *timeout)
   gint64       now;
 
   *timeout = -1;
+  if (loop->dispatching)
+    {
+      if (!loop->epoll_suspended)
+        {
+          g_source_modify_unix_fd (source, loop->epoll_tag, 0);
+          loop->epoll_suspended = TRUE;
+        }
+      return FALSE;
+    }
   if (loop->pending.length > 0)
     {
       *timeout = 0;
@@ -168,6 +188,8 @@ event_loop_check (GSource *source)
 {
   SmEventLoop *loop = (SmEventLoop *) source;
 
+  if (loop->dispatching)
+    return FALSE;
   return loop->pending.length > 0 || g_source_query_unix_fd (source, loop->epoll_tag) != 0 ||
          timers_due (loop, g_source_get_time (source));
 }
@@ -261,12 +283,21 @@ event_loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
   SmEventLoop *loop = (SmEventLoop *) source;
 
+  /* Only a nested iteration could get here while we dispatch, and
+   * prepare and check keep it from doing so */
+  g_return_val_if_fail (!loop->dispatching, G_SOURCE_CONTINUE);
+
   loop->dispatching = TRUE;
   if (g_source_query_unix_fd (source, loop->epoll_tag) != 0)
     dispatch_epoll (loop);
   dispatch_pending (loop);
   dispatch_timers (loop, g_source_get_time (source));
   loop->dispatching = FALSE;
+  if (loop->epoll_suspended)
+    {
+      g_source_modify_unix_fd (source, loop->epoll_tag, G_IO_IN);
+      loop->epoll_suspended = FALSE;
+    }
 
   g_slist_free_full (g_steal_pointer (&loop->graveyard), (GDestroyNotify) watch_free_now);
   return G_SOURCE_CONTINUE;
@@ -319,6 +350,8 @@ event_loop_get (void)
       g_queue_init (&loop->pending);
       loop->epoll_tag = g_source_add_unix_fd (&loop->source, epoll_fd, G_IO_IN);
       g_source_set_static_name (&loop->source, "[socketmaster] event core");
+      /* See event_loop_prepare() */
+      g_source_set_can_recurse (&loop->source, TRUE);
       g_source_attach (&loop->source, context);
       /* The context keeps it until the context goes */
       g_source_unref (&loop->source);

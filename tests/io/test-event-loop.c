@@ -561,6 +561,80 @@ test_timer_heap_order (void)
     g_assert_cmpint (by_seq[k - 1]->due, <=, by_seq[k]->due);
 }
 
+typedef struct
+{
+  Watcher  w;
+  guint    idle_runs;
+  guint    polled_fds; /* descriptors a nested iteration polled */
+  gboolean nested_done;
+} Nesting;
+
+static gboolean
+on_nested_idle (gpointer user_data)
+{
+  ((Nesting *) user_data)->idle_runs++;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_readable_nesting (gpointer user_data)
+{
+  Nesting      *n = user_data;
+  GMainContext *context = g_main_context_default ();
+  GPollFD       fds[64];
+  gint          max_priority, timeout, n_fds;
+
+  n->w.readable++;
+  if (n->nested_done)
+    return;
+  n->nested_done = TRUE;
+
+  /* Other sources run in a nested iteration; we do not, although the
+   * socket is still readable */
+  g_idle_add (on_nested_idle, n);
+  for (guint i = 0; i < 3; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (n->idle_runs, ==, 1);
+  g_assert_cmpuint (n->w.readable, ==, 1);
+
+  /* Nor is the epoll descriptor polled (a nested loop would spin on it):
+   * only GLib's own wake-up descriptor is */
+  g_main_context_prepare (context, &max_priority);
+  n_fds = g_main_context_query (context, max_priority, &timeout, fds, G_N_ELEMENTS (fds));
+  g_assert_cmpint (n_fds, <=, (gint) G_N_ELEMENTS (fds));
+  for (gint i = 0; i < n_fds; i++)
+    if (fds[i].events != 0)
+      n->polled_fds++;
+  g_main_context_check (context, max_priority, fds, n_fds);
+  g_main_context_dispatch (context);
+  g_assert_cmpuint (n->polled_fds, ==, 1);
+  g_assert_cmpuint (n->w.readable, ==, 1);
+}
+
+/* The event core's source keeps out of iterations nested in its own
+ * dispatch (it may recurse as far as GLib knows, saving the poll-set
+ * changes of blocking it), and is back afterwards */
+static void
+test_nested_iteration (void)
+{
+  g_autoptr (GIOStream) a = NULL;
+  g_autoptr (GIOStream) b = NULL;
+  Nesting n = { 0 };
+
+  sm_test_socketpair (&a, &b);
+  n.w.stream = a;
+  n.w.watch = sm_event_watch_new (sm_test_input_of (a), sm_test_output_of (a), on_readable_nesting,
+                                  on_writable, &n, "test watch");
+  sm_event_watch_update (n.w.watch, TRUE, FALSE);
+  sm_test_write_all (b, "x");
+
+  SM_TEST_WAIT_FOR (n.nested_done);
+  /* Still readable: called again once the outer dispatch returned */
+  SM_TEST_WAIT_FOR (n.w.readable >= 2);
+
+  sm_event_watch_free (n.w.watch);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -574,6 +648,7 @@ main (int argc, char **argv)
   g_test_add_func ("/event-loop/cancel-watches", test_cancel_watches);
   g_test_add_func ("/event-loop/timers", test_timers);
   g_test_add_func ("/event-loop/timer-heap-order", test_timer_heap_order);
+  g_test_add_func ("/event-loop/nested-iteration", test_nested_iteration);
 
   return g_test_run ();
 }

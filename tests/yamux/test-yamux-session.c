@@ -804,6 +804,62 @@ test_big_frame (SmTestYamux   *fixture,
   g_assert_false (server->closed);
 }
 
+/* Frames of every kind and size after big DATA frames, all in one burst
+ * (payloads read in place and through the read buffer, headers split
+ * across reads): each arrives whole and in order */
+static void
+test_bulk_then_small_frames (SmTestYamux   *fixture,
+                             gconstpointer  data)
+{
+  const gsize sizes[] = { 65536, 40000, 5, 20000 };
+  const gsize total = 65536 + 40000 + 5 + 20000;
+  g_autofree guint8 *pattern = sm_test_pattern_new (total, 0);
+  g_autofree guint8 *received = g_malloc (total);
+  g_autoptr(GByteArray) burst = g_byte_array_new ();
+  SmYamuxHeader header;
+  guint8 encoded[SM_YAMUX_HEADER_SIZE];
+  g_autoptr(GError) error = NULL;
+  SmTestYamuxSide *server = sm_test_yamux_start_raw (fixture, SM_YAMUX_ROLE_SERVER, NULL);
+  SmYamuxStream *stream;
+  gsize offset = 0, n = 0;
+
+  sm_test_yamux_raw_send (fixture, SM_YAMUX_TYPE_WINDOW_UPDATE, SM_YAMUX_FLAG_SYN, 1, 0, NULL, 0);
+  g_assert_true (sm_test_yamux_raw_read_frame (fixture, &header));
+  g_assert_cmpuint (header.flags, ==, SM_YAMUX_FLAG_ACK);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      header = (SmYamuxHeader) { SM_YAMUX_VERSION, SM_YAMUX_TYPE_DATA,
+                                 i + 1 == G_N_ELEMENTS (sizes) ? SM_YAMUX_FLAG_FIN : 0, 1, sizes[i] };
+      sm_yamux_header_encode (&header, encoded);
+      g_byte_array_append (burst, encoded, sizeof encoded);
+      g_byte_array_append (burst, pattern + offset, sizes[i]);
+      offset += sizes[i];
+      /* A ping right after the big ones */
+      if (i == 1)
+        {
+          header = (SmYamuxHeader) { SM_YAMUX_VERSION, SM_YAMUX_TYPE_PING, SM_YAMUX_FLAG_SYN, 0, 4321 };
+          sm_yamux_header_encode (&header, encoded);
+          g_byte_array_append (burst, encoded, sizeof encoded);
+        }
+    }
+  sm_test_yamux_raw_write_all (fixture, burst->data, burst->len);
+
+  stream = g_ptr_array_index (server->incoming, 0);
+  g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (stream)),
+                           received, total, &n, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, total);
+  g_assert_true (memcmp (received, pattern, total) == 0);
+  sm_test_assert_eof (G_IO_STREAM (stream));
+
+  g_assert_true (sm_test_yamux_raw_read_frame (fixture, &header));
+  g_assert_cmpuint (header.type, ==, SM_YAMUX_TYPE_PING);
+  g_assert_cmpuint (header.flags, ==, SM_YAMUX_FLAG_ACK);
+  g_assert_cmpuint (header.length, ==, 4321);
+  g_assert_false (server->closed);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -838,6 +894,7 @@ main (int    argc,
   ADD ("sync-write", test_sync_write, NULL);
   ADD ("sync-read-cancelled", test_sync_read_cancelled, NULL);
   ADD ("big-frame", test_big_frame, NULL);
+  ADD ("bulk-then-small-frames", test_bulk_then_small_frames, NULL);
 
   return g_test_run ();
 }

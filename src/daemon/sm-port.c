@@ -380,17 +380,34 @@ sm_port_new (GInetAddress *address,
              GCancellable *cancellable,
              GError      **error)
 {
-  g_autoptr (SmPort) self = NULL;
   g_autoptr (GSocket) socket = NULL;
 
   g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
-  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
-  g_return_val_if_fail (drain == NULL || G_IS_CANCELLABLE (drain), NULL);
-  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
 
   socket = sm_listen_socket_new (address, number, error);
   if (socket == NULL)
     return NULL;
+  return sm_port_new_for_socket (socket, address, number, mode, hold_timeout, drain, cancellable,
+                                 error);
+}
+
+SmPort *
+sm_port_new_for_socket (GSocket      *socket,
+                        GInetAddress *address,
+                        guint16       number,
+                        SmPortMode    mode,
+                        double        hold_timeout,
+                        GCancellable *drain,
+                        GCancellable *cancellable,
+                        GError      **error)
+{
+  g_autoptr (SmPort) self = NULL;
+
+  g_return_val_if_fail (G_IS_SOCKET (socket), NULL);
+  g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
+  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
+  g_return_val_if_fail (drain == NULL || G_IS_CANCELLABLE (drain), NULL);
+  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
 
   self = g_object_new (SM_TYPE_PORT, NULL);
   self->address = address != NULL ? g_object_ref (address) : NULL;
@@ -497,6 +514,38 @@ sm_port_expect_tls (SmPort *self)
 
   if (!sm_port_terminates_tls (self))
     self->tls_expected = TRUE;
+}
+
+void
+sm_port_wait_for_tls (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (!sm_port_terminates_tls (self))
+    self->tls_expected = TRUE;
+}
+
+GSocket *
+sm_port_get_listen_socket (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->listening ? self->listen_socket : NULL;
+}
+
+void
+sm_port_hand_over (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (!self->listening)
+    return;
+
+  /* What the kernel has queued is the successor's to accept */
+  self->listening = FALSE;
+  sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
+  g_socket_service_stop (self->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  g_message ("Handed the listener on %s over", self->display_name);
 }
 
 void

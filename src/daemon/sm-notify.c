@@ -323,7 +323,8 @@ store_port (SmNotify *self, SmPort *port)
 
   if (socket == NULL)
     return;
-  name = sm_upgrade_port_name (port);
+  /* After a restart, wait for at least one service */
+  name = sm_upgrade_port_name (port, 1);
   store_fd (name, socket);
   g_hash_table_insert (self->stored, port, name);
 }
@@ -332,7 +333,7 @@ store_port (SmNotify *self, SmPort *port)
 static void
 on_port_tls_changed (SmPort *port, SmNotify *self)
 {
-  g_autofree char *name = sm_upgrade_port_name (port);
+  g_autofree char *name = sm_upgrade_port_name (port, 1);
 
   if (g_strcmp0 (name, g_hash_table_lookup (self->stored, port)) == 0)
     return;

@@ -162,8 +162,8 @@ flush_queue (SmPort *self)
           sm_port_start_handshake (self, taken);
           continue;
         }
-      /* Its certificate is on the way */
-      if (raw && self->tls_expected)
+      /* Its certificate is on the way, or its service after an upgrade */
+      if ((raw && self->tls_expected) || self->n_awaited > 0)
         return;
 
       /* HTTP ports only queue while a certificate is expected */
@@ -190,6 +190,11 @@ serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean ht
 void
 sm_port_serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
 {
+  if (self->mode == SM_PORT_MODE_HTTP && self->n_awaited > 0)
+    {
+      sm_connection_queue_push (self->queued, stream, client);
+      return;
+    }
   if (self->mode == SM_PORT_MODE_HTTP)
     {
       serve_http (self, stream, client, tls);
@@ -286,6 +291,7 @@ sm_port_dispose (GObject *object)
 
   sm_port_stop_listening (self);
   g_clear_handle_id (&self->hold_source, g_source_remove);
+  g_clear_handle_id (&self->await_source, g_source_remove);
   sm_room_watch_clear (&self->capacity.room); /* finalize frees the rest */
 
   if (self->tls != NULL)
@@ -525,6 +531,33 @@ sm_port_wait_for_tls (SmPort *self)
     self->tls_expected = TRUE;
 }
 
+static gboolean
+on_await_expired (gpointer user_data)
+{
+  SmPort *self = user_data;
+
+  self->await_source = 0;
+  g_debug ("%s: %u services did not come back; serving without them", self->display_name,
+           self->n_awaited);
+  self->n_awaited = 0;
+  flush_queue (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sm_port_await_routes (SmPort *self, guint n_routes)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (self->mode != SM_PORT_MODE_HTTP || self->closed)
+    return;
+  self->n_awaited = n_routes;
+  g_clear_handle_id (&self->await_source, g_source_remove);
+  if (n_routes > 0)
+    self->await_source =
+        g_timeout_add ((guint) ((self->hold_us + 999) / 1000), on_await_expired, self);
+}
+
 GSocket *
 sm_port_get_listen_socket (SmPort *self)
 {
@@ -573,6 +606,8 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   g_return_if_fail (!self->closed);
 
   self->n_reservations--;
+  if (self->n_awaited > 0 && --self->n_awaited == 0)
+    g_clear_handle_id (&self->await_source, g_source_remove);
   g_ptr_array_add (self->routes, g_object_ref (route));
   g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
   sm_room_watch_add (&self->capacity.room, route);
@@ -643,6 +678,7 @@ sm_port_close (SmPort *self)
   if (self->router != NULL)
     sm_http_router_close (self->router);
   g_clear_handle_id (&self->hold_source, g_source_remove);
+  g_clear_handle_id (&self->await_source, g_source_remove);
   sm_port_stop_listening (self);
 
   /* Closing a session makes its route gone, which removes it */

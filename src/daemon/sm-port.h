@@ -135,6 +135,10 @@ void          sm_port_stop_listening (SmPort *self);
 /* Upgrade: stops accepting but leaves the connections the kernel queued to
  * the successor that shares the socket */
 void          sm_port_hand_over (SmPort *self);
+/* HTTP port adopted in an upgrade: its requests wait until @n_routes
+ * services registered (the predecessor had them), or for the hold timeout,
+ * rather than getting 404 from the first to come back */
+void          sm_port_await_routes (SmPort *self, guint n_routes);
 /* The listening socket, NULL once it stopped listening */
 GSocket      *sm_port_get_listen_socket (SmPort *self);
 /* Stops listening, closes the routes' sessions, emits #SmPort::closed */

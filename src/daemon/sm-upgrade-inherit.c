@@ -125,8 +125,10 @@ sm_inherited_take (void)
       Inherited  inherited = { NULL, NULL };
       gboolean   control, tls;
       SmPortMode mode;
+      guint      n_routes;
 
-      if (!sm_upgrade_parse_name (name, &control, &mode, &tls) || !is_listening_stream (fd))
+      if (!sm_upgrade_parse_name (name, &control, &mode, &tls, &n_routes) ||
+          !is_listening_stream (fd))
         {
           g_warning ("Inherited descriptor %d (%s) is not a listener of ours; closing it", fd,
                      name);
@@ -204,11 +206,16 @@ sm_inherited_adopt_ports (SmInherited *self, SmRegistry *registry)
       g_autoptr (GError) error = NULL;
       gboolean   control, tls;
       SmPortMode mode;
+      guint      n_routes;
+      SmPort    *port;
 
       if (inherited->socket == NULL ||
-          !sm_upgrade_parse_name (inherited->name, &control, &mode, &tls) || control)
+          !sm_upgrade_parse_name (inherited->name, &control, &mode, &tls, &n_routes) || control)
         continue;
-      if (sm_registry_adopt_port (registry, inherited->socket, mode, tls, &error) == NULL)
+      port = sm_registry_adopt_port (registry, inherited->socket, mode, tls, &error);
+      if (port != NULL)
+        sm_port_await_routes (port, n_routes);
+      if (port == NULL)
         g_warning ("Cannot adopt the inherited listener %s: %s", inherited->name, error->message);
       else
         n++;

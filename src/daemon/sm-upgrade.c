@@ -38,29 +38,32 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (SmUpgrade, sm_upgrade, G_TYPE_OBJECT)
 
 char *
-sm_upgrade_port_name (SmPort *port)
+sm_upgrade_port_name (SmPort *port, guint n_routes)
 {
   g_autofree char *key = g_strdup (sm_port_get_key (port));
 
   g_strdelimit (key, ":", '.');
-  return g_strdup_printf (SM_UPGRADE_NAME_PUBLIC "%s%s/%s",
+  return g_strdup_printf (SM_UPGRADE_NAME_PUBLIC "%s%s/%u/%s",
                           sm_port_get_mode (port) == SM_PORT_MODE_HTTP ? "http" : "tcp",
-                          sm_port_get_tls (port) ? "-tls" : "", key);
+                          sm_port_get_tls (port) ? "-tls" : "", n_routes, key);
 }
 
 gboolean
 sm_upgrade_parse_name (const char *name,
                        gboolean   *out_control,
                        SmPortMode *out_mode,
-                       gboolean   *out_tls)
+                       gboolean   *out_tls,
+                       guint      *out_n_routes)
 {
   const char *kind;
   const char *end;
   gsize       len;
+  guint64     n_routes = 0;
 
   *out_control = FALSE;
   *out_mode = SM_PORT_MODE_TCP;
   *out_tls = FALSE;
+  *out_n_routes = 0;
   if (g_strcmp0 (name, SM_UPGRADE_NAME_CONTROL) == 0)
     {
       *out_control = TRUE;
@@ -71,7 +74,16 @@ sm_upgrade_parse_name (const char *name,
 
   kind = name + strlen (SM_UPGRADE_NAME_PUBLIC);
   end = strchr (kind, '/');
-  len = end != NULL ? (gsize) (end - kind) : strlen (kind);
+  if (end == NULL)
+    return FALSE;
+  len = (gsize) (end - kind);
+  {
+    g_autofree char *count = g_strndup (end + 1, strcspn (end + 1, "/"));
+
+    if (!g_ascii_string_to_unsigned (count, 10, 0, G_MAXUINT16, &n_routes, NULL))
+      return FALSE;
+  }
+  *out_n_routes = (guint) n_routes;
   if (len > 4 && strncmp (kind + len - 4, "-tls", 4) == 0)
     {
       *out_tls = TRUE;
@@ -247,7 +259,8 @@ collect (SmControl *control, SmRegistry *registry, Listeners *listeners)
       if (socket == NULL)
         continue;
       fd = g_socket_get_fd (socket);
-      g_ptr_array_add (listeners->names, sm_upgrade_port_name (l->data));
+      g_ptr_array_add (listeners->names,
+                       sm_upgrade_port_name (l->data, sm_port_get_routes (l->data)->len));
       g_array_append_val (listeners->fds, fd);
     }
 }

@@ -20,19 +20,22 @@ G_BEGIN_DECLS
 
 /* A control listener (TCP or Unix) */
 #define SM_UPGRADE_NAME_CONTROL "control"
-/* Public ports: "public-" MODE ["-tls"] "/" KEY, e.g. "public-http-tls/|443" */
+/* Public ports: "public-" MODE ["-tls"] "/" N "/" KEY, e.g.
+ * "public-http-tls/2/|443": N services to wait for (HTTP) */
 #define SM_UPGRADE_NAME_PUBLIC "public-"
 #define SM_UPGRADE_READY_ENV   "SOCKETMASTER_UPGRADE_FD"
 
-/* The name of @port's listener: its mode, whether it terminates TLS, and
- * its key (unique per port, without ':', which $LISTEN_FDNAMES reserves) */
-char    *sm_upgrade_port_name (SmPort *port);
-/* Parses a name: either a control listener, or a public port's mode and
- * TLS. FALSE for anything else. */
+/* The name of @port's listener: its mode, whether it terminates TLS, how
+ * many services the successor should wait for (@n_routes), and its key
+ * (unique per port, without ':', which $LISTEN_FDNAMES reserves) */
+char    *sm_upgrade_port_name (SmPort *port, guint n_routes);
+/* Parses a name: either a control listener, or a public port's mode, TLS
+ * and services to wait for. FALSE for anything else. */
 gboolean sm_upgrade_parse_name (const char *name,
                                 gboolean   *out_control,
                                 SmPortMode *out_mode,
-                                gboolean   *out_tls);
+                                gboolean   *out_tls,
+                                guint      *out_n_routes);
 
 /**
  * SmUpgrade:

@@ -18,15 +18,11 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "sm-test-http-client.h"
+#include "test-upgrade-util.h"
 
 #define TIMEOUT_MS 60000
 #define N_CLIENTS  4
@@ -36,125 +32,10 @@
 #define LONG_SIZE  (8 * 1024 * 1024)
 #define LONG_CHUNK (64 * 1024)
 
-/* ---- Who holds a socket ---- */
-
-/* The inode of the socket listening on 127.0.0.1:@port, from /proc/net/tcp */
-static guint64
-listening_inode (guint16 port)
-{
-  g_autofree char *table = NULL;
-  g_autofree char *local = g_strdup_printf ("0100007F:%04X", port);
-  g_auto (GStrv) lines = NULL;
-
-  g_assert_true (g_file_get_contents ("/proc/net/tcp", &table, NULL, NULL));
-  lines = g_strsplit (table, "\n", -1);
-  for (guint i = 1; lines[i] != NULL; i++)
-    {
-      g_auto (GStrv) fields = g_strsplit_set (g_strstrip (lines[i]), " ", -1);
-      g_autoptr (GPtrArray) words = g_ptr_array_new ();
-
-      for (guint j = 0; fields[j] != NULL; j++)
-        if (fields[j][0] != '\0')
-          g_ptr_array_add (words, fields[j]);
-      /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-      if (words->len >= 10 && g_str_equal (words->pdata[1], local) &&
-          g_str_equal (words->pdata[3], "0A"))
-        return g_ascii_strtoull (words->pdata[9], NULL, 10);
-    }
-  sm_test_fail ("nothing listens on 127.0.0.1:%u", port);
-}
-
-static gboolean
-process_holds_socket (pid_t pid, guint64 inode)
-{
-  g_autofree char *dir_path = g_strdup_printf ("/proc/%d/fd", (int) pid);
-  g_autofree char *wanted = g_strdup_printf ("socket:[%" G_GUINT64_FORMAT "]", inode);
-  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
-  const char *name;
-
-  if (dir == NULL)
-    return FALSE;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir_path, name, NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
-
-      if (g_strcmp0 (target, wanted) == 0)
-        return TRUE;
-    }
-  return FALSE;
-}
-
-/* ---- The upgrade ---- */
-
-/* Killed if the test fails before stopping it (it is no GSubprocess) */
-static pid_t successor_pid;
-
-static void
-kill_successor (void)
-{
-  if (successor_pid > 0)
-    kill (successor_pid, SIGKILL);
-}
-
-/* A failed assertion aborts without atexit handlers */
-static void
-on_abort (int signal_number)
-{
-  kill_successor ();
-  signal (signal_number, SIG_DFL);
-  raise (signal_number);
-}
-
-typedef struct
-{
-  pid_t    pid;
-  gboolean exited;
-  int      status;
-} Successor;
-
 static gboolean
 old_exited (gpointer data)
 {
   return !sm_test_process_is_running (data);
-}
-
-static gboolean
-successor_exited (gpointer data)
-{
-  Successor *successor = data;
-
-  return successor->exited;
-}
-
-static void
-on_successor_exited (GPid pid, gint status, gpointer data)
-{
-  Successor *successor = data;
-
-  successor->status = status;
-  successor->exited = TRUE;
-  g_spawn_close_pid (pid);
-}
-
-/* SIGUSR2; returns the PID of the process that took over, once it said so */
-static pid_t
-upgrade (SmTestDaemon *daemon)
-{
-  const char      *line;
-  const char      *found;
-  g_autofree char *digits = NULL;
-  guint64          pid = 0;
-
-  sm_test_process_send_signal (daemon->process, SIGUSR2);
-  line = sm_test_process_wait_for_line (daemon->process, "is ready and takes over", TIMEOUT_MS);
-  found = strstr (line, "process ");
-  g_assert_nonnull (found);
-  digits = g_strndup (found + 8, strspn (found + 8, "0123456789"));
-  g_assert_true (g_ascii_string_to_unsigned (digits, 10, 1, G_MAXINT, &pid, NULL));
-  g_test_message ("process %" G_GUINT64_FORMAT " takes over", pid);
-  successor_pid = (pid_t) pid;
-  return (pid_t) pid;
 }
 
 /* The old process exits, the new one holds the same listeners */
@@ -169,29 +50,11 @@ check_taken_over (SmTestDaemon *daemon,
   g_assert_cmpint (new_pid, !=, old_pid);
   if (!sm_test_wait_until (old_exited, daemon->process, TIMEOUT_MS))
     sm_test_fail ("the old daemon (%d) did not exit", (int) old_pid);
-  g_assert_cmpuint (listening_inode (daemon->control_port), ==, control_inode);
-  g_assert_cmpuint (listening_inode (public_port), ==, public_inode);
-  g_assert_true (process_holds_socket (new_pid, control_inode));
-  g_assert_true (process_holds_socket (new_pid, public_inode));
+  g_assert_cmpuint (sm_test_listening_inode (daemon->control_port), ==, control_inode);
+  g_assert_cmpuint (sm_test_listening_inode (public_port), ==, public_inode);
+  g_assert_true (sm_test_process_holds_socket (new_pid, control_inode));
+  g_assert_true (sm_test_process_holds_socket (new_pid, public_inode));
   g_assert_cmpint (kill (old_pid, 0), <, 0);
-}
-
-static void
-stop_successor (pid_t pid)
-{
-  Successor successor = { pid, FALSE, 0 };
-
-  /* Ours since the old daemon exited (we are a subreaper) */
-  g_child_watch_add (pid, on_successor_exited, &successor);
-  g_assert_cmpint (kill (pid, SIGTERM), ==, 0);
-  if (!sm_test_wait_until (successor_exited, &successor, TIMEOUT_MS))
-    {
-      kill (pid, SIGKILL);
-      sm_test_fail ("the new daemon (%d) did not stop", (int) pid);
-    }
-  successor_pid = 0;
-  g_assert_true (WIFEXITED (successor.status));
-  g_assert_cmpint (WEXITSTATUS (successor.status), ==, 0);
 }
 
 /* ---- HTTP under load ---- */
@@ -296,8 +159,8 @@ test_http_under_load (void)
     service = sm_test_process_spawn ("http-hello", argv);
     sm_test_process_wait_for_line (service, "serving", TIMEOUT_MS);
   }
-  control_inode = listening_inode (daemon->control_port);
-  public_inode = listening_inode (load.port);
+  control_inode = sm_test_listening_inode (daemon->control_port);
+  public_inode = sm_test_listening_inode (load.port);
 
   for (guint i = 0; i < N_CLIENTS; i++)
     {
@@ -306,7 +169,7 @@ test_http_under_load (void)
     }
   sm_test_wait_for_int (&load.n_ok, N_BEFORE, TIMEOUT_MS, "requests before the upgrade");
 
-  new_pid = upgrade (daemon);
+  new_pid = sm_test_upgrade (daemon);
   n_at_upgrade = g_atomic_int_get (&load.n_ok);
   check_taken_over (daemon, old_pid, new_pid, control_inode, public_inode, load.port);
   /* The service registered with the new process, which serves */
@@ -322,7 +185,7 @@ test_http_under_load (void)
   g_assert_cmpint (load.n_failed, ==, 0);
 
   sm_test_process_terminate (service, TRUE);
-  stop_successor (new_pid);
+  sm_test_upgrade_stop (new_pid);
   sm_test_daemon_free (daemon);
 }
 
@@ -398,13 +261,13 @@ test_tcp_long_transfer (void)
   g_mutex_init (&transfer.lock);
   g_cond_init (&transfer.cond);
   echo = sm_test_tcp_echo_start (daemon->control_address, transfer.port, "tcp-echo");
-  control_inode = listening_inode (daemon->control_port);
-  public_inode = listening_inode (transfer.port);
+  control_inode = sm_test_listening_inode (daemon->control_port);
+  public_inode = sm_test_listening_inode (transfer.port);
 
   thread = sm_test_thread_new ("long", long_transfer_run, &transfer);
   sm_test_wait_for_int (&transfer.half, 1, TIMEOUT_MS, "the first MiB");
 
-  new_pid = upgrade (daemon);
+  new_pid = sm_test_upgrade (daemon);
   /* New connections meanwhile: the service is registered with the new
    * process while the long one still goes through the old */
   sm_test_process_wait_for_lines (echo, "Registered with the daemon", 2, TIMEOUT_MS);
@@ -421,7 +284,7 @@ test_tcp_long_transfer (void)
   sm_test_echo_many (transfer.port, 4, 64 * 1024, TIMEOUT_MS);
 
   sm_test_process_terminate (echo, TRUE);
-  stop_successor (new_pid);
+  sm_test_upgrade_stop (new_pid);
   sm_test_daemon_free (daemon);
   g_mutex_clear (&transfer.lock);
   g_cond_clear (&transfer.cond);
@@ -432,11 +295,7 @@ main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
 
-  /* The new daemon is orphaned when the old one exits: it becomes ours */
-  if (prctl (PR_SET_CHILD_SUBREAPER, 1) != 0)
-    g_error ("PR_SET_CHILD_SUBREAPER: %s", g_strerror (errno));
-  atexit (kill_successor);
-  signal (SIGABRT, on_abort);
+  sm_test_upgrade_init ();
 
   g_test_add_func ("/upgrade/http-under-load", test_http_under_load);
   g_test_add_func ("/upgrade/tcp-long-transfer", test_tcp_long_transfer);

@@ -142,6 +142,9 @@ sm_inherited_take (void)
           close (fd);
           continue;
         }
+      /* The predecessor accepts on it too until it hands over: a lost race
+       * for a connection must give EAGAIN, not block in accept() */
+      g_socket_set_blocking (inherited.socket, FALSE);
       inherited.name = g_strdup (name);
       g_array_append_val (self->sockets, inherited);
     }

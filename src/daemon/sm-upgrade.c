@@ -248,6 +248,10 @@ collect (SmControl *control, SmRegistry *registry, Listeners *listeners)
     {
       int fd = g_socket_get_fd (g_ptr_array_index (sockets, i));
 
+      /* Both processes accept until we hand over: whoever loses the race
+       * for a connection must get EAGAIN, not wait in accept() */
+      g_socket_set_blocking (g_ptr_array_index (sockets, i), FALSE);
+
       g_ptr_array_add (listeners->names, g_strdup (SM_UPGRADE_NAME_CONTROL));
       g_array_append_val (listeners->fds, fd);
     }
@@ -258,6 +262,7 @@ collect (SmControl *control, SmRegistry *registry, Listeners *listeners)
 
       if (socket == NULL)
         continue;
+      g_socket_set_blocking (socket, FALSE);
       fd = g_socket_get_fd (socket);
       g_ptr_array_add (listeners->names,
                        sm_upgrade_port_name (l->data, sm_port_get_routes (l->data)->len));

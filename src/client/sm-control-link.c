@@ -47,6 +47,9 @@ struct _SmControlLink
   GSource                   *start_cancel_source;
 
   SmYamuxSession            *session;
+  /* sessions the daemon sent GoAway on, kept until their streams are done
+   * and it closes them, while we register again (an upgrade's successor) */
+  GPtrArray                 *old_sessions;
   guint                      attempt_proxy_protocol; /* asked for by the attempt */
   guint                      session_proxy_protocol; /* and by the session's */
 
@@ -287,6 +290,34 @@ sm_control_link_complete_close (SmControlLink *self)
   g_object_unref (self);
 }
 
+static void sm_control_link_reconnect (SmControlLink *self, const GError *error);
+
+static void
+on_old_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *self)
+{
+  g_debug ("Drained control session with %s ended", self->control_address);
+  g_signal_handlers_disconnect_by_data (session, self);
+  g_ptr_array_remove_fast (self->old_sessions, session);
+  /* disowned: the owner is being disposed */
+  if (self->events != NULL)
+    self->events->old_session_ended (self->owner);
+}
+
+static void
+sm_control_link_close_old_sessions (SmControlLink *self)
+{
+  g_autoptr (GPtrArray) sessions = g_steal_pointer (&self->old_sessions);
+
+  self->old_sessions = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; sessions != NULL && i < sessions->len; i++)
+    {
+      SmYamuxSession *session = g_ptr_array_index (sessions, i);
+
+      g_signal_handlers_disconnect_by_data (session, self);
+      sm_yamux_session_close (session);
+    }
+}
+
 static void
 on_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *self)
 {
@@ -303,9 +334,14 @@ on_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *
 
   g_return_if_fail (self->state == SM_CONTROL_LINK_CONNECTED);
 
-  /* not asked for (daemon restart, broken connection, the daemon's GoAway
-   * then close): register again */
+  /* not asked for (daemon restart, broken connection): register again */
   sm_control_link_drop_session (self, FALSE);
+  sm_control_link_reconnect (self, error);
+}
+
+static void
+sm_control_link_reconnect (SmControlLink *self, const GError *error)
+{
   g_clear_error (&self->last_error);
   if (error != NULL)
     self->last_error = g_error_copy (error);
@@ -329,9 +365,19 @@ on_session_closed (SmYamuxSession *session, const GError *error, SmControlLink *
 static void
 on_session_go_away (SmYamuxSession *session, guint code, SmControlLink *self)
 {
-  /* Typically the daemon shutting down: it drains, then closes the
-   * session, and on_session_closed() registers again. */
   g_debug ("The daemon at %s is going away (code %u)", self->control_address, code);
+  /* Without reconnecting, the session is used until the daemon ends it */
+  if (self->state != SM_CONTROL_LINK_CONNECTED || session != self->session ||
+      self->reconnect_timeout <= 0)
+    return;
+
+  /* An upgrade (its successor listens at the same address already), a
+   * drain, a shutdown: register again at once, so there is no gap, and
+   * keep this session until the daemon closes it, its streams done */
+  g_signal_handlers_disconnect_by_data (session, self);
+  g_signal_connect (session, "closed", G_CALLBACK (on_old_session_closed), self);
+  g_ptr_array_add (self->old_sessions, g_steal_pointer (&self->session));
+  sm_control_link_reconnect (self, NULL);
 }
 
 static void
@@ -763,6 +809,8 @@ sm_control_link_dispose (GObject *object)
   /* tasks hold a reference: none can be pending here */
   sm_control_link_stop_activity (self);
   sm_control_link_drop_session (self, TRUE);
+  sm_control_link_close_old_sessions (self);
+  g_clear_pointer (&self->old_sessions, g_ptr_array_unref);
   self->connected = FALSE;
 
   G_OBJECT_CLASS (sm_control_link_parent_class)->dispose (object);
@@ -798,4 +846,5 @@ sm_control_link_init (SmControlLink *self)
   self->request = g_new0 (SmExtensionRequest, 1);
   self->state = SM_CONTROL_LINK_IDLE;
   self->control_address = g_strdup (SM_DEFAULT_CONTROL_ADDRESS);
+  self->old_sessions = g_ptr_array_new_with_free_func (g_object_unref);
 }

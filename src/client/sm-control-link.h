@@ -29,6 +29,9 @@ typedef struct
   void (*lost) (const GError *error, gpointer owner);
   /* sm_control_link_is_connected() changed */
   void (*connected_changed) (gpointer owner);
+  /* A session the daemon sent GoAway on ended after the link registered
+   * again (queued streams of it are dead) */
+  void (*old_session_ended) (gpointer owner);
 } SmControlLinkEvents;
 
 /* Runs in the thread-default main context of the calling thread. Set the

@@ -190,10 +190,21 @@ on_member_connected_changed (gpointer owner)
   g_object_unref (self);
 }
 
+static void
+on_member_old_session_ended (gpointer owner)
+{
+  SmLinkMember *member = owner;
+  SmLinkGroup  *self = member->group;
+
+  if (self->events != NULL)
+    self->events->session_ended (self->owner);
+}
+
 static const SmControlLinkEvents member_events = {
   .incoming = on_member_incoming,
   .lost = on_member_lost,
   .connected_changed = on_member_connected_changed,
+  .old_session_ended = on_member_old_session_ended,
 };
 
 /* --- starting --- */

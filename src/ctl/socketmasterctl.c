@@ -488,6 +488,7 @@ typedef enum
   COMMAND_ROUTES,
   COMMAND_QUEUED,
   COMMAND_DRAIN,
+  COMMAND_UPGRADE,
 } Command;
 
 static gboolean
@@ -499,7 +500,7 @@ parse_command (const char *name, Command *out_command)
     Command     command;
   } commands[] = {
     { "status", COMMAND_STATUS }, { "ports", COMMAND_PORTS }, { "routes", COMMAND_ROUTES },
-    { "queued", COMMAND_QUEUED }, { "drain", COMMAND_DRAIN },
+    { "queued", COMMAND_QUEUED }, { "drain", COMMAND_DRAIN }, { "upgrade", COMMAND_UPGRADE },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
@@ -602,6 +603,17 @@ run (SmCtlState *state, Command command, const char *argument, gboolean json, GE
         return FALSE;
       break;
 
+    case COMMAND_UPGRADE:
+      {
+        /* Answered once the new process is started; this one then drains */
+        g_autoptr (GVariant) reply = call (state, SM_DBUS_PATH, SM_DBUS_MANAGER_IFACE, "Upgrade",
+                                           NULL, G_VARIANT_TYPE_UNIT, error);
+
+        if (reply == NULL)
+          return FALSE;
+      }
+      break;
+
     default:
       g_assert_not_reached ();
     }
@@ -643,7 +655,7 @@ main (int argc, char *argv[])
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (_ ("status|ports|routes|queued|drain ROUTE"));
+  context = g_option_context_new (_ ("status|ports|routes|queued|drain ROUTE|upgrade"));
   g_option_context_set_summary (context, _ ("Show what a running socketmaster daemon is doing."));
   g_option_context_set_description (
       context, _ ("Commands:\n"
@@ -653,7 +665,10 @@ main (int argc, char *argv[])
                   "  queued   The public connections waiting for a service\n"
                   "  drain ROUTE  Give the route (its id or object path) no new\n"
                   "           connections; once its own have finished, its service\n"
-                  "           is told to go away (root or the socketmaster group)\n"));
+                  "           is told to go away (root or the socketmaster group)\n"
+                  "  upgrade  Start a new daemon from the installed binary that takes\n"
+                  "           every listener over; this one finishes its connections\n"
+                  "           and exits (root or the socketmaster group)\n"));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -669,8 +684,8 @@ main (int argc, char *argv[])
 
   if (argc < 2 || !parse_command (argv[1], &command) || argc != (command == COMMAND_DRAIN ? 3 : 2))
     {
-      g_printerr (_ ("%s: expected one command: status, ports, routes, queued or drain ROUTE "
-                     "(see --help)\n"),
+      g_printerr (_ ("%s: expected one command: status, ports, routes, queued, drain ROUTE or "
+                     "upgrade (see --help)\n"),
                   g_get_prgname ());
       return EXIT_USAGE;
     }

@@ -30,17 +30,25 @@
 #include "sm-token.h"
 #include "sm-tls-terminator.h"
 #include "sm-tls-workers.h"
+#include "sm-upgrade-inherit.h"
+#include "sm-upgrade.h"
 
 /* How long an orderly exit waits for open streams before cutting them */
 #define DEFAULT_DRAIN_TIMEOUT 30.0
 /* Upper bound for --hold-timeout and --drain-timeout: one day */
 #define MAX_HOLD_TIMEOUT (24.0 * 60 * 60)
 
-/* SIGINT and SIGTERM: the first starts the drain, the next cuts it short */
+/* SIGINT and SIGTERM: the first starts the drain, the next cuts it short.
+ * SIGUSR2 (or D-Bus Manager.Upgrade) starts a successor; once it is ready
+ * the drain starts as well, handing the listeners over. */
 typedef struct
 {
-  GMainLoop *loop;
-  guint      n_signals;
+  GMainLoop  *loop;
+  guint       n_signals;
+  SmUpgrade  *upgrade;
+  SmControl  *control;
+  SmRegistry *registry;
+  gboolean    handing_over;
 } ExitState;
 
 /* Every public connection costs a descriptor here (services share theirs
@@ -83,7 +91,7 @@ choose_bus (gboolean system_bus, gboolean session_bus, gboolean no_bus, GBusType
  * that line. Returns what D-Bus shows as the control address, or NULL
  * after printing why not. */
 static char *
-listen_for_services (SmControl *control, char **binds)
+listen_for_services (SmControl *control, char **binds, SmInherited *inherited)
 {
   const char *const  default_binds[] = { SM_DEFAULT_CONTROL_ADDRESS, NULL };
   const char *const *listeners;
@@ -97,7 +105,8 @@ listen_for_services (SmControl *control, char **binds)
       g_autoptr (GError) error = NULL;
       g_autoptr (GInetAddress) address = NULL;
       g_autofree char *unix_path = NULL;
-      guint16          port = 0;
+      g_autoptr (GSocket) socket = NULL;
+      guint16 port = 0;
 
       if (!sm_address_parse_control_bind (binds[i], &unix_path, &address, &port, &error))
         {
@@ -105,8 +114,11 @@ listen_for_services (SmControl *control, char **binds)
           return NULL;
         }
 
-      if (unix_path != NULL ? !sm_control_listen_unix (control, unix_path, &error)
-                            : !sm_control_listen (control, address, port, &error))
+      /* Handed over by the process we replace, or kept by systemd */
+      socket = sm_inherited_take_control (inherited, unix_path, address, port);
+      if (socket != NULL      ? !sm_control_adopt (control, socket, &error)
+          : unix_path != NULL ? !sm_control_listen_unix (control, unix_path, &error)
+                              : !sm_control_listen (control, address, port, &error))
         {
           g_printerr (_ ("%s: cannot listen for services: %s\n"), g_get_prgname (), error->message);
           return NULL;
@@ -124,6 +136,40 @@ listen_for_services (SmControl *control, char **binds)
   fflush (stdout);
 
   return g_strdup (listeners[first]);
+}
+
+static gboolean
+start_upgrade (gpointer user_data, GError **error)
+{
+  ExitState *state = user_data;
+
+  if (state->n_signals > 0 || state->handing_over)
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_GOING_AWAY, "socketmaster is shutting down");
+      return FALSE;
+    }
+  return sm_upgrade_start (state->upgrade, state->control, state->registry, error);
+}
+
+static gboolean
+on_upgrade_signal (gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_message ("SIGUSR2: upgrading");
+  if (!start_upgrade (user_data, &error))
+    g_warning ("Cannot upgrade: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_upgrade_finished (SmUpgrade *upgrade, gboolean ready, guint pid, ExitState *state)
+{
+  if (!ready || state->n_signals > 0)
+    return;
+  g_message ("Handing over to process %u", pid);
+  state->handing_over = TRUE;
+  g_main_loop_quit (state->loop);
 }
 
 static gboolean
@@ -353,15 +399,51 @@ policy_options_clear (PolicyOptions *options)
   g_free (options->token_file);
 }
 
+/* Upgrade: services learn of the successor through GoAway, and the client
+ * library registers with it at once. A session that saw GoAway takes no
+ * new stream, so it is sent once every connection left here has its
+ * stream (requests being read still need one), or after a moment. */
+#define GO_AWAY_GRACE_US (2 * G_USEC_PER_SEC)
+
+static void
+go_away_when_quiet (SmRegistry *registry, gint64 started_us, gboolean *sent)
+{
+  if (*sent ||
+      (sm_registry_get_n_connections (registry) > sm_registry_get_n_active_streams (registry) &&
+       g_get_monotonic_time () - started_us < GO_AWAY_GRACE_US))
+    return;
+  g_debug ("Sending GoAway to the services");
+  sm_registry_go_away (registry);
+  *sent = TRUE;
+}
+
+static gboolean
+on_go_away_check (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE; /* only wakes the drain loop up */
+}
+
 static void
 shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitState *exit_state)
 {
   gboolean drain_over = FALSE;
   guint    drain_source;
   guint    n_signals = exit_state->n_signals;
+  gboolean go_away_sent = !exit_state->handing_over;
+  gint64   started_us = g_get_monotonic_time ();
+  guint    check_source = 0;
 
-  sm_control_stop (control);
-  sm_registry_shutdown (registry);
+  if (exit_state->handing_over)
+    {
+      sm_control_hand_over (control);
+      sm_registry_hand_over (registry);
+      check_source = g_timeout_add (50, on_go_away_check, NULL);
+    }
+  else
+    {
+      sm_control_stop (control);
+      sm_registry_shutdown (registry);
+    }
 
   /* Until every public connection is finished: a connection accepted
    * just before the listener closed still gets its request answered */
@@ -369,9 +451,13 @@ shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitS
   while (!drain_over && exit_state->n_signals == n_signals &&
          (sm_registry_get_n_active_streams (registry) > 0 ||
           sm_registry_get_n_connections (registry) > 0))
-    g_main_context_iteration (NULL, TRUE);
+    {
+      go_away_when_quiet (registry, started_us, &go_away_sent);
+      g_main_context_iteration (NULL, TRUE);
+    }
   if (!drain_over)
     g_source_remove (drain_source);
+  g_clear_handle_id (&check_source, g_source_remove);
   if (sm_registry_get_n_active_streams (registry) > 0 ||
       sm_registry_get_n_connections (registry) > 0)
     g_message ("Cutting %u open connection(s) and %u stream(s)",
@@ -393,6 +479,9 @@ main (int argc, char *argv[])
   g_auto (GStrv) binds = NULL;
   g_autofree char *bound = NULL;
   g_autoptr (SmNotify) notify = NULL;
+  g_autoptr (SmUpgrade) upgrade = NULL;
+  g_autoptr (SmInherited) inherited = NULL;
+  g_auto (GStrv) original_argv = g_strdupv (argv);
   g_autoptr (SmMetricsServer) metrics = NULL;
   g_autofree char *metrics_address = NULL;
   g_autofree char *access_log = NULL;
@@ -406,7 +495,7 @@ main (int argc, char *argv[])
   double           http_body_timeout = SM_HTTP_DEFAULT_BODY_TIMEOUT;
   double           http_response_timeout = SM_HTTP_DEFAULT_RESPONSE_TIMEOUT;
   double           drain_timeout = DEFAULT_DRAIN_TIMEOUT;
-  ExitState        exit_state = { NULL, 0 };
+  ExitState        exit_state = { NULL, 0, NULL, NULL, NULL, FALSE };
   g_autofree char *tls_priority = NULL;
   char             bind_help[512] = "";
   char             tls_priority_help[512] = "";
@@ -433,7 +522,8 @@ main (int argc, char *argv[])
     .max_services = SM_POLICY_DEFAULT_MAX_SERVICES,
     .max_services_per_user = SM_POLICY_DEFAULT_MAX_SERVICES_PER_USER,
   };
-  guint              sigint_source, sigterm_source, sighup_source, trim_source;
+  guint              sigint_source, sigterm_source, sighup_source, sigusr2_source, trim_source;
+  guint              n_adopted;
   const GOptionEntry entries[] = {
     { "bind", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &binds, bind_help, N_ ("ADDRESS:PORT") },
     { "hold-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &hold_timeout,
@@ -457,8 +547,8 @@ main (int argc, char *argv[])
       N_ ("Seconds a service has to start answering an HTTP request; then 504 (default: 60)"),
       N_ ("SECONDS") },
     { "drain-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &drain_timeout,
-      N_ ("Seconds SIGTERM or SIGINT waits for requests in flight before exiting "
-          "(default: 30)"),
+      N_ ("Seconds SIGTERM, SIGINT or an upgrade (SIGUSR2) waits for requests in flight "
+          "before exiting (default: 30)"),
       N_ ("SECONDS") },
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority, tls_priority_help, N_ ("STRING") },
     { "tls-handshake-timeout", 0, 0, G_OPTION_ARG_INT, &tls_handshake_timeout,
@@ -603,6 +693,9 @@ main (int argc, char *argv[])
 
   raise_file_limit ();
 
+  /* Listeners from the process we replace, or from systemd */
+  inherited = sm_inherited_take ();
+
   if (!choose_bus (system_bus, session_bus, no_bus, &bus_type))
     {
       g_printerr (_ ("%s: --system-bus, --session-bus and --no-bus exclude each other\n"),
@@ -651,36 +744,60 @@ main (int argc, char *argv[])
   if (!set_balancing (registry, public_address, accept_proxy))
     return EXIT_FAILURE;
   control = sm_control_new (registry);
-  bound = listen_for_services (control, binds);
+  bound = listen_for_services (control, binds, inherited);
   if (bound == NULL)
     return EXIT_FAILURE;
+  n_adopted = sm_inherited_adopt_ports (inherited, registry);
+  if (n_adopted > 0)
+    g_message ("Took over %u public ports; they wait for their services", n_adopted);
   notify = sm_notify_new (registry);
+  if (sm_inherited_is_upgrade (inherited))
+    sm_notify_set_upgraded (notify);
   sm_notify_ready (notify);
-
-  /* Inspection only: the proxy runs the same with or without a bus */
-  dbus = sm_dbus_new (registry, bound);
-  if (bus_type != G_BUS_TYPE_NONE)
-    sm_dbus_own_name (dbus, bus_type, replace);
+  sm_notify_store_listeners (notify, sm_control_get_sockets (control));
 
   loop = g_main_loop_new (NULL, FALSE);
+  upgrade = sm_upgrade_new ((const char *const *) original_argv);
   exit_state.loop = loop;
+  exit_state.upgrade = upgrade;
+  exit_state.control = control;
+  exit_state.registry = registry;
+  g_signal_connect (upgrade, "finished", G_CALLBACK (on_upgrade_finished), &exit_state);
+
+  /* Inspection, and Route.Drain and Manager.Upgrade: the proxy runs the
+   * same with or without a bus. A successor takes the name over. */
+  dbus = sm_dbus_new (registry, bound);
+  sm_dbus_set_upgrade_func (dbus, start_upgrade, &exit_state);
+  if (bus_type != G_BUS_TYPE_NONE)
+    sm_dbus_own_name (dbus, bus_type, replace || sm_inherited_is_upgrade (inherited));
+
+  /* We accept now: the predecessor may stop */
+  sm_inherited_ready (inherited);
+  g_clear_pointer (&inherited, sm_inherited_free);
   sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, &exit_state);
   sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, &exit_state);
   sighup_source = g_unix_signal_add (SIGHUP, on_hangup_signal, NULL);
+  sigusr2_source = g_unix_signal_add (SIGUSR2, on_upgrade_signal, &exit_state);
   trim_source = g_timeout_add_seconds (TRIM_INTERVAL_SECONDS, on_trim_memory, NULL);
 
   g_main_loop_run (loop);
 
-  sm_notify_stopping (notify);
+  if (exit_state.handing_over)
+    sm_notify_hand_over (notify);
+  else
+    sm_notify_stopping (notify);
   shut_down (control, registry, drain_timeout, &exit_state);
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
   g_source_remove (sighup_source);
+  g_source_remove (sigusr2_source);
+  g_signal_handlers_disconnect_by_data (upgrade, &exit_state);
   g_source_remove (trim_source);
 
   g_clear_object (&dbus);
   g_clear_object (&metrics);
   g_clear_object (&notify);
+  g_clear_object (&upgrade);
   g_clear_object (&control);
   g_clear_object (&registry);
   /* waits for handshake steps in flight; their ends are dispatched below */

@@ -28,6 +28,7 @@ struct _SmControl
   GSocketAddress *local_address; /* of the first TCP listener */
   GArray         *unix_sockets;  /* of UnixSocketFile, removed at stop */
   GPtrArray      *listeners;     /* descriptions, NULL-terminated */
+  GPtrArray      *sockets;       /* of GSocket, in the same order */
   gboolean        listening;
 
   GHashTable     *pending; /* set of SmControlConnection (owned) */
@@ -142,6 +143,7 @@ sm_control_dispose (GObject *object)
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_pointer (&self->unix_sockets, g_array_unref);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  g_clear_pointer (&self->sockets, g_ptr_array_unref);
   g_clear_pointer (&self->limit, sm_source_limit_free);
   g_clear_pointer (&self->buffered_total, g_rc_box_release);
   g_clear_object (&self->local_address);
@@ -168,6 +170,7 @@ sm_control_init (SmControl *self)
   self->unix_sockets = g_array_new (FALSE, FALSE, sizeof (UnixSocketFile));
   g_array_set_clear_func (self->unix_sockets, unix_socket_file_clear);
   self->listeners = g_ptr_array_new_null_terminated (2, g_free, TRUE);
+  self->sockets = g_ptr_array_new_with_free_func (g_object_unref);
   sm_rate_limit_init (&self->refusal_log_limit, 10 * G_USEC_PER_SEC, 10);
 }
 
@@ -198,7 +201,23 @@ add_listener (SmControl *self, GSocket *socket, GError **error)
   if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
     return FALSE;
 
+  g_ptr_array_add (self->sockets, g_object_ref (socket));
   self->listening = TRUE;
+  return TRUE;
+}
+
+/* An inherited TCP listener, described like a bound one */
+static gboolean
+adopt_tcp (SmControl *self, GSocket *socket, GError **error)
+{
+  g_autoptr (GSocketAddress) local_address = g_socket_get_local_address (socket, error);
+
+  if (local_address == NULL || !add_listener (self, socket, error))
+    return FALSE;
+
+  g_ptr_array_add (self->listeners, sm_address_format_socket (local_address));
+  if (self->local_address == NULL)
+    self->local_address = g_steal_pointer (&local_address);
   return TRUE;
 }
 
@@ -206,7 +225,6 @@ gboolean
 sm_control_listen (SmControl *self, GInetAddress *address, guint16 port, GError **error)
 {
   g_autoptr (GSocket) socket = NULL;
-  g_autoptr (GSocketAddress) local_address = NULL;
 
   g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
   g_return_val_if_fail (self->pending != NULL, FALSE);
@@ -215,15 +233,7 @@ sm_control_listen (SmControl *self, GInetAddress *address, guint16 port, GError 
   if (socket == NULL)
     return FALSE;
 
-  local_address = g_socket_get_local_address (socket, error);
-  if (local_address == NULL || !add_listener (self, socket, error))
-    return FALSE;
-
-  g_ptr_array_add (self->listeners, sm_address_format_socket (local_address));
-  if (self->local_address == NULL)
-    self->local_address = g_steal_pointer (&local_address);
-
-  return TRUE;
+  return adopt_tcp (self, socket, error);
 }
 
 /* A socket file left by a daemon that died is replaced; one that still
@@ -324,6 +334,64 @@ sm_control_listen_unix (SmControl *self, const char *path, GError **error)
   g_ptr_array_add (self->listeners, g_strdup_printf ("unix:%s", path));
 
   return TRUE;
+}
+
+gboolean
+sm_control_adopt (SmControl *self, GSocket *socket, GError **error)
+{
+  g_autoptr (GSocketAddress) local_address = NULL;
+  UnixSocketFile file = { NULL, 0, 0 };
+  struct stat    st;
+  const char    *path;
+
+  g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
+  g_return_val_if_fail (self->pending != NULL, FALSE);
+  g_return_val_if_fail (G_IS_SOCKET (socket), FALSE);
+
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    return adopt_tcp (self, socket, error);
+
+  local_address = g_socket_get_local_address (socket, error);
+  if (local_address == NULL)
+    return FALSE;
+  path = g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (local_address));
+  if (g_unix_socket_address_get_address_type (G_UNIX_SOCKET_ADDRESS (local_address)) !=
+          G_UNIX_SOCKET_ADDRESS_PATH ||
+      !add_listener (self, socket, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                             "an inherited Unix control socket needs a path");
+      return FALSE;
+    }
+
+  /* Removed at stop like one we bound, if it is still the same file */
+  if (lstat (path, &st) == 0)
+    {
+      file.path = g_strdup (path);
+      file.device = st.st_dev;
+      file.inode = st.st_ino;
+      g_array_append_val (self->unix_sockets, file);
+    }
+  g_ptr_array_add (self->listeners, g_strdup_printf ("unix:%s", path));
+  return TRUE;
+}
+
+GPtrArray *
+sm_control_get_sockets (SmControl *self)
+{
+  g_return_val_if_fail (SM_IS_CONTROL (self), NULL);
+  return self->sockets;
+}
+
+void
+sm_control_hand_over (SmControl *self)
+{
+  g_return_if_fail (SM_IS_CONTROL (self));
+
+  /* The successor listens on the same files now */
+  g_array_set_size (self->unix_sockets, 0);
+  sm_control_stop (self);
 }
 
 GSocketAddress *

@@ -36,6 +36,14 @@ gboolean   sm_control_listen (SmControl *self, GInetAddress *address, guint16 po
  * a file that is not a socket, is SM_ERROR_ADDRESS_IN_USE. Unlinked by
  * sm_control_stop(). */
 gboolean   sm_control_listen_unix (SmControl *self, const char *path, GError **error);
+/* A listening socket bound elsewhere (an upgrade's predecessor, systemd):
+ * TCP, or Unix with a path (removed by sm_control_stop() like one of ours) */
+gboolean   sm_control_adopt (SmControl *self, GSocket *socket, GError **error);
+/* The listening sockets (GSocket), in the order of the listen calls */
+GPtrArray *sm_control_get_sockets (SmControl *self);
+/* Upgrade: sm_control_stop(), but the Unix socket files stay for the
+ * successor that shares the sockets */
+void       sm_control_hand_over (SmControl *self);
 /* The address the first TCP listener actually bound, or NULL before any */
 GSocketAddress    *sm_control_get_local_address (SmControl *self);
 /* Where it listens, in the order of the listen calls: "127.0.0.1:9999"

@@ -40,6 +40,8 @@ struct _SmDbus
 
   GBusType                  bus_type;
   gboolean                  replace;
+  SmDbusUpgradeFunc         upgrade_func;
+  gpointer                  upgrade_data;
   GCancellable             *cancellable;
   GDBusConnection          *connection;
   guint                     owner_id;
@@ -457,6 +459,33 @@ on_handle_get_queued_connections (SmBusManager          *manager,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+on_handle_upgrade (SmBusManager *manager, GDBusMethodInvocation *invocation, SmDbus *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_message ("D-Bus: %s asked for an upgrade", g_dbus_method_invocation_get_sender (invocation));
+  if (self->upgrade_func == NULL)
+    g_set_error_literal (&error, SM_ERROR, SM_ERROR_UNSUPPORTED, "this daemon cannot upgrade");
+  else
+    self->upgrade_func (self->upgrade_data, &error);
+
+  if (error != NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    sm_bus_manager_complete_upgrade (manager, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+void
+sm_dbus_set_upgrade_func (SmDbus *self, SmDbusUpgradeFunc func, gpointer user_data)
+{
+  g_return_if_fail (SM_IS_DBUS (self));
+
+  self->upgrade_func = func;
+  self->upgrade_data = user_data;
+}
+
 /* ---- The bus ---- */
 
 static void
@@ -643,6 +672,7 @@ sm_dbus_new (SmRegistry *registry, const char *control_address)
   sm_bus_manager_set_hold_timeout (self->manager, sm_registry_get_hold_timeout (registry));
   g_signal_connect (self->manager, "handle-get-queued-connections",
                     G_CALLBACK (on_handle_get_queued_connections), self);
+  g_signal_connect (self->manager, "handle-upgrade", G_CALLBACK (on_handle_upgrade), self);
 
   g_signal_connect (registry, "port-added", G_CALLBACK (on_port_added), self);
   g_signal_connect (registry, "port-removed", G_CALLBACK (on_port_removed), self);

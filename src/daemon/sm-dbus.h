@@ -28,13 +28,16 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmDbus, sm_dbus, SM, DBUS, GObject)
 
 /* @control_address: where services connect, "HOST:PORT" */
-SmDbus  *sm_dbus_new (SmRegistry *registry, const char *control_address);
+SmDbus *sm_dbus_new (SmRegistry *registry, const char *control_address);
 
 /* Connects to @bus_type, exports the objects and asks for SM_DBUS_NAME
  * (taking it over from another owner if @replace). Asynchronous; failures
  * are logged, never fatal. Call once. */
-void     sm_dbus_own_name (SmDbus *self, GBusType bus_type, gboolean replace);
+void    sm_dbus_own_name (SmDbus *self, GBusType bus_type, gboolean replace);
 
+/* Manager.Upgrade(): starts the upgrade, or says why not */
+typedef gboolean (*SmDbusUpgradeFunc) (gpointer user_data, GError **error);
+void     sm_dbus_set_upgrade_func (SmDbus *self, SmDbusUpgradeFunc func, gpointer user_data);
 /* Whether SM_DBUS_NAME is ours right now */
 gboolean sm_dbus_is_name_owned (SmDbus *self);
 

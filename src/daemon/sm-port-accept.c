@@ -53,7 +53,7 @@ accepted (SmPort *self, GSocketConnection *connection)
   remote = sm_proxy_accept_get_client_address (G_IO_STREAM (connection));
   /* The first certificate is being registered: served as plain, this
    * connection's ClientHello would go to a service, or to the HTTP parser */
-  if (self->tls_expected)
+  if (self->tls_expected || self->n_awaited > 0)
     sm_connection_queue_push (self->queued, G_IO_STREAM (connection), remote);
   else
     sm_port_serve (self, G_IO_STREAM (connection), remote, FALSE);

@@ -48,6 +48,11 @@ struct _SmPort
   char              *tls_priority;
   int                tls_handshake_timeout;
   gboolean           tls_expected; /* a service with a certificate is registering */
+
+  /* Adopted in an upgrade: registrations awaited before HTTP requests are
+   * routed (others would get 404 meanwhile), until the hold timeout */
+  guint              n_awaited;
+  guint              await_source;
 };
 
 /* sm-port.c */

@@ -162,8 +162,8 @@ flush_queue (SmPort *self)
           sm_port_start_handshake (self, taken);
           continue;
         }
-      /* Its certificate is on the way */
-      if (raw && self->tls_expected)
+      /* Its certificate is on the way, or its service after an upgrade */
+      if ((raw && self->tls_expected) || self->n_awaited > 0)
         return;
 
       /* HTTP ports only queue while a certificate is expected */
@@ -190,6 +190,11 @@ serve_http (SmPort *self, GIOStream *stream, GSocketAddress *remote, gboolean ht
 void
 sm_port_serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls)
 {
+  if (self->mode == SM_PORT_MODE_HTTP && self->n_awaited > 0)
+    {
+      sm_connection_queue_push (self->queued, stream, client);
+      return;
+    }
   if (self->mode == SM_PORT_MODE_HTTP)
     {
       serve_http (self, stream, client, tls);
@@ -286,6 +291,7 @@ sm_port_dispose (GObject *object)
 
   sm_port_stop_listening (self);
   g_clear_handle_id (&self->hold_source, g_source_remove);
+  g_clear_handle_id (&self->await_source, g_source_remove);
   sm_room_watch_clear (&self->capacity.room); /* finalize frees the rest */
 
   if (self->tls != NULL)
@@ -380,17 +386,34 @@ sm_port_new (GInetAddress *address,
              GCancellable *cancellable,
              GError      **error)
 {
-  g_autoptr (SmPort) self = NULL;
   g_autoptr (GSocket) socket = NULL;
 
   g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
-  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
-  g_return_val_if_fail (drain == NULL || G_IS_CANCELLABLE (drain), NULL);
-  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
 
   socket = sm_listen_socket_new (address, number, error);
   if (socket == NULL)
     return NULL;
+  return sm_port_new_for_socket (socket, address, number, mode, hold_timeout, drain, cancellable,
+                                 error);
+}
+
+SmPort *
+sm_port_new_for_socket (GSocket      *socket,
+                        GInetAddress *address,
+                        guint16       number,
+                        SmPortMode    mode,
+                        double        hold_timeout,
+                        GCancellable *drain,
+                        GCancellable *cancellable,
+                        GError      **error)
+{
+  g_autoptr (SmPort) self = NULL;
+
+  g_return_val_if_fail (G_IS_SOCKET (socket), NULL);
+  g_return_val_if_fail (address == NULL || G_IS_INET_ADDRESS (address), NULL);
+  g_return_val_if_fail (hold_timeout > 0 && isfinite (hold_timeout), NULL);
+  g_return_val_if_fail (drain == NULL || G_IS_CANCELLABLE (drain), NULL);
+  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
 
   self = g_object_new (SM_TYPE_PORT, NULL);
   self->address = address != NULL ? g_object_ref (address) : NULL;
@@ -500,6 +523,65 @@ sm_port_expect_tls (SmPort *self)
 }
 
 void
+sm_port_wait_for_tls (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (!sm_port_terminates_tls (self))
+    self->tls_expected = TRUE;
+}
+
+static gboolean
+on_await_expired (gpointer user_data)
+{
+  SmPort *self = user_data;
+
+  self->await_source = 0;
+  g_debug ("%s: %u services did not come back; serving without them", self->display_name,
+           self->n_awaited);
+  self->n_awaited = 0;
+  flush_queue (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sm_port_await_routes (SmPort *self, guint n_routes)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (self->mode != SM_PORT_MODE_HTTP || self->closed)
+    return;
+  self->n_awaited = n_routes;
+  g_clear_handle_id (&self->await_source, g_source_remove);
+  if (n_routes > 0)
+    self->await_source =
+        g_timeout_add ((guint) ((self->hold_us + 999) / 1000), on_await_expired, self);
+}
+
+GSocket *
+sm_port_get_listen_socket (SmPort *self)
+{
+  g_return_val_if_fail (SM_IS_PORT (self), NULL);
+  return self->listening ? self->listen_socket : NULL;
+}
+
+void
+sm_port_hand_over (SmPort *self)
+{
+  g_return_if_fail (SM_IS_PORT (self));
+
+  if (!self->listening)
+    return;
+
+  /* What the kernel has queued is the successor's to accept */
+  self->listening = FALSE;
+  sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
+  g_socket_service_stop (self->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  g_message ("Handed the listener on %s over", self->display_name);
+}
+
+void
 sm_port_release (SmPort *self)
 {
   g_return_if_fail (SM_IS_PORT (self));
@@ -524,6 +606,8 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   g_return_if_fail (!self->closed);
 
   self->n_reservations--;
+  if (self->n_awaited > 0 && --self->n_awaited == 0)
+    g_clear_handle_id (&self->await_source, g_source_remove);
   g_ptr_array_add (self->routes, g_object_ref (route));
   g_signal_connect (route, "gone", G_CALLBACK (on_route_gone), self);
   sm_room_watch_add (&self->capacity.room, route);
@@ -594,6 +678,7 @@ sm_port_close (SmPort *self)
   if (self->router != NULL)
     sm_http_router_close (self->router);
   g_clear_handle_id (&self->hold_source, g_source_remove);
+  g_clear_handle_id (&self->await_source, g_source_remove);
   sm_port_stop_listening (self);
 
   /* Closing a session makes its route gone, which removes it */

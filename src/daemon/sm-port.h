@@ -74,6 +74,17 @@ SmPort       *sm_port_new (GInetAddress *address,
                            GCancellable *drain,
                            GCancellable *cancellable,
                            GError      **error);
+/* Same on a listening @socket bound elsewhere (an upgrade's predecessor,
+ * systemd's file descriptor store): @address and @number are what it is
+ * bound to */
+SmPort       *sm_port_new_for_socket (GSocket      *socket,
+                                      GInetAddress *address,
+                                      guint16       number,
+                                      SmPortMode    mode,
+                                      double        hold_timeout,
+                                      GCancellable *drain,
+                                      GCancellable *cancellable,
+                                      GError      **error);
 
 GInetAddress *sm_port_get_address (SmPort *self);
 guint16       sm_port_get_number (SmPort *self);
@@ -93,6 +104,9 @@ void          sm_port_release (SmPort *self);
  * reservations are over, new connections wait for it rather than being
  * served without TLS */
 void          sm_port_expect_tls (SmPort *self);
+/* An adopted port that terminated TLS before the upgrade: new connections
+ * wait for the first service instead of being served without TLS */
+void          sm_port_wait_for_tls (SmPort *self);
 /* Consumes one reservation */
 void          sm_port_add_route (SmPort *self, SmRoute *route);
 
@@ -118,6 +132,15 @@ void          sm_port_set_accept_proxy (SmPort *self, SmProxyAccept *proxy_accep
 
 /* Stops accepting and drops waiting connections; routes stay */
 void          sm_port_stop_listening (SmPort *self);
+/* Upgrade: stops accepting but leaves the connections the kernel queued to
+ * the successor that shares the socket */
+void          sm_port_hand_over (SmPort *self);
+/* HTTP port adopted in an upgrade: its requests wait until @n_routes
+ * services registered (the predecessor had them), or for the hold timeout,
+ * rather than getting 404 from the first to come back */
+void          sm_port_await_routes (SmPort *self, guint n_routes);
+/* The listening socket, NULL once it stopped listening */
+GSocket      *sm_port_get_listen_socket (SmPort *self);
 /* Stops listening, closes the routes' sessions, emits #SmPort::closed */
 void          sm_port_close (SmPort *self);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <netinet/in.h>
 
 #include "sm-address.h"
 #include "sm-error.h"
@@ -386,16 +387,26 @@ check_conflicts (SmRegistry *self, GInetAddress *address, guint16 number, GError
   return TRUE;
 }
 
+/* @socket: an adopted listener (NULL: bind one) */
 static SmPort *
-open_port (SmRegistry *self, GInetAddress *address, guint16 number, SmPortMode mode, GError **error)
+open_port (SmRegistry   *self,
+           GSocket      *socket,
+           GInetAddress *address,
+           guint16       number,
+           SmPortMode    mode,
+           GError      **error)
 {
   g_autoptr (SmPort) port = NULL;
 
   if (!check_conflicts (self, address, number, error))
     return NULL;
 
-  port = sm_port_new (address, number, mode, self->hold_timeout, self->drain, self->cancellable,
-                      error);
+  if (socket != NULL)
+    port = sm_port_new_for_socket (socket, address, number, mode, self->hold_timeout, self->drain,
+                                   self->cancellable, error);
+  else
+    port = sm_port_new (address, number, mode, self->hold_timeout, self->drain, self->cancellable,
+                        error);
   if (port == NULL)
     return NULL;
   sm_port_set_http_limits (port, &self->http_limits);
@@ -477,7 +488,7 @@ sm_registry_reserve (SmRegistry               *self,
     }
   else
     {
-      port = open_port (self, address, number, mode, error);
+      port = open_port (self, NULL, address, number, mode, error);
     }
 
   if (port == NULL)
@@ -609,6 +620,92 @@ sm_registry_shutdown (SmRegistry *self)
        * closed, with GoAway, by sm_registry_close(). */
       for (guint i = 0; i < routes->len; i++)
         sm_route_drain (g_ptr_array_index (routes, i));
+    }
+}
+
+SmPort *
+sm_registry_adopt_port (SmRegistry *self,
+                        GSocket    *socket,
+                        SmPortMode  mode,
+                        gboolean    tls,
+                        GError    **error)
+{
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  SmPort  *port;
+  guint16  number;
+  gboolean dual_stack = FALSE;
+
+  g_return_val_if_fail (SM_IS_REGISTRY (self), NULL);
+  g_return_val_if_fail (G_IS_SOCKET (socket), NULL);
+
+  local = g_socket_get_local_address (socket, error);
+  if (local == NULL)
+    return NULL;
+  if (!G_IS_INET_SOCKET_ADDRESS (local))
+    {
+      g_set_error_literal (error, SM_ERROR, SM_ERROR_INVALID_ARGUMENT,
+                           "a public port needs a TCP socket");
+      return NULL;
+    }
+  number = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  address = g_object_ref (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
+  /* sm_listen_socket_new() binds "all interfaces" (no address) as a
+   * dual-stack IPv6 socket: the port's key has no address then */
+  if (g_inet_address_get_is_any (address) &&
+      g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
+    {
+      gint v6_only = 1;
+
+      dual_stack =
+          g_socket_get_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, NULL) && v6_only == 0;
+    }
+  if (dual_stack)
+    g_clear_object (&address);
+
+  port = open_port (self, socket, address, number, mode, error);
+  if (port == NULL)
+    return NULL;
+  if (tls)
+    sm_port_wait_for_tls (port);
+  g_object_unref (port); /* the table holds it */
+  return port;
+}
+
+void
+sm_registry_hand_over (SmRegistry *self)
+{
+  GHashTableIter iter;
+  gpointer       value;
+
+  g_return_if_fail (SM_IS_REGISTRY (self));
+
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    sm_port_hand_over (value);
+  sm_registry_shutdown (self);
+}
+
+void
+sm_registry_go_away (SmRegistry *self)
+{
+  GHashTableIter iter;
+  gpointer       value;
+
+  g_return_if_fail (SM_IS_REGISTRY (self));
+
+  g_hash_table_iter_init (&iter, self->ports);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      GPtrArray *routes = sm_port_get_routes (value);
+
+      for (guint i = 0; i < routes->len; i++)
+        {
+          SmYamuxSession *session = sm_route_get_session (g_ptr_array_index (routes, i));
+
+          if (session != NULL && !sm_yamux_session_is_closed (session))
+            sm_yamux_session_go_away (session, SM_YAMUX_GO_AWAY_NORMAL);
+        }
     }
 }
 

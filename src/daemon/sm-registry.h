@@ -98,6 +98,21 @@ guint       sm_registry_get_n_connections (SmRegistry *self);
  * request in progress (or their first one) with Connection: close, idle
  * keep-alive ones close; services keep serving them. */
 void        sm_registry_shutdown (SmRegistry *self);
+/* Upgrade: a port on @socket, a listener inherited from the daemon this
+ * process replaces, with no service yet (connections wait as for a
+ * departed one); @tls: it terminated TLS there, so connections wait for a
+ * certificate too. The port belongs to the registry. */
+SmPort     *sm_registry_adopt_port (SmRegistry *self,
+                                    GSocket    *socket,
+                                    SmPortMode  mode,
+                                    gboolean    tls,
+                                    GError    **error);
+/* Upgrade: sm_registry_shutdown(), but the connections the kernel queued
+ * on the public listeners are left to the successor sharing them */
+void        sm_registry_hand_over (SmRegistry *self);
+/* GoAway to every registered service: the client library registers with
+ * the successor then, while the streams open here finish */
+void        sm_registry_go_away (SmRegistry *self);
 /* Last stage: abort proxied connections, close all sessions and ports */
 void        sm_registry_close (SmRegistry *self);
 

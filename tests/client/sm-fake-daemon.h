@@ -49,6 +49,7 @@ typedef struct {
   GPtrArray      *extension_requests; /* SmExtensionRequest, or NULL for an
                                        * original one: each as parsed */
   SmYamuxSession *session;     /* the current registration */
+  GPtrArray      *old_sessions; /* replaced after their GoAway, still open */
   guint           n_go_away;   /* GoAways the sessions received */
   guint           n_closed;    /* sessions that ended */
 } SmFakeDaemon;
@@ -63,6 +64,8 @@ void           sm_fake_daemon_free           (SmFakeDaemon *daemon);
 void           sm_fake_daemon_stop_listening (SmFakeDaemon *daemon);
 /* The control connection breaks, as when the daemon dies */
 void           sm_fake_daemon_drop_session   (SmFakeDaemon *daemon);
+/* Closes the sessions replaced after their GoAway */
+void           sm_fake_daemon_drop_old_sessions (SmFakeDaemon *daemon);
 void           sm_fake_daemon_set_answer     (SmFakeDaemon *daemon,
                                               const char   *answer);
 SmYamuxStream *sm_fake_daemon_open_stream    (SmFakeDaemon *daemon);

@@ -54,17 +54,23 @@ test_reconnect_after_go_away (SmClientFixture *fixture,
   old_stream = sm_fake_daemon_open_stream (fixture->daemon);
   old_accepted = sm_client_fixture_accept (fixture);
 
-  /* a daemon shutting down: GoAway first, the session stays up meanwhile */
+  /* a daemon upgrading or shutting down: GoAway first. The listener
+   * registers again at once (an upgrade's successor listens at the same
+   * address), while the old session keeps carrying its stream */
   sm_yamux_session_go_away (fixture->daemon->session, SM_YAMUX_GO_AWAY_NORMAL);
-  sm_fake_stream_write (G_IO_STREAM (old_stream), "draining");
-  sm_fake_stream_expect (old_accepted, "draining");
-  g_assert_true (sm_listener_is_connected (fixture->listener));
-  g_assert_cmpuint (fixture->daemon->requests->len, ==, 1);
-
-  /* then an orderly close: not ours, so the listener comes back */
-  sm_fake_daemon_drop_session (fixture->daemon);
   WAIT_UNTIL (fixture->daemon->requests->len == 2 && sm_listener_is_connected (fixture->listener));
   g_assert_cmpstr (fixture->connected_log->str, ==, "tft");
+  g_assert_cmpuint (fixture->daemon->old_sessions->len, ==, 1);
+  sm_fake_stream_write (G_IO_STREAM (old_stream), "draining");
+  sm_fake_stream_expect (old_accepted, "draining");
+  sm_fake_stream_write (old_accepted, "reply");
+  sm_fake_stream_expect (G_IO_STREAM (old_stream), "reply");
+
+  /* then the old session closes: nothing changes for the listener */
+  sm_fake_daemon_drop_old_sessions (fixture->daemon);
+  WAIT_UNTIL (fixture->daemon->n_closed == 1);
+  g_assert_true (sm_listener_is_connected (fixture->listener));
+  g_assert_cmpuint (fixture->daemon->requests->len, ==, 2);
 
   stream = sm_fake_daemon_open_stream (fixture->daemon);
   sm_fake_stream_write (G_IO_STREAM (stream), "back");

@@ -15,6 +15,7 @@
 #include "sm-test-dbus.h"
 #include "sm-test-http-client.h"
 #include "sm-test-http-responder.h"
+#include "test-upgrade-util.h"
 
 #define TIMEOUT_MS       60000
 #define N_CLIENTS        4
@@ -316,11 +317,69 @@ test_drain_policy (void)
   g_rmdir (dir);
 }
 
+/* Manager.Upgrade: refused to nobody (the daemon carries on as it was),
+ * allowed to root (a new process takes over) */
+static void
+test_upgrade_policy (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *policy = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  SmTestBus *bus;
+  SmTestDaemon *daemon;
+  GPid new_pid;
+  int status;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, to run socketmasterctl as nobody");
+      return;
+    }
+
+  dir = g_dir_make_tmp ("socketmaster-policy-XXXXXX", &error);
+  g_assert_no_error (error);
+  policy = write_policy_for (g_get_user_name (), dir);
+  bus = sm_test_bus_new_system (policy);
+  g_assert_cmpint (g_chmod (bus->dir, 0755), ==, 0);
+  daemon = sm_test_bus_start_daemon (bus, 30, NULL);
+
+  {
+    const char * const argv[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  SM_TEST_CTL, "--system", "upgrade", NULL };
+
+    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
+    g_test_message ("as nobody: status %d, %s", status, err);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "Rejected send message"));
+    g_assert_cmpuint (sm_test_process_count_lines (daemon->process, "Upgrade:"), ==, 0);
+  }
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  {
+    const char * const argv[] = { SM_TEST_CTL, "--system", "upgrade", NULL };
+
+    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
+    g_assert_cmpint (status, ==, 0);
+    new_pid = sm_test_upgrade_wait (daemon);
+  }
+
+  sm_test_upgrade_stop (new_pid);
+  sm_test_daemon_free (daemon);
+  sm_test_bus_free (bus);
+  g_unlink (policy);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  sm_test_upgrade_init ();
   g_test_add_func ("/dbus/drain/under-load", test_drain_under_load);
   g_test_add_func ("/dbus/drain/policy", test_drain_policy);
+  g_test_add_func ("/dbus/upgrade/policy", test_upgrade_policy);
   return g_test_run ();
 }

@@ -138,20 +138,27 @@ sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error)
   return socket;
 }
 
-void
-sm_listen_socket_accept_pending (GSocket *socket, SmListenSocketAcceptFunc func, gpointer user_data)
+guint
+sm_listen_socket_accept_pending (GSocket                 *socket,
+                                 guint                    max,
+                                 SmListenSocketAcceptFunc func,
+                                 gpointer                 user_data)
 {
   GSocket *accepted;
+  guint    n_accepted = 0;
 
-  g_return_if_fail (G_IS_SOCKET (socket));
+  g_return_val_if_fail (G_IS_SOCKET (socket), 0);
 
   g_socket_set_blocking (socket, FALSE);
-  while ((accepted = g_socket_accept (socket, NULL, NULL)) != NULL)
+  while (n_accepted < max && (accepted = g_socket_accept (socket, NULL, NULL)) != NULL)
     {
       g_autoptr (GSocketConnection) connection =
           g_socket_connection_factory_create_connection (accepted);
 
       g_object_unref (accepted);
-      func (connection, user_data);
+      n_accepted++;
+      if (!func (connection, user_data))
+        break;
     }
+  return n_accepted;
 }

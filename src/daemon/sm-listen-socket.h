@@ -14,12 +14,15 @@ G_BEGIN_DECLS
  */
 GSocket *sm_listen_socket_new (GInetAddress *address, guint16 port, GError **error);
 
-/* Accepts, without blocking, every connection the kernel has completed on
- * @socket and passes each to @func: closing a listener resets those, so a
- * listener that stops takes them first and answers them. */
-typedef void (*SmListenSocketAcceptFunc) (GSocketConnection *connection, gpointer user_data);
-void sm_listen_socket_accept_pending (GSocket                 *socket,
-                                      SmListenSocketAcceptFunc func,
-                                      gpointer                 user_data);
+/* Accepts, without blocking, up to @max connections the kernel has
+ * completed on @socket and passes each to @func, which returns FALSE to
+ * stop there. A listener that stops takes every one first (closing it
+ * would reset them) and answers them; a listener woken by a burst takes a
+ * batch at once. Returns how many were accepted. */
+typedef gboolean (*SmListenSocketAcceptFunc) (GSocketConnection *connection, gpointer user_data);
+guint sm_listen_socket_accept_pending (GSocket                 *socket,
+                                       guint                    max,
+                                       SmListenSocketAcceptFunc func,
+                                       gpointer                 user_data);
 
 G_END_DECLS

@@ -61,11 +61,17 @@ gboolean sm_port_terminates_tls (SmPort *self);
  * service or the HTTP proxy, or queues it */
 void     sm_port_serve (SmPort *self, GIOStream *stream, GSocketAddress *client, gboolean tls);
 
+/* Connections one wake-up of a public listener accepts at most */
+#define SM_PORT_ACCEPT_BATCH 64
+
 /* sm-port-accept.c: the listener's "incoming" handler */
 gboolean sm_port_on_incoming (GSocketService    *service,
                               GSocketConnection *connection,
                               GObject           *source_object,
                               SmPort            *self);
+/* Admits and serves one accepted connection (limits, PROXY header, TLS):
+ * FALSE when the listener was paused near the descriptor limit */
+gboolean sm_port_admit (SmPort *self, GSocketConnection *connection);
 /* Handshakes run concurrently; the connection is served once it is done */
 void     sm_port_start_handshake (SmPort *self, GSocketConnection *connection);
 

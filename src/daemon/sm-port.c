@@ -635,12 +635,12 @@ sm_port_add_route (SmPort *self, SmRoute *route)
   update_hold_timer (self);
 }
 
-static void
+static gboolean
 accept_pending (GSocketConnection *connection, gpointer user_data)
 {
-  SmPort *self = user_data;
-
-  sm_port_on_incoming (self->service, connection, NULL, self);
+  /* a connection refused near the descriptor limit is closed: go on */
+  sm_port_admit (user_data, connection);
+  return TRUE;
 }
 
 void
@@ -651,7 +651,7 @@ sm_port_stop_listening (SmPort *self)
   if (!self->listening)
     return;
 
-  sm_listen_socket_accept_pending (self->listen_socket, accept_pending, self);
+  sm_listen_socket_accept_pending (self->listen_socket, G_MAXUINT, accept_pending, self);
   self->listening = FALSE;
   sm_accept_guard_forget (sm_accept_guard_get_default (), self->service);
   g_socket_service_stop (self->service);

@@ -36,7 +36,8 @@ struct _SmH2Connection
   nghttp2_session       *session;
   SmEventWatch          *watch;
   SmEventTimer           timer;
-  SmEventTimer           reap_timer; /* frees closed streams outside their code */
+  SmEventTimer           reap_timer;  /* frees closed streams outside their code */
+  SmEventTimer           flush_timer; /* runs woken streams once per loop iteration */
   SmEventCancelWatch     drain_watch;
   SmEventCancelWatch     shutdown_watch;
 
@@ -76,6 +77,7 @@ sm_h2_connection_finalize (GObject *object)
   g_clear_pointer (&self->watch, sm_event_watch_free);
   sm_event_timer_clear (&self->timer);
   sm_event_timer_clear (&self->reap_timer);
+  sm_event_timer_clear (&self->flush_timer);
   sm_event_cancel_watch_stop (&self->drain_watch);
   sm_event_cancel_watch_stop (&self->shutdown_watch);
   g_queue_clear_full (&self->to_begin, g_object_unref);
@@ -114,6 +116,21 @@ wake (gpointer connection, gpointer stream)
     return;
   if (!g_ptr_array_find (self->dirty, stream, NULL))
     g_ptr_array_add (self->dirty, g_object_ref (stream));
+  /* Services answer many streams in one loop iteration: running them
+   * together at its end puts their frames in one TLS record and one
+   * write, instead of one each (a third of the daemon's time went there) */
+  if (self->running > 0)
+    self->again = TRUE;
+  else
+    sm_event_timer_schedule (&self->flush_timer, sm_event_loop_get_time ());
+}
+
+static void
+on_flush (gpointer user_data)
+{
+  SmH2Connection *self = user_data;
+  g_autoptr (SmH2Connection) hold = g_object_ref (self);
+
   run (self);
 }
 
@@ -724,6 +741,7 @@ sm_h2_connection_start (SmH2Connection *self,
 
   sm_event_timer_init (&self->timer, on_timer, self);
   sm_event_timer_init (&self->reap_timer, on_reap, self);
+  sm_event_timer_init (&self->flush_timer, on_flush, self);
   if (drain != NULL)
     sm_event_cancel_watch_start (&self->drain_watch, drain, on_drain, self);
   if (cancellable != NULL)

@@ -120,14 +120,15 @@ static guint
 stop_service_counting (SmTestProcess *service)
 {
   const char *line;
-  const char *count;
+  guint64     count;
 
   sm_test_process_send_signal (service, SIGTERM);
   line = sm_test_process_wait_for_line (service, "stopped after", TIMEOUT_MS);
-  count = strstr (line, "stopped after ") + strlen ("stopped after ");
+  /* the line belongs to the process: read it before that goes */
+  count = g_ascii_strtoull (strstr (line, "stopped after ") + strlen ("stopped after "), NULL, 10);
   g_assert_cmpint (sm_test_process_wait_exit (service, TIMEOUT_MS), ==, 0);
   sm_test_process_free (service);
-  return (guint) g_ascii_strtoull (count, NULL, 10);
+  return (guint) count;
 }
 
 /* The daemon still serves a new client */

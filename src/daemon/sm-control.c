@@ -286,13 +286,22 @@ remove_stale_socket (const char *path, GError **error)
   return FALSE;
 }
 
+/* @path (a socket file, as lstat() found it) is removed at stop if it is
+ * still that file then */
+static void
+track_unix_socket (SmControl *self, const char *path, const struct stat *st)
+{
+  UnixSocketFile file = { g_strdup (path), st->st_dev, st->st_ino };
+
+  g_array_append_val (self->unix_sockets, file);
+}
+
 gboolean
 sm_control_listen_unix (SmControl *self, const char *path, GError **error)
 {
   g_autoptr (GSocket) socket = NULL;
   g_autoptr (GSocketAddress) address = NULL;
-  UnixSocketFile file = { NULL, 0, 0 };
-  struct stat    st;
+  struct stat st;
 
   g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
   g_return_val_if_fail (self->pending != NULL, FALSE);
@@ -327,12 +336,8 @@ sm_control_listen_unix (SmControl *self, const char *path, GError **error)
       return FALSE;
     }
 
-  file.path = g_strdup (path);
-  file.device = st.st_dev;
-  file.inode = st.st_ino;
-  g_array_append_val (self->unix_sockets, file);
+  track_unix_socket (self, path, &st);
   g_ptr_array_add (self->listeners, g_strdup_printf ("unix:%s", path));
-
   return TRUE;
 }
 
@@ -340,9 +345,8 @@ gboolean
 sm_control_adopt (SmControl *self, GSocket *socket, GError **error)
 {
   g_autoptr (GSocketAddress) local_address = NULL;
-  UnixSocketFile file = { NULL, 0, 0 };
-  struct stat    st;
-  const char    *path;
+  struct stat st;
+  const char *path;
 
   g_return_val_if_fail (SM_IS_CONTROL (self), FALSE);
   g_return_val_if_fail (self->pending != NULL, FALSE);
@@ -367,12 +371,7 @@ sm_control_adopt (SmControl *self, GSocket *socket, GError **error)
 
   /* Removed at stop like one we bound, if it is still the same file */
   if (lstat (path, &st) == 0)
-    {
-      file.path = g_strdup (path);
-      file.device = st.st_dev;
-      file.inode = st.st_ino;
-      g_array_append_val (self->unix_sockets, file);
-    }
+    track_unix_socket (self, path, &st);
   g_ptr_array_add (self->listeners, g_strdup_printf ("unix:%s", path));
   return TRUE;
 }

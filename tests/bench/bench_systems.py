@@ -21,6 +21,10 @@ READY_TIMEOUT = 20
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 # The TCP endpoints and the sm-bench-tcp options of the service behind them
 TCP_SERVICES = (("tcp-up", []), ("tcp-down", ["--source"]), ("tcp-echo", ["--echo"]))
+# The systems in front of the Go handler served on plain TCP (go-http-service
+# -listen, the backend "go-http"): what daemon-go is compared with, like for
+# like. HTTP only (keep-alive and new connections).
+GO_BACKEND_SYSTEMS = ("nginx-go", "haproxy-go", "direct-go")
 
 
 class BenchError(Exception):
@@ -279,7 +283,7 @@ def start_daemon_go(bench, system, needs):
     system.accounted = [daemon]
 
 
-def start_nginx(bench, system, needs):
+def start_nginx(bench, system, needs, backend="http"):
     nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     if nginx is None:
         raise BenchError("nginx is not installed (apt-get install nginx-light)")
@@ -324,7 +328,7 @@ http {{
   keepalive_requests 1000000;
   proxy_max_temp_file_size 0;
 {temp_paths}
-  upstream backend {{ server 127.0.0.1:{backends.get('http', 1)}; keepalive 512; }}
+  upstream backend {{ server 127.0.0.1:{backends.get(backend, 1)}; keepalive 512; }}
   {chr(10).join(servers)}
 }}
 """
@@ -336,7 +340,7 @@ http {{
     system.accounted = [system.spawn("nginx", [nginx, "-p", directory, "-c", path])]
 
 
-def start_haproxy(bench, system, needs):
+def start_haproxy(bench, system, needs, backend="http"):
     haproxy = shutil.which("haproxy", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     if haproxy is None:
         raise BenchError("HAProxy is not installed (apt-get install haproxy)")
@@ -359,7 +363,7 @@ defaults
 backend web
   mode http
   http-reuse always
-  server backend 127.0.0.1:{backends.get('http', 1)}
+  server backend 127.0.0.1:{backends.get(backend, 1)}
 """]
     if "http" in needs:
         system.endpoints["http"] = free_port()
@@ -394,5 +398,28 @@ def start_direct(bench, system, needs):
     system.missing["cpu"] = "no proxy to measure"
 
 
+def go_backend(bench):
+    """The port of the Go handler on plain TCP, started with the backends."""
+    if "go-http" not in bench.backends:
+        raise BenchError("the Go service is not built (configure with -Dinterop_tests=enabled)")
+    return bench.backends["go-http"]
+
+
+def start_nginx_go(bench, system, needs):
+    go_backend(bench)
+    start_nginx(bench, system, needs, "go-http")
+
+
+def start_haproxy_go(bench, system, needs):
+    go_backend(bench)
+    start_haproxy(bench, system, needs, "go-http")
+
+
+def start_direct_go(bench, system, needs):
+    system.endpoints["http"] = go_backend(bench)
+    system.missing["cpu"] = "no proxy to measure"
+
+
 STARTERS = {"daemon-c": start_daemon_c, "daemon-go": start_daemon_go, "nginx": start_nginx,
-            "haproxy": start_haproxy, "direct": start_direct}
+            "haproxy": start_haproxy, "direct": start_direct, "nginx-go": start_nginx_go,
+            "haproxy-go": start_haproxy_go, "direct-go": start_direct_go}

@@ -93,7 +93,7 @@ struct _SmYamuxSession
   gsize                  read_capacity;
   gsize                  read_start;
   gsize                  read_end;
-  GSource               *read_source;
+  struct _SmEventWatch  *read_watch;
   gboolean               reading_paused; /* too much output queued; the writer resumes */
   GSource               *initial_input_source;
   guint32                payload_remaining; /* of the DATA frame being received */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "sm-event-loop.h"
 #include "sm-pollable-source.h"
 #include "sm-yamux-private.h"
 
@@ -10,7 +11,8 @@
  * The reading side of a session: reads the connection and hands each
  * frame to the session or to its stream.
  *
- * The reader owns one pollable source on the connection and never stops
+ * The reader owns one watch on the connection in the event core, so that
+ * the streams it wakes run in the same dispatch, and never stops
  * reading for a slow stream: the peer must respect each stream's receive
  * window, so a slow reader stalls only its own stream. Frames are parsed
  * in place in one big buffer and DATA payloads are copied straight into
@@ -172,8 +174,14 @@ session_process_input (SmYamuxSession *self)
     }
 }
 
-static gboolean
-on_input_ready (GObject *pollable, gpointer user_data)
+static void
+session_unwatch_input (SmYamuxSession *self)
+{
+  g_clear_pointer (&self->read_watch, sm_event_watch_free);
+}
+
+static void
+on_input_ready (gpointer user_data)
 {
   SmYamuxSession *self = user_data;
   gsize           budget = READ_BUDGET;
@@ -197,7 +205,7 @@ on_input_ready (GObject *pollable, gpointer user_data)
         {
           g_debug ("yamux session %p: output overloaded, pausing input", self);
           self->reading_paused = TRUE;
-          sm_source_clear (&self->read_source);
+          session_unwatch_input (self);
           break;
         }
 
@@ -243,19 +251,24 @@ on_input_ready (GObject *pollable, gpointer user_data)
     }
 
   g_object_unref (self);
-  return G_SOURCE_CONTINUE;
+}
+
+/* The session never writes through this watch: the writer flushes its
+ * queue before each poll */
+static void
+on_output_ready (gpointer user_data)
+{
 }
 
 static void
 session_watch_input (SmYamuxSession *self)
 {
-  if (self->read_source != NULL || !sm_yamux_session_is_running (self))
+  if (self->read_watch != NULL || !sm_yamux_session_is_running (self))
     return;
 
-  self->read_source = sm_stream_create_read_source (self->input, NULL);
-  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_input_ready), self, NULL);
-  g_source_set_static_name (self->read_source, "[socketmaster] yamux session input");
-  g_source_attach (self->read_source, self->context);
+  self->read_watch = sm_event_watch_new (self->input, self->output, on_input_ready, on_output_ready,
+                                         self, "yamux session input");
+  sm_event_watch_update (self->read_watch, TRUE, FALSE);
 }
 
 static gboolean
@@ -301,13 +314,13 @@ sm_yamux_session_resume_reading (SmYamuxSession *self)
 void
 sm_yamux_session_stop_reading (SmYamuxSession *self)
 {
-  sm_source_clear (&self->read_source);
+  session_unwatch_input (self);
 }
 
 void
 sm_yamux_session_end_reading (SmYamuxSession *self)
 {
-  sm_source_clear (&self->read_source);
+  session_unwatch_input (self);
   sm_source_clear (&self->initial_input_source);
   g_clear_object (&self->payload_stream);
   self->payload_remaining = 0;

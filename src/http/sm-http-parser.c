@@ -62,7 +62,18 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
   end = MIN (len, limit);
   for (i = scanner->offset; i < end && state != HEAD_DONE && problem == NULL; i++)
     {
-      guchar c = buf[i];
+      guchar c;
+
+      /* Most bytes are inside a line: nothing changes for them (CR and LF
+       * are not field bytes) */
+      if (state == HEAD_LINE)
+        {
+          while (i < end && sm_http_is_field_byte (buf[i]))
+            i++;
+          if (i == end)
+            break;
+        }
+      c = buf[i];
 
       switch (state)
         {
@@ -345,6 +356,9 @@ check_connection_options (SoupMessageHeaders *headers, GError **error)
 {
   static const char *const framing[] = { "Content-Length", "Transfer-Encoding", "Host" };
 
+  /* Each search below looks the field up again: most heads have none */
+  if (soup_message_headers_get_list (headers, "Connection") == NULL)
+    return TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (framing); i++)
     {
       if (soup_message_headers_header_contains (headers, "Connection", framing[i]))
@@ -360,6 +374,8 @@ check_connection_options (SoupMessageHeaders *headers, GError **error)
 static gboolean
 wants_keep_alive (SoupMessageHeaders *headers, SoupHTTPVersion version)
 {
+  if (soup_message_headers_get_list (headers, "Connection") == NULL)
+    return version == SOUP_HTTP_1_1;
   if (soup_message_headers_header_contains (headers, "Connection", "close"))
     return FALSE;
   return version == SOUP_HTTP_1_1 ||

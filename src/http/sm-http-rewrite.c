@@ -15,11 +15,22 @@ static void
 write_field (const char *name, const char *value, gpointer user_data)
 {
   GString *out = user_data;
+  gsize    name_len = strlen (name);
+  gsize    value_len = strlen (value);
+  gsize    at = out->len;
+  char    *p;
 
-  g_string_append (out, name);
-  g_string_append_len (out, ": ", 2);
-  g_string_append (out, value);
-  g_string_append_len (out, "\r\n", 2);
+  /* One resize for the line, where four appends would each check */
+  g_string_set_size (out, at + name_len + value_len + 4);
+  p = out->str + at;
+  memcpy (p, name, name_len);
+  p += name_len;
+  *p++ = ':';
+  *p++ = ' ';
+  memcpy (p, value, value_len);
+  p += value_len;
+  *p++ = '\r';
+  *p = '\n';
 }
 
 static void
@@ -69,14 +80,48 @@ is_framing_field (const char *name)
          g_ascii_strcasecmp (name, "Host") == 0;
 }
 
+static const char *const hop_by_hop[] = {
+  "Connection",         "Keep-Alive",          "Proxy-Connection", "TE",
+  "Proxy-Authenticate", "Proxy-Authorization", "Upgrade",
+};
+
+/* One pass over the fields: most heads have none of the fields a rewrite
+ * looks for, and each lookup, removal or replacement by name costs a
+ * search of its own. */
+static gboolean
+has_any_field (SoupMessageHeaders *headers, const char *const *names, guint n_names)
+{
+  SoupMessageHeadersIter iter;
+  const char            *name, *value;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      gsize name_len = strlen (name);
+
+      for (guint i = 0; i < n_names; i++)
+        {
+          if (name_len == strlen (names[i]) && g_ascii_strcasecmp (name, names[i]) == 0)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
 void
 sm_http_strip_hop_by_hop (SoupMessageHeaders *headers, gboolean upgrade)
 {
-  static const char *const hop_by_hop[] = {
-    "Connection",         "Keep-Alive",          "Proxy-Connection", "TE",
-    "Proxy-Authenticate", "Proxy-Authorization", "Upgrade",
-  };
-  const char *connection = soup_message_headers_get_list (headers, "Connection");
+  const char *connection;
+
+  /* Fields that Connection names only count when Connection is there */
+  if (!has_any_field (headers, hop_by_hop, G_N_ELEMENTS (hop_by_hop)))
+    {
+      if (upgrade)
+        soup_message_headers_append (headers, "Connection", "upgrade");
+      return;
+    }
+
+  connection = soup_message_headers_get_list (headers, "Connection");
 
   if (connection != NULL)
     {
@@ -152,8 +197,11 @@ remove_list_element (SoupMessageHeaders *headers,
 void
 sm_http_request_strip_h2c (SmHttpRequest *request)
 {
-  gboolean left;
+  static const char *const h2c_fields[] = { "HTTP2-Settings", "Upgrade" };
+  gboolean                 left;
 
+  if (!has_any_field (request->headers, h2c_fields, G_N_ELEMENTS (h2c_fields)))
+    return;
   soup_message_headers_remove (request->headers, "HTTP2-Settings");
   if (remove_list_element (request->headers, "Upgrade", "h2c", &left) && !left)
     {
@@ -181,10 +229,14 @@ append_forwarded_value (GString *out, const char *value)
   g_string_append_c (out, '"');
 }
 
+/* @maybe_present: FALSE when the head is known to have no field @name */
 static void
-append_to_list_field (SoupMessageHeaders *headers, const char *name, const char *element)
+append_to_list_field (SoupMessageHeaders *headers,
+                      const char         *name,
+                      const char         *element,
+                      gboolean            maybe_present)
 {
-  const char      *existing = soup_message_headers_get_list (headers, name);
+  const char      *existing = maybe_present ? soup_message_headers_get_list (headers, name) : NULL;
   g_autofree char *value = NULL;
 
   /* The usual case: the client sent none */
@@ -207,17 +259,36 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
                                 gboolean            https,
                                 const char         *host)
 {
+  static const char *const forwarding_fields[] = {
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "Forwarded",
+  };
   const char *proto = https ? "https" : "http";
   g_autoptr (GString) element = g_string_new ("for=");
+  gboolean present;
 
   g_return_if_fail (client_ip != NULL && *client_ip != '\0');
 
-  append_to_list_field (headers, "X-Forwarded-For", client_ip);
-  soup_message_headers_replace (headers, "X-Forwarded-Proto", proto);
-  if (host != NULL && *host != '\0')
-    soup_message_headers_replace (headers, "X-Forwarded-Host", host);
+  /* The usual case: the client sent none, and they are only appended */
+  present = has_any_field (headers, forwarding_fields, G_N_ELEMENTS (forwarding_fields));
+  append_to_list_field (headers, "X-Forwarded-For", client_ip, present);
+  if (present)
+    soup_message_headers_replace (headers, "X-Forwarded-Proto", proto);
   else
-    soup_message_headers_remove (headers, "X-Forwarded-Host");
+    soup_message_headers_append (headers, "X-Forwarded-Proto", proto);
+  if (host != NULL && *host != '\0')
+    {
+      if (present)
+        soup_message_headers_replace (headers, "X-Forwarded-Host", host);
+      else
+        soup_message_headers_append (headers, "X-Forwarded-Host", host);
+    }
+  else if (present)
+    {
+      soup_message_headers_remove (headers, "X-Forwarded-Host");
+    }
 
   /* RFC 7239 §6: IPv6 nodes are bracketed, which then needs quoting */
   if (strchr (client_ip, ':') != NULL)
@@ -236,7 +307,7 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
       g_string_append (element, ";host=");
       append_forwarded_value (element, host);
     }
-  append_to_list_field (headers, "Forwarded", element->str);
+  append_to_list_field (headers, "Forwarded", element->str, present);
 }
 
 static const char *

@@ -38,6 +38,29 @@ sm_http_head_scanner_init (SmHttpHeadScanner *scanner)
   memset (scanner, 0, sizeof *scanner);
 }
 
+/* Eight bytes at a time past those that are field bytes other than tab
+ * (no byte below 0x20, none 0x7f; bytes from 0x80 are obs-text), stopping
+ * at the word that has another: the byte loop then decides. The test for
+ * "a byte below n" is exact about whether there is one. */
+static gsize
+skip_plain_field_bytes (const guint8 *buf, gsize i, gsize end)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
+
+  while (end - i >= sizeof (guint64))
+    {
+      guint64 word, del;
+
+      memcpy (&word, buf + i, sizeof word);
+      del = word ^ (ones * 0x7f);
+      if ((((word - ones * 0x20) & ~word) | ((del - ones) & ~del)) & highs)
+        break;
+      i += sizeof word;
+    }
+  return i;
+}
+
 SmHttpResult
 sm_http_find_head_end (SmHttpHeadScanner *scanner,
                        const guint8      *buf,
@@ -68,6 +91,7 @@ sm_http_find_head_end (SmHttpHeadScanner *scanner,
        * are not field bytes) */
       if (state == HEAD_LINE)
         {
+          i = skip_plain_field_bytes (buf, i, end);
           while (i < end && sm_http_is_field_byte (buf[i]))
             i++;
           if (i == end)

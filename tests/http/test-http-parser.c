@@ -126,6 +126,56 @@ test_head_limit (void)
   g_assert_cmpuint (fed - 100, ==, 1000);
 }
 
+/* Every byte of a long field line is looked at, wherever it falls in the
+ * scanner's eight-byte steps: control bytes and DEL are refused, tab and
+ * obs-text (0x80-0xff) pass */
+static void
+test_head_every_byte (void)
+{
+  static const char prefix[] = "GET / HTTP/1.1\r\nHost: x\r\nX-Long: ";
+  static const char suffix[] = "\r\n\r\n";
+  static const guint8 refused[] = { 0x00, 0x01, 0x0b, 0x1f, 0x7f };
+  static const guint8 allowed[] = { '\t', ' ', 0x7e, 0x80, 0xff };
+  const gsize value_len = 40;
+
+  for (gsize at = 0; at < value_len; at++)
+    {
+      for (guint k = 0; k < G_N_ELEMENTS (refused) + G_N_ELEMENTS (allowed); k++)
+        {
+          gboolean ok = k >= G_N_ELEMENTS (refused);
+          guint8 byte = ok ? allowed[k - G_N_ELEMENTS (refused)] : refused[k];
+          g_autoptr (GByteArray) head = g_byte_array_new ();
+          g_autoptr (GError) error = NULL;
+          gsize head_len = 0;
+
+          g_byte_array_append (head, (const guint8 *) prefix, sizeof prefix - 1);
+          for (gsize j = 0; j < value_len; j++)
+            {
+              guint8 c = j == at ? byte : (guint8) ('a' + j % 26);
+
+              g_byte_array_append (head, &c, 1);
+            }
+          g_byte_array_append (head, (const guint8 *) suffix, sizeof suffix - 1);
+
+          if (ok)
+            {
+              g_assert_cmpint (sm_http_find_head_end (NULL, head->data, head->len, HEAD_LIMIT,
+                                                      &head_len, &error), ==, SM_HTTP_COMPLETE);
+              g_assert_no_error (error);
+              g_assert_cmpuint (head_len, ==, head->len);
+            }
+          else
+            {
+              g_assert_cmpint (sm_http_find_head_end (NULL, head->data, head->len, HEAD_LIMIT,
+                                                      &head_len, &error), ==, SM_HTTP_ERROR);
+              g_assert_error (error, SM_ERROR, SM_ERROR_PROTOCOL);
+              /* It names the offending byte */
+              g_assert_nonnull (strstr (error->message, "control character"));
+            }
+        }
+    }
+}
+
 static void
 test_head_invalid (void)
 {
@@ -673,6 +723,7 @@ main (int    argc,
   g_test_add_func ("/http/head/split-points", test_head_split_points);
   g_test_add_func ("/http/head/limit", test_head_limit);
   g_test_add_func ("/http/head/invalid", test_head_invalid);
+  g_test_add_func ("/http/head/every-byte", test_head_every_byte);
   g_test_add_func ("/http/request/basic", test_request_basic);
   g_test_add_func ("/http/request/request-line", test_request_line);
   g_test_add_func ("/http/request/absolute-form", test_request_absolute_form);

@@ -22,6 +22,7 @@
 #include "sm-dbus.h"
 #include "sm-error.h"
 #include "sm-http-buffer.h"
+#include "sm-main-private.h"
 #include "sm-metrics-server.h"
 #include "sm-notify.h"
 #include "sm-policy.h"
@@ -37,19 +38,6 @@
 #define DEFAULT_DRAIN_TIMEOUT 30.0
 /* Upper bound for --hold-timeout and --drain-timeout: one day */
 #define MAX_HOLD_TIMEOUT (24.0 * 60 * 60)
-
-/* SIGINT and SIGTERM: the first starts the drain, the next cuts it short.
- * SIGUSR2 (or D-Bus Manager.Upgrade) starts a successor; once it is ready
- * the drain starts as well, handing the listeners over. */
-typedef struct
-{
-  GMainLoop  *loop;
-  guint       n_signals;
-  SmUpgrade  *upgrade;
-  SmControl  *control;
-  SmRegistry *registry;
-  gboolean    handing_over;
-} ExitState;
 
 /* Every public connection costs a descriptor here (services share theirs
  * through yamux); the usual soft limit of 1024 would make accept() fail
@@ -138,54 +126,6 @@ listen_for_services (SmControl *control, char **binds, SmInherited *inherited)
   return g_strdup (listeners[first]);
 }
 
-static gboolean
-start_upgrade (gpointer user_data, GError **error)
-{
-  ExitState *state = user_data;
-
-  if (state->n_signals > 0 || state->handing_over)
-    {
-      g_set_error_literal (error, SM_ERROR, SM_ERROR_GOING_AWAY, "socketmaster is shutting down");
-      return FALSE;
-    }
-  return sm_upgrade_start (state->upgrade, state->control, state->registry, error);
-}
-
-static gboolean
-on_upgrade_signal (gpointer user_data)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_message ("SIGUSR2: upgrading");
-  if (!start_upgrade (user_data, &error))
-    g_warning ("Cannot upgrade: %s", error->message);
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-on_upgrade_finished (SmUpgrade *upgrade, gboolean ready, guint pid, ExitState *state)
-{
-  if (!ready || state->n_signals > 0)
-    return;
-  g_message ("Handing over to process %u", pid);
-  state->handing_over = TRUE;
-  g_main_loop_quit (state->loop);
-}
-
-static gboolean
-on_exit_signal (gpointer user_data)
-{
-  ExitState *state = user_data;
-
-  if (state->n_signals++ == 0)
-    g_message ("Shutting down");
-  else
-    g_message ("Shutting down now");
-  g_main_loop_quit (state->loop);
-
-  return G_SOURCE_CONTINUE;
-}
-
 /* After a burst (many connections, stalled readers) glibc keeps the freed
  * heap; this hands it back to the system once it is worth a system call */
 #define TRIM_INTERVAL_SECONDS 10
@@ -227,22 +167,6 @@ log_writer (GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, g
   if (domain == NULL || !g_strv_contains (wanted, domain))
     return G_LOG_WRITER_HANDLED;
   return g_log_writer_default (log_level, fields, n_fields, NULL);
-}
-
-/* logrotate moved the access log away: write to a new file */
-static gboolean
-on_hangup_signal (gpointer user_data)
-{
-  g_autoptr (GError) error = NULL;
-  SmAccessLog *log = sm_access_log_get_default ();
-
-  if (log == NULL)
-    g_message ("SIGHUP received; no access log to reopen");
-  else if (!sm_access_log_reopen (log, &error))
-    g_warning ("SIGHUP: cannot reopen the access log: %s", error->message);
-  else
-    g_message ("SIGHUP: access log reopened");
-  return G_SOURCE_CONTINUE;
 }
 
 /* --metrics and --access-log; FALSE after printing why not */
@@ -322,28 +246,6 @@ set_balancing (SmRegistry *registry, const char *public_address, char **accept_p
   return TRUE;
 }
 
-static gboolean
-on_drain_over (gpointer user_data)
-{
-  gboolean *over = user_data;
-
-  *over = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs whatever is ready without blocking, so cancelled operations and
- * deferred closes complete and free their memory. */
-static void
-run_pending_work (void)
-{
-  /* A bound, in case something keeps rescheduling itself */
-  for (guint i = 0; i < 1000 && g_main_context_pending (NULL); i++)
-    g_main_context_iteration (NULL, FALSE);
-}
-
-/* Stops accepting, lets the requests in flight finish (HTTP keep-alive
- * connections close after their response) for at most @drain_timeout
- * seconds or until a second signal, then cuts what is left */
 /* The options that say who may register what */
 typedef struct
 {
@@ -397,75 +299,6 @@ policy_options_clear (PolicyOptions *options)
   g_strfreev (options->allow_users);
   g_strfreev (options->allow_groups);
   g_free (options->token_file);
-}
-
-/* Upgrade: services learn of the successor through GoAway, and the client
- * library registers with it at once. A session that saw GoAway takes no
- * new stream, so it is sent once every connection left here has its
- * stream (requests being read still need one), or after a moment. */
-#define GO_AWAY_GRACE_US (2 * G_USEC_PER_SEC)
-
-static void
-go_away_when_quiet (SmRegistry *registry, gint64 started_us, gboolean *sent)
-{
-  if (*sent ||
-      (sm_registry_get_n_connections (registry) > sm_registry_get_n_active_streams (registry) &&
-       g_get_monotonic_time () - started_us < GO_AWAY_GRACE_US))
-    return;
-  g_debug ("Sending GoAway to the services");
-  sm_registry_go_away (registry);
-  *sent = TRUE;
-}
-
-static gboolean
-on_go_away_check (gpointer user_data)
-{
-  return G_SOURCE_CONTINUE; /* only wakes the drain loop up */
-}
-
-static void
-shut_down (SmControl *control, SmRegistry *registry, double drain_timeout, ExitState *exit_state)
-{
-  gboolean drain_over = FALSE;
-  guint    drain_source;
-  guint    n_signals = exit_state->n_signals;
-  gboolean go_away_sent = !exit_state->handing_over;
-  gint64   started_us = g_get_monotonic_time ();
-  guint    check_source = 0;
-
-  if (exit_state->handing_over)
-    {
-      sm_control_hand_over (control);
-      sm_registry_hand_over (registry);
-      check_source = g_timeout_add (50, on_go_away_check, NULL);
-    }
-  else
-    {
-      sm_control_stop (control);
-      sm_registry_shutdown (registry);
-    }
-
-  /* Until every public connection is finished: a connection accepted
-   * just before the listener closed still gets its request answered */
-  drain_source = g_timeout_add ((guint) (drain_timeout * 1000), on_drain_over, &drain_over);
-  while (!drain_over && exit_state->n_signals == n_signals &&
-         (sm_registry_get_n_active_streams (registry) > 0 ||
-          sm_registry_get_n_connections (registry) > 0))
-    {
-      go_away_when_quiet (registry, started_us, &go_away_sent);
-      g_main_context_iteration (NULL, TRUE);
-    }
-  if (!drain_over)
-    g_source_remove (drain_source);
-  g_clear_handle_id (&check_source, g_source_remove);
-  if (sm_registry_get_n_active_streams (registry) > 0 ||
-      sm_registry_get_n_connections (registry) > 0)
-    g_message ("Cutting %u open connection(s) and %u stream(s)",
-               sm_registry_get_n_connections (registry),
-               sm_registry_get_n_active_streams (registry));
-
-  sm_registry_close (registry);
-  run_pending_work ();
 }
 
 int
@@ -762,22 +595,22 @@ main (int argc, char *argv[])
   exit_state.upgrade = upgrade;
   exit_state.control = control;
   exit_state.registry = registry;
-  g_signal_connect (upgrade, "finished", G_CALLBACK (on_upgrade_finished), &exit_state);
+  g_signal_connect (upgrade, "finished", G_CALLBACK (sm_main_on_upgrade_finished), &exit_state);
 
   /* Inspection, and Route.Drain and Manager.Upgrade: the proxy runs the
    * same with or without a bus. A successor takes the name over. */
   dbus = sm_dbus_new (registry, bound);
-  sm_dbus_set_upgrade_func (dbus, start_upgrade, &exit_state);
+  sm_dbus_set_upgrade_func (dbus, sm_main_start_upgrade, &exit_state);
   if (bus_type != G_BUS_TYPE_NONE)
     sm_dbus_own_name (dbus, bus_type, replace || sm_inherited_is_upgrade (inherited));
 
   /* We accept now: the predecessor may stop */
   sm_inherited_ready (inherited);
   g_clear_pointer (&inherited, sm_inherited_free);
-  sigint_source = g_unix_signal_add (SIGINT, on_exit_signal, &exit_state);
-  sigterm_source = g_unix_signal_add (SIGTERM, on_exit_signal, &exit_state);
-  sighup_source = g_unix_signal_add (SIGHUP, on_hangup_signal, NULL);
-  sigusr2_source = g_unix_signal_add (SIGUSR2, on_upgrade_signal, &exit_state);
+  sigint_source = g_unix_signal_add (SIGINT, sm_main_on_exit_signal, &exit_state);
+  sigterm_source = g_unix_signal_add (SIGTERM, sm_main_on_exit_signal, &exit_state);
+  sighup_source = g_unix_signal_add (SIGHUP, sm_main_on_hangup_signal, NULL);
+  sigusr2_source = g_unix_signal_add (SIGUSR2, sm_main_on_upgrade_signal, &exit_state);
   trim_source = g_timeout_add_seconds (TRIM_INTERVAL_SECONDS, on_trim_memory, NULL);
 
   g_main_loop_run (loop);
@@ -786,7 +619,7 @@ main (int argc, char *argv[])
     sm_notify_hand_over (notify);
   else
     sm_notify_stopping (notify);
-  shut_down (control, registry, drain_timeout, &exit_state);
+  sm_main_shut_down (control, registry, drain_timeout, &exit_state);
   g_source_remove (sigint_source);
   g_source_remove (sigterm_source);
   g_source_remove (sighup_source);
@@ -803,7 +636,7 @@ main (int argc, char *argv[])
   /* waits for handshake steps in flight; their ends are dispatched below */
   sm_tls_workers_set_default (NULL);
   g_clear_object (&workers);
-  run_pending_work ();
+  sm_main_run_pending_work ();
   if (sm_access_log_get_default () != NULL)
     sm_access_log_flush (sm_access_log_get_default ());
   sm_access_log_set_default (NULL);

@@ -4,11 +4,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include "sm-error.h"
 #include "sm-event-loop.h"
-#include "sm-h2-connection.h"
 #include "sm-http-exchange.h"
-#include "sm-http-proxy.h"
+#include "sm-http-proxy-private.h"
 #include "sm-http-trace.h"
 #include "sm-tcp-proxy.h"
 #include "sm-tls-stream.h"
@@ -18,74 +16,15 @@
  * limits and timers, writing, our own answers, and closing without
  * losing the last response. Each request goes to the connection's
  * exchange (sm-http-exchange.h), which calls back through the functions
- * of exchange_vtable below.
+ * of exchange_vtable below. Reading a head, the hand-over to HTTP/2 and
+ * our own answers are in sm-http-proxy-requests.c.
  */
-
-/* RFC 6585; libsoup 3.2 has no name for it */
-#define SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE 431
-
-typedef enum
-{
-  SM_HTTP_PROXY_READ_HEAD, /* waiting for a complete request head */
-  SM_HTTP_PROXY_EXCHANGE,  /* the exchange has the request */
-  SM_HTTP_PROXY_FLUSH,     /* writing what is queued of a response, then the next request */
-  SM_HTTP_PROXY_CLOSING,   /* last response out: half-closed, draining */
-  SM_HTTP_PROXY_DONE,
-} SmHttpProxyState;
-
-typedef enum
-{
-  SM_HTTP_PROXY_TIMER_NONE,
-  SM_HTTP_PROXY_TIMER_HEADER,   /* the request head must be complete by then */
-  SM_HTTP_PROXY_TIMER_IDLE,     /* keep-alive: the next request must start */
-  SM_HTTP_PROXY_TIMER_LINGER,   /* closing: close even if not drained */
-  SM_HTTP_PROXY_TIMER_BODY,     /* more of the request body must come */
-  SM_HTTP_PROXY_TIMER_RESPONSE, /* the service must start answering */
-} SmHttpProxyTimer;
-
-struct _SmHttpProxy
-{
-  GObject                parent_instance;
-
-  SmHttpRouter          *router;
-  GIOStream             *client;
-  GPollableInputStream  *client_input;
-  GPollableOutputStream *client_output;
-  GSocketAddress        *client_address;
-  char                  *client_ip;
-  SmHttpLimits           limits;
-  SmEventCancelWatch     drain_watch;
-  SmEventCancelWatch     shutdown_watch;
-  SmEventTimer           release_timer; /* frees the exchange between requests */
-  gboolean               started;
-  gboolean               tracing; /* debug messages are shown */
-
-  SmHttpProxyState       state;
-  guint                  n_requests;
-  gboolean               keep_alive; /* the connection goes on after the response in FLUSH */
-  gboolean               draining;   /* the daemon is shutting down: no next request */
-
-  SmHttpBuffer           in; /* request heads, bodies, pipelined requests */
-  gboolean               client_half_closed;
-  gsize                  discarded;
-  SmHttpHeadScanner      head_scanner;
-  SmEventWatch          *client_watch;
-  SmHttpOutput           out;
-  SmEventTimer           timer;
-  SmHttpProxyTimer       timer_kind;
-
-  SmHttpExchange        *exchange; /* while a request is in progress */
-  gboolean               https;
-};
 
 G_DEFINE_FINAL_TYPE (SmHttpProxy, sm_http_proxy, G_TYPE_OBJECT)
 
-static void start_closing (SmHttpProxy *self);
 static void run (SmHttpProxy *self);
 static void finish (SmHttpProxy *self);
-static void end (SmHttpProxy *self, gboolean close_client);
 static void abort_connection (gpointer connection, const char *reason);
-static void response_queued (gpointer connection, gboolean keep_alive);
 
 static void
 stop_watching (SmHttpProxy *self)
@@ -193,8 +132,8 @@ sm_http_proxy_new (SmHttpRouter       *router,
 
 /* The exchange exists while a request is in progress (or an answer of our
  * own is made): an idle keep-alive connection does not pay for it */
-static SmHttpExchange *
-get_exchange (SmHttpProxy *self)
+SmHttpExchange *
+sm_http_proxy_get_exchange (SmHttpProxy *self)
 {
   SmHttpExchangeClient client;
 
@@ -217,14 +156,6 @@ get_exchange (SmHttpProxy *self)
 
 /* Timers ------------------------------------------------------------------- */
 
-/* Our own answer (to a request that is late, too big or malformed):
- * then the connection closes */
-static void
-answer (SmHttpProxy *self, guint status)
-{
-  response_queued (self, sm_http_exchange_answer (get_exchange (self), status, TRUE, NULL));
-}
-
 /* One timer per connection, re-armed for every request, in the event
  * core's shared heap */
 static void
@@ -243,17 +174,17 @@ on_timer (gpointer user_data)
         {
           SM_HTTP_DEBUG (self, "HTTP connection from %s: no complete request head within %u ms",
                          self->client_ip, self->limits.header_timeout_ms);
-          answer (self, SOUP_STATUS_REQUEST_TIMEOUT);
+          sm_http_proxy_answer (self, SOUP_STATUS_REQUEST_TIMEOUT);
         }
       else
         {
-          start_closing (self);
+          sm_http_proxy_start_closing (self);
         }
       break;
     case SM_HTTP_PROXY_TIMER_IDLE:
       SM_HTTP_DEBUG (self, "HTTP connection from %s: idle for %u ms; closing it", self->client_ip,
                      self->limits.idle_timeout_ms);
-      start_closing (self);
+      sm_http_proxy_start_closing (self);
       break;
     case SM_HTTP_PROXY_TIMER_LINGER:
       finish (self);
@@ -276,8 +207,8 @@ on_timer (gpointer user_data)
   run (self);
 }
 
-static void
-set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
+void
+sm_http_proxy_set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
 {
   guint ms;
 
@@ -315,8 +246,8 @@ set_timer (SmHttpProxy *self, SmHttpProxyTimer kind)
 
 /* Writes what is queued: the bytes moved, or -1 when the client is gone
  * and the connection ended */
-static gssize
-flush_out (SmHttpProxy *self)
+gssize
+sm_http_proxy_flush_out (SmHttpProxy *self)
 {
   g_autoptr (GError) error = NULL;
   gsize  unused;
@@ -371,10 +302,10 @@ on_client_readable (gpointer user_data)
   /* A new request started: it has the header timeout to complete */
   else if (n > 0 && self->state == SM_HTTP_PROXY_READ_HEAD &&
            self->timer_kind == SM_HTTP_PROXY_TIMER_IDLE)
-    set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
+    sm_http_proxy_set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
   /* Body bytes came: the client has the body timeout again for the next */
   else if (n > 0 && self->timer_kind == SM_HTTP_PROXY_TIMER_BODY)
-    set_timer (self, SM_HTTP_PROXY_TIMER_BODY);
+    sm_http_proxy_set_timer (self, SM_HTTP_PROXY_TIMER_BODY);
 
   run (self);
 }
@@ -415,154 +346,18 @@ update_client_watches (SmHttpProxy *self)
   sm_event_watch_update (self->client_watch, reading, self->out.blocked);
 }
 
-/* Requests ----------------------------------------------------------------- */
-
-/* The client speaks HTTP/2: the connection is an SmH2Connection from now
- * on, with what was read so far */
-static void
-serve_h2 (SmHttpProxy *self)
-{
-  g_autoptr (SmH2Connection) connection =
-      sm_h2_connection_new (self->router, self->client, self->client_address, self->client_ip,
-                            self->https, &self->limits);
-
-  g_clear_pointer (&self->client_watch, sm_event_watch_free);
-  sm_h2_connection_start (connection, sm_http_buffer_peek (&self->in),
-                          sm_http_buffer_length (&self->in), self->drain_watch.cancellable,
-                          self->shutdown_watch.cancellable);
-  sm_http_buffer_discard (&self->in);
-  end (self, FALSE);
-}
-
-/* The first bytes are HTTP/2's preface (prior knowledge): TRUE once all
- * of it came, *@maybe while what came is a prefix of it */
-static gboolean
-is_h2_preface (SmHttpProxy *self, gboolean *maybe)
-{
-  gsize len = MIN (sm_http_buffer_length (&self->in), SM_H2_PREFACE_LEN);
-
-  *maybe =
-      self->n_requests == 0 && memcmp (sm_http_buffer_peek (&self->in), SM_H2_PREFACE, len) == 0;
-  return *maybe && len == SM_H2_PREFACE_LEN;
-}
-
-static gboolean
-read_request_head (SmHttpProxy *self)
-{
-  g_autoptr (GError) error = NULL;
-  SmHttpRequest *request = NULL;
-  gsize          len = sm_http_buffer_length (&self->in);
-  gsize          head_len = 0;
-  guint          status = SOUP_STATUS_BAD_REQUEST;
-  gboolean       maybe_h2;
-
-  if (len == 0)
-    {
-      if (!self->in.eof)
-        return FALSE;
-      start_closing (self);
-      return TRUE;
-    }
-  if (is_h2_preface (self, &maybe_h2))
-    {
-      serve_h2 (self);
-      return TRUE;
-    }
-  if (maybe_h2 && !self->in.eof)
-    return FALSE;
-
-  switch (sm_http_find_head_end (&self->head_scanner, sm_http_buffer_peek (&self->in), len,
-                                 self->limits.max_head_size, &head_len, &error))
-    {
-    case SM_HTTP_NEED_MORE:
-      if (!self->in.eof)
-        return FALSE;
-      SM_HTTP_DEBUG (self, "HTTP connection from %s: closed in the middle of a request head",
-                     self->client_ip);
-      start_closing (self);
-      return TRUE;
-
-    case SM_HTTP_ERROR:
-      SM_HTTP_DEBUG (self, "HTTP connection from %s: %s", self->client_ip, error->message);
-      answer (self, g_error_matches (error, SM_ERROR, SM_ERROR_TOO_LARGE)
-                        ? SM_HTTP_STATUS_HEADER_FIELDS_TOO_LARGE
-                        : SOUP_STATUS_BAD_REQUEST);
-      return TRUE;
-
-    case SM_HTTP_COMPLETE:
-    default:
-      break;
-    }
-
-  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
-
-  if (!sm_http_request_parse (sm_http_buffer_peek (&self->in), head_len, &request, &status, &error))
-    {
-      SM_HTTP_DEBUG (self, "HTTP connection from %s: bad request: %s", self->client_ip,
-                     error->message);
-      answer (self, status);
-      return TRUE;
-    }
-
-  sm_http_buffer_consume (&self->in, head_len);
-  sm_http_head_scanner_init (&self->head_scanner);
-  self->n_requests++;
-  self->state = SM_HTTP_PROXY_EXCHANGE;
-  sm_http_exchange_begin (get_exchange (self), request);
-  return TRUE;
-}
-
-/* The current request is over: next request, or close */
-static void
-request_over (SmHttpProxy *self)
-{
-  if (!self->keep_alive || self->draining)
-    {
-      start_closing (self);
-      return;
-    }
-
-  /* The exchange goes once the loop is back from whatever called us,
-   * possibly its own code */
-  if (self->exchange != NULL)
-    {
-      sm_http_exchange_reset (self->exchange);
-      sm_event_timer_schedule (&self->release_timer, 0);
-    }
-
-  self->state = SM_HTTP_PROXY_READ_HEAD;
-  sm_http_head_scanner_init (&self->head_scanner);
-  sm_http_output_trim (&self->out);
-  set_timer (self, sm_http_buffer_length (&self->in) > 0 ? SM_HTTP_PROXY_TIMER_HEADER
-                                                         : SM_HTTP_PROXY_TIMER_IDLE);
-}
-
-static gboolean
-pump_flush (SmHttpProxy *self)
-{
-  gssize n = flush_out (self);
-
-  if (n < 0)
-    return TRUE;
-  if (sm_http_output_pending (&self->out))
-    return n > 0;
-
-  request_over (self);
-  return TRUE;
-}
-
 /* Closing ------------------------------------------------------------------ */
 
 /* Writes what is left, half-closes, then reads until the client closes
  * too: closing with unread input would reset the connection, and the
  * reset can destroy the last response before the client reads it */
-static void
-start_closing (SmHttpProxy *self)
+void
+sm_http_proxy_start_closing (SmHttpProxy *self)
 {
   if (self->exchange != NULL)
     sm_http_exchange_reset (self->exchange);
   self->state = SM_HTTP_PROXY_CLOSING;
-  set_timer (self, SM_HTTP_PROXY_TIMER_LINGER);
+  sm_http_proxy_set_timer (self, SM_HTTP_PROXY_TIMER_LINGER);
 }
 
 static void
@@ -586,7 +381,7 @@ half_close (SmHttpProxy *self)
 static gboolean
 pump_closing (SmHttpProxy *self)
 {
-  gssize   n = flush_out (self);
+  gssize   n = sm_http_proxy_flush_out (self);
   gboolean progress = n > 0;
 
   if (n < 0)
@@ -610,8 +405,8 @@ pump_closing (SmHttpProxy *self)
 /* The connection is over: releases everything, and the reference
  * sm_http_proxy_start() took. @close_client: FALSE when a tunnel took the
  * client's stream over. */
-static void
-end (SmHttpProxy *self, gboolean close_client)
+void
+sm_http_proxy_end (SmHttpProxy *self, gboolean close_client)
 {
   self->state = SM_HTTP_PROXY_DONE;
   /* Freed with the connection: this may run inside the exchange's code */
@@ -634,7 +429,7 @@ finish (SmHttpProxy *self)
 
   SM_HTTP_DEBUG (self, "HTTP connection from %s: closed after %u request(s)", self->client_ip,
                  self->n_requests);
-  end (self, TRUE);
+  sm_http_proxy_end (self, TRUE);
 }
 
 /* The exchange's side ------------------------------------------------------ */
@@ -648,13 +443,13 @@ abort_connection (gpointer connection, const char *reason)
   finish (self);
 }
 
-static void
-response_queued (gpointer connection, gboolean keep_alive)
+void
+sm_http_proxy_response_queued (gpointer connection, gboolean keep_alive)
 {
   SmHttpProxy *self = connection;
 
   self->keep_alive = keep_alive;
-  set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
+  sm_http_proxy_set_timer (self, SM_HTTP_PROXY_TIMER_NONE);
   self->state = SM_HTTP_PROXY_FLUSH;
 }
 
@@ -673,7 +468,7 @@ tunnel (gpointer connection, SmRoute *route, SmYamuxStream *stream, const SmSpli
   proxy = sm_tcp_proxy_new (self->client, self->client_address, route, stream,
                             SM_HTTP_PROXY_BUFFER_SIZE, moved);
   sm_tcp_proxy_start (proxy, self->shutdown_watch.cancellable);
-  end (self, FALSE);
+  sm_http_proxy_end (self, FALSE);
 }
 
 static void
@@ -683,7 +478,7 @@ run_connection (gpointer connection)
 }
 
 static const SmHttpExchangeConnection exchange_vtable = {
-  .response_queued = response_queued,
+  .response_queued = sm_http_proxy_response_queued,
   .tunnel = tunnel,
   .abort = abort_connection,
   .run = run_connection,
@@ -713,7 +508,7 @@ update_exchange_timer (SmHttpProxy *self)
     }
 
   if (kind != self->timer_kind)
-    set_timer (self, kind);
+    sm_http_proxy_set_timer (self, kind);
 }
 
 static void
@@ -727,13 +522,13 @@ run (SmHttpProxy *self)
       switch (self->state)
         {
         case SM_HTTP_PROXY_READ_HEAD:
-          progress = read_request_head (self);
+          progress = sm_http_proxy_read_request_head (self);
           break;
         case SM_HTTP_PROXY_EXCHANGE:
           progress = sm_http_exchange_pump (self->exchange);
           break;
         case SM_HTTP_PROXY_FLUSH:
-          progress = pump_flush (self);
+          progress = sm_http_proxy_pump_flush (self);
           break;
         case SM_HTTP_PROXY_CLOSING:
           progress = pump_closing (self);
@@ -770,7 +565,7 @@ drain (SmHttpProxy *self)
   run (self);
   if (self->state == SM_HTTP_PROXY_READ_HEAD && sm_http_buffer_length (&self->in) == 0 &&
       self->n_requests > 0)
-    start_closing (self);
+    sm_http_proxy_start_closing (self);
   run (self);
 }
 
@@ -812,7 +607,7 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   self->started = TRUE;
-  /* Released by end() */
+  /* Released by sm_http_proxy_end() */
   g_object_ref (self);
 
   /* Small heads and interactive exchanges: no Nagle delays */
@@ -835,12 +630,12 @@ sm_http_proxy_start (SmHttpProxy *self, GCancellable *drain, GCancellable *cance
                           on_client_writable, self, "[socketmaster] HTTP client");
 
   self->state = SM_HTTP_PROXY_READ_HEAD;
-  set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
+  sm_http_proxy_set_timer (self, SM_HTTP_PROXY_TIMER_HEADER);
   /* ALPN chose HTTP/2 on a TLS port */
   if (SM_IS_TLS_STREAM (self->client) &&
       g_strcmp0 (sm_tls_stream_get_alpn (SM_TLS_STREAM (self->client)), "h2") == 0)
     {
-      serve_h2 (self);
+      sm_http_proxy_serve_h2 (self);
       return;
     }
   run (self);

@@ -9,7 +9,13 @@ struct _SmTlsOutputStream
   GWeakRef               tls; /* the TLS stream owns us */
 };
 
-G_DEFINE_TYPE (SmTlsOutputStream, sm_tls_output_stream, SM_TYPE_POLLABLE_OUTPUT_STREAM)
+static void sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface);
+
+G_DEFINE_TYPE_WITH_CODE (SmTlsOutputStream,
+                         sm_tls_output_stream,
+                         SM_TYPE_POLLABLE_OUTPUT_STREAM,
+                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM,
+                                                sm_tls_output_stream_pollable_init))
 
 /* GnuTLS blocks by itself, on a blocking transport: no main context */
 static gssize
@@ -31,6 +37,25 @@ sm_tls_output_stream_write_nonblocking (SmPollableOutputStream *stream,
 {
   return sm_tls_stream_write (&SM_TLS_OUTPUT_STREAM (stream)->tls, buffer, count, FALSE, NULL,
                               error);
+}
+
+static GPollableReturn
+sm_tls_output_stream_writev_nonblocking (GPollableOutputStream *pollable,
+                                         const GOutputVector   *vectors,
+                                         gsize                  n_vectors,
+                                         gsize                 *bytes_written,
+                                         GError               **error)
+{
+  return sm_tls_stream_writev_nonblocking (&SM_TLS_OUTPUT_STREAM (pollable)->tls, vectors,
+                                           n_vectors, bytes_written, error);
+}
+
+/* The rest of the interface is SmPollableOutputStream's: the vtable
+ * starts as a copy of the parent's */
+static void
+sm_tls_output_stream_pollable_init (GPollableOutputStreamInterface *iface)
+{
+  iface->writev_nonblocking = sm_tls_output_stream_writev_nonblocking;
 }
 
 static gboolean

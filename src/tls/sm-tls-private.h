@@ -64,6 +64,13 @@ struct _SmTlsStream
   SmTlsCertificate      *certificate; /* chosen at the handshake */
   gnutls_session_t       session;
 
+  /* Read ahead of GnuTLS, which asks for a record's 5-byte header and then
+   * for its body: one read then gets both of a small record. Held only
+   * while it has bytes, so an idle connection keeps no buffer. */
+  guint8                *pull_buffer;
+  gsize                  pull_start;
+  gsize                  pull_end;
+
   /* how the transport callbacks do I/O during the current GnuTLS call */
   gboolean               blocking;
   GCancellable          *cancellable;
@@ -106,9 +113,11 @@ struct _SmTlsStream
   gboolean               holds_shutdown_ref; /* while closing in the background */
 };
 
+/* Whether bytes read from the base wait for GnuTLS */
+gboolean sm_tls_stream_has_read_ahead (SmTlsStream *self);
 /* Around each GnuTLS call: how the transport callbacks do I/O */
-void sm_tls_stream_begin_io (SmTlsStream *self, gboolean blocking, GCancellable *cancellable);
-void sm_tls_stream_end_io (SmTlsStream *self);
+void     sm_tls_stream_begin_io (SmTlsStream *self, gboolean blocking, GCancellable *cancellable);
+void     sm_tls_stream_end_io (SmTlsStream *self);
 /* A failed GnuTLS call as a GError: the transport's own error, truncation
  * as G_IO_ERROR_CONNECTION_CLOSED, else SM_ERROR_TLS "@what: reason" */
 void sm_tls_stream_set_gnutls_error (SmTlsStream *self, int ret, const char *what, GError **error);
@@ -127,21 +136,29 @@ void sm_tls_stream_close_base (SmTlsStream *self);
 
 /* Also fails with G_IO_ERROR_CLOSED once @input is closed: GIO only
  * checks that before blocking reads */
-gssize   sm_tls_stream_read (GWeakRef     *tls_ref,
-                             GInputStream *input,
-                             void         *buffer,
-                             gsize         count,
-                             gboolean      blocking,
-                             GCancellable *cancellable,
-                             GError      **error);
-gssize   sm_tls_stream_write (GWeakRef     *tls_ref,
-                              const void   *buffer,
-                              gsize         count,
-                              gboolean      blocking,
-                              GCancellable *cancellable,
-                              GError      **error);
-gboolean sm_tls_stream_can_poll (GWeakRef *tls_ref);
-gboolean sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition);
+gssize          sm_tls_stream_read (GWeakRef     *tls_ref,
+                                    GInputStream *input,
+                                    void         *buffer,
+                                    gsize         count,
+                                    gboolean      blocking,
+                                    GCancellable *cancellable,
+                                    GError      **error);
+/* Gathers the vectors into one record (up to its size): a response head
+ * and its body go out as one record and one write, where a write per
+ * vector would send two. GPollableOutputStream's writev_nonblocking. */
+GPollableReturn sm_tls_stream_writev_nonblocking (GWeakRef            *tls_ref,
+                                                  const GOutputVector *vectors,
+                                                  gsize                n_vectors,
+                                                  gsize               *bytes_written,
+                                                  GError             **error);
+gssize          sm_tls_stream_write (GWeakRef     *tls_ref,
+                                     const void   *buffer,
+                                     gsize         count,
+                                     gboolean      blocking,
+                                     GCancellable *cancellable,
+                                     GError      **error);
+gboolean        sm_tls_stream_can_poll (GWeakRef *tls_ref);
+gboolean        sm_tls_stream_is_ready (GWeakRef *tls_ref, GIOCondition condition);
 /* The base stream whose readiness for @condition is the TLS stream's when
  * *@ready (ready without it) is FALSE; NULL once the TLS stream is gone */
 GObject *sm_tls_stream_get_poll_base (GWeakRef *tls_ref, GIOCondition condition, gboolean *ready);

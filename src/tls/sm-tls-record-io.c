@@ -3,6 +3,8 @@
  * (close_notify, half-close, linger) and polling, for its input and output
  * streams. The session, its transport and the handshake are in
  * sm-tls-stream.c. */
+#include <string.h>
+
 #include "sm-error.h"
 #include "sm-pollable-source.h"
 #include "sm-tls-private.h"
@@ -267,6 +269,48 @@ sm_tls_stream_write (GWeakRef     *tls_ref,
   return -1;
 }
 
+GPollableReturn
+sm_tls_stream_writev_nonblocking (GWeakRef            *tls_ref,
+                                  const GOutputVector *vectors,
+                                  gsize                n_vectors,
+                                  gsize               *bytes_written,
+                                  GError             **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  guint8 record[MAX_RECORD_PLAINTEXT];
+  gsize  gathered = 0;
+  gssize n;
+
+  *bytes_written = 0;
+  /* One vector, or a first one that fills a record, needs no copy */
+  if (n_vectors == 1 || (n_vectors > 1 && vectors[0].size >= sizeof record))
+    {
+      n = sm_tls_stream_write (tls_ref, vectors[0].buffer, vectors[0].size, FALSE, NULL,
+                               &local_error);
+    }
+  else
+    {
+      for (gsize i = 0; i < n_vectors && gathered < sizeof record; i++)
+        {
+          gsize take = MIN (vectors[i].size, sizeof record - gathered);
+
+          memcpy (record + gathered, vectors[i].buffer, take);
+          gathered += take;
+        }
+      n = sm_tls_stream_write (tls_ref, record, gathered, FALSE, NULL, &local_error);
+    }
+
+  if (n >= 0)
+    {
+      *bytes_written = (gsize) n;
+      return G_POLLABLE_RETURN_OK;
+    }
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_POLLABLE_RETURN_WOULD_BLOCK;
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return G_POLLABLE_RETURN_FAILED;
+}
+
 static void
 half_close_base (SmTlsStream *self)
 {
@@ -506,7 +550,7 @@ is_ready_without_base (SmTlsStream *self, GIOCondition condition)
 
   if (condition & G_IO_IN)
     return self->read_error != NULL || self->read_eof ||
-           gnutls_record_check_pending (self->session) > 0;
+           gnutls_record_check_pending (self->session) > 0 || sm_tls_stream_has_read_ahead (self);
 
   return self->write_error != NULL || self->output_state != SM_TLS_OUTPUT_OPEN;
 }

@@ -47,18 +47,60 @@ transport_failed (SmTlsStream *self, GError *error)
   return -1;
 }
 
+/* Bytes read ahead per read, when GnuTLS asks for fewer */
+#define PULL_AHEAD_SIZE 4096
+
+static void
+pull_buffer_release (SmTlsStream *self)
+{
+  g_clear_pointer (&self->pull_buffer, g_free);
+  self->pull_start = self->pull_end = 0;
+}
+
 static ssize_t
 pull_cb (gnutls_transport_ptr_t transport, void *buffer, size_t size)
 {
   SmTlsStream *self = transport;
   GError      *error = NULL;
+  gsize        taken;
   gssize       n;
 
-  n = g_pollable_stream_read (G_INPUT_STREAM (self->base_input), buffer, MIN (size, G_MAXSSIZE),
-                              self->blocking, self->cancellable, &error);
-  if (n < 0)
-    return transport_failed (self, error);
-  return n;
+  if (self->pull_start == self->pull_end && size < PULL_AHEAD_SIZE)
+    {
+      if (self->pull_buffer == NULL)
+        self->pull_buffer = g_malloc (PULL_AHEAD_SIZE);
+      n = g_pollable_stream_read (G_INPUT_STREAM (self->base_input), self->pull_buffer,
+                                  PULL_AHEAD_SIZE, self->blocking, self->cancellable, &error);
+      if (n <= 0)
+        pull_buffer_release (self);
+      if (n < 0)
+        return transport_failed (self, error);
+      self->pull_start = 0;
+      self->pull_end = (gsize) n;
+    }
+
+  if (self->pull_start == self->pull_end)
+    {
+      /* Big reads (a record's body) go straight to GnuTLS; or the EOF */
+      n = g_pollable_stream_read (G_INPUT_STREAM (self->base_input), buffer, MIN (size, G_MAXSSIZE),
+                                  self->blocking, self->cancellable, &error);
+      if (n < 0)
+        return transport_failed (self, error);
+      return n;
+    }
+
+  taken = MIN (size, self->pull_end - self->pull_start);
+  memcpy (buffer, self->pull_buffer + self->pull_start, taken);
+  self->pull_start += taken;
+  if (self->pull_start == self->pull_end)
+    pull_buffer_release (self);
+  return taken;
+}
+
+gboolean
+sm_tls_stream_has_read_ahead (SmTlsStream *self)
+{
+  return self->pull_start < self->pull_end;
 }
 
 static ssize_t
@@ -123,7 +165,10 @@ pull_timeout_cb (gnutls_transport_ptr_t transport, unsigned int ms)
   SmTlsStream *self = transport;
 
   if (ms == 0)
-    return g_pollable_input_stream_is_readable (self->base_input) ? 1 : 0;
+    return sm_tls_stream_has_read_ahead (self) ||
+                   g_pollable_input_stream_is_readable (self->base_input)
+               ? 1
+               : 0;
   return 1;
 }
 
@@ -633,6 +678,7 @@ sm_tls_stream_finalize (GObject *object)
   /* the session may point at the certificate's chain and key */
   if (self->session != NULL)
     gnutls_deinit (self->session);
+  pull_buffer_release (self);
   g_clear_pointer (&self->certificate, sm_tls_certificate_unref);
   g_clear_object (&self->credentials);
   g_clear_object (&self->workers);

@@ -8,7 +8,7 @@
 
 #include <gio/gfiledescriptorbased.h>
 
-#include "sm-event-loop.h"
+#include "sm-event-loop-private.h"
 #include "sm-pollable-input-stream.h"
 #include "sm-pollable-output-stream.h"
 #include "sm-pollable-source.h"
@@ -16,20 +16,6 @@
 /* Events taken from the epoll set per dispatch: the rest wait for the
  * next iteration, so that other sources are not starved */
 #define MAX_EVENTS 256
-
-typedef struct
-{
-  GSource       source;
-  GMainContext *context;
-  int           epoll_fd;
-  gpointer      epoll_tag;
-  GPtrArray    *timers;    /* SmEventTimer *, a binary min-heap on key */
-  GQueue        pending;   /* watches ready without their descriptor */
-  GQueue        batch;     /* those being dispatched from it now */
-  GSList       *graveyard; /* watches freed during this dispatch */
-  gboolean      dispatching;
-  gboolean      epoll_suspended; /* out of the poll set during a nested iteration */
-} SmEventLoop;
 
 struct _SmEventWatch
 {
@@ -59,88 +45,7 @@ struct _SmEventWatch
 G_LOCK_DEFINE_STATIC (loops);
 static GHashTable *loops; /* GMainContext -> SmEventLoop */
 
-/* Timers -------------------------------------------------------------------- */
-
-static inline SmEventTimer *
-heap_at (SmEventLoop *loop, guint i)
-{
-  return g_ptr_array_index (loop->timers, i);
-}
-
-static void
-heap_set (SmEventLoop *loop, guint i, SmEventTimer *timer)
-{
-  g_ptr_array_index (loop->timers, i) = timer;
-  timer->index = i + 1;
-}
-
-static void
-heap_sift_up (SmEventLoop *loop, guint i)
-{
-  SmEventTimer *timer = heap_at (loop, i);
-
-  while (i > 0)
-    {
-      guint parent = (i - 1) / 2;
-
-      if (heap_at (loop, parent)->key <= timer->key)
-        break;
-      heap_set (loop, i, heap_at (loop, parent));
-      i = parent;
-    }
-  heap_set (loop, i, timer);
-}
-
-static void
-heap_sift_down (SmEventLoop *loop, guint i)
-{
-  SmEventTimer *timer = heap_at (loop, i);
-  guint         n = loop->timers->len;
-
-  for (;;)
-    {
-      guint child = 2 * i + 1;
-
-      if (child >= n)
-        break;
-      if (child + 1 < n && heap_at (loop, child + 1)->key < heap_at (loop, child)->key)
-        child++;
-      if (timer->key <= heap_at (loop, child)->key)
-        break;
-      heap_set (loop, i, heap_at (loop, child));
-      i = child;
-    }
-  heap_set (loop, i, timer);
-}
-
-static void
-heap_push (SmEventLoop *loop, SmEventTimer *timer)
-{
-  g_ptr_array_add (loop->timers, timer);
-  heap_sift_up (loop, loop->timers->len - 1);
-}
-
-static void
-heap_remove (SmEventLoop *loop, SmEventTimer *timer)
-{
-  guint         i = timer->index - 1;
-  SmEventTimer *last = g_ptr_array_steal_index (loop->timers, loop->timers->len - 1);
-
-  timer->index = 0;
-  if (last == timer)
-    return;
-  heap_set (loop, i, last);
-  heap_sift_down (loop, i);
-  heap_sift_up (loop, last->index - 1);
-}
-
 /* The loop ------------------------------------------------------------------ */
-
-static gboolean
-timers_due (SmEventLoop *loop, gint64 now)
-{
-  return loop->timers->len > 0 && heap_at (loop, 0)->key <= now;
-}
 
 /*
  * The loop's source may recurse as far as GLib knows, for the reason
@@ -177,9 +82,9 @@ event_loop_prepare (GSource *source, gint *timeout)
     return FALSE;
 
   now = g_source_get_time (source);
-  if (timers_due (loop, now))
+  if (sm_event_loop_timers_due (loop, now))
     return TRUE;
-  *timeout = (gint) MIN ((heap_at (loop, 0)->key - now + 999) / 1000, G_MAXINT);
+  *timeout = (gint) MIN ((sm_event_loop_heap_at (loop, 0)->key - now + 999) / 1000, G_MAXINT);
   return FALSE;
 }
 
@@ -191,7 +96,7 @@ event_loop_check (GSource *source)
   if (loop->dispatching)
     return FALSE;
   return loop->pending.length > 0 || g_source_query_unix_fd (source, loop->epoll_tag) != 0 ||
-         timers_due (loop, g_source_get_time (source));
+         sm_event_loop_timers_due (loop, g_source_get_time (source));
 }
 
 static gboolean watch_ready_without_fd (SmEventWatch *watch, GIOCondition condition);
@@ -250,32 +155,6 @@ dispatch_pending (SmEventLoop *loop)
     }
 }
 
-static void
-dispatch_timers (SmEventLoop *loop, gint64 now)
-{
-  while (timers_due (loop, now))
-    {
-      SmEventTimer *timer = heap_at (loop, 0);
-
-      if (timer->deadline < 0)
-        {
-          heap_remove (loop, timer);
-          continue;
-        }
-      /* Moved later since it was queued: only now is it put where it
-       * belongs, and compared again, so that timers fire in order */
-      if (timer->key != timer->deadline)
-        {
-          timer->key = timer->deadline;
-          heap_sift_down (loop, 0);
-          continue;
-        }
-      heap_remove (loop, timer);
-      timer->deadline = -1;
-      timer->func (timer->user_data);
-    }
-}
-
 static void watch_free_now (SmEventWatch *watch);
 
 static gboolean
@@ -291,7 +170,7 @@ event_loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   if (g_source_query_unix_fd (source, loop->epoll_tag) != 0)
     dispatch_epoll (loop);
   dispatch_pending (loop);
-  dispatch_timers (loop, g_source_get_time (source));
+  sm_event_loop_dispatch_timers (loop, g_source_get_time (source));
   loop->dispatching = FALSE;
   if (loop->epoll_suspended)
     {
@@ -327,8 +206,8 @@ static GSourceFuncs event_loop_funcs = {
 
 /* The loop of the thread-default context, made on first use. The context
  * holds it; the caller gets no reference. */
-static SmEventLoop *
-event_loop_get (void)
+SmEventLoop *
+sm_event_loop_get (void)
 {
   GMainContext *context = g_main_context_ref_thread_default ();
   SmEventLoop  *loop;
@@ -366,168 +245,7 @@ event_loop_get (void)
 gint64
 sm_event_loop_get_time (void)
 {
-  return g_source_get_time (&event_loop_get ()->source);
-}
-
-void
-sm_event_timer_init (SmEventTimer *timer, SmEventFunc func, gpointer user_data)
-{
-  *timer = (SmEventTimer){
-    .deadline = -1, .func = func, .user_data = user_data, .loop = event_loop_get ()
-  };
-}
-
-void
-sm_event_timer_schedule (SmEventTimer *timer, gint64 deadline)
-{
-  SmEventLoop *loop;
-
-  g_return_if_fail (timer != NULL && timer->func != NULL);
-
-  timer->deadline = deadline < 0 ? -1 : deadline;
-  /* A disarmed timer is dropped when it comes to the top */
-  if (deadline < 0)
-    return;
-
-  loop = timer->loop;
-
-  if (timer->index == 0)
-    {
-      timer->key = deadline;
-      heap_push (loop, timer);
-    }
-  else if (deadline < timer->key)
-    {
-      timer->key = deadline;
-      heap_sift_up (loop, timer->index - 1);
-    }
-}
-
-void
-sm_event_timer_schedule_in (SmEventTimer *timer, gint64 delay)
-{
-  g_return_if_fail (timer != NULL && timer->loop != NULL);
-
-  /* The loop's cached time: no clock read, no lookup of the loop */
-  sm_event_timer_schedule (timer,
-                           g_source_get_time (&((SmEventLoop *) timer->loop)->source) + delay);
-}
-
-void
-sm_event_timer_clear (SmEventTimer *timer)
-{
-  g_return_if_fail (timer != NULL);
-
-  timer->deadline = -1;
-  if (timer->index != 0)
-    heap_remove (timer->loop, timer);
-}
-
-/* Cancellation ---------------------------------------------------------------- */
-
-/* What a cancellable's watches share, kept on the cancellable */
-typedef struct
-{
-  GCancellable *cancellable; /* not owned: it owns us */
-  gulong        handler;
-  GQueue        watches; /* of SmEventCancelWatch */
-  SmEventTimer  timer;
-} CancelGroup;
-
-static GQuark
-cancel_group_quark (void)
-{
-  static GQuark quark;
-
-  if (G_UNLIKELY (quark == 0))
-    quark = g_quark_from_static_string ("sm-event-cancel-group");
-  return quark;
-}
-
-/* The cancellable is finalized: its handlers are gone already */
-static void
-cancel_group_free (gpointer data)
-{
-  CancelGroup *group = data;
-
-  sm_event_timer_clear (&group->timer);
-  g_free (group);
-}
-
-static void
-on_cancel_group_timer (gpointer user_data)
-{
-  CancelGroup  *group = user_data;
-  /* The watches' references may be the last: the group goes with it */
-  GCancellable *cancellable = g_object_ref (group->cancellable);
-  GList        *link;
-
-  /* Each runs once; a callback may stop others meanwhile */
-  while ((link = g_queue_pop_head_link (&group->watches)) != NULL)
-    {
-      SmEventCancelWatch *watch = link->data;
-
-      g_clear_object (&watch->cancellable);
-      watch->func (watch->user_data);
-    }
-  g_object_unref (cancellable);
-}
-
-/* Runs inside g_cancellable_cancel(): the event loop takes it from here */
-static void
-on_group_cancelled (GCancellable *cancellable, gpointer user_data)
-{
-  CancelGroup *group = user_data;
-
-  sm_event_timer_schedule (&group->timer, 0);
-}
-
-void
-sm_event_cancel_watch_start (SmEventCancelWatch *watch,
-                             GCancellable       *cancellable,
-                             SmEventFunc         func,
-                             gpointer            user_data)
-{
-  CancelGroup *group;
-
-  g_return_if_fail (watch != NULL && func != NULL);
-  g_return_if_fail (G_IS_CANCELLABLE (cancellable));
-
-  group = g_object_get_qdata (G_OBJECT (cancellable), cancel_group_quark ());
-  if (group == NULL)
-    {
-      group = g_new0 (CancelGroup, 1);
-      group->cancellable = cancellable;
-      g_queue_init (&group->watches);
-      sm_event_timer_init (&group->timer, on_cancel_group_timer, group);
-      g_object_set_qdata_full (G_OBJECT (cancellable), cancel_group_quark (), group,
-                               cancel_group_free);
-      /* Called at once if already cancelled */
-      group->handler =
-          g_cancellable_connect (cancellable, G_CALLBACK (on_group_cancelled), group, NULL);
-    }
-
-  *watch = (SmEventCancelWatch){ .cancellable = g_object_ref (cancellable),
-                                 .func = func,
-                                 .user_data = user_data };
-  watch->link.data = watch;
-  g_queue_push_tail_link (&group->watches, &watch->link);
-  if (g_cancellable_is_cancelled (cancellable))
-    sm_event_timer_schedule (&group->timer, 0);
-}
-
-void
-sm_event_cancel_watch_stop (SmEventCancelWatch *watch)
-{
-  CancelGroup *group;
-
-  g_return_if_fail (watch != NULL);
-
-  if (watch->cancellable == NULL)
-    return;
-  group = g_object_get_qdata (G_OBJECT (watch->cancellable), cancel_group_quark ());
-  g_queue_unlink (&group->watches, &watch->link);
-  g_clear_object (&watch->cancellable);
+  return g_source_get_time (&sm_event_loop_get ()->source);
 }
 
 /* Watches ------------------------------------------------------------------- */
@@ -704,7 +422,7 @@ sm_event_watch_new (GPollableInputStream  *input,
   g_return_val_if_fail (on_readable != NULL && on_writable != NULL, NULL);
 
   watch = g_new0 (SmEventWatch, 1);
-  watch->loop = event_loop_get ();
+  watch->loop = sm_event_loop_get ();
   g_source_ref (&watch->loop->source);
   watch->input = g_object_ref (input);
   watch->output = g_object_ref (output);

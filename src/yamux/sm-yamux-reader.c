@@ -266,8 +266,13 @@ session_watch_input (SmYamuxSession *self)
   if (self->read_watch != NULL || !sm_yamux_session_is_running (self))
     return;
 
+  /* The event core is the thread-default context's: make that ours, as
+   * a reader resumed from an iteration that did not push it would
+   * otherwise land in another context */
+  g_main_context_push_thread_default (self->context);
   self->read_watch = sm_event_watch_new (self->input, self->output, on_input_ready, on_output_ready,
                                          self, "yamux session input");
+  g_main_context_pop_thread_default (self->context);
   sm_event_watch_update (self->read_watch, TRUE, FALSE);
 }
 

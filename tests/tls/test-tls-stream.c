@@ -27,6 +27,8 @@ typedef struct {
   GError      *error;
   GString     *received;
   char         buffer[1000];   /* small on purpose: records get split */
+  gsize        wanted;         /* collect_read() stops once received has this many */
+  gboolean     got_wanted;
 } Server;
 
 /* Closed explicitly: a pending operation may still hold a reference, and
@@ -206,6 +208,11 @@ collect_read_cb (GObject      *source,
       return;
     }
   g_string_append_len (server->received, server->buffer, n);
+  if (server->wanted > 0 && server->received->len >= server->wanted)
+    {
+      server->got_wanted = TRUE;
+      return;
+    }
   collect_read (server);
 }
 
@@ -248,6 +255,70 @@ test_echo (void)
   g_assert_true (g_io_stream_is_closed (sm_tls_stream_get_base_stream (server->tls)));
   g_assert_cmpint (client->handshake_ret, ==, 0);
   g_assert_cmpstr (client->peer_dn, ==, test_pki.b.dn);
+}
+
+static gboolean
+set_flag_cb (GObject *stream, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Two records that arrive in one read: the second waits in the stream's
+ * read-ahead, which must make it readable, as the socket has nothing more
+ * to say. A response head and body written as two vectors go out as one
+ * record. */
+static void
+test_records (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.b, "b", NULL);
+  g_autoptr(TestClient) client = test_client_new ("b.example.test", SCRIPT_RECORDS);
+  g_autoptr(Server) server = NULL;
+  g_autoptr(GError) error = NULL;
+  GOutputVector vectors[] = { { "head:", 5 }, { "body", 4 } };
+  GPollableInputStream *input;
+  GPollableOutputStream *output;
+  gsize written = 0;
+
+  server = start_handshake (creds, client);
+  wait_handshake (server);
+  /* Three bytes at a time: GnuTLS stops at the end of the first record,
+   * and the second waits for us */
+  input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (server->tls)));
+  for (guint i = 0; i < 2; i++)
+    {
+      gboolean ready = FALSE;
+      GSource *readable = g_pollable_input_stream_create_source (input, NULL);
+      char     part[3];
+
+      g_source_set_callback (readable, G_SOURCE_FUNC (set_flag_cb), &ready, NULL);
+      g_source_attach (readable, NULL);
+      test_wait_for (&ready, i == 0 ? "the first record" : "the second record to be readable");
+      g_source_destroy (readable);
+      g_source_unref (readable);
+      g_assert_cmpint (g_pollable_input_stream_read_nonblocking (input, part, sizeof part, NULL,
+                                                                 &error),
+                       ==, 3);
+      g_assert_no_error (error);
+      g_string_append_len (server->received, part, 3);
+    }
+  g_assert_cmpstr (server->received->str, ==, "onetwo");
+
+  output = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (server->tls)));
+  g_assert_cmpint (g_pollable_output_stream_writev_nonblocking (output, vectors,
+                                                                G_N_ELEMENTS (vectors), &written,
+                                                                NULL, &error),
+                   ==, G_POLLABLE_RETURN_OK);
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, 9);
+
+  server->wanted = 0;
+  collect_read (server);
+  test_wait_for (&server->done, "the client's close_notify");
+  g_assert_no_error (server->error);
+  server_drop_tls (server);
+  test_client_finish (client);
+  g_assert_cmpstr (client->first_record, ==, "head:body");
 }
 
 typedef struct {
@@ -1040,6 +1111,7 @@ static const TestCase test_cases[] = {
   { "/tls/alpn/not-offered", test_alpn_not_offered },
   { "/tls/half-close", test_half_close },
   { "/tls/bulk", test_bulk },
+  { "/tls/records", test_records },
   { "/tls/blocking-io", test_blocking_io },
   { "/tls/truncation", test_truncation },
   { "/tls/truncation-is-eof", test_truncation_is_eof },

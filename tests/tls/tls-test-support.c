@@ -312,6 +312,21 @@ client_run_script (TestClient           *client,
       while (n > 0);
       break;
 
+    case SCRIPT_RECORDS:
+      gnutls_record_cork (session);
+      CLIENT_CHECK (client, gnutls_record_send (session, "one", 3) == 3);
+      CLIENT_CHECK (client, gnutls_record_send (session, "two", 3) == 3);
+      CLIENT_CHECK (client, gnutls_record_uncork (session, GNUTLS_RECORD_WAIT) == 6);
+      /* gnutls_record_recv() returns the data of one record at most */
+      n = client_recv (session, buffer, sizeof buffer);
+      CLIENT_CHECK (client, n > 0);
+      client->first_record = g_strndup (buffer, n);
+      CLIENT_CHECK (client, gnutls_bye (session, GNUTLS_SHUT_WR) == 0);
+      do
+        n = client_recv (session, buffer, sizeof buffer);
+      while (n > 0);
+      break;
+
     case SCRIPT_STALL:
       CLIENT_CHECK (client, read (client->release_fd, buffer, 1) == 1);
       do
@@ -403,6 +418,7 @@ test_client_free (TestClient *client)
   g_free (client->peer_dn);
   g_free (client->alpn);
   g_free (client->failure);
+  g_free (client->first_record);
   gnutls_free (client->session_data.data);
   g_free (client);
 }

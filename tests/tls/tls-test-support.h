@@ -65,6 +65,8 @@ typedef enum {
   SCRIPT_RENEGOTIATE,   /* start a second handshake, then read until the server gives up */
   SCRIPT_STALL,         /* read nothing until a byte arrives on release_fd, then
                          * read until the end, into drain_result */
+  SCRIPT_RECORDS,       /* send "one" and "two" as two records in one write, read
+                         * one record into first_record, bye, read until the end */
 } ClientScript;
 
 typedef struct {
@@ -89,6 +91,7 @@ typedef struct {
   gboolean        resumed;
   gnutls_datum_t  session_data;  /* to resume this session later */
   ssize_t         drain_result;  /* SCRIPT_STALL: 0 after close_notify */
+  char           *first_record;  /* SCRIPT_RECORDS: the data of one record */
   char           *failure;       /* what the script found unexpected */
 
   int             fd;

@@ -69,12 +69,12 @@ class Process:
     def alive(self):
         return self.popen.poll() is None
 
-    def stop(self):
-        """TERM, then KILL after 5 s; only ever this process, by PID."""
+    def stop(self, timeout=5):
+        """TERM, then KILL after @timeout s; only ever this process, by PID."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(5)
+                self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()

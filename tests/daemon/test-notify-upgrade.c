@@ -15,124 +15,19 @@
  */
 #include "config.h"
 
-#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gio/gunixfdmessage.h>
-#include <gio/gunixsocketaddress.h>
-
+#include "sm-test-notify.h"
 #include "test-upgrade-util.h"
 
 #define WAIT_MS 30000
 
-typedef struct
-{
-  char    *dir;
-  char    *path;
-  GSocket *socket;
-} FakeManager;
-
-typedef struct
-{
-  char   *state;
-  GArray *fds; /* int, ours to close */
-} Datagram;
-
-static void
-datagram_free (Datagram *datagram)
-{
-  for (guint i = 0; i < datagram->fds->len; i++)
-    close (g_array_index (datagram->fds, int, i));
-  g_array_unref (datagram->fds);
-  g_free (datagram->state);
-  g_free (datagram);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Datagram, datagram_free)
-
-static void
-fake_manager_init (FakeManager *manager)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocketAddress) address = NULL;
-
-  manager->dir = g_dir_make_tmp ("sm-notify-upgrade-XXXXXX", &error);
-  g_assert_no_error (error);
-  manager->path = g_build_filename (manager->dir, "notify", NULL);
-  manager->socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
-                                  G_SOCKET_PROTOCOL_DEFAULT, &error);
-  g_assert_no_error (error);
-  address = g_unix_socket_address_new (manager->path);
-  g_socket_bind (manager->socket, address, FALSE, &error);
-  g_assert_no_error (error);
-}
-
-static void
-fake_manager_clear (FakeManager *manager)
-{
-  g_clear_object (&manager->socket);
-  g_unlink (manager->path);
-  g_rmdir (manager->dir);
-  g_free (manager->path);
-  g_free (manager->dir);
-}
-
-/* The next datagram and the descriptors it carried; NULL when none came
- * within @timeout_ms */
-static Datagram *
-receive (FakeManager *manager, guint timeout_ms)
-{
-  g_autoptr (GError) error = NULL;
-  GSocketControlMessage **messages = NULL;
-  gint                    n_messages = 0;
-  char                    buffer[4096];
-  GInputVector            vector = { buffer, sizeof buffer - 1 };
-  Datagram               *datagram;
-  gssize                  n;
-
-  if (!g_socket_condition_timed_wait (manager->socket, G_IO_IN,
-                                      (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND, NULL, NULL))
-    return NULL;
-  n = g_socket_receive_message (manager->socket, NULL, &vector, 1, &messages, &n_messages, NULL,
-                                NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (n, >, 0);
-  buffer[n] = '\0';
-
-  datagram = g_new0 (Datagram, 1);
-  datagram->state = g_strdup (buffer);
-  datagram->fds = g_array_new (FALSE, FALSE, sizeof (int));
-  for (gint i = 0; i < n_messages; i++)
-    {
-      if (G_IS_UNIX_FD_MESSAGE (messages[i]))
-        {
-          gint  n_fds = 0;
-          gint *fds = g_unix_fd_message_steal_fds (G_UNIX_FD_MESSAGE (messages[i]), &n_fds);
-
-          g_array_append_vals (datagram->fds, fds, (guint) n_fds);
-          g_free (fds);
-        }
-      g_object_unref (messages[i]);
-    }
-  g_free (messages);
-  g_test_message ("notification: %s (%u descriptors)", datagram->state, datagram->fds->len);
-  return datagram;
-}
-
-static gboolean
-has_line (const Datagram *datagram, const char *line)
-{
-  g_auto (GStrv) lines = g_strsplit (datagram->state, "\n", -1);
-
-  return g_strv_contains ((const char *const *) lines, line);
-}
-
 /* The value of @key= in the datagram, or NULL */
 static char *
-get_value (const Datagram *datagram, const char *key)
+get_value (const SmTestNotification *datagram, const char *key)
 {
   g_auto (GStrv) lines = g_strsplit (datagram->state, "\n", -1);
   g_autofree char *prefix = g_strconcat (key, "=", NULL);
@@ -143,25 +38,10 @@ get_value (const Datagram *datagram, const char *key)
   return NULL;
 }
 
-/* Skips datagrams until one holds @line; fails after WAIT_MS */
-static Datagram *
-wait_for (FakeManager *manager, const char *line)
-{
-  for (;;)
-    {
-      g_autoptr (Datagram) datagram = receive (manager, WAIT_MS);
-
-      if (datagram == NULL)
-        sm_test_fail ("no notification with %s", line);
-      if (has_line (datagram, line))
-        return g_steal_pointer (&datagram);
-    }
-}
-
 /* FDSTORE=1 with exactly one descriptor: a listening TCP socket on
  * 127.0.0.1:@port */
 static void
-check_stored_listener (const Datagram *datagram, guint16 port)
+check_stored_listener (const SmTestNotification *datagram, guint16 port)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocket) socket = NULL;
@@ -170,7 +50,7 @@ check_stored_listener (const Datagram *datagram, guint16 port)
   socklen_t len = sizeof listening;
   int       fd;
 
-  g_assert_true (has_line (datagram, "FDSTORE=1"));
+  g_assert_true (sm_test_notification_has_line (datagram, "FDSTORE=1"));
   g_assert_cmpuint (datagram->fds->len, ==, 1);
   fd = dup (g_array_index (datagram->fds, int, 0));
   g_assert_cmpint (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), ==, 0);
@@ -185,21 +65,21 @@ check_stored_listener (const Datagram *datagram, guint16 port)
 static void
 test_upgrade_notifies (void)
 {
-  FakeManager      manager = { 0 };
+  SmTestNotifyManager manager = { 0 };
   g_autofree char *env_notify = NULL;
   g_autofree char *public_name = NULL;
   g_autofree char *main_pid = NULL;
-  g_autoptr (Datagram) ready = NULL;
-  g_autoptr (Datagram) control = NULL;
-  g_autoptr (Datagram) public = NULL;
-  g_autoptr (Datagram) taken_over = NULL;
+  g_autoptr (SmTestNotification) ready = NULL;
+  g_autoptr (SmTestNotification) control = NULL;
+  g_autoptr (SmTestNotification) public = NULL;
+  g_autoptr (SmTestNotification) taken_over = NULL;
   SmTestDaemon  *daemon;
   SmTestService *service;
   guint16        port = sm_test_free_port ();
   GPid           old_pid, new_pid;
   gboolean       stored_control = FALSE, stored_public = FALSE;
 
-  fake_manager_init (&manager);
+  sm_test_notify_manager_init (&manager);
   env_notify = g_strconcat ("NOTIFY_SOCKET=", manager.path, NULL);
   {
     const char *const extra[] = { "--no-bus", NULL };
@@ -209,19 +89,19 @@ test_upgrade_notifies (void)
   }
   old_pid = (GPid) g_ascii_strtoll (sm_test_process_get_identifier (daemon->process), NULL, 10);
 
-  ready = wait_for (&manager, "READY=1");
+  ready = sm_test_notify_wait_for (&manager, "READY=1", WAIT_MS);
   g_assert_nonnull (strstr (ready->state, "STATUS=0 ports, 0 services, 0 queued"));
-  control = wait_for (&manager, "FDNAME=control");
+  control = sm_test_notify_wait_for (&manager, "FDNAME=control", WAIT_MS);
   check_stored_listener (control, daemon->control_port);
 
   service = sm_test_service_new (daemon->control_address, port, NULL);
   public_name = g_strdup_printf ("FDNAME=public-tcp/1/127.0.0.1|%u", port);
-  public = wait_for (&manager, public_name);
+  public = sm_test_notify_wait_for (&manager, public_name, WAIT_MS);
   check_stored_listener (public, port);
 
   /* The new process says it is the main one, and stores the listeners */
   sm_test_process_send_signal (daemon->process, SIGUSR2);
-  taken_over = wait_for (&manager, "READY=1");
+  taken_over = sm_test_notify_wait_for (&manager, "READY=1", WAIT_MS);
   main_pid = get_value (taken_over, "MAINPID");
   g_assert_nonnull (main_pid);
   new_pid = sm_test_upgrade_wait (daemon);
@@ -233,21 +113,21 @@ test_upgrade_notifies (void)
    * the store */
   while (!stored_control || !stored_public || sm_test_process_is_running (daemon->process))
     {
-      g_autoptr (Datagram) datagram = receive (&manager, 100);
+      g_autoptr (SmTestNotification) datagram = sm_test_notify_receive (&manager, 100);
 
       if (datagram == NULL)
         {
           g_main_context_iteration (NULL, FALSE);
           continue;
         }
-      g_assert_false (has_line (datagram, "STOPPING=1"));
+      g_assert_false (sm_test_notification_has_line (datagram, "STOPPING=1"));
       g_assert_null (strstr (datagram->state, "FDSTOREREMOVE=1"));
-      if (has_line (datagram, "FDNAME=control"))
+      if (sm_test_notification_has_line (datagram, "FDNAME=control"))
         {
           check_stored_listener (datagram, daemon->control_port);
           stored_control = TRUE;
         }
-      if (has_line (datagram, public_name))
+      if (sm_test_notification_has_line (datagram, public_name))
         {
           check_stored_listener (datagram, port);
           stored_public = TRUE;
@@ -257,7 +137,7 @@ test_upgrade_notifies (void)
   sm_test_service_free (service);
   sm_test_upgrade_stop (new_pid);
   sm_test_daemon_free (daemon);
-  fake_manager_clear (&manager);
+  sm_test_notify_manager_clear (&manager);
 }
 
 int

@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,75 +14,27 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "sm-notify.h"
+#include "sm-test-notify.h"
 #include "sm-test-util.h"
 
 #define WAIT_MS 30000
 
-typedef struct
-{
-  char    *dir;
-  char    *path;
-  GSocket *socket;
-} FakeManager;
-
-static void
-fake_manager_init (FakeManager *manager)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocketAddress) address = NULL;
-
-  manager->dir = g_dir_make_tmp ("sm-notify-XXXXXX", &error);
-  g_assert_no_error (error);
-  manager->path = g_build_filename (manager->dir, "notify", NULL);
-  manager->socket =
-      g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
-  g_assert_no_error (error);
-  address = g_unix_socket_address_new (manager->path);
-  g_socket_bind (manager->socket, address, FALSE, &error);
-  g_assert_no_error (error);
-}
-
-static void
-fake_manager_clear (FakeManager *manager)
-{
-  g_clear_object (&manager->socket);
-  g_unlink (manager->path);
-  g_rmdir (manager->dir);
-  g_free (manager->path);
-  g_free (manager->dir);
-}
-
 /* The next datagram, as text; fails the test after WAIT_MS */
 static char *
-receive_state (FakeManager *manager)
+receive_state (SmTestNotifyManager *manager)
 {
-  g_autoptr (GError) error = NULL;
-  char   buffer[4096];
-  gssize n;
+  g_autoptr (SmTestNotification) notification = sm_test_notify_receive (manager, WAIT_MS);
 
-  g_assert_true (g_socket_condition_timed_wait (manager->socket, G_IO_IN,
-                                                WAIT_MS * G_TIME_SPAN_MILLISECOND, NULL, &error));
-  g_assert_no_error (error);
-  n = g_socket_receive (manager->socket, buffer, sizeof buffer - 1, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (n, >, 0);
-  buffer[n] = '\0';
-  return g_strdup (buffer);
+  if (notification == NULL)
+    sm_test_fail ("no notification within %d ms", WAIT_MS);
+  return g_steal_pointer (&notification->state);
 }
 
 /* Skips datagrams until one holds @line as a whole line */
 static void
-wait_for_state (FakeManager *manager, const char *line)
+wait_for_state (SmTestNotifyManager *manager, const char *line)
 {
-  for (;;)
-    {
-      g_autofree char *state = receive_state (manager);
-      g_auto (GStrv) lines = g_strsplit (state, "\n", -1);
-
-      if (g_strv_contains ((const char *const *) lines, line))
-        return;
-      g_test_message ("skipping notification: %s", state);
-    }
+  sm_test_notification_free (sm_test_notify_wait_for (manager, line, WAIT_MS));
 }
 
 static void
@@ -98,11 +49,11 @@ test_format_status (void)
 static void
 test_send (void)
 {
-  FakeManager manager = { 0 };
+  SmTestNotifyManager manager = { 0 };
   g_autoptr (GError) error = NULL;
   g_autofree char *state = NULL;
 
-  fake_manager_init (&manager);
+  sm_test_notify_manager_init (&manager);
   g_setenv ("NOTIFY_SOCKET", manager.path, TRUE);
   g_assert_true (sm_notify_send ("STATUS=hello", &error));
   g_assert_no_error (error);
@@ -112,7 +63,7 @@ test_send (void)
   g_unsetenv ("NOTIFY_SOCKET");
   g_assert_false (sm_notify_send ("STATUS=nobody", &error));
   g_assert_no_error (error);
-  fake_manager_clear (&manager);
+  sm_test_notify_manager_clear (&manager);
 }
 
 /* "@NAME": a socket in the abstract namespace */
@@ -124,7 +75,7 @@ test_send_abstract (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocketAddress) address = NULL;
   g_autoptr (GSocket) socket = NULL;
-  FakeManager manager = { 0 };
+  SmTestNotifyManager manager = { 0 };
   g_autofree char *state = NULL;
 
   socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT,
@@ -146,14 +97,14 @@ test_send_abstract (void)
 static void
 test_daemon (void)
 {
-  FakeManager manager = { 0 };
+  SmTestNotifyManager manager = { 0 };
   g_autofree char *env_socket = NULL;
   SmTestDaemon *daemon;
   SmTestService *service;
   guint16 port = sm_test_free_port ();
   g_autofree char *state = NULL;
 
-  fake_manager_init (&manager);
+  sm_test_notify_manager_init (&manager);
   env_socket = g_strconcat ("NOTIFY_SOCKET=", manager.path, NULL);
   daemon = sm_test_daemon_start_full (30, NULL, (const char *const[]){ env_socket, NULL });
 
@@ -168,7 +119,7 @@ test_daemon (void)
   sm_test_service_free (service);
   g_assert_cmpint (sm_test_process_wait_exit (daemon->process, WAIT_MS), ==, 0);
   sm_test_daemon_free (daemon);
-  fake_manager_clear (&manager);
+  sm_test_notify_manager_clear (&manager);
 }
 
 int

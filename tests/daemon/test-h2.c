@@ -141,6 +141,29 @@ assert_serves (Fixture *fixture)
   g_assert_cmpstr (out, ==, "a GET /a/still\n|200|2");
 }
 
+/* A daemon (with @args) and the service "a" on /a/; h2-client.py @mode
+ * with @mode_arg (may be NULL); then, if @still_serves, a new client is
+ * served */
+static void
+run_client_mode (const char *const *args,
+                 const char        *mode,
+                 const char        *mode_arg,
+                 gboolean           still_serves)
+{
+  Fixture        fixture;
+  SmTestProcess *a;
+
+  if (!have_python_h2 ())
+    return;
+  fixture_setup (&fixture, args);
+  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
+  client_finish (client_spawn (&fixture, mode, mode_arg, NULL));
+  if (still_serves)
+    assert_serves (&fixture);
+  sm_test_http_service_stop (a);
+  sm_test_daemon_stop (fixture.daemon);
+}
+
 /* ---- Core ---- */
 
 static void
@@ -198,18 +221,9 @@ test_forwarding_headers (void)
 static void
 test_header_list_size (void)
 {
-  Fixture        fixture;
-  SmTestProcess *a;
-
-  if (!have_python_h2 ())
-    return;
-  fixture_setup (&fixture, NULL);
-  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
   /* More than --http-max-head-size (64 KiB) of fields (curl would not
    * send them: we announce the limit): 431, and the next stream is served */
-  client_finish (client_spawn (&fixture, "big-head", NULL));
-  sm_test_http_service_stop (a);
-  sm_test_daemon_stop (fixture.daemon);
+  run_client_mode (NULL, "big-head", NULL, FALSE);
 }
 
 static void
@@ -295,17 +309,8 @@ test_tls_alpn (void)
 static void
 test_trailers (void)
 {
-  Fixture        fixture;
-  SmTestProcess *a;
-
-  if (!have_python_h2 ())
-    return;
-  fixture_setup (&fixture, NULL);
-  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
   /* A body without Content-Length and trailers, echoed with them */
-  client_finish (client_spawn (&fixture, "trailers", NULL));
-  sm_test_http_service_stop (a);
-  sm_test_daemon_stop (fixture.daemon);
+  run_client_mode (NULL, "trailers", NULL, FALSE);
 }
 
 /* ---- Attacks ---- */
@@ -333,17 +338,7 @@ test_rapid_reset (void)
 static void
 test_continuation_flood (void)
 {
-  Fixture        fixture;
-  SmTestProcess *a;
-
-  if (!have_python_h2 ())
-    return;
-  fixture_setup (&fixture, NULL);
-  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
-  client_finish (client_spawn (&fixture, "continuation", "100000", NULL));
-  assert_serves (&fixture);
-  sm_test_http_service_stop (a);
-  sm_test_daemon_stop (fixture.daemon);
+  run_client_mode (NULL, "continuation", "100000", TRUE);
 }
 
 static void
@@ -371,18 +366,9 @@ test_floods (void)
 static void
 test_zero_window (void)
 {
-  const char    *args[] = { "--http-idle-timeout", "2", NULL };
-  Fixture        fixture;
-  SmTestProcess *a;
+  const char *args[] = { "--http-idle-timeout", "2", NULL };
 
-  if (!have_python_h2 ())
-    return;
-  fixture_setup (&fixture, args);
-  a = sm_test_http_service_start (fixture.daemon, fixture.port, "", "/a/", "a");
-  client_finish (client_spawn (&fixture, "zero-window", "40", NULL));
-  assert_serves (&fixture);
-  sm_test_http_service_stop (a);
-  sm_test_daemon_stop (fixture.daemon);
+  run_client_mode (args, "zero-window", "40", TRUE);
 }
 
 /* A slow service does not hold up the other streams of a connection */

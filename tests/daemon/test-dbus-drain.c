@@ -254,67 +254,99 @@ saw_go_away (gpointer data)
   return sm_test_service_saw_go_away (data);
 }
 
-static void
-test_drain_policy (void)
+/* A private system bus with the installed policy (this user in place of
+ * the socketmaster user) that nobody can reach, and a daemon on it */
+typedef struct
+{
+  char         *dir;
+  char         *policy;
+  SmTestBus    *bus;
+  SmTestDaemon *daemon;
+} PolicyBus;
+
+/* FALSE, with the test skipped, unless we are root */
+static gboolean
+policy_bus_start (PolicyBus *pb)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *policy = NULL;
-  g_autofree char *route = NULL;
-  g_autofree char *err = NULL;
-  g_autofree char *out = NULL;
-  SmTestBus *bus;
-  SmTestDaemon *daemon;
-  SmTestService *service;
-  guint16 port = sm_test_free_port ();
-  int status;
 
   if (geteuid () != 0)
     {
       g_test_skip ("needs root, to run socketmasterctl as nobody");
-      return;
+      return FALSE;
     }
-
-  dir = g_dir_make_tmp ("socketmaster-policy-XXXXXX", &error);
+  pb->dir = g_dir_make_tmp ("socketmaster-policy-XXXXXX", &error);
   g_assert_no_error (error);
-  policy = write_policy_for (g_get_user_name (), dir);
-  bus = sm_test_bus_new_system (policy);
+  pb->policy = write_policy_for (g_get_user_name (), pb->dir);
+  pb->bus = sm_test_bus_new_system (pb->policy);
   /* nobody reaches the bus's socket */
-  g_assert_cmpint (g_chmod (bus->dir, 0755), ==, 0);
-  daemon = sm_test_bus_start_daemon (bus, 30, NULL);
-  service = sm_test_service_new (daemon->control_address, port, NULL);
-  g_free (sm_test_bus_wait_for_port (bus, port, 1));
-  route = sm_test_bus_find_route (bus, sm_test_service_get_peer (service));
+  g_assert_cmpint (g_chmod (pb->bus->dir, 0755), ==, 0);
+  pb->daemon = sm_test_bus_start_daemon (pb->bus, 30, NULL);
+  return TRUE;
+}
 
-  {
-    const char * const argv[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                  SM_TEST_CTL, "--system", "drain", route, NULL };
+/* After the daemon is gone */
+static void
+policy_bus_free (PolicyBus *pb)
+{
+  sm_test_bus_free (pb->bus);
+  g_unlink (pb->policy);
+  g_rmdir (pb->dir);
+  g_free (pb->policy);
+  g_free (pb->dir);
+}
 
-    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
-    g_test_message ("as nobody: status %d, %s", status, err);
-    g_assert_cmpint (status, ==, 1);
-    g_assert_nonnull (strstr (err, "Rejected send message"));
-    g_assert_false (sm_test_service_saw_go_away (service));
-  }
-  g_clear_pointer (&out, g_free);
-  g_clear_pointer (&err, g_free);
+/* socketmasterctl --system @command @arg (may be NULL) as nobody: the bus
+ * refuses it */
+static void
+assert_refused_to_nobody (PolicyBus *pb, const char *command, const char *arg)
+{
+  const char *const argv[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               SM_TEST_CTL, "--system", command, arg, NULL };
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  out = sm_test_run (argv, sm_test_bus_env (pb->bus), &status, &err);
+  g_test_message ("as nobody: status %d, %s", status, err);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "Rejected send message"));
+}
+
+static void
+test_drain_policy (void)
+{
+  g_autofree char *route = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  PolicyBus pb = { 0 };
+  SmTestService *service;
+  guint16 port = sm_test_free_port ();
+  int status;
+
+  if (!policy_bus_start (&pb))
+    return;
+  service = sm_test_service_new (pb.daemon->control_address, port, NULL);
+  g_free (sm_test_bus_wait_for_port (pb.bus, port, 1));
+  route = sm_test_bus_find_route (pb.bus, sm_test_service_get_peer (service));
+
+  assert_refused_to_nobody (&pb, "drain", route);
+  g_assert_false (sm_test_service_saw_go_away (service));
 
   /* Root may (by the route's id) */
   {
     const char *id = strrchr (route, '/') + 1;
     const char * const argv[] = { SM_TEST_CTL, "--system", "drain", id, NULL };
 
-    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
+    out = sm_test_run (argv, sm_test_bus_env (pb.bus), &status, &err);
     g_assert_cmpint (status, ==, 0);
     if (!sm_test_wait_until (saw_go_away, service, TIMEOUT_MS))
       sm_test_fail ("the drained service got no GoAway");
   }
 
   sm_test_service_free (service);
-  sm_test_daemon_stop (daemon);
-  sm_test_bus_free (bus);
-  g_unlink (policy);
-  g_rmdir (dir);
+  sm_test_daemon_stop (pb.daemon);
+  policy_bus_free (&pb);
 }
 
 /* Manager.Upgrade: refused to nobody (the daemon carries on as it was),
@@ -322,55 +354,29 @@ test_drain_policy (void)
 static void
 test_upgrade_policy (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *policy = NULL;
   g_autofree char *err = NULL;
   g_autofree char *out = NULL;
-  SmTestBus *bus;
-  SmTestDaemon *daemon;
+  PolicyBus pb = { 0 };
   GPid new_pid;
   int status;
 
-  if (geteuid () != 0)
-    {
-      g_test_skip ("needs root, to run socketmasterctl as nobody");
-      return;
-    }
+  if (!policy_bus_start (&pb))
+    return;
 
-  dir = g_dir_make_tmp ("socketmaster-policy-XXXXXX", &error);
-  g_assert_no_error (error);
-  policy = write_policy_for (g_get_user_name (), dir);
-  bus = sm_test_bus_new_system (policy);
-  g_assert_cmpint (g_chmod (bus->dir, 0755), ==, 0);
-  daemon = sm_test_bus_start_daemon (bus, 30, NULL);
-
-  {
-    const char * const argv[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                  SM_TEST_CTL, "--system", "upgrade", NULL };
-
-    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
-    g_test_message ("as nobody: status %d, %s", status, err);
-    g_assert_cmpint (status, ==, 1);
-    g_assert_nonnull (strstr (err, "Rejected send message"));
-    g_assert_cmpuint (sm_test_process_count_lines (daemon->process, "Upgrade:"), ==, 0);
-  }
-  g_clear_pointer (&out, g_free);
-  g_clear_pointer (&err, g_free);
+  assert_refused_to_nobody (&pb, "upgrade", NULL);
+  g_assert_cmpuint (sm_test_process_count_lines (pb.daemon->process, "Upgrade:"), ==, 0);
 
   {
     const char * const argv[] = { SM_TEST_CTL, "--system", "upgrade", NULL };
 
-    out = sm_test_run (argv, sm_test_bus_env (bus), &status, &err);
+    out = sm_test_run (argv, sm_test_bus_env (pb.bus), &status, &err);
     g_assert_cmpint (status, ==, 0);
-    new_pid = sm_test_upgrade_wait (daemon);
+    new_pid = sm_test_upgrade_wait (pb.daemon);
   }
 
   sm_test_upgrade_stop (new_pid);
-  sm_test_daemon_free (daemon);
-  sm_test_bus_free (bus);
-  g_unlink (policy);
-  g_rmdir (dir);
+  sm_test_daemon_free (pb.daemon);
+  policy_bus_free (&pb);
 }
 
 int

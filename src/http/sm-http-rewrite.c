@@ -99,6 +99,7 @@ has_any_field (SoupMessageHeaders *headers, const char *const *names, guint n_na
     {
       gsize name_len = strlen (name);
 
+      /* The lengths first: cheaper than a call per name */
       for (guint i = 0; i < n_names; i++)
         {
           if (name_len == strlen (names[i]) && g_ascii_strcasecmp (name, names[i]) == 0)
@@ -229,7 +230,18 @@ append_forwarded_value (GString *out, const char *value)
   g_string_append_c (out, '"');
 }
 
-/* @maybe_present: FALSE when the head is known to have no field @name */
+/* @maybe_present: FALSE when the head is known to have no field @name,
+ * which then needs no search */
+static void
+set_field (SoupMessageHeaders *headers, const char *name, const char *value, gboolean maybe_present)
+{
+  if (maybe_present)
+    soup_message_headers_replace (headers, name, value);
+  else
+    soup_message_headers_append (headers, name, value);
+}
+
+/* @maybe_present: as for set_field() */
 static void
 append_to_list_field (SoupMessageHeaders *headers,
                       const char         *name,
@@ -274,21 +286,11 @@ sm_http_add_forwarding_headers (SoupMessageHeaders *headers,
   /* The usual case: the client sent none, and they are only appended */
   present = has_any_field (headers, forwarding_fields, G_N_ELEMENTS (forwarding_fields));
   append_to_list_field (headers, "X-Forwarded-For", client_ip, present);
-  if (present)
-    soup_message_headers_replace (headers, "X-Forwarded-Proto", proto);
-  else
-    soup_message_headers_append (headers, "X-Forwarded-Proto", proto);
+  set_field (headers, "X-Forwarded-Proto", proto, present);
   if (host != NULL && *host != '\0')
-    {
-      if (present)
-        soup_message_headers_replace (headers, "X-Forwarded-Host", host);
-      else
-        soup_message_headers_append (headers, "X-Forwarded-Host", host);
-    }
+    set_field (headers, "X-Forwarded-Host", host, present);
   else if (present)
-    {
-      soup_message_headers_remove (headers, "X-Forwarded-Host");
-    }
+    soup_message_headers_remove (headers, "X-Forwarded-Host");
 
   /* RFC 7239 §6: IPv6 nodes are bracketed, which then needs quoting */
   if (strchr (client_ip, ':') != NULL)

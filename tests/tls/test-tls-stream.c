@@ -264,10 +264,10 @@ set_flag_cb (GObject *stream, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Two records that arrive in one read: the second waits in the stream's
- * read-ahead, which must make it readable, as the socket has nothing more
- * to say. A response head and body written as two vectors go out as one
- * record. */
+/* Two records that arrive in one read: once the first is read, the
+ * stream must be readable for the second (which waits in the read-ahead
+ * or in GnuTLS), as the socket has nothing more to say. A response head
+ * and body written as two vectors go out as one record. */
 static void
 test_records (void)
 {

@@ -151,6 +151,13 @@ on_session_incoming (SmYamuxSession *session, SmYamuxStream *stream, SmControlLi
   self->events->incoming (stream, self->owner);
 }
 
+/* How far a service's stream windows may grow while the application keeps
+ * up: past 512 KiB the daemon sends an upload in frames of up to 1 MiB,
+ * which on loopback cost far less CPU per byte (measured: 2 MiB moved a
+ * single upload 1.2x faster than 512 KiB; 4 and 8 MiB added little). A
+ * stream whose application stops reading holds at most this much. */
+#define SM_CONTROL_LINK_MAX_STREAM_WINDOW (2 * 1024 * 1024)
+
 void
 sm_control_link_set_session (SmControlLink *self, GSocketConnection *connection, GBytes *leftover)
 {
@@ -159,6 +166,7 @@ sm_control_link_set_session (SmControlLink *self, GSocketConnection *connection,
   g_assert (self->session == NULL);
 
   sm_yamux_config_init (&config);
+  config.max_stream_window = SM_CONTROL_LINK_MAX_STREAM_WINDOW;
   g_main_context_push_thread_default (self->context);
   self->session =
       sm_yamux_session_new (G_IO_STREAM (connection), SM_YAMUX_ROLE_SERVER, &config, leftover);

@@ -33,9 +33,10 @@ typedef struct _SmSplice SmSplice;
 typedef struct
 {
   SmSplice              *splice;
-  const char            *name;   /* for debug output */
-  GIOStream             *target; /* the stream our output belongs to */
-  SmYamuxStream         *yamux;  /* the input's, when it is a yamux stream: no copy */
+  const char            *name;         /* for debug output */
+  GIOStream             *target;       /* the stream our output belongs to */
+  SmYamuxStream         *yamux;        /* the input's, when it is a yamux stream: no copy */
+  SmYamuxStream         *yamux_output; /* the output's, when it is one: read only what it takes */
   GPollableInputStream  *input;
   GPollableOutputStream *output;
 
@@ -185,6 +186,7 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
   while (TRUE)
     {
       g_autoptr (GError) error = NULL;
+      gsize  read_size;
       gssize n;
 
       if (dir->start < dir->end)
@@ -254,9 +256,20 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
           return SM_SPLICE_WAIT_READABLE;
         }
 
+      /* Towards a yamux stream, read no more than its window lets it send
+       * now: the bytes go out at once, and a service that stops reading
+       * leaves them in the public socket, not in a buffer of ours. */
+      read_size = splice->buffer_size;
+      if (dir->yamux_output != NULL)
+        {
+          read_size = MIN (read_size, sm_yamux_stream_get_write_room (dir->yamux_output));
+          if (read_size == 0)
+            return SM_SPLICE_WAIT_WRITABLE;
+        }
+
       if (dir->buffer == NULL)
         dir->buffer = sm_http_buffer_memory_take (splice->buffer_size);
-      n = g_pollable_input_stream_read_nonblocking (dir->input, dir->buffer, splice->buffer_size,
+      n = g_pollable_input_stream_read_nonblocking (dir->input, dir->buffer, read_size,
                                                     splice->cancellable, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         return SM_SPLICE_WAIT_READABLE;
@@ -268,7 +281,7 @@ sm_splice_direction_pump (SmSpliceDirection *dir)
 
       if (n == 0)
         dir->eof = TRUE;
-      dir->drained = dir->short_read_drains && (gsize) n < splice->buffer_size;
+      dir->drained = dir->short_read_drains && (gsize) n < read_size;
       dir->end = n;
       budget -= MIN (budget, (gsize) n);
     }
@@ -294,8 +307,9 @@ sm_splice_direction_run (SmSpliceDirection *dir)
   g_autoptr (GTask) task = g_object_ref (dir->splice->task);
 
   dir->waiting = sm_splice_direction_pump (dir);
-  /* Waiting for bytes with none held: an idle direction holds no buffer */
-  if (dir->waiting == SM_SPLICE_WAIT_READABLE && dir->start == dir->end)
+  /* Waiting with no bytes held (for input, or for a yamux window before
+   * reading): an idle or held-back direction holds no buffer */
+  if (dir->waiting != SM_SPLICE_WAIT_NONE && dir->start == dir->end)
     sm_splice_direction_release_buffer (dir);
   sm_splice_update_watches (dir->splice);
 }
@@ -431,6 +445,7 @@ sm_splice_direction_init (SmSpliceDirection *dir,
   dir->short_read_drains =
       sm_stream_get_socket (G_OBJECT (input)) != NULL || SM_IS_YAMUX_STREAM (source);
   dir->yamux = SM_IS_YAMUX_STREAM (source) ? SM_YAMUX_STREAM (source) : NULL;
+  dir->yamux_output = SM_IS_YAMUX_STREAM (target) ? SM_YAMUX_STREAM (target) : NULL;
   return TRUE;
 }
 

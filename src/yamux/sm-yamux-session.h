@@ -38,7 +38,8 @@ typedef struct
 } SmYamuxConfig;
 
 /* A stream whose reader stalls makes us buffer at most max_stream_window
- * bytes of its payload: with the default, 512 KiB per stalled stream. */
+ * bytes of its payload: with the default, 512 KiB per stalled stream (the
+ * daemon and the client library set their own caps). */
 #define SM_YAMUX_DEFAULT_MAX_STREAM_WINDOW    (512 * 1024)
 #define SM_YAMUX_DEFAULT_KEEPALIVE_INTERVAL   30000
 #define SM_YAMUX_DEFAULT_KEEPALIVE_TIMEOUT    30000

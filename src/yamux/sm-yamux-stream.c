@@ -217,6 +217,18 @@ sm_yamux_stream_get_buffered (SmYamuxStream *self)
   return sm_yamux_buffer_get_length (&self->receive_buffer);
 }
 
+gsize
+sm_yamux_stream_get_write_room (SmYamuxStream *self)
+{
+  g_return_val_if_fail (SM_IS_YAMUX_STREAM (self), 0);
+
+  if (!sm_yamux_stream_is_writable (self))
+    return 0;
+  if (self->reset || self->session_ended || self->fin_sent || !self->attached)
+    return SM_YAMUX_MAX_DATA_FRAME;
+  return sm_yamux_flow_sendable (&self->flow, SM_YAMUX_MAX_DATA_FRAME);
+}
+
 guint32
 sm_yamux_stream_get_receive_window (SmYamuxStream *self)
 {

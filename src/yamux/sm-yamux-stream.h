@@ -42,5 +42,10 @@ guint32         sm_yamux_stream_get_receive_window (SmYamuxStream *self);
  * then counts @len of them read (and grants window as a read does). */
 guint sm_yamux_stream_peek (SmYamuxStream *self, GOutputVector *vectors, guint max_vectors);
 void  sm_yamux_stream_consume (SmYamuxStream *self, gsize len);
+/* How many bytes a non-blocking write would take now: 0 while it would
+ * block (no window from the peer, or the session's output is full). A
+ * stream that can no longer be written reports room, so that the write
+ * itself tells why. Lets a relay read no more than it can pass on. */
+gsize sm_yamux_stream_get_write_room (SmYamuxStream *self);
 
 G_END_DECLS

@@ -398,6 +398,15 @@ def start_direct(bench, system, needs):
     system.missing["cpu"] = "no proxy to measure"
 
 
+def start_relay(bench, system, needs):
+    for endpoint, _ in TCP_SERVICES:
+        port = system.endpoints[endpoint] = free_port()
+        relay = system.spawn(endpoint, [bench.binaries["relay"], "--port", str(port),
+                                        "--connect", f"127.0.0.1:{bench.backends[endpoint]}"])
+        relay.wait_for("^relay: relaying port")
+        system.accounted.append(relay)
+
+
 def go_backend(bench):
     """The port of the Go handler on plain TCP, started with the backends."""
     if "go-http" not in bench.backends:
@@ -421,5 +430,5 @@ def start_direct_go(bench, system, needs):
 
 
 STARTERS = {"daemon-c": start_daemon_c, "daemon-go": start_daemon_go, "nginx": start_nginx,
-            "haproxy": start_haproxy, "direct": start_direct, "nginx-go": start_nginx_go,
-            "haproxy-go": start_haproxy_go, "direct-go": start_direct_go}
+            "haproxy": start_haproxy, "direct": start_direct, "relay": start_relay,
+            "nginx-go": start_nginx_go, "haproxy-go": start_haproxy_go, "direct-go": start_direct_go}

@@ -178,6 +178,26 @@ fixture_setup_yamux (Fixture       *fixture,
   g_signal_handlers_disconnect_by_data (fixture->server_session, &b_app);
 }
 
+/* As fixture_setup_yamux, but a_splice reads 4 MiB of a_app's pattern
+ * from memory: how far the splice read tells exactly what it took. */
+static void
+fixture_setup_yamux_from_memory (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(GInputStream) input = NULL;
+  g_autoptr(GOutputStream) output = g_memory_output_stream_new_resizable ();
+  GIOStream *a_app;
+
+  fixture_setup_yamux (fixture, data);
+  input = g_memory_input_stream_new_from_data (sm_test_pattern_new (4 * MIB, fixture->a_app.send_seed),
+                                               4 * MIB, g_free);
+  /* The socketpair's ends are not used: swap them for the memory streams */
+  a_app = g_steal_pointer (&fixture->a_app.stream);
+  g_object_unref (a_app);
+  g_clear_object (&fixture->a_splice);
+  fixture->a_splice = g_simple_io_stream_new (input, output);
+}
+
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
@@ -449,6 +469,32 @@ test_backpressure (Fixture       *fixture,
   assert_splice_succeeded (fixture, offered, 0);
 }
 
+/* Towards a yamux stream the splice reads only what the stream's window
+ * lets it send: a service that does not read leaves the rest unread at
+ * the source instead of in the splice's buffer. */
+static void
+test_yamux_reads_within_window (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  GSeekable *source = G_SEEKABLE (g_io_stream_get_input_stream (fixture->a_splice));
+  SmTestPeer *b = &fixture->b_app;
+
+  start_splice (fixture, 1 * MIB);
+  /* b_app does not read: one initial window goes out, no more is read */
+  sm_test_settle ();
+  g_assert_cmpuint (sm_yamux_stream_get_buffered (SM_YAMUX_STREAM (b->stream)), ==,
+                    SM_YAMUX_INITIAL_WINDOW);
+  g_assert_cmpint (g_seekable_tell (source), ==, SM_YAMUX_INITIAL_WINDOW);
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (SM_YAMUX_STREAM (fixture->b_splice)), ==, 0);
+
+  /* Once b_app reads, the rest follows, intact */
+  sm_test_peer_start_receive (b, fixture->a_app.send_seed);
+  sm_test_peer_shutdown_write (b);
+  SM_TEST_WAIT_FOR (fixture->splice_done && b->got_eof);
+  sm_test_peer_assert_received (b, 4 * MIB);
+  assert_splice_succeeded (fixture, 4 * MIB, 0);
+}
+
 static void
 cancel_splice (gpointer data)
 {
@@ -574,6 +620,8 @@ main (int    argc,
               fixture_setup_yamux, test_yamux_half_close, fixture_teardown);
   g_test_add ("/splice/yamux-reset-on-abort", Fixture, NULL,
               fixture_setup_yamux, test_yamux_reset_on_abort, fixture_teardown);
+  g_test_add ("/splice/yamux-reads-within-window", Fixture, NULL,
+              fixture_setup_yamux_from_memory, test_yamux_reads_within_window, fixture_teardown);
 
   return g_test_run ();
 }

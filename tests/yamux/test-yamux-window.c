@@ -232,6 +232,54 @@ test_buffer_released (void)
   g_assert_cmpuint (sm_yamux_buffer_get_length (&buffer), ==, 0);
 }
 
+/* sm_yamux_stream_get_write_room(): what one non-blocking write takes */
+static void
+test_write_room (SmTestYamux   *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(SmYamuxStream) client = NULL;
+  g_autofree guint8 *pattern = sm_test_pattern_new (SM_YAMUX_INITIAL_WINDOW, 4);
+  g_autofree guint8 *received = g_malloc (SM_YAMUX_INITIAL_WINDOW);
+  GPollableOutputStream *output;
+  SmYamuxStream *server;
+  gssize written;
+  gsize n = 0;
+
+  sm_test_yamux_start (fixture, NULL, NULL);
+  client = sm_test_yamux_open_stream (&fixture->client);
+  output = sm_test_output_of (G_IO_STREAM (client));
+  SM_TEST_WAIT_FOR (fixture->server.incoming->len == 1);
+  server = g_ptr_array_index (fixture->server.incoming, 0);
+  SM_TEST_WAIT_FOR (g_pollable_output_stream_is_writable (output));
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (client), ==, SM_YAMUX_INITIAL_WINDOW);
+
+  /* A write takes what the room says, and uses it up */
+  written = g_pollable_output_stream_write_nonblocking (output, pattern, 100 * 1024, NULL, NULL);
+  g_assert_cmpint (written, ==, 100 * 1024);
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (client), ==,
+                    SM_YAMUX_INITIAL_WINDOW - 100 * 1024);
+  written = g_pollable_output_stream_write_nonblocking (output, pattern + 100 * 1024,
+                                                        SM_YAMUX_INITIAL_WINDOW, NULL, NULL);
+  g_assert_cmpint (written, ==, SM_YAMUX_INITIAL_WINDOW - 100 * 1024);
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (client), ==, 0);
+  g_assert_false (g_pollable_output_stream_is_writable (output));
+
+  /* The peer reads: its window updates (each at least half a window)
+   * give room back */
+  SM_TEST_WAIT_FOR ((read_some (server, received, SM_YAMUX_INITIAL_WINDOW, &n),
+                     n == SM_YAMUX_INITIAL_WINDOW));
+  g_assert_true (memcmp (received, pattern, SM_YAMUX_INITIAL_WINDOW) == 0);
+  SM_TEST_WAIT_FOR (g_pollable_output_stream_is_writable (output));
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (client), >=, SM_YAMUX_INITIAL_WINDOW / 2);
+
+  /* A stream that can no longer be written has room, so that a write
+   * says why */
+  sm_yamux_stream_reset (client);
+  g_assert_cmpuint (sm_yamux_stream_get_write_room (client), >, 0);
+  g_assert_cmpint (g_pollable_output_stream_write_nonblocking (output, pattern, 1, NULL, NULL),
+                   ==, -1);
+}
+
 static const GrowCase default_cap = { 0, FALSE };
 static const GrowCase large_cap = { 4 * MIB, FALSE };
 static const GrowCase peeking = { 0, TRUE };
@@ -246,6 +294,7 @@ main (int    argc,
   SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up", test_grows_keeping_up, &default_cap);
   SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up-large-cap", test_grows_keeping_up,
                      &large_cap);
+  SM_TEST_YAMUX_ADD ("/yamux-window/write-room", test_write_room, NULL);
   /* Reading without a copy grants window as reading does */
   SM_TEST_YAMUX_ADD ("/yamux-window/grows-keeping-up-peeking", test_grows_keeping_up, &peeking);
   return g_test_run ();

@@ -217,15 +217,22 @@ sm_yamux_stream_get_buffered (SmYamuxStream *self)
   return sm_yamux_buffer_get_length (&self->receive_buffer);
 }
 
+/* Nothing more can be written: a write fails at once, so it never waits */
+static gboolean
+stream_write_is_over (SmYamuxStream *self)
+{
+  return self->reset || self->session_ended || self->fin_sent || !self->attached;
+}
+
 gsize
 sm_yamux_stream_get_write_room (SmYamuxStream *self)
 {
   g_return_val_if_fail (SM_IS_YAMUX_STREAM (self), 0);
 
+  if (stream_write_is_over (self))
+    return SM_YAMUX_MAX_DATA_FRAME;
   if (!sm_yamux_stream_is_writable (self))
     return 0;
-  if (self->reset || self->session_ended || self->fin_sent || !self->attached)
-    return SM_YAMUX_MAX_DATA_FRAME;
   return sm_yamux_flow_sendable (&self->flow, SM_YAMUX_MAX_DATA_FRAME);
 }
 
@@ -422,7 +429,7 @@ sm_yamux_stream_is_readable (SmYamuxStream *self)
 gboolean
 sm_yamux_stream_is_writable (SmYamuxStream *self)
 {
-  if (self->reset || self->session_ended || self->fin_sent || !self->attached)
+  if (stream_write_is_over (self))
     return TRUE;
 
   return self->opened && self->flow.send_window > 0 && self->session != NULL &&

@@ -186,14 +186,12 @@ fixture_setup_yamux_from_memory (Fixture       *fixture,
 {
   g_autoptr(GInputStream) input = NULL;
   g_autoptr(GOutputStream) output = g_memory_output_stream_new_resizable ();
-  GIOStream *a_app;
 
   fixture_setup_yamux (fixture, data);
   input = g_memory_input_stream_new_from_data (sm_test_pattern_new (4 * MIB, fixture->a_app.send_seed),
                                                4 * MIB, g_free);
   /* The socketpair's ends are not used: swap them for the memory streams */
-  a_app = g_steal_pointer (&fixture->a_app.stream);
-  g_object_unref (a_app);
+  g_clear_object (&fixture->a_app.stream);
   g_clear_object (&fixture->a_splice);
   fixture->a_splice = g_simple_io_stream_new (input, output);
 }

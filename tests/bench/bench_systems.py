@@ -21,10 +21,16 @@ READY_TIMEOUT = 20
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 # The TCP endpoints and the sm-bench-tcp options of the service behind them
 TCP_SERVICES = (("tcp-up", []), ("tcp-down", ["--source"]), ("tcp-echo", ["--echo"]))
-# The systems in front of the Go handler served on plain TCP (go-http-service
-# -listen, the backend "go-http"): what daemon-go is compared with, like for
-# like. HTTP only (keep-alive and new connections).
+# The same endpoints and the -mode of the Go service behind them
+# (go-echo-service: the same handler on a yamux stream and on TCP)
+GO_TCP_SERVICES = (("tcp-up", "sink"), ("tcp-down", "source"), ("tcp-echo", "echo"))
+# The systems in front of the Go handlers served on plain TCP (go-http-service
+# -listen, the backend "go-http"; go-echo-service -listen, the backends
+# "go-tcp-up", "go-tcp-down" and "go-tcp-echo"): what daemon-go is compared
+# with, like for like. HTTP (keep-alive and new connections) and bulk TCP.
 GO_BACKEND_SYSTEMS = ("nginx-go", "haproxy-go", "direct-go")
+# The prefix of the Go backends' names in Bench.backends
+GO_BACKEND_PREFIX = "go-"
 
 
 class BenchError(Exception):
@@ -275,15 +281,19 @@ def start_daemon_go(bench, system, needs):
         go_echo = bench.binaries.get("go-echo")
         if go_echo is None:
             raise BenchError("the Go echo service is not built (configure with -Dinterop_tests=enabled)")
-        port = system.endpoints["tcp-echo"] = free_port()
-        # Its keep-alive pings as often as an unchanged service's (30 s)
-        system.spawn("go-echo", [go_echo, "-control", control,
-                                 "-port", str(port), "-keepalive", "30s"]).wait_for("^go-echo: serving")
-        system.missing["tcp"] = "upload and download: only the Go echo service (tcp echo)"
+        # One service (and session) per endpoint, as daemon-c's
+        for endpoint, mode in GO_TCP_SERVICES:
+            port = system.endpoints[endpoint] = free_port()
+            # Its keep-alive pings as often as an unchanged service's (30 s)
+            system.spawn(f"go-{endpoint}", [go_echo, "-control", control, "-port", str(port),
+                                            "-mode", mode, "-keepalive", "30s"]).wait_for(
+                "^go-echo: serving")
     system.accounted = [daemon]
 
 
-def start_nginx(bench, system, needs, backend="http"):
+def start_nginx(bench, system, needs, prefix=""):
+    """nginx in front of the backends named prefix + endpoint in
+    bench.backends (the plain ones, or with "go-" the Go ones)."""
     nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     if nginx is None:
         raise BenchError("nginx is not installed (apt-get install nginx-light)")
@@ -309,7 +319,8 @@ def start_nginx(bench, system, needs, backend="http"):
             for endpoint, _ in TCP_SERVICES:
                 system.endpoints[endpoint] = free_port()
                 stream.append(f"server {{ listen 127.0.0.1:{system.endpoints[endpoint]}; "
-                              f"proxy_pass 127.0.0.1:{backends[endpoint]}; proxy_half_close on; }}")
+                              f"proxy_pass 127.0.0.1:{backends[prefix + endpoint]}; "
+                              "proxy_half_close on; }")
         else:
             system.missing["tcp"] = "nginx's stream module is not installed (libnginx-mod-stream)"
     temp_paths = "\n".join(f"  {kind}_temp_path {directory}/{kind};"
@@ -328,7 +339,7 @@ http {{
   keepalive_requests 1000000;
   proxy_max_temp_file_size 0;
 {temp_paths}
-  upstream backend {{ server 127.0.0.1:{backends.get(backend, 1)}; keepalive 512; }}
+  upstream backend {{ server 127.0.0.1:{backends.get(prefix + "http", 1)}; keepalive 512; }}
   {chr(10).join(servers)}
 }}
 """
@@ -340,7 +351,7 @@ http {{
     system.accounted = [system.spawn("nginx", [nginx, "-p", directory, "-c", path])]
 
 
-def start_haproxy(bench, system, needs, backend="http"):
+def start_haproxy(bench, system, needs, prefix=""):
     haproxy = shutil.which("haproxy", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     if haproxy is None:
         raise BenchError("HAProxy is not installed (apt-get install haproxy)")
@@ -363,7 +374,7 @@ defaults
 backend web
   mode http
   http-reuse always
-  server backend 127.0.0.1:{backends.get(backend, 1)}
+  server backend 127.0.0.1:{backends.get(prefix + "http", 1)}
 """]
     if "http" in needs:
         system.endpoints["http"] = free_port()
@@ -382,7 +393,7 @@ backend web
             system.endpoints[endpoint] = free_port()
             sections.append(f"listen {endpoint}\n  mode tcp\n"
                             f"  bind 127.0.0.1:{system.endpoints[endpoint]}\n"
-                            f"  server backend 127.0.0.1:{backends[endpoint]}\n")
+                            f"  server backend 127.0.0.1:{backends[prefix + endpoint]}\n")
     path = os.path.join(directory, "haproxy.cfg")
     with open(path, "w") as file:
         file.write("".join(sections))
@@ -407,25 +418,35 @@ def start_relay(bench, system, needs):
         system.accounted.append(relay)
 
 
-def go_backend(bench):
-    """The port of the Go handler on plain TCP, started with the backends."""
-    if "go-http" not in bench.backends:
-        raise BenchError("the Go service is not built (configure with -Dinterop_tests=enabled)")
-    return bench.backends["go-http"]
+def go_backends(bench, needs):
+    """Endpoint -> port of the Go handlers on plain TCP that needs asks for,
+    started with the backends."""
+    endpoints = []
+    if "http" in needs:
+        endpoints.append("http")
+    if "tcp" in needs:
+        endpoints += [endpoint for endpoint, _ in GO_TCP_SERVICES]
+    ports = {}
+    for endpoint in endpoints:
+        port = bench.backends.get(GO_BACKEND_PREFIX + endpoint)
+        if port is None:
+            raise BenchError("the Go services are not built (configure with -Dinterop_tests=enabled)")
+        ports[endpoint] = port
+    return ports
 
 
 def start_nginx_go(bench, system, needs):
-    go_backend(bench)
-    start_nginx(bench, system, needs, "go-http")
+    go_backends(bench, needs)
+    start_nginx(bench, system, needs, GO_BACKEND_PREFIX)
 
 
 def start_haproxy_go(bench, system, needs):
-    go_backend(bench)
-    start_haproxy(bench, system, needs, "go-http")
+    go_backends(bench, needs)
+    start_haproxy(bench, system, needs, GO_BACKEND_PREFIX)
 
 
 def start_direct_go(bench, system, needs):
-    system.endpoints["http"] = go_backend(bench)
+    system.endpoints.update(go_backends(bench, needs))
     system.missing["cpu"] = "no proxy to measure"
 
 

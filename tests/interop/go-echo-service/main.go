@@ -6,12 +6,23 @@
 // server, echoing every stream. Its keep-alive interval is short, so a
 // daemon that does not answer pings loses the session within a second or
 // two; the pings are counted on the wire and reported.
+//
+// With -mode sink it drains every stream instead (io.Copy to io.Discard,
+// then closes), with -mode source it writes an endless stream of bytes to
+// it (one 256 KiB buffer, written again and again, as sm-bench-tcp
+// --source does) until a write fails: the services of the bench's bulk TCP
+// runs for the Go backend.
+//
+// With -listen ADDR:PORT it registers nowhere and serves the same handler
+// on a plain TCP listener instead, so that benchmarks can put nginx or
+// HAProxy in front of exactly the handler the daemon fronts.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -24,19 +35,41 @@ import (
 
 var pingsSent, pongsReceived, pingsReceived, pongsSent, streams int64
 
-func main() {
-	control := flag.String("control", "127.0.0.1:9999", "daemon control address")
-	address := flag.String("address", "127.0.0.1", "public address to ask for")
-	port := flag.Uint("port", 0, "public port to ask for")
-	keepAlive := flag.Duration("keepalive", 100*time.Millisecond, "yamux keep-alive interval")
-	pingTimeout := flag.Duration("ping-timeout", 2*time.Second, "how long an answer to a ping may take")
-	flag.Parse()
+// sourceChunk is the size of the buffer -mode source writes each time,
+// CHUNK_SIZE of sm-bench-tcp
+const sourceChunk = 256 * 1024
 
+// serve is the handler, the same for a yamux stream and a TCP connection,
+// written as a plain Go service would write it.
+func serve(c io.ReadWriteCloser, mode string) {
+	defer c.Close()
+	switch mode {
+	case "sink":
+		io.Copy(io.Discard, c)
+	case "source":
+		// Not all zeros, in case anything on the path compresses (the
+		// pattern of sm-bench-tcp)
+		buffer := make([]byte, sourceChunk)
+		for i := range buffer {
+			buffer[i] = byte(i*7 + i>>9)
+		}
+		for {
+			if _, err := c.Write(buffer); err != nil {
+				return
+			}
+		}
+	default:
+		io.Copy(c, c)
+	}
+}
+
+// register does the handshake with the daemon and returns its yamux
+// session, whose pings are counted
+func register(control, address string, port uint, keepAlive, pingTimeout time.Duration) (*yamux.Session, error) {
 	// no HTTP, no TLS
-	conn, err := smtest.Register(*control, &smtest.Definition{Address: *address, Port: uint64(*port)})
+	conn, err := smtest.Register(control, &smtest.Definition{Address: address, Port: uint64(port)})
 	if err != nil {
-		fmt.Printf("go-echo: %v\n", err)
-		os.Exit(1)
+		return nil, err
 	}
 
 	tapped := &smtest.TappedConn{
@@ -60,32 +93,60 @@ func main() {
 		}},
 	}
 	config := yamux.DefaultConfig()
-	config.KeepAliveInterval = *keepAlive
+	config.KeepAliveInterval = keepAlive
 	// A keep-alive ping fails (and ends the session) when its answer takes
 	// longer than this
-	config.ConnectionWriteTimeout = *pingTimeout
-	session, err := yamux.Server(tapped, config)
+	config.ConnectionWriteTimeout = pingTimeout
+	return yamux.Server(tapped, config)
+}
+
+func main() {
+	control := flag.String("control", "127.0.0.1:9999", "daemon control address")
+	address := flag.String("address", "127.0.0.1", "public address to ask for")
+	port := flag.Uint("port", 0, "public port to ask for")
+	keepAlive := flag.Duration("keepalive", 100*time.Millisecond, "yamux keep-alive interval")
+	pingTimeout := flag.Duration("ping-timeout", 2*time.Second, "how long an answer to a ping may take")
+	mode := flag.String("mode", "echo", "what to do with every stream: echo, sink or source")
+	listen := flag.String("listen", "",
+		"serve plain TCP on ADDR:PORT (port 0: any) instead of registering with a daemon")
+	flag.Parse()
+	if *mode != "echo" && *mode != "sink" && *mode != "source" {
+		fmt.Printf("go-echo: unknown -mode %s (echo, sink or source)\n", *mode)
+		os.Exit(2)
+	}
+
+	var listener net.Listener
+	var err error
+	what := "session"
+	if *listen != "" {
+		what = "listener"
+		listener, err = net.Listen("tcp", *listen)
+	} else {
+		listener, err = register(*control, *address, *port, *keepAlive, *pingTimeout)
+	}
 	if err != nil {
 		fmt.Printf("go-echo: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("go-echo: serving port %d\n", *port)
+	if *listen != "" {
+		// The address says which port "0" became
+		fmt.Printf("go-echo: listening on %s\n", listener.Addr())
+	} else {
+		fmt.Printf("go-echo: serving port %d\n", *port)
+	}
 
 	terminate := make(chan os.Signal, 1)
 	signal.Notify(terminate, syscall.SIGTERM, syscall.SIGINT)
 	ended := make(chan error, 1)
 	go func() {
 		for {
-			stream, err := session.Accept()
+			conn, err := listener.Accept()
 			if err != nil {
 				ended <- err
 				return
 			}
 			atomic.AddInt64(&streams, 1)
-			go func() {
-				io.Copy(stream, stream)
-				stream.Close()
-			}()
+			go serve(conn, *mode)
 		}
 	}()
 
@@ -98,9 +159,9 @@ func main() {
 	select {
 	case <-terminate:
 		fmt.Printf("go-echo: stats %s\n", stats())
-		session.Close()
+		listener.Close()
 	case err := <-ended:
-		fmt.Printf("go-echo: session ended: %v (%s)\n", err, stats())
+		fmt.Printf("go-echo: %s ended: %v (%s)\n", what, err, stats())
 		os.Exit(3)
 	}
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -114,6 +115,10 @@ rsa_signer_sign_hash (gnutls_privkey_t        key,
       ERR_clear_error ();
     }
   EVP_PKEY_CTX_free (ctx);
+  /* libcrypto frees a thread's random generators (blinding took from
+   * them) only when the thread ends, and the worker threads live as long
+   * as the process: let go of them now, they are remade cheaply */
+  OPENSSL_thread_stop ();
   return ret;
 }
 

@@ -7,6 +7,7 @@
 #include "sm-error.h"
 #include "sm-tls-certificate.h"
 #include "sm-tls-credentials.h"
+#include "sm-tls-rsa-signer.h"
 
 struct _SmTlsCertificate
 {
@@ -225,6 +226,34 @@ check_chain_order (gnutls_x509_crt_t *crts, unsigned int n_crts, GError **error)
   return TRUE;
 }
 
+/* The key GnuTLS signs with; takes @x509_key. RSA keys sign with
+ * libcrypto where it is built in (sm-tls-rsa-signer.h says why). */
+static gnutls_privkey_t
+private_key_new (gnutls_x509_privkey_t x509_key, GError **error)
+{
+  gnutls_privkey_t key = NULL;
+  int              ret;
+
+#ifdef HAVE_OPENSSL_SIGNER
+  if (gnutls_x509_privkey_get_pk_algorithm (x509_key) == GNUTLS_PK_RSA)
+    return sm_tls_rsa_signer_new (x509_key, error);
+#endif
+
+  ret = gnutls_privkey_init (&key);
+  if (ret == 0)
+    ret = gnutls_privkey_import_x509 (key, x509_key, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+  if (ret < 0)
+    {
+      if (key != NULL)
+        gnutls_privkey_deinit (key);
+      gnutls_x509_privkey_deinit (x509_key);
+      g_set_error (error, SM_ERROR, SM_ERROR_TLS, "TLS private key could not be parsed: %s",
+                   gnutls_strerror (ret));
+      return NULL;
+    }
+  return key;
+}
+
 SmTlsCertificate *
 sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pem, GError **error)
 {
@@ -337,16 +366,9 @@ sm_tls_certificate_new (const char *id, const char *cert_pem, const char *key_pe
       return NULL;
     }
 
-  ret = gnutls_privkey_init (&cert->key);
-  if (ret == 0)
-    ret = gnutls_privkey_import_x509 (cert->key, x509_key, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
-  if (ret < 0)
-    {
-      gnutls_x509_privkey_deinit (x509_key);
-      g_set_error (error, SM_ERROR, SM_ERROR_TLS, "TLS private key could not be parsed: %s",
-                   gnutls_strerror (ret));
-      return NULL;
-    }
+  cert->key = private_key_new (x509_key, error);
+  if (cert->key == NULL)
+    return NULL;
 
   return g_steal_pointer (&cert);
 }

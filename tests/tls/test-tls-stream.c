@@ -257,6 +257,49 @@ test_echo (void)
   g_assert_cmpstr (client->peer_dn, ==, test_pki.b.dn);
 }
 
+/* An RSA certificate through each way TLS uses its key: a TLS 1.3 RSA-PSS
+ * signature, a TLS 1.2 PKCS#1 v1.5 signature (ECDHE-RSA) and the TLS 1.2
+ * RSA key exchange, which decrypts instead and which only a server
+ * priority that names it allows (libcrypto signs where it is built in,
+ * GnuTLS decrypts: sm-tls-rsa-signer.c) */
+static void
+test_rsa_key_uses (void)
+{
+  g_autoptr(SmTlsCredentials) creds = credentials_with (&test_pki.a, "a", NULL);
+  g_autoptr(GError) error = NULL;
+  const char *priorities[] = {
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA",
+    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+  };
+
+  g_assert_true (sm_tls_credentials_set_priority (creds, SM_TLS_DEFAULT_PRIORITY ":+RSA", &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (priorities); i++)
+    {
+      g_autoptr(TestClient) client = test_client_new ("a.example.test", SCRIPT_ECHO);
+      g_autoptr(Server) server = NULL;
+
+      g_test_message ("client priority %s", priorities[i]);
+      client->verify = TRUE;
+      client->verify_host = "a.example.test";
+      client->priority = priorities[i];
+      server = start_handshake (creds, client);
+      wait_handshake (server);
+
+      g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (server->tls)),
+                                       "welcome\n", 8, G_PRIORITY_DEFAULT, NULL, echo_written_cb,
+                                       server);
+      test_wait_for (&server->done, "the echo");
+      test_client_finish (client);
+      g_assert_no_error (server->error);
+      g_assert_cmpint (client->handshake_ret, ==, 0);
+      g_assert_cmpuint (client->verify_status, ==, 0);
+      g_assert_cmpstr (client->peer_dn, ==, test_pki.a.dn);
+    }
+}
+
 static gboolean
 set_flag_cb (GObject *stream, gpointer user_data)
 {
@@ -1095,6 +1138,7 @@ static const TestCase test_cases[] = {
   { "/tls/sni-selection/newest", test_sni_selection_newest },
   { "/tls/sni-selection/after-remove", test_sni_selection_after_remove },
   { "/tls/key-formats", test_key_formats },
+  { "/tls/rsa-key-uses", test_rsa_key_uses },
   { "/tls/credentials/certificate-errors", test_certificate_errors },
   { "/tls/credentials/invalid-priority", test_invalid_priority },
   { "/tls/credentials/invalid-alpn", test_invalid_alpn },

@@ -66,7 +66,10 @@ test_cert_make (TestCert    *cert,
     }
   else
     {
-      CHECK_GNUTLS (gnutls_x509_crt_set_key_usage (cert->crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
+      /* as RSA server certificates are issued: fit for the RSA key exchange too */
+      unsigned int usage = GNUTLS_KEY_DIGITAL_SIGNATURE | (rsa ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0);
+
+      CHECK_GNUTLS (gnutls_x509_crt_set_key_usage (cert->crt, usage));
       CHECK_GNUTLS (gnutls_x509_crt_set_key_purpose_oid (cert->crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
     }
   CHECK_GNUTLS (gnutls_x509_crt_get_key_id (cert->crt, 0, key_id, &key_id_size));

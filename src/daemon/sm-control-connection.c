@@ -238,7 +238,8 @@ refuse_literal (SmControlConnection *self, SmError code, const char *message)
 /* What a service may send ahead on one stream: with the 64 KiB buffer of
  * the HTTP exchange that passes the stream's bytes on, a public client
  * that stops reading pins at most 512 KiB of our memory (a raw TCP
- * port's streams, with larger buffers, are capped lower: sm-tcp-proxy.h) */
+ * port's splice writes from the stream's own buffer: the window alone,
+ * sm-tcp-proxy.h) */
 #define SM_CONTROL_MAX_STREAM_WINDOW (448 * 1024)
 
 static void

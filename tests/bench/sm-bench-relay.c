@@ -173,6 +173,8 @@ main (int argc, char **argv)
       return EXIT_FAILURE;
     }
 
+  /* before the listener opens: GLib applies the backlog when it listens */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 4096);
   target = target_address_new (opt_connect);
   address = listen_address_new (opt_address != NULL ? opt_address : "127.0.0.1", opt_port, &error);
   if (target == NULL || address == NULL ||
@@ -184,7 +186,6 @@ main (int argc, char **argv)
     }
 
   signal (SIGPIPE, SIG_IGN);
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 4096);
   g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), target);
   g_unix_signal_add (SIGTERM, on_sigterm, loop);
   g_socket_service_start (service);

@@ -28,7 +28,7 @@ GO_TCP_SERVICES = (("tcp-up", "sink"), ("tcp-down", "source"), ("tcp-echo", "ech
 # -listen, the backend "go-http"; go-echo-service -listen, the backends
 # "go-tcp-up", "go-tcp-down" and "go-tcp-echo"): what daemon-go is compared
 # with, like for like. HTTP (keep-alive and new connections) and bulk TCP.
-GO_BACKEND_SYSTEMS = ("nginx-go", "haproxy-go", "direct-go")
+GO_BACKEND_SYSTEMS = ("nginx-go", "haproxy-go", "direct-go", "relay-go")
 # The prefix of the Go backends' names in Bench.backends
 GO_BACKEND_PREFIX = "go-"
 
@@ -409,11 +409,13 @@ def start_direct(bench, system, needs):
     system.missing["cpu"] = "no proxy to measure"
 
 
-def start_relay(bench, system, needs):
+def start_relay(bench, system, needs, prefix=""):
+    """A bare relay in front of the backends named prefix + endpoint."""
     for endpoint, _ in TCP_SERVICES:
         port = system.endpoints[endpoint] = free_port()
+        backend = bench.backends[prefix + endpoint]
         relay = system.spawn(endpoint, [bench.binaries["relay"], "--port", str(port),
-                                        "--connect", f"127.0.0.1:{bench.backends[endpoint]}"])
+                                        "--connect", f"127.0.0.1:{backend}"])
         relay.wait_for("^relay: relaying port")
         system.accounted.append(relay)
 
@@ -445,6 +447,11 @@ def start_haproxy_go(bench, system, needs):
     start_haproxy(bench, system, needs, GO_BACKEND_PREFIX)
 
 
+def start_relay_go(bench, system, needs):
+    go_backends(bench, needs)
+    start_relay(bench, system, needs, GO_BACKEND_PREFIX)
+
+
 def start_direct_go(bench, system, needs):
     system.endpoints.update(go_backends(bench, needs))
     system.missing["cpu"] = "no proxy to measure"
@@ -452,4 +459,5 @@ def start_direct_go(bench, system, needs):
 
 STARTERS = {"daemon-c": start_daemon_c, "daemon-go": start_daemon_go, "nginx": start_nginx,
             "haproxy": start_haproxy, "direct": start_direct, "relay": start_relay,
-            "nginx-go": start_nginx_go, "haproxy-go": start_haproxy_go, "direct-go": start_direct_go}
+            "nginx-go": start_nginx_go, "haproxy-go": start_haproxy_go, "direct-go": start_direct_go,
+            "relay-go": start_relay_go}

@@ -576,6 +576,13 @@ main (int argc, char *argv[])
     return EXIT_FAILURE;
   if (!set_balancing (registry, public_address, accept_proxy))
     return EXIT_FAILURE;
+  /* Before anyone is told we are up ("Listening for services", systemd,
+   * a predecessor, the bus): a SIGTERM from then on must drain, not kill.
+   * The handlers run from the loop, once exit_state is complete. */
+  sigint_source = g_unix_signal_add (SIGINT, sm_main_on_exit_signal, &exit_state);
+  sigterm_source = g_unix_signal_add (SIGTERM, sm_main_on_exit_signal, &exit_state);
+  sighup_source = g_unix_signal_add (SIGHUP, sm_main_on_hangup_signal, NULL);
+  sigusr2_source = g_unix_signal_add (SIGUSR2, sm_main_on_upgrade_signal, &exit_state);
   control = sm_control_new (registry);
   bound = listen_for_services (control, binds, inherited);
   if (bound == NULL)
@@ -583,13 +590,6 @@ main (int argc, char *argv[])
   n_adopted = sm_inherited_adopt_ports (inherited, registry);
   if (n_adopted > 0)
     g_message ("Took over %u public ports; they wait for their services", n_adopted);
-  /* Before anyone is told we are ready (systemd, a predecessor, the bus):
-   * a SIGTERM from then on must drain, not kill. The handlers run from the
-   * loop, once exit_state is complete. */
-  sigint_source = g_unix_signal_add (SIGINT, sm_main_on_exit_signal, &exit_state);
-  sigterm_source = g_unix_signal_add (SIGTERM, sm_main_on_exit_signal, &exit_state);
-  sighup_source = g_unix_signal_add (SIGHUP, sm_main_on_hangup_signal, NULL);
-  sigusr2_source = g_unix_signal_add (SIGUSR2, sm_main_on_upgrade_signal, &exit_state);
   notify = sm_notify_new (registry);
   if (sm_inherited_is_upgrade (inherited))
     sm_notify_set_upgraded (notify);

@@ -576,6 +576,13 @@ main (int argc, char *argv[])
     return EXIT_FAILURE;
   if (!set_balancing (registry, public_address, accept_proxy))
     return EXIT_FAILURE;
+  /* Before anyone is told we are up ("Listening for services", systemd,
+   * a predecessor, the bus): a SIGTERM from then on must drain, not kill.
+   * The handlers run from the loop, once exit_state is complete. */
+  sigint_source = g_unix_signal_add (SIGINT, sm_main_on_exit_signal, &exit_state);
+  sigterm_source = g_unix_signal_add (SIGTERM, sm_main_on_exit_signal, &exit_state);
+  sighup_source = g_unix_signal_add (SIGHUP, sm_main_on_hangup_signal, NULL);
+  sigusr2_source = g_unix_signal_add (SIGUSR2, sm_main_on_upgrade_signal, &exit_state);
   control = sm_control_new (registry);
   bound = listen_for_services (control, binds, inherited);
   if (bound == NULL)
@@ -607,10 +614,6 @@ main (int argc, char *argv[])
   /* We accept now: the predecessor may stop */
   sm_inherited_ready (inherited);
   g_clear_pointer (&inherited, sm_inherited_free);
-  sigint_source = g_unix_signal_add (SIGINT, sm_main_on_exit_signal, &exit_state);
-  sigterm_source = g_unix_signal_add (SIGTERM, sm_main_on_exit_signal, &exit_state);
-  sighup_source = g_unix_signal_add (SIGHUP, sm_main_on_hangup_signal, NULL);
-  sigusr2_source = g_unix_signal_add (SIGUSR2, sm_main_on_upgrade_signal, &exit_state);
   trim_source = g_timeout_add_seconds (TRIM_INTERVAL_SECONDS, on_trim_memory, NULL);
 
   g_main_loop_run (loop);

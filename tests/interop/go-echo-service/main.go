@@ -115,15 +115,9 @@ func main() {
 		os.Exit(2)
 	}
 
-	var listener net.Listener
-	var err error
-	what := "session"
-	if *listen != "" {
-		what = "listener"
-		listener, err = net.Listen("tcp", *listen)
-	} else {
-		listener, err = register(*control, *address, *port, *keepAlive, *pingTimeout)
-	}
+	listener, what, err := smtest.ListenOrRegister(*listen, func() (net.Listener, error) {
+		return register(*control, *address, *port, *keepAlive, *pingTimeout)
+	})
 	if err != nil {
 		fmt.Printf("go-echo: %v\n", err)
 		os.Exit(1)

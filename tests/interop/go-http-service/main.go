@@ -92,21 +92,15 @@ func main() {
 		"serve plain TCP on ADDR:PORT (port 0: any) instead of registering with a daemon")
 	flag.Parse()
 
-	var listener net.Listener
-	var err error
-	what := "session"
-	if *listen != "" {
-		what = "listener"
-		listener, err = net.Listen("tcp", *listen)
-	} else {
-		listener, err = register(*control, &smtest.Definition{
+	listener, what, err := smtest.ListenOrRegister(*listen, func() (net.Listener, error) {
+		return register(*control, &smtest.Definition{
 			Address:      *address,
 			Port:         uint64(*port),
 			Flags:        smtest.FlagHTTP,
 			DomainSuffix: *domain,
 			PathPrefix:   *prefix,
 		})
-	}
+	})
 	if err != nil {
 		fmt.Printf("go-http: %v\n", err)
 		os.Exit(1)
